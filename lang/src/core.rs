@@ -1,0 +1,122 @@
+//! Core language functions every session has: help, show, param, input, sleep.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, EvalAltResult};
+
+use crate::docs::{DocsRegistry, FnDoc};
+use crate::error::primitive_error;
+use crate::host::Host;
+use crate::session::{Package, Registrar};
+use crate::sink::MimeBundle;
+
+/// Names Rhai registers itself that are documented by Rhai, not by us.
+pub const RHAI_STANDARD_NAMES: &[&str] = &["to_string", "to_debug", "print", "debug"];
+
+pub struct CorePackage;
+
+impl Package for CorePackage {
+    fn register(&self, reg: &mut Registrar) {
+        reg.docs.add(
+            FnDoc::new("help", "core", "help(name?: string)", "Shows the documentation of a function, or lists every function.")
+                .example("help(\"param\")"),
+        );
+
+        reg.docs.add(
+            FnDoc::new(
+                "param",
+                "core",
+                "param(name: string, default?: any) -> any",
+                "The value given on the command line with `--set name=value`, else `default`.",
+            )
+            .details("Numbers and true/false given with --set arrive as numbers and booleans; anything else as a string. \
+                      Without a default, a missing parameter is an error naming it.")
+            .example("let size = param(\"size\", \"tiny\");"),
+        );
+        let h = reg.host.clone();
+        reg.engine.register_fn("param", move |name: &str, default: Dynamic| -> Dynamic {
+            h.param(name).map(|v| parse_value(&v)).unwrap_or(default)
+        });
+        let h = reg.host.clone();
+        reg.engine.register_fn("param", move |name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            h.param(name).map(|v| parse_value(&v)).ok_or_else(|| {
+                primitive_error("param", Some("name"), &format!("no value for `{name}`: pass --set {name}=VALUE"))
+            })
+        });
+
+        reg.docs.add(
+            FnDoc::new("show", "core", "show(value)", "Displays a value richly: figures inline in notebooks (saved as files elsewhere), tables as HTML.")
+                .example("show(\"hello\")"),
+        );
+        let h = reg.host.clone();
+        reg.engine.register_fn("show", move |value: Dynamic| {
+            let bundle = h.render(&value).unwrap_or_else(|| MimeBundle::plain(value.to_string()));
+            h.display(&bundle);
+        });
+
+        reg.docs.add(FnDoc::new(
+            "input",
+            "core",
+            "input(prompt?: string) -> string",
+            "Reads one line typed by the user (terminal, or the notebook's input box).",
+        ));
+        let h = reg.host.clone();
+        let read = move |prompt: &str| -> Result<String, Box<EvalAltResult>> {
+            h.sink().input(prompt, false).ok_or_else(|| primitive_error("input", None, "this front end cannot read input"))
+        };
+        let r2 = read.clone();
+        reg.engine.register_fn("input", move |prompt: &str| read(prompt));
+        reg.engine.register_fn("input", move || r2(""));
+
+        reg.docs.add(
+            FnDoc::new("sleep", "core", "sleep(seconds: float)", "Pauses for a while; stops early when interrupted.")
+                .example("sleep(0.01)"),
+        );
+        let h = reg.host.clone();
+        let sleep = move |seconds: f64| -> Result<(), Box<EvalAltResult>> {
+            let end = Instant::now() + Duration::from_secs_f64(seconds.max(0.0));
+            while Instant::now() < end {
+                if h.is_interrupted() {
+                    return Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::UNIT, rhai::Position::NONE)));
+                }
+                std::thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+            }
+            Ok(())
+        };
+        let s2 = sleep.clone();
+        reg.engine.register_fn("sleep", sleep);
+        reg.engine.register_fn("sleep", move |seconds: i64| s2(seconds as f64));
+    }
+}
+
+/// Registers `help` once the registry is complete.
+pub(crate) fn register_help(engine: &mut Engine, docs: Arc<DocsRegistry>, host: Arc<Host>) {
+    let (d, h) = (docs.clone(), host.clone());
+    engine.register_fn("help", move || h.sink().page(&d.render_index()));
+    engine.register_fn("help", move |name: &str| -> Result<(), Box<EvalAltResult>> {
+        match docs.get(name) {
+            Some(doc) => {
+                host.sink().page(&doc.render_text());
+                Ok(())
+            }
+            None => {
+                let close: Vec<String> = docs.all().filter(|d| d.name.contains(name)).map(|d| d.qualified_name()).take(8).collect();
+                let hint = if close.is_empty() { String::new() } else { format!("; similar: {}", close.join(", ")) };
+                Err(primitive_error("help", Some("name"), &format!("no function named `{name}`{hint}")))
+            }
+        }
+    });
+}
+
+pub(crate) fn parse_value(value: &str) -> Dynamic {
+    if let Ok(i) = value.parse::<i64>() {
+        Dynamic::from(i)
+    } else if let Ok(f) = value.parse::<f64>() {
+        Dynamic::from(f)
+    } else if let Ok(b) = value.parse::<bool>() {
+        Dynamic::from(b)
+    } else {
+        Dynamic::from(value.to_string())
+    }
+}

@@ -1,0 +1,227 @@
+//! Session behaviour: errors with positions, interrupts, imports, params, completion, completeness, display.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gscript_lang::{CaptureSink, Completeness, ErrorKind, FnDoc, OptDefault, Options, Package, Registrar, Session};
+use gscript_lang::rhai::{Dynamic, EvalAltResult, Map};
+
+/// A tiny package exercising option maps, like the standard library does.
+struct Demo;
+
+fn train_doc() -> FnDoc {
+    FnDoc::new("train_demo", "model", "train_demo(x: int, options?: map) -> int", "Demo primitive.")
+        .opt("epochs", "int", OptDefault::Int(3), "Passes.")
+        .opt("device", "string", OptDefault::Str("cpu"), "Where.")
+}
+
+impl Package for Demo {
+    fn register(&self, reg: &mut Registrar) {
+        let doc = train_doc();
+        let specs = doc.options.clone();
+        reg.docs.add(doc);
+        reg.engine.register_fn("train_demo", move |x: i64, opts: Map| -> Result<i64, Box<EvalAltResult>> {
+            let o = Options::new("train_demo", opts, &specs)?;
+            Ok(x * o.int("epochs")?.unwrap())
+        });
+        reg.docs.add(FnDoc::new("boom", "core", "boom()", "Panics (tests the panic boundary)."));
+        reg.engine.register_fn("boom", || -> i64 { panic!("kaboom") });
+    }
+}
+
+fn session() -> (Session, Arc<CaptureSink>) {
+    let sink = Arc::new(CaptureSink::default());
+    (Session::new(sink.clone(), &[&Demo]), sink)
+}
+
+#[test]
+fn prints_and_keeps_variables_between_inputs() {
+    let (mut s, sink) = session();
+    let _ = s.eval("let x = 40;", "<cell 1>").unwrap();
+    let _ = s.eval("fn add2(v) { v + 2 }", "<cell 2>").unwrap();
+    let v = s.eval("print(`x=${x}`); add2(x)", "<cell 3>").unwrap();
+    assert_eq!(v.as_int().unwrap(), 42);
+    assert_eq!(sink.stdout(), "x=40\n");
+    assert_eq!(s.history().len(), 3);
+}
+
+#[test]
+fn runtime_error_has_line_column_source_line_and_caret() {
+    let (mut s, _) = session();
+    let code = "let a = 1;\nlet b = a + undefined_var;\n";
+    let err = s.eval(code, "script.gscript").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Runtime);
+    let loc = err.location.clone().unwrap();
+    assert_eq!((loc.source.as_str(), loc.line, loc.column), ("script.gscript", 2, 13));
+    let text = err.render();
+    assert!(text.contains("undefined_var"), "{text}");
+    assert!(text.contains("--> script.gscript:2:13"), "{text}");
+    assert!(text.contains("2 | let b = a + undefined_var;"), "{text}");
+    assert!(text.contains("  |             ^"), "{text}");
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let (mut s, _) = session();
+    let err = s.eval("let x = 1;\nlet = 2;", "bad.gscript").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Syntax);
+    assert_eq!(err.location.unwrap().line, 2);
+}
+
+#[test]
+fn error_inside_script_function_shows_call_chain() {
+    let (mut s, _) = session();
+    let code = "fn inner(v) {\n  v + nothing\n}\nfn outer(v) { inner(v) }\nouter(1)";
+    let err = s.eval(code, "chain.gscript").unwrap_err();
+    assert_eq!(err.location.as_ref().unwrap().line, 2, "{}", err.render());
+    let frames: Vec<&str> = err.call_stack.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(frames, vec!["outer", "inner"]);
+    assert_eq!(err.call_stack[0].1.line, 5);
+}
+
+#[test]
+fn option_maps_are_validated_with_the_valid_keys_listed() {
+    let (mut s, _) = session();
+    assert_eq!(s.eval("train_demo(2, #{epochs: 5})", "<t>").unwrap().as_int().unwrap(), 10);
+    assert_eq!(s.eval("train_demo(2, #{})", "<t>").unwrap().as_int().unwrap(), 6);
+    let err = s.eval("train_demo(2, #{epoch: 5})", "<t>").unwrap_err();
+    let msg = err.message.clone();
+    assert!(msg.contains("train_demo: argument `options`: unknown option `epoch`"), "{msg}");
+    assert!(msg.contains("valid options: device, epochs"), "{msg}");
+    assert_eq!(err.location.unwrap().column, 1);
+    let err = s.eval("train_demo(2, #{epochs: \"x\"})", "<t>").unwrap_err();
+    assert!(err.message.contains("argument `epochs`: expected an integer"), "{}", err.message);
+}
+
+#[test]
+fn interrupt_stops_an_infinite_loop_and_session_stays_usable() {
+    let (mut s, _) = session();
+    let host = s.host().clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        host.interrupt();
+    });
+    let started = std::time::Instant::now();
+    let err = s.eval("let n = 0; loop { n += 1; }", "<cell>").unwrap_err();
+    t.join().unwrap();
+    assert_eq!(err.kind, ErrorKind::Interrupted);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(s.eval("1 + 1", "<cell>").unwrap().as_int().unwrap(), 2);
+}
+
+#[test]
+fn interrupt_stops_a_native_primitive() {
+    let (mut s, _) = session();
+    let host = s.host().clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        host.interrupt();
+    });
+    let started = std::time::Instant::now();
+    let err = s.eval("sleep(30)", "<cell>").unwrap_err();
+    t.join().unwrap();
+    assert_eq!(err.kind, ErrorKind::Interrupted);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn panics_in_primitives_become_errors() {
+    let (mut s, _) = session();
+    let err = s.eval("let y = 5;\nboom()", "<cell>").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Internal);
+    assert!(err.message.contains("kaboom"));
+    assert_eq!(s.eval("y", "<cell>").unwrap().as_int().unwrap(), 5);
+}
+
+#[test]
+fn imports_resolve_relative_to_the_importing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(dir.path().join("lib/helpers.gscript"), "fn triple(x) { x * 3 }\nfn broken() { 1 + missing }\n").unwrap();
+    std::fs::write(dir.path().join("main.gscript"), "import \"lib/helpers.gscript\" as h;\nh::triple(14)\n").unwrap();
+    let (mut s, _) = session();
+    // run from another working directory: resolution must not depend on it
+    let v = s.run_file(&dir.path().join("main.gscript")).unwrap();
+    assert_eq!(v.as_int().unwrap(), 42);
+    std::fs::write(dir.path().join("bad.gscript"), "import \"lib/helpers\" as h;\nh::broken()\n").unwrap();
+    let err = s.run_file(&dir.path().join("bad.gscript")).unwrap_err();
+    let loc = err.location.clone().unwrap();
+    assert!(loc.source.ends_with("helpers.gscript") && loc.line == 2, "{}", err.render());
+    assert!(err.render().contains("fn broken() { 1 + missing }"), "{}", err.render());
+}
+
+#[test]
+fn params_are_constants_and_param_reads_them_with_defaults() {
+    let (mut s, _) = session();
+    s.set_param("size", "full");
+    s.set_param("epochs", "7");
+    assert_eq!(s.eval("size", "<t>").unwrap().into_string().unwrap(), "full");
+    assert_eq!(s.eval("epochs + 1", "<t>").unwrap().as_int().unwrap(), 8);
+    assert_eq!(s.eval("param(\"epochs\", 2)", "<t>").unwrap().as_int().unwrap(), 7);
+    assert_eq!(s.eval("param(\"missing\", 2)", "<t>").unwrap().as_int().unwrap(), 2);
+    let err = s.eval("param(\"missing\")", "<t>").unwrap_err();
+    assert!(err.message.contains("--set missing=VALUE"), "{}", err.message);
+    assert!(s.eval("size = \"x\"", "<t>").is_err(), "--set values are constants");
+}
+
+#[test]
+fn completeness_detects_open_blocks() {
+    let (s, _) = session();
+    assert_eq!(s.completeness("let x = 1;"), Completeness::Complete);
+    assert_eq!(s.completeness("fn f(x) {"), Completeness::Incomplete);
+    assert_eq!(s.completeness("let m = #{a: 1,"), Completeness::Incomplete);
+    assert_eq!(s.completeness("train_demo(1,\n  #{epochs: 2}"), Completeness::Incomplete);
+    assert_eq!(s.completeness("let s = \"abc"), Completeness::Incomplete);
+    assert_eq!(s.completeness("let = ;"), Completeness::Invalid);
+    assert_eq!(s.completeness(""), Completeness::Complete);
+}
+
+#[test]
+fn completes_functions_variables_and_option_keys() {
+    let (mut s, _) = session();
+    let _ = s.eval("let training_set = 1;", "<t>").unwrap();
+    let (start, end, m) = s.complete("x = train", 9);
+    assert_eq!((start, end), (4, 9));
+    assert!(m.contains(&"train_demo".to_string()) && m.contains(&"training_set".to_string()), "{m:?}");
+    let code = "train_demo(1, #{ep";
+    let (start, _, m) = s.complete(code, code.len());
+    assert_eq!(m, vec!["epochs"]);
+    assert_eq!(start, code.len() - 2);
+    let code = "train_demo(1, #{epochs: 2, ";
+    let (_, _, m) = s.complete(code, code.len());
+    assert_eq!(m, vec!["epochs", "device"], "keys in documented order");
+    let (_, _, m) = s.complete("hel", 3);
+    assert_eq!(m, vec!["help"]);
+}
+
+#[test]
+fn help_pages_docs_and_unknown_names_suggest() {
+    let (mut s, sink) = session();
+    let _ = s.eval("help(\"train_demo\")", "<t>").unwrap();
+    let out = sink.stdout();
+    assert!(out.contains("train_demo(x: int, options?: map) -> int") && out.contains("epochs"), "{out}");
+    let err = s.eval("help(\"train\")", "<t>").unwrap_err();
+    assert!(err.message.contains("similar: train_demo"), "{}", err.message);
+    assert!(s.undocumented_functions().is_empty(), "{:?}", s.undocumented_functions());
+}
+
+#[test]
+fn undocumented_primitives_are_detected() {
+    struct Sloppy;
+    impl Package for Sloppy {
+        fn register(&self, reg: &mut Registrar) {
+            reg.engine.register_fn("no_docs_here", || 1_i64);
+        }
+    }
+    let s = Session::new(Arc::new(CaptureSink::default()), &[&Sloppy]);
+    assert_eq!(s.undocumented_functions(), vec!["no_docs_here"]);
+}
+
+#[test]
+fn show_sends_rich_display() {
+    let (mut s, sink) = session();
+    let _ = s.eval("show(42)", "<t>").unwrap();
+    let events = sink.take();
+    assert!(matches!(&events[0], gscript_lang::SinkEvent::Display { bundle, .. } if bundle.plain_text() == "42"));
+    let _ = Dynamic::UNIT;
+}

@@ -1,0 +1,66 @@
+//! Throughput probes. The matmul probe is the reference "machine peak" that later efficiency ratios divide by.
+
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor};
+
+/// One measured probe.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    pub name: String,
+    /// Achieved GFLOP/s (or items/s for non-FLOP probes, see `unit`).
+    pub value: f64,
+    pub unit: &'static str,
+    pub seconds: f64,
+}
+
+/// GFLOP/s of an `n × n` by `n × n` matrix product in `kind` (Float or BFloat16) on `device`, best of `reps` runs
+/// after one warm-up.
+pub fn matmul_gflops(n: i64, kind: Kind, device: Device, reps: usize) -> Measurement {
+    tch::manual_seed(0);
+    let a = Tensor::randn([n, n], (kind, device));
+    let b = Tensor::randn([n, n], (kind, device));
+    let _ = a.matmul(&b);
+    sync(device);
+    let mut best = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let c = a.matmul(&b);
+        sync(device);
+        best = best.min(t.elapsed().as_secs_f64());
+        drop(c);
+    }
+    let flops = 2.0 * (n as f64).powi(3);
+    Measurement {
+        name: format!("matmul {n}x{n} {kind:?} {device:?}"),
+        value: flops / best / 1e9,
+        unit: "GFLOP/s",
+        seconds: best,
+    }
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_probe_measures_positive_throughput() {
+        let m = matmul_gflops(64, Kind::Float, Device::Cpu, 2);
+        assert!(m.value > 0.0 && m.value.is_finite() && m.seconds > 0.0);
+        assert!(peak_rss_bytes().unwrap() > 1 << 20);
+    }
+}

@@ -1,0 +1,14 @@
+//! gscript runtime: tensors (libtorch through tch), models, training, data loading and compute.
+//!
+//! This crate knows nothing about the scripting language: everything here is usable as a plain Rust library.
+//! Long-running work reports through [`progress::Progress`] and stops when its [`progress::CancelToken`] is set.
+
+pub mod bench;
+pub mod device;
+pub mod error;
+pub mod info;
+pub mod progress;
+
+pub use device::{ComputeDevice, DeviceRequest};
+pub use error::{Result, RuntimeError};
+pub use progress::{CancelToken, NoProgress, Progress};
