@@ -45,12 +45,14 @@ meta = next(pathlib.Path(sys.argv[1]).glob("torch-*.dist-info/METADATA")).read_t
 for line in meta.splitlines():
     if line.startswith("Requires-Dist:") and "extra ==" not in line:
         req = line.split(":", 1)[1].split(";")[0].strip()
-        if re.match(r"(nvidia|cuda|triton)", req, re.I):
+        # the CUDA libraries only: triton and cuda-bindings are Python packages libtorch does not load
+        if re.match(r"(nvidia-|cuda-toolkit)", req, re.I):
             print(req.replace(" ", ""))
 PY
 )
+  # With dependencies (the cuda-toolkit extras are separate wheels); --upgrade lets pip merge into the prefix.
   # shellcheck disable=SC2086
-  pip_fetch "$prefix" --no-deps --upgrade $deps
+  pip_fetch "$prefix" --upgrade $deps
   touch "$prefix/.complete-cuda"
 fi
 

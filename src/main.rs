@@ -1,1 +1,218 @@
-fn main(){}
+//! `gscript`: run scripts, the REPL, docs, machine info and benchmarks.
+//!
+//! Exit codes: 0 success, 1 script error, 2 usage error, 130 interrupted.
+
+mod interrupt;
+mod repl;
+mod terminal;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use gscript_lang::{ErrorKind, Session};
+use gscript_stdlib::StdLib;
+use terminal::TerminalSink;
+
+const USAGE: &str = "\
+gscript — sequence-based deep learning on single-cell chromatin data
+
+usage:
+  gscript run FILE.gscript [--set KEY=VALUE ...] [--out DIR]   run a script
+  gscript repl [--set KEY=VALUE ...] [--out DIR]               interactive session
+  gscript doc [NAME] [--markdown]                              documentation of primitives
+  gscript info                                                 versions, libtorch, threads, CUDA
+  gscript bench [--quick]                                      throughput probes (machine peak)
+  gscript --version
+
+Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
+printed. Exit codes: 0 ok, 1 script error, 2 usage error, 130 interrupted.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(args) {
+        Ok(code) => code,
+        Err(Usage(msg)) => {
+            eprintln!("gscript: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct Usage(String);
+
+/// Options shared by `run` and `repl`.
+#[derive(Default)]
+struct SessionArgs {
+    sets: Vec<(String, String)>,
+    out: Option<PathBuf>,
+    rest: Vec<String>,
+}
+
+fn parse_session_args(args: &[String]) -> Result<SessionArgs, Usage> {
+    let mut out = SessionArgs::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        let value = |i: usize| args.get(i + 1).cloned().ok_or_else(|| Usage(format!("{a} needs a value")));
+        match a.as_str() {
+            "--set" | "-s" => {
+                let kv = value(i)?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| Usage(format!("--set expects KEY=VALUE, got '{kv}'")))?;
+                let k = k.trim();
+                if k.is_empty() || !k.chars().all(|c| c.is_alphanumeric() || c == '_') || k.starts_with(|c: char| c.is_ascii_digit()) {
+                    return Err(Usage(format!("--set key '{k}' is not a valid name (letters, digits, _)")));
+                }
+                out.sets.push((k.to_string(), v.to_string()));
+                i += 2;
+            }
+            "--out" | "-o" => {
+                out.out = Some(PathBuf::from(value(i)?));
+                i += 2;
+            }
+            s if s.starts_with("--set=") => {
+                let kv = &s[6..];
+                let (k, v) = kv.split_once('=').ok_or_else(|| Usage(format!("--set expects KEY=VALUE, got '{kv}'")))?;
+                out.sets.push((k.to_string(), v.to_string()));
+                i += 1;
+            }
+            s if s.starts_with('-') && s.len() > 1 => return Err(Usage(format!("unknown option {s}"))),
+            _ => {
+                out.rest.push(a.clone());
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn new_session(out_dir: PathBuf, sets: &[(String, String)]) -> (Session, Arc<TerminalSink>) {
+    let sink = Arc::new(TerminalSink::new(out_dir.clone()));
+    let mut session = Session::new(sink.clone(), &[&StdLib]);
+    session.host().set_out_dir(out_dir);
+    for (k, v) in sets {
+        session.set_param(k, v);
+    }
+    interrupt::install(session.host().interrupt_flag());
+    (session, sink)
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
+    let Some(cmd) = args.first() else {
+        return Err(Usage("no command given".into()));
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "run" => {
+            let a = parse_session_args(rest)?;
+            let [file] = a.rest.as_slice() else {
+                return Err(Usage("run expects exactly one script file".into()));
+            };
+            let path = Path::new(file);
+            if !path.is_file() {
+                return Err(Usage(format!("no such script: {file}")));
+            }
+            let out_dir = a.out.clone().unwrap_or_else(|| default_out_dir(path));
+            let (mut session, _sink) = new_session(out_dir, &a.sets);
+            match session.run_file(path) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprint!("{}", e.render());
+                    Ok(ExitCode::from(if e.kind == ErrorKind::Interrupted { 130 } else { 1 }))
+                }
+            }
+        }
+        "repl" => {
+            let a = parse_session_args(rest)?;
+            if !a.rest.is_empty() {
+                return Err(Usage(format!("repl takes no arguments, got '{}'", a.rest.join(" "))));
+            }
+            let out_dir = a.out.clone().unwrap_or_else(|| PathBuf::from("gscript_out"));
+            let (session, _sink) = new_session(out_dir, &a.sets);
+            Ok(repl::run(session))
+        }
+        "doc" => {
+            let markdown = rest.iter().any(|a| a == "--markdown");
+            let names: Vec<&String> = rest.iter().filter(|a| !a.starts_with("--")).collect();
+            if let Some(bad) = rest.iter().find(|a| a.starts_with("--") && *a != "--markdown") {
+                return Err(Usage(format!("unknown option {bad}")));
+            }
+            let (session, _) = new_session(PathBuf::from("."), &[]);
+            let docs = session.docs();
+            if names.is_empty() {
+                if markdown {
+                    print!("{}", docs.render_markdown());
+                } else {
+                    for d in docs.all() {
+                        println!("{}", d.render_text());
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            for name in names {
+                match docs.get(name) {
+                    Some(d) if markdown => print!("{}", d.render_markdown()),
+                    Some(d) => print!("{}", d.render_text()),
+                    None => {
+                        eprintln!("gscript: no function named `{name}` (try `gscript doc` for the full list)");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "info" => {
+            print!("{}", info_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench" => {
+            let quick = rest.iter().any(|a| a == "--quick");
+            gscript_runtime::bench::print_suite(quick);
+            Ok(ExitCode::SUCCESS)
+        }
+        "--version" | "-V" | "version" => {
+            println!("gscript {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(Usage(format!("unknown command '{other}'"))),
+    }
+}
+
+/// `<script dir>/<script stem>_out`.
+fn default_out_dir(script: &Path) -> PathBuf {
+    let stem = script.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "script".into());
+    script.parent().unwrap_or(Path::new(".")).join(format!("{stem}_out"))
+}
+
+fn info_text() -> String {
+    use gscript_runtime::device::CudaStatus;
+    let _ = tch::Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)); // map libtorch before reading /proc
+    let info = gscript_runtime::info::RuntimeInfo::collect();
+    let mut s = String::new();
+    s.push_str(&format!("gscript {}\n", env!("CARGO_PKG_VERSION")));
+    s.push_str(&format!("libtorch {}\n", info.libtorch_version.as_deref().unwrap_or("unknown")));
+    s.push_str(&format!(
+        "libtorch path {}\n",
+        info.libtorch_dir.map(|p| p.display().to_string()).unwrap_or_else(|| "unknown".into())
+    ));
+    s.push_str(&format!(
+        "cpu {} ({} logical CPUs; features: {})\n",
+        info.cpu_model.as_deref().unwrap_or("unknown"),
+        info.logical_cpus,
+        if info.cpu_features.is_empty() { "none detected".to_string() } else { info.cpu_features.join(" ") }
+    ));
+    s.push_str(&format!("threads {} (libtorch intra-op)\n", info.intra_op_threads));
+    s.push_str(&format!("mkldnn {}\n", if info.mkldnn { "yes" } else { "no" }));
+    s.push_str(&match info.cuda {
+        CudaStatus::Available { devices } => format!("cuda {devices} device(s)\n"),
+        other => format!("cuda none: {other}\n"),
+    });
+    s
+}

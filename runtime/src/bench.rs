@@ -64,3 +64,22 @@ mod tests {
         assert!(peak_rss_bytes().unwrap() > 1 << 20);
     }
 }
+
+/// The standard probe suite, printed as a table: fp32 and bf16 matmul on CPU (and CUDA when usable), peak RSS.
+pub fn print_suite(quick: bool) {
+    let n = if quick { 512 } else { 2048 };
+    let reps = if quick { 2 } else { 5 };
+    let info = crate::info::RuntimeInfo::collect();
+    println!("gscript bench — libtorch {}, {} intra-op threads", info.libtorch_version.as_deref().unwrap_or("?"), info.intra_op_threads);
+    let mut rows = vec![matmul_gflops(n, Kind::Float, Device::Cpu, reps), matmul_gflops(n, Kind::BFloat16, Device::Cpu, reps)];
+    if let crate::device::CudaStatus::Available { .. } = info.cuda {
+        rows.push(matmul_gflops(4 * n, Kind::Float, Device::Cuda(0), reps));
+        rows.push(matmul_gflops(4 * n, Kind::BFloat16, Device::Cuda(0), reps));
+    }
+    for m in &rows {
+        println!("{:40} {:>10.1} {}   ({:.4} s)", m.name, m.value, m.unit, m.seconds);
+    }
+    if let Some(rss) = peak_rss_bytes() {
+        println!("{:40} {:>10.1} MiB", "peak RSS", rss as f64 / (1 << 20) as f64);
+    }
+}

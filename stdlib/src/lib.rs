@@ -1,1 +1,17 @@
-//! placeholder while building
+//! The gscript standard library: genomics primitives registered into the language, one module per area.
+//! Each primitive validates its arguments, calls into `gscript-runtime`, and reports progress and errors through
+//! the session's [`Host`](gscript_lang::Host).
+
+use gscript_lang::{Package, Registrar};
+
+pub mod bridge;
+pub mod system;
+
+/// Every standard-library area, registered in one go.
+pub struct StdLib;
+
+impl Package for StdLib {
+    fn register(&self, reg: &mut Registrar) {
+        system::register(reg);
+    }
+}

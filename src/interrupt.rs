@@ -1,0 +1,32 @@
+//! Ctrl-C: the first press interrupts the running statement (the session's flag, polled by Rhai and by native
+//! loops); a second press while the flag is still set exits at once.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::Arc;
+
+static FLAG: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    let p = FLAG.load(Ordering::SeqCst);
+    if p.is_null() {
+        unsafe { libc::_exit(130) };
+    }
+    // SAFETY: the pointer comes from an Arc that `install` leaks, so it is valid for the whole process.
+    let flag = unsafe { &*p };
+    if flag.swap(true, Ordering::SeqCst) {
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// Routes SIGINT to `flag` for the rest of the process.
+pub fn install(flag: Arc<AtomicBool>) {
+    let raw = Arc::into_raw(flag) as *mut AtomicBool;
+    let old = FLAG.swap(raw, Ordering::SeqCst);
+    if !old.is_null() {
+        // SAFETY: `old` came from Arc::into_raw in an earlier call.
+        unsafe { drop(Arc::from_raw(old)) };
+    }
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+}

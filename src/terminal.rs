@@ -1,0 +1,138 @@
+//! The terminal implementation of the session sink: text to stdout/stderr, figures saved as files (paths printed),
+//! tables printed as text, progress bars on stderr.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use gscript_lang::{write_atomic, MimeBundle, ProgressId, ProgressState, Sink, Stream};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct TerminalSink {
+    out_dir: PathBuf,
+    /// File stem → how many figures with it were saved (`umap.png`, `umap-2.png`, ...).
+    figure_counts: Mutex<HashMap<String, usize>>,
+    bars: Mutex<HashMap<ProgressId, ProgressBar>>,
+    interactive: bool,
+}
+
+impl TerminalSink {
+    pub fn new(out_dir: PathBuf) -> Self {
+        TerminalSink {
+            out_dir,
+            figure_counts: Mutex::new(HashMap::new()),
+            bars: Mutex::new(HashMap::new()),
+            interactive: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn save_figure(&self, bundle: &MimeBundle) -> std::io::Result<Vec<PathBuf>> {
+        let dir = &self.out_dir;
+        let stem = bundle.file_stem.clone().unwrap_or_else(|| "figure".into());
+        let n = {
+            let mut counts = self.figure_counts.lock().unwrap();
+            let c = counts.entry(stem.clone()).or_insert(0);
+            *c += 1;
+            *c
+        };
+        let name = if n == 1 { stem } else { format!("{stem}-{n}") };
+        let mut paths = Vec::new();
+        if let Some(png) = bundle.binary.get("image/png") {
+            let p = dir.join(format!("{name}.png"));
+            write_atomic(&p, png)?;
+            paths.push(p);
+        }
+        if let Some(svg) = bundle.text.get("image/svg+xml") {
+            let p = dir.join(format!("{name}.svg"));
+            write_atomic(&p, svg.as_bytes())?;
+            paths.push(p);
+        }
+        Ok(paths)
+    }
+}
+
+impl Sink for TerminalSink {
+    fn text(&self, stream: Stream, text: &str) {
+        let bars = self.bars.lock().unwrap();
+        let write = |t: &str| match stream {
+            Stream::Stdout => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(t.as_bytes());
+                let _ = o.flush();
+            }
+            Stream::Stderr => {
+                let _ = std::io::stderr().write_all(t.as_bytes());
+            }
+        };
+        // print above any live bar instead of through it
+        match bars.values().next() {
+            Some(bar) if self.interactive => bar.suspend(|| write(text)),
+            _ => write(text),
+        }
+    }
+
+    fn display(&self, bundle: &MimeBundle, display_id: Option<&str>, update: bool) {
+        if bundle.is_figure() {
+            // live figures (training curves) are saved once, when they are final: intermediate updates are skipped
+            if update || display_id.is_some_and(|id| id.ends_with(":live")) {
+                return;
+            }
+            match self.save_figure(bundle) {
+                Ok(paths) => {
+                    let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                    self.text(Stream::Stdout, &format!("figure saved: {}\n", list.join(", ")));
+                }
+                Err(e) => self.text(Stream::Stderr, &format!("error: could not save figure: {e}\n")),
+            }
+        } else if !update {
+            let mut t = bundle.plain_text().to_string();
+            if !t.ends_with('\n') {
+                t.push('\n');
+            }
+            self.text(Stream::Stdout, &t);
+        }
+    }
+
+    fn progress_start(&self, id: ProgressId, state: &ProgressState) {
+        let bar = match state.total {
+            Some(t) => ProgressBar::new(t),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_draw_target(if self.interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let template = if state.total.is_some() {
+            "{prefix} {pos}/{len} [{bar:30}] {percent:>3}% {elapsed_precise}<{eta_precise} {msg}"
+        } else {
+            "{prefix} {spinner} {pos} {elapsed_precise} {msg}"
+        };
+        bar.set_style(ProgressStyle::with_template(template).unwrap().progress_chars("=> "));
+        bar.set_prefix(state.label.clone());
+        self.bars.lock().unwrap().insert(id, bar);
+    }
+
+    fn progress_update(&self, id: ProgressId, state: &ProgressState) {
+        if let Some(bar) = self.bars.lock().unwrap().get(&id) {
+            bar.set_position(state.position);
+            bar.set_message(state.message.clone());
+        }
+    }
+
+    fn progress_finish(&self, id: ProgressId, state: &ProgressState) {
+        if let Some(bar) = self.bars.lock().unwrap().remove(&id) {
+            bar.finish_and_clear();
+        }
+        // one durable line per finished task, also in logs
+        let _ = writeln!(std::io::stderr(), "{}", state.render_line());
+    }
+
+    fn input(&self, prompt: &str, _password: bool) -> Option<String> {
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{prompt}");
+        let _ = err.flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+        }
+    }
+}

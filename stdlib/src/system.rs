@@ -1,0 +1,71 @@
+//! Session-level primitives about the machine: runtime information, threads, device checks.
+
+use gscript_lang::rhai::{Dynamic, Map};
+use gscript_lang::{FnDoc, Registrar};
+use gscript_runtime::device::CudaStatus;
+use gscript_runtime::info::RuntimeInfo;
+use gscript_runtime::DeviceRequest;
+
+use crate::bridge::{in_primitive, ScriptResult};
+
+pub fn register(reg: &mut Registrar) {
+    reg.docs.add(
+        FnDoc::new(
+            "runtime_info",
+            "core",
+            "runtime_info() -> map",
+            "libtorch version and location, CPU threads and features, CUDA devices or why there are none.",
+        )
+        .example("let info = runtime_info();\nprint(info.libtorch_version);"),
+    );
+    reg.engine.register_fn("runtime_info", || -> Map {
+        let info = RuntimeInfo::collect();
+        let mut m = Map::new();
+        m.insert("libtorch_version".into(), info.libtorch_version.unwrap_or_default().into());
+        m.insert(
+            "libtorch_dir".into(),
+            info.libtorch_dir.map(|p| p.display().to_string()).unwrap_or_default().into(),
+        );
+        m.insert("threads".into(), (info.intra_op_threads as i64).into());
+        m.insert("logical_cpus".into(), (info.logical_cpus as i64).into());
+        m.insert("cpu".into(), info.cpu_model.unwrap_or_default().into());
+        m.insert(
+            "cpu_features".into(),
+            Dynamic::from_array(info.cpu_features.into_iter().map(Dynamic::from).collect()),
+        );
+        let (devices, why) = match info.cuda {
+            CudaStatus::Available { devices } => (devices as i64, String::new()),
+            other => (0, other.to_string()),
+        };
+        m.insert("cuda_devices".into(), devices.into());
+        m.insert("cuda_unavailable_reason".into(), why.into());
+        m
+    });
+
+    reg.docs.add(
+        FnDoc::new("set_threads", "core", "set_threads(n: int)", "Sets the number of CPU threads libtorch uses for compute.")
+            .example("set_threads(2);"),
+    );
+    reg.engine.register_fn("set_threads", |n: i64| -> ScriptResult<()> {
+        if n < 1 {
+            return Err(gscript_lang::primitive_error("set_threads", Some("n"), &format!("must be at least 1, got {n}")));
+        }
+        tch::set_num_threads(n as i32);
+        Ok(())
+    });
+
+    reg.docs.add(
+        FnDoc::new(
+            "check_device",
+            "core",
+            "check_device(device: string) -> string",
+            "Resolves \"cpu\", \"cuda\", \"cuda:N\" or \"auto\" to the device work would run on, or fails saying why.",
+        )
+        .example("print(check_device(\"auto\"));"),
+    );
+    reg.engine.register_fn("check_device", |device: &str| -> ScriptResult<String> {
+        let req: DeviceRequest = device.parse().map_err(in_primitive("check_device"))?;
+        let dev = req.resolve().map_err(in_primitive("check_device"))?;
+        Ok(dev.to_string())
+    });
+}

@@ -1,0 +1,134 @@
+//! The `gscript` command line: run, --set, exit codes, the REPL on piped input, doc, info, Ctrl-C.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn gscript() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gscript"))
+}
+
+fn script(dir: &tempfile::TempDir, name: &str, code: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, code).unwrap();
+    p
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn run_succeeds_with_set_values_visible_as_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = script(&dir, "ok.gscript", "print(`${name} ${n + 1} ${param(\"other\", \"dflt\")}`);");
+    let o = gscript().args(["run"]).arg(&p).args(["--set", "name=cells", "--set", "n=41"]).output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(out, "cells 42 dflt\n");
+}
+
+#[test]
+fn script_error_exits_1_with_located_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = script(&dir, "bad.gscript", "let a = 1;\nlet b = a + nope;\n");
+    let o = gscript().arg("run").arg(&p).output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("bad.gscript:2:13"), "{err}");
+    assert!(err.contains("let b = a + nope;"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [vec![], vec!["frobnicate"], vec!["run"], vec!["run", "/no/such/file.gscript"], vec!["run", "x", "--set", "novalue"], vec!["doc", "--bogus"]] {
+        let o = gscript().args(&args).output().unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "args {args:?}: {err}");
+        assert!(err.contains("usage:"), "{err}");
+    }
+}
+
+#[test]
+fn repl_reads_multi_line_input_from_a_pipe() {
+    let mut child = gscript()
+        .arg("repl")
+        .env("XDG_DATA_HOME", tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"fn f(x) {\n  let y = x + 1;\n  y\n}\nlet m = #{\n  a: f(41)\n};\nprint(m.a);\nm.a * 2\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("42\n84"), "{out}");
+}
+
+#[test]
+fn repl_reports_errors_and_keeps_going() {
+    let mut child = gscript().arg("repl").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"undefined_thing\nprint(\"after\");\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert!(err.contains("undefined_thing") && err.contains("<repl 1>:1:1"), "{err}");
+    assert_eq!(out, "after\n");
+}
+
+#[test]
+fn doc_prints_one_function_all_of_them_and_markdown() {
+    let o = gscript().args(["doc", "param"]).output().unwrap();
+    let (out, _) = text(&o);
+    assert!(out.starts_with("param(name: string, default?: any) -> any"), "{out}");
+    let o = gscript().args(["doc", "--markdown"]).output().unwrap();
+    let (out, _) = text(&o);
+    assert!(out.contains("| `runtime_info` |") && out.contains("## Language and session"), "{out}");
+    let o = gscript().args(["doc", "no_such_fn"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn info_reports_libtorch_and_cuda_status() {
+    let o = gscript().arg("info").output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("libtorch 2.13.0"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("cuda ")), "{out}");
+}
+
+#[test]
+fn ctrl_c_interrupts_a_running_script_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = script(&dir, "spin.gscript", "print(\"started\");\nloop { }\n");
+    let child = gscript().arg("run").arg(&p).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // wait until the script runs (its first line is printed), then send SIGINT
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(out, "started\n");
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn examples_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "gscript") {
+            let o = gscript().arg("run").arg(&p).arg("--out").arg(out.path()).output().unwrap();
+            let (_, err) = text(&o);
+            assert_eq!(o.status.code(), Some(0), "{} failed:\n{err}", p.display());
+        }
+    }
+}
