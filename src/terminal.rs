@@ -6,7 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use gscript_lang::{write_atomic, MimeBundle, ProgressId, ProgressState, Sink, Stream};
+use gscript_lang::{MimeBundle, ProgressId, ProgressState, Sink, Stream};
+use gscript_runtime::io::write_atomic;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub struct TerminalSink {
@@ -38,6 +39,7 @@ impl TerminalSink {
         };
         let name = if n == 1 { stem } else { format!("{stem}-{n}") };
         let mut paths = Vec::new();
+        std::fs::create_dir_all(dir)?;
         if let Some(png) = bundle.binary.get("image/png") {
             let p = dir.join(format!("{name}.png"));
             write_atomic(&p, png)?;

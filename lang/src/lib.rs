@@ -14,7 +14,7 @@ pub mod sink;
 
 pub use docs::{DocsRegistry, FnDoc, OptDefault, OptSpec};
 pub use error::{primitive_error, ErrorKind, Location, ScriptError};
-pub use host::{write_atomic, Host, ProgressBar};
+pub use host::{Host, ProgressBar};
 pub use options::Options;
 pub use rhai;
 pub use session::{Completeness, Package, Registrar, Session};

@@ -4,10 +4,13 @@
 //! Long-running work reports through [`progress::Progress`] and stops when its [`progress::CancelToken`] is set.
 
 pub mod bench;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod info;
+pub mod io;
 pub mod progress;
+pub mod seq;
 
 pub use device::{ComputeDevice, DeviceRequest};
 pub use error::{Result, RuntimeError};

@@ -5,13 +5,17 @@
 use gscript_lang::{Package, Registrar};
 
 pub mod bridge;
+pub mod seq;
 pub mod system;
+pub mod values;
 
 /// Every standard-library area, registered in one go.
 pub struct StdLib;
 
 impl Package for StdLib {
     fn register(&self, reg: &mut Registrar) {
+        values::matrix::register(reg);
         system::register(reg);
+        seq::register(reg);
     }
 }

@@ -1,0 +1,8 @@
+//! Peak sets, cell metadata, peak × cell matrices, splits, and the readers for the formats users bring.
+
+pub mod bed;
+pub mod split;
+pub mod text;
+
+pub use bed::{read_bed, PeakSet};
+pub use split::Split;

@@ -1,0 +1,113 @@
+//! Sequences and genomes in the language: one-hot, reverse complement, GC content, regions, FASTA genomes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gscript_lang::rhai::{Dynamic, Map};
+use gscript_lang::{FnDoc, MimeBundle, Registrar};
+use gscript_runtime::seq::{self, Genome, Region};
+
+use crate::bridge::{in_primitive, ScriptResult};
+use crate::values::Matrix;
+
+/// A FASTA genome held in a script.
+#[derive(Clone)]
+pub struct GenomeValue(pub Arc<Genome>);
+
+impl GenomeValue {
+    fn summary(&self) -> String {
+        let g = &self.0;
+        let total: u64 = g.chromosomes().iter().map(|e| e.length).sum();
+        format!("Genome {} ({} sequences, {} bp)", g.path().display(), g.chromosomes().len(), total)
+    }
+}
+
+fn region_map(r: &Region) -> Map {
+    let mut m = Map::new();
+    m.insert("chrom".into(), r.chrom.clone().into());
+    m.insert("start".into(), (r.start as i64).into());
+    m.insert("end".into(), (r.end as i64).into());
+    m
+}
+
+pub fn register(reg: &mut Registrar) {
+    reg.docs.add(
+        FnDoc::new("one_hot", "seq", "one_hot(seq: string) -> Matrix", "4 × L one-hot matrix of a sequence, rows A, C, G, T.")
+            .details("Lower-case bases count as normal bases; N and other characters give an all-zero column.")
+            .example("let m = one_hot(\"ACGTN\");\nprint(m.get(3, 3));"),
+    );
+    reg.engine.register_fn("one_hot", |s: &str| -> Matrix {
+        let l = s.len();
+        let mut data = vec![0f32; 4 * l];
+        for (i, b) in s.bytes().enumerate() {
+            if let Some(c) = seq::codes::base_code(b) {
+                data[c as usize * l + i] = 1.0;
+            }
+        }
+        Matrix::new(4, l, data).with_row_names(vec!["A".into(), "C".into(), "G".into(), "T".into()])
+    });
+
+    reg.docs.add(
+        FnDoc::new("reverse_complement", "seq", "reverse_complement(seq: string) -> string", "Reverse complement (case and IUPAC codes kept).")
+            .example("reverse_complement(\"AACGTn\")"),
+    );
+    reg.engine.register_fn("reverse_complement", |s: &str| -> String {
+        String::from_utf8_lossy(&seq::reverse_complement(s.as_bytes())).into_owned()
+    });
+
+    reg.docs.add(
+        FnDoc::new("gc_content", "seq", "gc_content(seq: string) -> float", "Fraction of G and C among the A/C/G/T bases.")
+            .example("gc_content(\"GGCCAATT\")"),
+    );
+    reg.engine.register_fn("gc_content", |s: &str| -> ScriptResult<f64> {
+        seq::gc_content(s.as_bytes()).ok_or_else(|| gscript_lang::primitive_error("gc_content", Some("seq"), "has no A, C, G or T bases"))
+    });
+
+    reg.docs.add(
+        FnDoc::new("parse_region", "seq", "parse_region(text: string) -> map", "Reads `chr:start-end`, `chr-start-end` or `chr_start_end` (BED coordinates).")
+            .example("let r = parse_region(\"chr1:1,000-2,000\");\nprint(r.end - r.start);"),
+    );
+    reg.engine.register_fn("parse_region", |s: &str| -> ScriptResult<Map> {
+        let r: Region = s.parse().map_err(in_primitive("parse_region"))?;
+        Ok(region_map(&r))
+    });
+
+    reg.engine.register_type_with_name::<GenomeValue>("Genome");
+    reg.host.register_renderer::<GenomeValue>(|g| MimeBundle::plain(g.summary()));
+    reg.docs.add(FnDoc::method("Genome", "to_string", "seq", "genome.to_string() -> string", "Path, number of sequences and total length."));
+    reg.engine.register_fn("to_string", |g: &mut GenomeValue| g.summary());
+
+    reg.docs.add(
+        FnDoc::new("load_genome", "seq", "load_genome(path: string) -> Genome", "Opens a FASTA genome, building its .fai index when missing.")
+            .details("The index is saved next to the FASTA when the directory is writable, else kept in memory (with a warning). \
+                      Sequences are read on demand, never the whole genome."),
+    );
+    let host = reg.host.clone();
+    reg.engine.register_fn("load_genome", move |path: &str| -> ScriptResult<GenomeValue> {
+        let g = Genome::open(&PathBuf::from(path)).map_err(in_primitive("load_genome"))?;
+        if let Some(w) = &g.warning {
+            host.warn(w);
+        }
+        Ok(GenomeValue(Arc::new(g)))
+    });
+
+    reg.docs.add(FnDoc::new(
+        "fetch_sequence",
+        "seq",
+        "fetch_sequence(genome: Genome, region: string) -> string",
+        "Upper-case bases of a region (`chr:start-end`, BED coordinates), N-padded beyond chromosome ends.",
+    ));
+    let fetch = |g: &mut GenomeValue, region: &str| -> ScriptResult<String> {
+        let r: Region = region.parse().map_err(in_primitive("fetch_sequence"))?;
+        let s = g.0.fetch_region(&r).map_err(in_primitive("fetch_sequence"))?;
+        Ok(String::from_utf8_lossy(&s).into_owned())
+    };
+    reg.engine.register_fn("fetch_sequence", fetch);
+    reg.docs.add(FnDoc::method("Genome", "fetch", "seq", "genome.fetch(region: string) -> string", "Same as fetch_sequence(genome, region)."));
+    reg.engine.register_fn("fetch", fetch);
+
+    reg.docs.add(FnDoc::method("Genome", "chromosomes", "seq", "genome.chromosomes() -> map", "Sequence names and lengths."));
+    reg.engine.register_fn("chromosomes", |g: &mut GenomeValue| -> Map {
+        g.0.chromosomes().iter().map(|e| (e.name.as_str().into(), Dynamic::from(e.length as i64))).collect()
+    });
+}

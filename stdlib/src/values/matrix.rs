@@ -1,0 +1,120 @@
+//! `Matrix`: a dense f32 matrix with optional row and column names (one-hot sequences, embeddings, score tables).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use gscript_lang::rhai::{Array, Dynamic};
+use gscript_lang::{primitive_error, FnDoc, MimeBundle, Registrar};
+
+use crate::bridge::ScriptResult;
+
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    /// Row-major values.
+    pub data: Arc<Vec<f32>>,
+    pub row_names: Option<Arc<Vec<String>>>,
+    pub col_names: Option<Arc<Vec<String>>>,
+}
+
+impl Matrix {
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), rows * cols);
+        Matrix { rows, cols, data: Arc::new(data), row_names: None, col_names: None }
+    }
+    pub fn with_row_names(mut self, names: Vec<String>) -> Self {
+        self.row_names = Some(Arc::new(names));
+        self
+    }
+    pub fn with_col_names(mut self, names: Vec<String>) -> Self {
+        self.col_names = Some(Arc::new(names));
+        self
+    }
+    pub fn get(&self, r: usize, c: usize) -> f32 {
+        self.data[r * self.cols + c]
+    }
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// `Matrix 4 × 1344` (plus names when present).
+    pub fn summary(&self) -> String {
+        format!("Matrix {} × {}", self.rows, self.cols)
+    }
+
+    /// A corner of the matrix as text, at most `max_rows` × `max_cols`.
+    pub fn preview_text(&self, max_rows: usize, max_cols: usize) -> String {
+        let mut s = self.summary();
+        s.push('\n');
+        let rn = |r: usize| self.row_names.as_ref().map(|n| n[r].clone()).unwrap_or_else(|| r.to_string());
+        for r in 0..self.rows.min(max_rows) {
+            let _ = write!(s, "{:>8}", rn(r));
+            for c in 0..self.cols.min(max_cols) {
+                let _ = write!(s, " {:>9.4}", self.get(r, c));
+            }
+            if self.cols > max_cols {
+                s.push_str(" …");
+            }
+            s.push('\n');
+        }
+        if self.rows > max_rows {
+            s.push_str("       …\n");
+        }
+        s
+    }
+
+    pub fn preview_html(&self, max_rows: usize, max_cols: usize) -> String {
+        let mut s = format!("<div><b>{}</b><table><thead><tr><th></th>", self.summary());
+        for c in 0..self.cols.min(max_cols) {
+            let name = self.col_names.as_ref().map(|n| html_escape(&n[c])).unwrap_or_else(|| c.to_string());
+            let _ = write!(s, "<th>{name}</th>");
+        }
+        s.push_str("</tr></thead><tbody>");
+        for r in 0..self.rows.min(max_rows) {
+            let name = self.row_names.as_ref().map(|n| html_escape(&n[r])).unwrap_or_else(|| r.to_string());
+            let _ = write!(s, "<tr><th>{name}</th>");
+            for c in 0..self.cols.min(max_cols) {
+                let _ = write!(s, "<td>{:.4}</td>", self.get(r, c));
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table></div>");
+        s
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn index(m: &Matrix, r: i64, c: i64) -> ScriptResult<usize> {
+    if r < 0 || c < 0 || r as usize >= m.rows || c as usize >= m.cols {
+        return Err(primitive_error("Matrix.get", None, &format!("index ({r}, {c}) is outside {} × {}", m.rows, m.cols)));
+    }
+    Ok(r as usize * m.cols + c as usize)
+}
+
+pub fn register(reg: &mut Registrar) {
+    reg.engine.register_type_with_name::<Matrix>("Matrix");
+    reg.host.register_renderer::<Matrix>(|m| {
+        MimeBundle::plain(m.preview_text(10, 8)).with_text("text/html", m.preview_html(20, 12))
+    });
+    reg.docs.add(FnDoc::method("Matrix", "to_string", "core", "m.to_string() -> string", "Short description: `Matrix rows × cols`."));
+    reg.engine.register_fn("to_string", |m: &mut Matrix| m.summary());
+    reg.docs.add(FnDoc::method("Matrix", "shape", "core", "m.shape() -> [int, int]", "Number of rows and columns.").example("one_hot(\"ACGT\").shape()"));
+    reg.engine.register_fn("shape", |m: &mut Matrix| -> Array { vec![Dynamic::from(m.rows as i64), Dynamic::from(m.cols as i64)] });
+    reg.docs.add(FnDoc::method("Matrix", "get", "core", "m.get(row: int, col: int) -> float", "One value.").example("one_hot(\"ACGT\").get(0, 0)"));
+    reg.engine.register_fn("get", |m: &mut Matrix, r: i64, c: i64| -> ScriptResult<f64> { Ok(m.data[index(m, r, c)?] as f64) });
+    reg.docs.add(FnDoc::method("Matrix", "row", "core", "m.row(i: int) -> array", "One row as an array of floats."));
+    reg.engine.register_fn("row", |m: &mut Matrix, r: i64| -> ScriptResult<Array> {
+        index(m, r, 0)?;
+        Ok(m.row(r as usize).iter().map(|&v| Dynamic::from(v as f64)).collect())
+    });
+    reg.docs.add(FnDoc::method("Matrix", "to_array", "core", "m.to_array() -> array", "All rows as an array of arrays of floats."));
+    reg.engine.register_fn("to_array", |m: &mut Matrix| -> Array {
+        (0..m.rows).map(|r| Dynamic::from_array(m.row(r).iter().map(|&v| Dynamic::from(v as f64)).collect())).collect()
+    });
+    reg.docs.add(FnDoc::method("Matrix", "sum", "core", "m.sum() -> float", "Sum of all values.").example("one_hot(\"ACGN\").sum()"));
+    reg.engine.register_fn("sum", |m: &mut Matrix| -> f64 { m.data.iter().map(|&v| v as f64).sum() });
+}

@@ -1,0 +1,5 @@
+//! Value types users hold in scripts, shared by several areas.
+
+pub mod matrix;
+
+pub use matrix::Matrix;
