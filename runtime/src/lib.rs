@@ -8,6 +8,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod info;
+pub mod motif;
 pub mod io;
 pub mod progress;
 pub mod seq;

@@ -56,6 +56,23 @@ pub fn register(reg: &mut Registrar) {
     });
 
     reg.docs.add(
+        FnDoc::new(
+            "dinucleotide_shuffle",
+            "seq",
+            "dinucleotide_shuffle(seq: string, seed: int) -> string",
+            "Random shuffle preserving every dinucleotide count and the first and last letters (Altschul–Erickson).",
+        )
+        .details("Uniform over sequences with the same dinucleotide composition (random Eulerian path), as \
+                  fasta-ushuffle -k 2. The same seed gives the same shuffle.")
+        .example("let s = dinucleotide_shuffle(\"ACGTTGCAACGT\", 1);\nprint(s);"),
+    );
+    reg.engine.register_fn("dinucleotide_shuffle", |s: &str, seed: i64| -> String {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed as u64);
+        String::from_utf8_lossy(&seq::shuffle::dinucleotide_shuffle(s.as_bytes(), &mut rng)).into_owned()
+    });
+
+    reg.docs.add(
         FnDoc::new("gc_content", "seq", "gc_content(seq: string) -> float", "Fraction of G and C among the A/C/G/T bases.")
             .example("gc_content(\"GGCCAATT\")"),
     );

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod onehot;
 pub mod genome;
 pub mod region;
+pub mod shuffle;
 
 pub use codes::{encode, gc_content, reverse_complement, NResolver};
 pub use genome::Genome;
