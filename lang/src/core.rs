@@ -50,8 +50,11 @@ impl Package for CorePackage {
                 .example("show(\"hello\")"),
         );
         let h = reg.host.clone();
-        reg.engine.register_fn("show", move |value: Dynamic| {
-            let bundle = h.render(&value).unwrap_or_else(|| MimeBundle::plain(value.to_string()));
+        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic| {
+            let bundle = h.render(&value).unwrap_or_else(|| {
+                let text = ctx.call_native_fn::<String>("to_string", (value.clone(),)).unwrap_or_else(|_| value.to_string());
+                MimeBundle::plain(text)
+            });
             h.display(&bundle);
         });
 

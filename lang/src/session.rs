@@ -175,7 +175,10 @@ impl Session {
         if value.is_string() {
             return value.clone().into_string().unwrap_or_default();
         }
-        match self.engine.call_fn::<String>(&mut Scope::new(), &AST::empty(), "to_string", (value.clone(),)) {
+        // `call_fn` only reaches script functions; evaluating a call also finds native `to_string` overloads.
+        let mut scope = Scope::new();
+        scope.push_dynamic("__value", value.clone());
+        match self.engine.eval_with_scope::<String>(&mut scope, "to_string(__value)") {
             Ok(s) => s,
             Err(_) => value.to_string(),
         }

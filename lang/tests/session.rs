@@ -225,3 +225,26 @@ fn show_sends_rich_display() {
     assert!(matches!(&events[0], gscript_lang::SinkEvent::Display { bundle, .. } if bundle.plain_text() == "42"));
     let _ = Dynamic::UNIT;
 }
+
+#[test]
+fn display_string_uses_registered_to_string() {
+    #[derive(Clone)]
+    struct Thing;
+    struct P;
+    impl Package for P {
+        fn register(&self, reg: &mut Registrar) {
+            reg.engine.register_type_with_name::<Thing>("Thing");
+            reg.engine.register_fn("to_string", |_: &mut Thing| "Thing(42)".to_string());
+            reg.engine.register_fn("thing", || Thing);
+        }
+    }
+    let mut s = Session::new(Arc::new(CaptureSink::default()), &[&P]);
+    let v = s.eval("thing()", "<t>").unwrap();
+    assert_eq!(s.display_string(&v), "Thing(42)");
+    assert_eq!(s.render(&v).plain_text(), "Thing(42)");
+    assert_eq!(s.display_string(&Dynamic::from(3_i64)), "3");
+    let sink = Arc::new(CaptureSink::default());
+    s.host().set_sink(sink.clone());
+    let _ = s.eval("show(thing())", "<t>").unwrap();
+    assert!(matches!(&sink.take()[0], gscript_lang::SinkEvent::Display { bundle, .. } if bundle.plain_text() == "Thing(42)"));
+}
