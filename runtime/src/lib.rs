@@ -3,6 +3,7 @@
 //! This crate knows nothing about the scripting language: everything here is usable as a plain Rust library.
 //! Long-running work reports through [`progress::Progress`] and stops when its [`progress::CancelToken`] is set.
 
+pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod device;
