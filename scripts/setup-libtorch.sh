@@ -19,7 +19,7 @@ want_cuda=0
 
 pip_fetch() { # target, then pip arguments
   local target=$1; shift
-  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-warn-script-location \
     --only-binary=:all: --python-version 3.11 --implementation cp --abi "cp$PY_TAG" $(printf -- "--platform %s " $PLATFORMS) \
     --target "$target" "$@"
 }
@@ -56,15 +56,23 @@ PY
   touch "$prefix/.complete-cuda"
 fi
 
-# cmake for the static HDF5 build (only when the system has none).
-if ! command -v cmake >/dev/null 2>&1 && [ ! -x "$cache/cmake/bin/cmake" ]; then
-  echo "setup: installing cmake into $cache/cmake" >&2
-  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target "$cache/cmake-py" cmake
-  mkdir -p "$cache/cmake/bin"
-  ln -sf "$cache/cmake-py/bin/cmake" "$cache/cmake/bin/cmake"
+# cmake for the static HDF5 build (only when the system has none). The PyPI wheel's entry script needs its package on
+# the Python path, so we link the real binary inside the wheel instead.
+CMAKE_VERSION=3.31.6
+cmake_dir="$cache/cmake-$CMAKE_VERSION"
+if ! command -v cmake >/dev/null 2>&1 && [ ! -x "$cmake_dir/bin/cmake" ]; then
+  echo "setup: installing cmake $CMAKE_VERSION into $cmake_dir" >&2
+  rm -rf "$cmake_dir.partial"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-warn-script-location --only-binary=:all: \
+    --target "$cmake_dir.partial/py" "cmake==$CMAKE_VERSION"
+  mkdir -p "$cmake_dir.partial/bin"
+  ln -sf "$cmake_dir/py/cmake/data/bin/cmake" "$cmake_dir.partial/bin/cmake"
+  rm -rf "$cmake_dir"
+  mv "$cmake_dir.partial" "$cmake_dir"
+  "$cmake_dir/bin/cmake" --version >/dev/null
 fi
 
 mkdir -p "$root/.deps"
 ln -sfn "$prefix" "$root/.deps/libtorch-root"
-[ -x "$cache/cmake/bin/cmake" ] && ln -sfn "$cache/cmake" "$root/.deps/cmake"
+if [ -x "$cmake_dir/bin/cmake" ]; then ln -sfn "$cmake_dir" "$root/.deps/cmake"; fi
 echo "setup: libtorch $TORCH_VERSION ready at $prefix/torch" >&2

@@ -23,6 +23,7 @@ usage:
   gscript doc [NAME] [--markdown]                              documentation of primitives
   gscript info                                                 versions, libtorch, threads, CUDA
   gscript bench [--quick]                                      throughput probes (machine peak)
+  gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
@@ -168,6 +169,12 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
             print!("{}", info_text());
             Ok(ExitCode::SUCCESS)
         }
+        "bench" if rest.first().map(String::as_str) == Some("data") => bench_data(&rest[1..]),
+        "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
+            let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
+            gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         "bench" => {
             let quick = rest.iter().any(|a| a == "--quick");
             gscript_runtime::bench::print_suite(quick);
@@ -183,6 +190,37 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         }
         other => Err(Usage(format!("unknown command '{other}'"))),
     }
+}
+
+/// `gscript bench data`: generates (once, cached by size) a cells × peaks .h5ad, then loads it in a fresh process so
+/// the reported peak memory is the load's own.
+fn bench_data(args: &[String]) -> Result<ExitCode, Usage> {
+    let mut size = (200_000usize, 50_000usize, 0.01f64);
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).ok_or_else(|| Usage(format!("{} needs a value", args[i])))?;
+        let bad = |_| Usage(format!("{}: '{v}' is not a number", args[i]));
+        match args[i].as_str() {
+            "--cells" => size.0 = v.parse().map_err(bad)?,
+            "--peaks" => size.1 = v.parse().map_err(bad)?,
+            "--density" => size.2 = v.parse().map_err(|_| Usage(format!("--density: '{v}' is not a number")))?,
+            other => return Err(Usage(format!("unknown bench data option '{other}'"))),
+        }
+        i += 2;
+    }
+    let dir = std::env::temp_dir().join("gscript-bench");
+    std::fs::create_dir_all(&dir).map_err(|e| Usage(format!("{}: {e}", dir.display())))?;
+    let path = dir.join(format!("random_{}x{}_{}.h5ad", size.0, size.1, size.2));
+    if !path.exists() {
+        let t = std::time::Instant::now();
+        let tmp = path.with_extension("partial");
+        let nnz = gscript_runtime::bench_data::write_random_h5ad(&tmp, size.0, size.1, size.2, 1).map_err(|e| Usage(e.to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Usage(e.to_string()))?;
+        println!("generated {} ({:.1}M entries) in {:.1} s", path.display(), nnz as f64 / 1e6, t.elapsed().as_secs_f64());
+    }
+    let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
+    let status = std::process::Command::new(exe).args(["bench", "--load-h5ad"]).arg(&path).status().map_err(|e| Usage(e.to_string()))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// `<script dir>/<script stem>_out`.

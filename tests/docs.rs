@@ -26,6 +26,8 @@ fn every_documented_example_runs() {
     for doc in docs.all() {
         for ex in &doc.examples {
             let mut s = session();
+            let dir = tempfile::tempdir().unwrap();
+            s.host().set_out_dir(dir.path());
             if let Err(e) = s.eval(ex, &format!("<example of {}>", doc.qualified_name())) {
                 panic!("example of {} fails:\n{ex}\n{}", doc.qualified_name(), e.render());
             }

@@ -90,6 +90,21 @@ impl Package for CorePackage {
         let s2 = sleep.clone();
         reg.engine.register_fn("sleep", sleep);
         reg.engine.register_fn("sleep", move |seconds: i64| s2(seconds as f64));
+
+        reg.docs.add(
+            FnDoc::new("out_path", "core", "out_path(name: string) -> string", "A path inside the run's output directory (created when needed).")
+                .details("`gscript run script.gscript` writes to `<script dir>/<script name>_out/` unless `--out DIR` says otherwise; \
+                          in the REPL and notebooks it is the current directory. Use it to keep a run's files together.")
+                .example("let p = out_path(\"embedding.csv\");\nprint(p);"),
+        );
+        let h = reg.host.clone();
+        reg.engine.register_fn("out_path", move |name: &str| -> Result<String, Box<EvalAltResult>> {
+            let dir = h.out_dir();
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                crate::error::primitive_error("out_path", None, &format!("cannot create the output directory {}: {e}", dir.display()))
+            })?;
+            Ok(dir.join(name).display().to_string())
+        });
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod bench_data;
 pub mod data;
 pub mod device;
 pub mod error;

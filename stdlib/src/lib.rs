@@ -5,6 +5,7 @@
 use gscript_lang::{Package, Registrar};
 
 pub mod bridge;
+pub mod io;
 pub mod seq;
 pub mod system;
 pub mod values;
@@ -17,5 +18,7 @@ impl Package for StdLib {
         values::matrix::register(reg);
         system::register(reg);
         seq::register(reg);
+        values::peak_data::register(reg);
+        io::register(reg);
     }
 }

@@ -44,8 +44,15 @@ impl PeakMatrix {
         Ok(m)
     }
 
-    /// Sorts each row by cell, sums duplicates, drops zeros.
-    fn sort_and_merge_rows(&mut self) {
+    /// Sorts each row by cell, sums duplicates, drops zeros (a single check pass when rows are already clean).
+    pub(crate) fn sort_and_merge_rows(&mut self) {
+        let clean = (0..self.n_peaks).all(|r| {
+            let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
+            self.indices[a..b].windows(2).all(|w| w[0] < w[1])
+        }) && self.values.iter().all(|&v| v != 0.0);
+        if clean {
+            return;
+        }
         let mut out_ptr = Vec::with_capacity(self.n_peaks + 1);
         out_ptr.push(0u64);
         let (mut w, mut pairs) = (0usize, Vec::new());

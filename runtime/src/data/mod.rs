@@ -1,11 +1,26 @@
-//! Peak sets, cell metadata, peak × cell matrices, splits, and the readers for the formats users bring.
+//! Peak sets, cell metadata, peak × cell matrices, splits, simulation, and the readers and writers for the formats
+//! users bring (10x `.h5`, AnnData `.h5ad`, Matrix Market, BED / narrowPeak).
 
 pub mod bed;
+pub mod cells;
+pub mod dataset;
+pub mod h5;
+pub mod h5ad_read;
+pub mod h5ad_write;
+pub mod load;
 pub mod matrix;
 pub mod mtx;
+pub mod simulate;
+pub mod sparse_h5;
 pub mod split;
+pub mod tenx_h5;
 pub mod text;
 
 pub use bed::{read_bed, PeakSet};
+pub use cells::{CellMeta, MetaColumn};
+pub use dataset::{ChromosomeFilter, FilterReport, PeakDataset};
+pub use h5ad_write::{write_h5ad, DenseArray, H5adExtras};
+pub use load::{load_peaks, read_any, Format, LoadOptions};
 pub use matrix::{FilterSpec, PeakMatrix};
+pub use simulate::{simulate_atac, SimulateOptions, Simulation};
 pub use split::Split;

@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod onehot;
+pub mod peak_codes;
 pub mod genome;
 pub mod region;
 pub mod shuffle;
@@ -12,3 +13,4 @@ pub mod shuffle;
 pub use codes::{encode, gc_content, reverse_complement, NResolver};
 pub use genome::Genome;
 pub use region::Region;
+pub use peak_codes::{peak_codes, SeqCodes};

@@ -1,0 +1,118 @@
+//! Data-loading benchmark: a generated cells × peaks `.h5ad` (CSR X, written in streamed chunks so that generating
+//! it needs little memory) and the time and peak memory of loading it into peaks × cells CSR.
+
+use std::path::Path;
+use std::time::Instant;
+
+use hdf5::types::VarLenUnicode;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::{read_any, LoadOptions};
+use crate::error::{Result, RuntimeError};
+use crate::progress::{CancelToken, NoProgress};
+
+fn h5err(path: &Path) -> impl Fn(hdf5::Error) -> RuntimeError + '_ {
+    move |e| RuntimeError::Other(format!("{}: {e}", path.display()))
+}
+
+fn set_str_attr(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
+    let v: VarLenUnicode = value.parse().unwrap();
+    loc.new_attr::<VarLenUnicode>().shape(()).create(name)?.write_scalar(&v)
+}
+
+fn write_frame(file: &hdf5::File, name: &str, index: impl Iterator<Item = String>) -> hdf5::Result<()> {
+    let g = file.create_group(name)?;
+    set_str_attr(&g, "encoding-type", "dataframe")?;
+    set_str_attr(&g, "encoding-version", "0.2.0")?;
+    set_str_attr(&g, "_index", "_index")?;
+    g.new_attr::<VarLenUnicode>().shape(0).create("column-order")?;
+    let names: Vec<VarLenUnicode> = index.map(|s| s.parse().unwrap()).collect();
+    let ds = g.new_dataset_builder().with_data(&names).create("_index")?;
+    set_str_attr(&ds, "encoding-type", "string-array")?;
+    set_str_attr(&ds, "encoding-version", "0.2.0")
+}
+
+/// Open peaks of one cell: each peak independently with probability `p`, drawn by geometric skips (O(open peaks)).
+fn cell_row(rng: &mut ChaCha8Rng, n_peaks: usize, p: f64, out: &mut Vec<i32>) {
+    out.clear();
+    let log_q = (1.0 - p).ln();
+    let mut next = 0f64;
+    loop {
+        let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        next += (u.ln() / log_q).floor();
+        if next >= n_peaks as f64 {
+            return;
+        }
+        out.push(next as i32);
+        next += 1.0;
+    }
+}
+
+/// Writes a random cells × peaks `.h5ad` in which each entry is open with probability `density` (binary values),
+/// X streamed in chunks (two passes with the same seed: count, then write). Returns the number of stored entries.
+pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f64, seed: u64) -> Result<u64> {
+    if !(density > 0.0 && density < 1.0) {
+        return Err(RuntimeError::invalid("density", format!("must be in (0, 1), got {density}")));
+    }
+    let mut row = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut indptr = Vec::with_capacity(n_cells + 1);
+    indptr.push(0i64);
+    for _ in 0..n_cells {
+        cell_row(&mut rng, n_peaks, density, &mut row);
+        indptr.push(indptr.last().unwrap() + row.len() as i64);
+    }
+    let nnz = *indptr.last().unwrap() as usize;
+    let e = h5err(path);
+    let file = hdf5::File::create(path).map_err(&e)?;
+    set_str_attr(&file, "encoding-type", "anndata").map_err(&e)?;
+    set_str_attr(&file, "encoding-version", "0.1.0").map_err(&e)?;
+    let x = file.create_group("X").map_err(&e)?;
+    set_str_attr(&x, "encoding-type", "csr_matrix").map_err(&e)?;
+    set_str_attr(&x, "encoding-version", "0.1.0").map_err(&e)?;
+    x.new_attr::<i64>().shape(2).create("shape").and_then(|a| a.write(&[n_cells as i64, n_peaks as i64])).map_err(&e)?;
+    x.new_dataset_builder().with_data(&indptr).create("indptr").map_err(&e)?;
+    let chunk = 1usize << 20;
+    let indices = x.new_dataset::<i32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("indices").map_err(&e)?;
+    let data = x.new_dataset::<f32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("data").map_err(&e)?;
+    let ones = vec![1f32; 2 * chunk + n_peaks];
+    let (mut buf, mut written) = (Vec::with_capacity(2 * chunk + n_peaks), 0usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for c in 0..n_cells {
+        cell_row(&mut rng, n_peaks, density, &mut row);
+        buf.extend_from_slice(&row);
+        if buf.len() >= chunk || c + 1 == n_cells {
+            indices.write_slice(buf.as_slice(), written..written + buf.len()).map_err(&e)?;
+            data.write_slice(&ones[..buf.len()], written..written + buf.len()).map_err(&e)?;
+            written += buf.len();
+            buf.clear();
+        }
+    }
+    write_frame(&file, "obs", (0..n_cells).map(|i| format!("cell{i}"))).map_err(&e)?;
+    write_frame(&file, "var", (0..n_peaks).map(|i| format!("chr{}:{}-{}", 1 + i % 22, 1000 * i, 1000 * i + 500))).map_err(&e)?;
+    Ok(nnz as u64)
+}
+
+/// Loads `path` and prints load time, throughput and peak memory (run in a fresh process so the peak is the load's).
+pub fn print_load(path: &Path) -> Result<()> {
+    let rss0 = crate::bench::peak_rss_bytes().unwrap_or(0);
+    let t = Instant::now();
+    let d = read_any(path, &LoadOptions::default(), &mut NoProgress, &CancelToken::new())?;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = crate::bench::peak_rss_bytes().unwrap_or(0);
+    let nnz = d.matrix.nnz() as f64;
+    println!(
+        "load_peaks h5ad {} cells × {} peaks, {:.1}M entries ({:.2}% dense): {:.2} s, {:.1}M entries/s, peak RSS {:.0} MiB ({:.0} MiB before loading; {:.1} bytes per entry)",
+        d.n_cells(),
+        d.n_peaks(),
+        nnz / 1e6,
+        100.0 * d.density(),
+        secs,
+        nnz / secs / 1e6,
+        rss as f64 / (1 << 20) as f64,
+        rss0 as f64 / (1 << 20) as f64,
+        (rss.saturating_sub(rss0)) as f64 / nnz
+    );
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Writing `.h5ad` files (through the `anndata` crate, whose files Python `anndata.read_h5ad` opens): X as cells ×
+//! peaks CSR, obs (barcodes + cell columns, categorical kept), var (peak names + chr/start/end), plus any obsm /
+//! varm / layers arrays (embeddings, denoised profiles). Written to a temporary file next to the target and renamed,
+//! so an interrupted write never leaves a partial `.h5ad`.
+
+use std::path::Path;
+
+use anndata::data::DataFrameIndex;
+use anndata::{AnnData, AnnDataOp, AxisArraysOp};
+use anndata_hdf5::H5;
+use nalgebra_sparse::CsrMatrix;
+use ndarray::Array2;
+use polars::prelude::{Categories, Column, DataFrame, DataType, NamedFrom, Series};
+
+use crate::data::bed::PeakSet;
+use crate::data::cells::{CellMeta, MetaColumn};
+use crate::data::matrix::PeakMatrix;
+use crate::error::{Result, RuntimeError};
+
+/// A dense row-major float array for obsm / varm / layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseArray {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+impl DenseArray {
+    pub fn new(rows: usize, cols: usize, values: Vec<f32>) -> Result<DenseArray> {
+        if values.len() != rows * cols {
+            return Err(RuntimeError::invalid("array", format!("{} values cannot fill {rows} × {cols}", values.len())));
+        }
+        Ok(DenseArray { rows, cols, values })
+    }
+    fn to_ndarray(&self) -> Array2<f32> {
+        Array2::from_shape_vec((self.rows, self.cols), self.values.clone()).expect("checked shape")
+    }
+}
+
+/// Extra named arrays: `obsm` (cells × k), `varm` (peaks × k), `layers` (cells × peaks).
+#[derive(Clone, Debug, Default)]
+pub struct H5adExtras {
+    pub obsm: Vec<(String, DenseArray)>,
+    pub varm: Vec<(String, DenseArray)>,
+    pub layers: Vec<(String, DenseArray)>,
+}
+
+/// Writes peaks × cells data as an AnnData file with cells as observations.
+pub fn write_h5ad(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> Result<()> {
+    let (np, nc) = (matrix.n_peaks, matrix.n_cells);
+    if peaks.len() != np || cells.len() != nc {
+        return Err(RuntimeError::invalid("data", format!("matrix is {np} × {nc} but there are {} peaks and {} cells", peaks.len(), cells.len())));
+    }
+    for (kind, list, rows, cols) in [("obsm", &extras.obsm, nc, None), ("varm", &extras.varm, np, None), ("layers", &extras.layers, nc, Some(np))] {
+        for (name, a) in list {
+            if a.rows != rows || cols.is_some_and(|c| c != a.cols) {
+                let want = cols.map_or(format!("{rows} rows"), |c| format!("{rows} × {c}"));
+                return Err(RuntimeError::invalid(format!("{kind}.{name}"), format!("is {} × {} but must have {want}", a.rows, a.cols)));
+            }
+        }
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().ok_or_else(|| RuntimeError::invalid("path", format!("'{}' names no file", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let result = write_to(&tmp, matrix, peaks, cells, extras);
+    match result {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            RuntimeError::io(path, e)
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
+        }
+    }
+}
+
+fn write_to(tmp: &Path, m: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> anyhow_like::Result<()> {
+    // gzip (deflate) is built into every HDF5, h5py's included; the crate's default (Blosc/Zstd) needs a plugin that
+    // Python users rarely have, so their anndata could not read X.
+    anndata::backend::set_default_write_config(anndata::backend::WriteConfig { compression: Some(anndata::backend::Compression::Gzip(4)), block_size: None });
+    let ad = AnnData::<H5>::new(tmp)?;
+    ad.set_x(cell_major_csr(m)?)?;
+    ad.set_obs_names(cells.barcodes.iter().cloned().collect::<DataFrameIndex>())?;
+    ad.set_var_names(peaks.name.iter().cloned().collect::<DataFrameIndex>())?;
+    let obs: Vec<Column> = cells.columns.iter().map(|(n, c)| meta_series(n, c)).collect::<std::result::Result<_, _>>()?;
+    if !obs.is_empty() {
+        ad.set_obs(DataFrame::new(cells.len(), obs)?)?;
+    }
+    let var = vec![
+        Series::new("chr".into(), peaks.chrom.clone()).cast(&DataType::from_categories(Categories::global()))?.into(),
+        Column::new("start".into(), peaks.start.iter().map(|&s| s as i64).collect::<Vec<_>>()),
+        Column::new("end".into(), peaks.end.iter().map(|&s| s as i64).collect::<Vec<_>>()),
+    ];
+    ad.set_var(DataFrame::new(peaks.len(), var)?)?;
+    for (name, a) in &extras.obsm {
+        ad.obsm().add(name, a.to_ndarray())?;
+    }
+    for (name, a) in &extras.varm {
+        ad.varm().add(name, a.to_ndarray())?;
+    }
+    for (name, a) in &extras.layers {
+        ad.layers().add(name, a.to_ndarray())?;
+    }
+    ad.close()?;
+    keep_category_order(tmp, cells)?;
+    Ok(())
+}
+
+/// The anndata crate orders categories by first appearance; rewrite each categorical column's `categories` and
+/// `codes` so that the file keeps our order (sorted, or as read from the source file).
+fn keep_category_order(path: &Path, cells: &CellMeta) -> anyhow_like::Result<()> {
+    use hdf5::types::VarLenUnicode;
+    let f = hdf5::File::open_rw(path)?;
+    for (name, col) in &cells.columns {
+        let MetaColumn::Categorical { codes, categories } = col else { continue };
+        let g = f.group(&format!("obs/{name}"))?;
+        for ds in ["categories", "codes"] {
+            g.unlink(ds)?;
+        }
+        let cats: Vec<VarLenUnicode> = categories.iter().map(|c| c.parse().map_err(|e| anyhow_like::msg(format!("{e}")))).collect::<Result<_, _>>()?;
+        let c = g.new_dataset_builder().with_data(&cats).create("categories")?;
+        for (k, v) in [("encoding-type", "string-array"), ("encoding-version", "0.2.0")] {
+            let v: VarLenUnicode = v.parse().map_err(|e| anyhow_like::msg(format!("{e}")))?;
+            c.new_attr::<VarLenUnicode>().shape(()).create(k)?.write_scalar(&v)?;
+        }
+        let codes_ds = if categories.len() < 127 {
+            g.new_dataset_builder().with_data(&codes.iter().map(|&k| k as i8).collect::<Vec<_>>()).create("codes")?
+        } else if categories.len() < 32767 {
+            g.new_dataset_builder().with_data(&codes.iter().map(|&k| k as i16).collect::<Vec<_>>()).create("codes")?
+        } else {
+            g.new_dataset_builder().with_data(codes.as_slice()).create("codes")?
+        };
+        for (k, v) in [("encoding-type", "array"), ("encoding-version", "0.2.0")] {
+            let v: VarLenUnicode = v.parse().map_err(|e| anyhow_like::msg(format!("{e}")))?;
+            codes_ds.new_attr::<VarLenUnicode>().shape(()).create(k)?.write_scalar(&v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Peaks × cells CSR → cells × peaks CSR (a transpose by counting sort).
+fn cell_major_csr(m: &PeakMatrix) -> anyhow_like::Result<CsrMatrix<f32>> {
+    let mut offsets = vec![0usize; m.n_cells + 1];
+    for &c in &m.indices {
+        offsets[c as usize + 1] += 1;
+    }
+    for c in 0..m.n_cells {
+        offsets[c + 1] += offsets[c];
+    }
+    let mut next = offsets.clone();
+    let mut cols = vec![0usize; m.nnz()];
+    let mut vals = vec![0f32; m.nnz()];
+    for p in 0..m.n_peaks {
+        for (&c, &v) in m.row_indices(p).iter().zip(m.row_values(p)) {
+            let slot = &mut next[c as usize];
+            cols[*slot] = p;
+            vals[*slot] = v;
+            *slot += 1;
+        }
+    }
+    Ok(CsrMatrix::try_from_csr_data(m.n_cells, m.n_peaks, offsets, cols, vals).map_err(|e| anyhow_like::msg(format!("{e}")))?)
+}
+
+fn meta_series(name: &str, c: &MetaColumn) -> anyhow_like::Result<Column> {
+    let n = name.into();
+    Ok(match c {
+        MetaColumn::Categorical { codes, categories } => {
+            let labels: Vec<Option<&str>> = codes.iter().map(|&k| (k >= 0).then(|| categories[k as usize].as_str())).collect();
+            Series::new(n, labels).cast(&DataType::from_categories(Categories::global()))?.into()
+        }
+        MetaColumn::Number(v) => Column::new(n, v),
+        MetaColumn::Integer(v) => Column::new(n, v),
+        MetaColumn::Bool(v) => Column::new(n, v),
+        MetaColumn::Text(v) => Column::new(n, v),
+    })
+}
+
+/// The anndata crate reports `anyhow` errors; keep them as text.
+mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+    pub fn msg(s: String) -> Box<dyn std::error::Error + Send + Sync> {
+        s.into()
+    }
+}
