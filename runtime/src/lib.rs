@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod info;
 pub mod motif;
+pub mod plot;
 pub mod io;
 pub mod progress;
 pub mod seq;

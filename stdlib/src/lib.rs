@@ -6,6 +6,7 @@ use gscript_lang::{Package, Registrar};
 
 pub mod bridge;
 pub mod io;
+pub mod plot;
 pub mod seq;
 pub mod system;
 pub mod values;
@@ -20,5 +21,6 @@ impl Package for StdLib {
         seq::register(reg);
         values::peak_data::register(reg);
         io::register(reg);
+        plot::register(reg);
     }
 }

@@ -1,0 +1,366 @@
+//! Figures in the language: `plot_embedding`, `plot_heatmap`, `plot_ism`, `plot_training`, `plot_violin`, `plot_box`,
+//! `plot_hist`, `plot_track`, and the `Figure` value (shown inline in notebooks as PNG + SVG, saved as files by
+//! `gscript run` and the REPL, `fig.save("x.svg" | "x.png")` anywhere).
+
+use std::sync::Arc;
+
+use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, OptSpec, Options, Registrar};
+use gscript_runtime::plot::{
+    BoxOptions, EmbeddingColor, EmbeddingOptions, Figure, HeatmapDistance, HeatmapOptions, HistOptions, IsmOptions, IsmRow, MotifHit, PlotError,
+    TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
+};
+
+use crate::bridge::ScriptResult;
+use crate::values::Matrix;
+
+/// A figure held in a script.
+#[derive(Clone)]
+pub struct FigureValue(pub Arc<Figure>);
+
+fn plot_err(prim: &str, e: PlotError) -> Box<gscript_lang::rhai::EvalAltResult> {
+    primitive_error(prim, None, &e.to_string())
+}
+
+/// The figure as a display bundle: text/plain summary, image/png and image/svg+xml.
+pub fn figure_bundle(f: &Figure) -> MimeBundle {
+    let mut b = MimeBundle::plain(f.summary()).with_file_stem(f.kind_name());
+    if let Ok(svg) = f.render_svg() {
+        b = b.with_text("image/svg+xml", svg);
+    }
+    if let Ok(png) = f.render_png() {
+        let (w, h) = f.png_size();
+        b = b.with_png(png, w, h);
+    }
+    b
+}
+
+fn numbers(prim: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
+    let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(prim, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, x)| x.as_float().or_else(|_| x.as_int().map(|i| i as f64)).map_err(|_| primitive_error(prim, Some(key), &format!("element {i} is not a number: {x}"))))
+        .collect()
+}
+
+fn strings(prim: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<String>> {
+    let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(prim, Some(key), &format!("expected an array, got {}", v.type_name())))?;
+    Ok(arr.iter().map(|x| x.to_string()).collect())
+}
+
+const COMMON: [(&str, &str, OptDefault, &str); 3] = [
+    ("width", "int", OptDefault::None, "width in pixels (default depends on the plot)"),
+    ("height", "int", OptDefault::None, "height in pixels"),
+    ("scale", "float", OptDefault::Float(1.0), "PNG resolution multiplier (2 for print)"),
+];
+
+fn with_common(doc: FnDoc) -> FnDoc {
+    COMMON.iter().fold(doc, |d, (n, t, def, text)| d.opt(n, t, def.clone(), text))
+}
+
+fn finish(prim: &str, fig: Figure, o: &Options) -> ScriptResult<FigureValue> {
+    let mut fig = fig;
+    if o.has("width") || o.has("height") {
+        let w = o.int_at_least("width", 50)?.map_or(fig.width(), |v| v as u32);
+        let h = o.int_at_least("height", 50)?.map_or(fig.height(), |v| v as u32);
+        fig = fig.with_size(w, h).map_err(|e| plot_err(prim, e))?;
+    }
+    let scale = o.float("scale")?.unwrap_or(1.0);
+    fig = fig.with_scale(scale).map_err(|e| plot_err(prim, e))?;
+    Ok(FigureValue(Arc::new(fig)))
+}
+
+fn title(o: &Options, key: &str) -> ScriptResult<String> {
+    Ok(o.string(key)?.unwrap_or_default())
+}
+
+/// Registers `name(a)` and `name(a, opts)`.
+macro_rules! register1 {
+    ($reg:expr, $name:expr, $specs:expr, |$a:ident: $ta:ty, $o:ident| $body:expr) => {{
+        let specs: Vec<OptSpec> = $specs;
+        let f = move |$a: $ta, map: Map| -> ScriptResult<FigureValue> {
+            let $o = Options::new($name, map, &specs)?;
+            $body
+        };
+        let g = f.clone();
+        $reg.engine.register_fn($name, f);
+        $reg.engine.register_fn($name, move |a: $ta| g(a, Map::new()));
+    }};
+}
+
+/// Registers `name(a, b)` and `name(a, b, opts)`.
+macro_rules! register2 {
+    ($reg:expr, $name:expr, $specs:expr, |$a:ident: $ta:ty, $b:ident: $tb:ty, $o:ident| $body:expr) => {{
+        let specs: Vec<OptSpec> = $specs;
+        let f = move |$a: $ta, $b: $tb, map: Map| -> ScriptResult<FigureValue> {
+            let $o = Options::new($name, map, &specs)?;
+            $body
+        };
+        let g = f.clone();
+        $reg.engine.register_fn($name, f);
+        $reg.engine.register_fn($name, move |a: $ta, b: $tb| g(a, b, Map::new()));
+    }};
+}
+
+pub fn register(reg: &mut Registrar) {
+    reg.engine.register_type_with_name::<FigureValue>("Figure");
+    reg.host.register_renderer::<FigureValue>(|f| figure_bundle(&f.0));
+    reg.docs.add(FnDoc::method("Figure", "to_string", "plot", "fig.to_string() -> string", "Kind, size and number of elements."));
+    reg.engine.register_fn("to_string", |f: &mut FigureValue| f.0.summary());
+    reg.docs.add(
+        FnDoc::method("Figure", "save", "plot", "fig.save(path: string)", "Writes the figure as SVG or PNG, chosen by the extension (atomically).")
+            .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nfig.save(out_path(\"hist.svg\"));"),
+    );
+    reg.engine.register_fn("save", |f: &mut FigureValue, path: &str| -> ScriptResult<()> { f.0.save(path).map_err(|e| plot_err("Figure.save", e)) });
+
+    // embedding
+    let doc = with_common(
+        FnDoc::new("plot_embedding", "plot", "plot_embedding(xy: Matrix, options?: map) -> Figure", "Scatter plot of a 2-D embedding (UMAP, t-SNE, PCA), coloured by labels or values.")
+            .details("`color` takes one entry per point: strings give categories with a legend (colour-blind-safe palette), numbers a \
+                      viridis colour bar. Points are drawn in a shuffled order so no category hides another; 100k points render in well under a second.")
+            .opt("color", "array", OptDefault::None, "labels (strings) or values (numbers), one per point")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("x_label", "string", OptDefault::Str("dim 1"), "x-axis label")
+            .opt("y_label", "string", OptDefault::Str("dim 2"), "y-axis label")
+            .opt("color_label", "string", OptDefault::None, "legend or colour-bar title")
+            .opt("point_size", "float", OptDefault::None, "point radius in pixels (default from the number of points)")
+            .opt("alpha", "float", OptDefault::None, "point opacity 0–1 (default from the number of points)"),
+    )
+    .example("let xy = one_hot(\"ACGTACGT\");\nlet fig = plot_embedding(xy, #{color: [\"a\", \"b\", \"a\", \"b\"], title: \"demo\"});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register1!(reg, "plot_embedding", specs, |xy: Matrix, o| {
+        const P: &str = "plot_embedding";
+        if xy.cols < 2 {
+            return Err(primitive_error(P, Some("xy"), &format!("needs at least 2 columns, got {}", xy.cols)));
+        }
+        let pts: Vec<(f64, f64)> = (0..xy.rows).map(|r| (xy.get(r, 0) as f64, xy.get(r, 1) as f64)).collect();
+        let color = match o.raw("color") {
+            None => EmbeddingColor::None,
+            Some(v) => match numbers(P, "color", v) {
+                Ok(n) => EmbeddingColor::Continuous(n),
+                Err(_) => EmbeddingColor::Categorical(strings(P, "color", v)?),
+            },
+        };
+        let opts = EmbeddingOptions {
+            title: title(&o, "title")?,
+            x_label: title(&o, "x_label")?,
+            y_label: title(&o, "y_label")?,
+            point_size: o.float("point_size")?,
+            alpha: o.float("alpha")?,
+            color_label: title(&o, "color_label")?,
+        };
+        finish(P, Figure::embedding(&pts, color, opts).map_err(|e| plot_err(P, e))?, &o)
+    });
+
+    // heatmap
+    let doc = with_common(
+        FnDoc::new("plot_heatmap", "plot", "plot_heatmap(m: Matrix, options?: map) -> Figure", "Heatmap of a matrix (e.g. TF activity per cell type), optionally clustered.")
+            .details("Rows and columns can be reordered by average-linkage hierarchical clustering (with dendrograms). Labels default to the matrix's row/column names.")
+            .opt("row_labels", "array", OptDefault::None, "one label per row")
+            .opt("col_labels", "array", OptDefault::None, "one label per column")
+            .opt("cluster_rows", "bool", OptDefault::Bool(false), "cluster and reorder rows")
+            .opt("cluster_cols", "bool", OptDefault::Bool(false), "cluster and reorder columns")
+            .opt("distance", "string", OptDefault::Str("euclidean"), "\"euclidean\" or \"correlation\" for clustering")
+            .opt("diverging", "bool", OptDefault::Bool(false), "blue–white–red map centred on 0 (for signed scores)")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("color_label", "string", OptDefault::None, "colour-bar title"),
+    )
+    .example("let fig = plot_heatmap(one_hot(\"ACGTTGCA\"), #{cluster_rows: true});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register1!(reg, "plot_heatmap", specs, |m: Matrix, o| {
+        const P: &str = "plot_heatmap";
+        let values: Vec<Vec<f64>> = (0..m.rows).map(|r| m.row(r).iter().map(|&v| v as f64).collect()).collect();
+        let rows = match o.raw("row_labels") {
+            Some(v) => strings(P, "row_labels", v)?,
+            None => m.row_names.as_ref().map(|n| n.to_vec()).unwrap_or_default(),
+        };
+        let cols = match o.raw("col_labels") {
+            Some(v) => strings(P, "col_labels", v)?,
+            None => m.col_names.as_ref().map(|n| n.to_vec()).unwrap_or_default(),
+        };
+        let distance = match o.choice("distance", &["euclidean", "correlation"])?.as_deref() {
+            Some("correlation") => HeatmapDistance::Correlation,
+            _ => HeatmapDistance::Euclidean,
+        };
+        let opts = HeatmapOptions {
+            title: title(&o, "title")?,
+            color_label: title(&o, "color_label")?,
+            cluster_rows: o.bool("cluster_rows")?.unwrap_or(false),
+            cluster_cols: o.bool("cluster_cols")?.unwrap_or(false),
+            distance,
+            diverging: o.bool("diverging")?.unwrap_or(false),
+            ..HeatmapOptions::default()
+        };
+        finish(P, Figure::heatmap(&values, &rows, &cols, opts).map_err(|e| plot_err(P, e))?, &o)
+    });
+
+    register_more(reg);
+}
+
+fn ism_rows(prim: &str, v: Dynamic) -> ScriptResult<Vec<IsmRow>> {
+    let to_row = |label: String, m: Matrix| -> ScriptResult<IsmRow> {
+        let m = if m.cols == 4 { m } else if m.rows == 4 { transpose(&m) } else {
+            return Err(primitive_error(prim, Some("scores"), &format!("expected L × 4 (or 4 × L) scores, got {} × {}", m.rows, m.cols)));
+        };
+        Ok(IsmRow { label, scores: (0..m.rows).map(|r| [m.get(r, 0) as f64, m.get(r, 1) as f64, m.get(r, 2) as f64, m.get(r, 3) as f64]).collect() })
+    };
+    if let Some(m) = v.clone().try_cast::<Matrix>() {
+        return Ok(vec![to_row(String::new(), m)?]);
+    }
+    if let Some(map) = v.clone().try_cast::<Map>() {
+        return map
+            .into_iter()
+            .map(|(k, v)| {
+                let m = v.try_cast::<Matrix>().ok_or_else(|| primitive_error(prim, Some(&format!("scores.{k}")), "expected a Matrix"))?;
+                to_row(k.to_string(), m)
+            })
+            .collect();
+    }
+    Err(primitive_error(prim, Some("scores"), "expected a Matrix (L × 4) or a map of group name: Matrix"))
+}
+
+fn transpose(m: &Matrix) -> Matrix {
+    let mut d = vec![0f32; m.rows * m.cols];
+    for r in 0..m.rows {
+        for c in 0..m.cols {
+            d[c * m.rows + r] = m.get(r, c);
+        }
+    }
+    Matrix::new(m.cols, m.rows, d)
+}
+
+fn register_more(reg: &mut Registrar) {
+    let doc = with_common(
+        FnDoc::new("plot_ism", "plot", "plot_ism(scores: Matrix | map, options?: map) -> Figure", "Sequence-logo view of per-nucleotide scores (ISM), one row per cell group.")
+            .details("`scores` is L × 4 (A, C, G, T) or a map of group name → L × 4 matrix. Letters are scaled by their score (positive up, \
+                      negative down); with `sequence` the reference bases are drawn under the axis; `hits` draws motif boxes.")
+            .opt("sequence", "string", OptDefault::None, "the reference sequence (L bases)")
+            .opt("hits", "array", OptDefault::None, "motif hits as #{start, end, name} (0-based, end excluded)")
+            .opt("reference_only", "bool", OptDefault::Bool(false), "draw only the reference base at each position")
+            .opt("offset", "int", OptDefault::Int(0), "genomic coordinate of position 0 (for the x axis)")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("y_label", "string", OptDefault::Str("score"), "y-axis label"),
+    )
+    .example("let fig = plot_ism(one_hot(\"ACGTACGTAC\"), #{sequence: \"ACGTACGTAC\", hits: [#{start: 2, end: 6, name: \"M1\"}]});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register1!(reg, "plot_ism", specs, |scores: Dynamic, o| {
+        const P: &str = "plot_ism";
+        let rows = ism_rows(P, scores)?;
+        let hits = match o.raw("hits") {
+            None => Vec::new(),
+            Some(v) => {
+                let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("hits"), "expected an array of #{start, end, name}"))?;
+                arr.into_iter()
+                    .map(|h| {
+                        let m = h.try_cast::<Map>().ok_or_else(|| primitive_error(P, Some("hits"), "each hit must be #{start, end, name}"))?;
+                        let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).ok_or_else(|| primitive_error(P, Some("hits"), &format!("a hit lacks an integer `{k}`")));
+                        Ok(MotifHit { start: int("start")?.max(0) as usize, end: int("end")?.max(0) as usize, name: m.get("name").map(|v| v.to_string()).unwrap_or_default() })
+                    })
+                    .collect::<ScriptResult<Vec<_>>>()?
+            }
+        };
+        let seq = o.string("sequence")?;
+        let opts = IsmOptions {
+            title: title(&o, "title")?,
+            y_label: title(&o, "y_label")?,
+            reference_only: o.bool("reference_only")?.unwrap_or(false),
+            offset: o.int("offset")?.unwrap_or(0),
+            ..IsmOptions::default()
+        };
+        finish(P, Figure::ism(rows, seq.as_deref(), hits, opts).map_err(|e| plot_err(P, e))?, &o)
+    });
+
+    let doc = with_common(
+        FnDoc::new("plot_training", "plot", "plot_training(history: map, options?: map) -> Figure", "Training curves: loss and auROC panels, train and validation.")
+            .details("`history` maps series names to per-epoch values, e.g. #{train_loss: [...], val_loss: [...], train_auroc: [...], val_auroc: [...]}; \
+                      names containing \"loss\" go to the left panel, the others to the right.")
+            .opt("title", "string", OptDefault::None, "title"),
+    )
+    .example("let fig = plot_training(#{train_loss: [0.6, 0.5, 0.45], val_loss: [0.62, 0.55, 0.52], train_auroc: [0.6, 0.7, 0.75]});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register1!(reg, "plot_training", specs, |history: Map, o| {
+        const P: &str = "plot_training";
+        let series = history.iter().map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?))).collect::<ScriptResult<Vec<_>>>()?;
+        finish(P, Figure::training(series, TrainingOptions { title: title(&o, "title")?, ..TrainingOptions::default() }).map_err(|e| plot_err(P, e))?, &o)
+    });
+
+    for (name, summary, is_violin) in [
+        ("plot_violin", "Violin plot of values per group (Gaussian kernel density, median and quartiles marked).", true),
+        ("plot_box", "Box plot of values per group (whiskers at 1.5 IQR, outliers drawn).", false),
+    ] {
+        let doc = with_common(
+            FnDoc::new(name, "plot", &format!("{name}(values: array, groups: array, options?: map) -> Figure"), summary)
+                .opt("title", "string", OptDefault::None, "title")
+                .opt("x_label", "string", OptDefault::None, "x-axis label")
+                .opt("y_label", "string", OptDefault::None, "y-axis label"),
+        )
+        .example(&format!("let fig = {name}([1, 2, 3, 2, 5, 6, 7, 6], [\"a\", \"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"b\"]);"));
+        let specs = doc.options.clone();
+        reg.docs.add(doc);
+        register2!(reg, name, specs, |values: Array, groups: Array, o| {
+            let v = numbers(name, "values", &Dynamic::from_array(values))?;
+            let g = strings(name, "groups", &Dynamic::from_array(groups))?;
+            let opts = ViolinOptions { title: title(&o, "title")?, x_label: title(&o, "x_label")?, y_label: title(&o, "y_label")? };
+            let fig = if is_violin { Figure::violin(&v, &g, opts) } else { Figure::boxplot(&v, &g, opts as BoxOptions) };
+            finish(name, fig.map_err(|e| plot_err(name, e))?, &o)
+        });
+    }
+
+    let doc = with_common(
+        FnDoc::new("plot_hist", "plot", "plot_hist(values: array, options?: map) -> Figure", "Histogram.")
+            .opt("bins", "int", OptDefault::Int(30), "number of bins")
+            .opt("density", "bool", OptDefault::Bool(false), "normalise to a density")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("x_label", "string", OptDefault::None, "x-axis label")
+            .opt("y_label", "string", OptDefault::None, "y-axis label (default: count or density)"),
+    )
+    .example("let fig = plot_hist([1.0, 2.5, 2.0, 3.1, 2.2], #{bins: 4, x_label: \"value\"});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register1!(reg, "plot_hist", specs, |values: Array, o| {
+        const P: &str = "plot_hist";
+        let v = numbers(P, "values", &Dynamic::from_array(values))?;
+        let opts = HistOptions {
+            title: title(&o, "title")?,
+            x_label: title(&o, "x_label")?,
+            y_label: title(&o, "y_label")?,
+            density: o.bool("density")?.unwrap_or(false),
+            ..HistOptions::default()
+        };
+        finish(P, Figure::hist(&v, o.int_at_least("bins", 1)?.unwrap_or(30) as usize, opts).map_err(|e| plot_err(P, e))?, &o)
+    });
+
+    let doc = with_common(
+        FnDoc::new("plot_track", "plot", "plot_track(region: string, series: map, options?: map) -> Figure", "Values along a genomic region, one row per series.")
+            .details("`series` maps a label to an array of values spread evenly over the region, or to #{positions: [...], values: [...]} \
+                      with genomic positions.")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("shared_y", "bool", OptDefault::Bool(false), "use one y range for every row"),
+    )
+    .example("let fig = plot_track(\"chr1:1000-1100\", #{signal: [0.1, 0.5, 0.9, 0.4, 0.2]});");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    register2!(reg, "plot_track", specs, |region: &str, series: Map, o| {
+        const P: &str = "plot_track";
+        let r: gscript_runtime::seq::Region = region.parse().map_err(crate::bridge::in_primitive(P))?;
+        let mut out = Vec::new();
+        for (label, v) in series {
+            let (positions, values) = if let Some(m) = v.clone().try_cast::<Map>() {
+                let get = |k: &str| m.get(k).cloned().ok_or_else(|| primitive_error(P, Some(&format!("series.{label}")), &format!("missing `{k}`")));
+                (numbers(P, "positions", &get("positions")?)?.into_iter().map(|p| p.max(0.0) as u64).collect(), numbers(P, "values", &get("values")?)?)
+            } else {
+                let values = numbers(P, &label, &v)?;
+                let n = values.len().max(1) as f64;
+                let step = (r.end - r.start) as f64 / n;
+                ((0..values.len()).map(|i| (r.start as f64 + (i as f64 + 0.5) * step) as u64).collect(), values)
+            };
+            out.push(TrackSeries { label: label.to_string(), positions, values });
+        }
+        let opts = TrackOptions { title: title(&o, "title")?, shared_y: o.bool("shared_y")?.unwrap_or(false), ..TrackOptions::default() };
+        finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(|e| plot_err(P, e))?, &o)
+    });
+}
