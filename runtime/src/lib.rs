@@ -10,6 +10,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod info;
+pub mod model;
 pub mod motif;
 pub mod plot;
 pub mod io;

@@ -1,0 +1,276 @@
+//! The scBasset network (spec §A, §B): a convolutional tower that maps a one-hot DNA sequence to a `bottleneck`-wide
+//! sequence embedding `z`, and a final cell layer whose kernel columns are the cell embeddings.
+//!
+//! ```text
+//! (B,4,L) ─ stem ConvBlock ─ tower ConvBlock × repeat ─ 1×1 ConvBlock ─ DenseBlock ─ GELU ─ z (B,bottleneck)
+//! logits = z·W1 + b1                      W1 = cell_embedding (bottleneck × n_cells), b1 = cell_bias (n_cells)
+//!        [+ (z·W2 + b2)[:, batch(c)]]     scBasset-BC: W2 = batch_embedding (bottleneck × n_batches), b2 = batch_bias
+//! ```
+//!
+//! Variable names under the model's path (tch joins with `.`): `stem.…`, `tower{i}.…` (i from 0), `conv1x1.…`, `bottleneck.…`,
+//! `cell_embedding`, `cell_bias`, and for the BC head `batch_embedding`, `batch_bias`.
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::config::ScBassetConfig;
+use super::error::{ModelError, Result};
+use super::layers::{gelu, glorot_uniform, he_normal, ConvBlock, DenseBlock, Precision};
+
+/// The batch-correction path of scBasset-BC: `logits += (z·W2 + b2) @ B` with `B` the batch × cell one-hot matrix,
+/// evaluated as a column gather so nothing larger than `B × n_cells` is formed.
+#[derive(Debug)]
+pub struct BatchHead {
+    /// W2, `(bottleneck, n_batches)` (Keras kernel layout).
+    pub embedding: Tensor,
+    /// b2, `(n_batches)`.
+    pub bias: Tensor,
+    /// Batch index of every cell, `(n_cells)` Int64 on the model's device.
+    pub cell_batch: Tensor,
+}
+
+/// An scBasset model whose variables live under an [`nn::Path`].
+#[derive(Debug)]
+pub struct ScBasset {
+    config: ScBassetConfig,
+    stem: ConvBlock,
+    tower: Vec<ConvBlock>,
+    conv1x1: ConvBlock,
+    dense: DenseBlock,
+    cell_embedding: Tensor,
+    cell_bias: Tensor,
+    batch_head: Option<BatchHead>,
+    precision: Precision,
+    device: Device,
+}
+
+impl ScBasset {
+    /// Builds the plain model (no batch head), initialised as Keras: he_normal kernels (truncated normal, fan-in),
+    /// the cell kernel he_normal with fan-in `bottleneck`, zero cell bias, BN gamma 1 and beta 0. Seed with
+    /// `tch::manual_seed` beforehand for reproducible weights.
+    pub fn new(path: &nn::Path, config: &ScBassetConfig) -> Result<Self> {
+        config.validate()?;
+        if config.n_batches.is_some() {
+            return Err(ModelError::invalid(
+                "n_batches",
+                "the batch-correction head needs each cell's batch: build it with ScBasset::with_batches",
+            ));
+        }
+        let cell_embedding = he_normal(&Self::cell_dims(config), config.bottleneck, path.device());
+        Ok(Self::build(path, config, cell_embedding, None))
+    }
+
+    /// Builds scBasset-BC (spec §B) for `config.n_batches = Some(k)`; `cell_batch[c] < k` is the batch of cell `c`.
+    /// Both cell-level dense layers use Keras' defaults, glorot_uniform kernels and zero biases.
+    pub fn with_batches(path: &nn::Path, config: &ScBassetConfig, cell_batch: &[usize]) -> Result<Self> {
+        config.validate()?;
+        let Some(k) = config.n_batches else {
+            return Err(ModelError::invalid("n_batches", "must be set to build the batch-correction head"));
+        };
+        if cell_batch.len() != config.n_cells {
+            return Err(ModelError::invalid(
+                "cell_batch",
+                format!("has {} entries, expected one per cell (n_cells = {})", cell_batch.len(), config.n_cells),
+            ));
+        }
+        if let Some((c, &b)) = cell_batch.iter().enumerate().find(|&(_, &b)| b >= k) {
+            return Err(ModelError::invalid("cell_batch", format!("cell {c} has batch {b}, but n_batches = {k}")));
+        }
+        let device = path.device();
+        let (d, n) = (config.bottleneck, config.n_cells);
+        let cell_embedding = glorot_uniform(&Self::cell_dims(config), d, n, device);
+        let batch_head = BatchHead {
+            embedding: path.add("batch_embedding", glorot_uniform(&[d as i64, k as i64], d, k, device), true),
+            bias: path.add("batch_bias", Tensor::zeros([k as i64], (Kind::Float, device)), true),
+            cell_batch: Tensor::from_slice(&cell_batch.iter().map(|&b| b as i64).collect::<Vec<_>>()).to_device(device),
+        };
+        Ok(Self::build(path, config, cell_embedding, Some(batch_head)))
+    }
+
+    fn cell_dims(config: &ScBassetConfig) -> [i64; 2] {
+        [config.bottleneck as i64, config.n_cells as i64]
+    }
+
+    fn build(path: &nn::Path, config: &ScBassetConfig, cell_embedding: Tensor, batch_head: Option<BatchHead>) -> Self {
+        let device = path.device();
+        let stem = ConvBlock::new(
+            &path.sub("stem"),
+            4,
+            config.stem_filters,
+            config.stem_kernel,
+            config.stem_pool,
+            config.stem_pool_padding(),
+        );
+        let mut c_in = config.stem_filters;
+        let mut tower = Vec::with_capacity(config.tower_repeat);
+        for (i, width) in config.tower_widths().into_iter().enumerate() {
+            let p = path.sub(format!("tower{i}"));
+            tower.push(ConvBlock::new(&p, c_in, width, config.tower_kernel, config.tower_pool, 0));
+            c_in = width;
+        }
+        let conv1x1 = ConvBlock::new(&path.sub("conv1x1"), c_in, config.conv1x1_filters, 1, 1, 0);
+        let dense = DenseBlock::new(&path.sub("bottleneck"), config.flatten_dim(), config.bottleneck, config.dropout);
+        let cell_embedding = path.add("cell_embedding", cell_embedding, true);
+        let cell_bias = path.add("cell_bias", Tensor::zeros([config.n_cells as i64], (Kind::Float, device)), true);
+        ScBasset {
+            config: config.clone(),
+            stem,
+            tower,
+            conv1x1,
+            dense,
+            cell_embedding,
+            cell_bias,
+            batch_head,
+            precision: Precision::F32,
+            device,
+        }
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ScBassetConfig {
+        &self.config
+    }
+
+    /// The device holding the variables.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Precision of the convolution and bottleneck matrix products (fp32 by default).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Switches the compute precision; the stored weights stay fp32 either way.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// `(B, L)` base codes (A=0, C=1, G=2, T=3; UInt8, Int8, Int32 or Int64) → `(B, 4, L)` fp32 one-hot on the
+    /// codes' device.
+    pub fn one_hot(codes: &Tensor) -> Result<Tensor> {
+        if codes.dim() != 2 {
+            return Err(ModelError::shape("codes", format!("expected (batch, length), got {:?}", codes.size())));
+        }
+        match codes.kind() {
+            Kind::Uint8 | Kind::Int8 | Kind::Int | Kind::Int64 => {}
+            other => return Err(ModelError::shape("codes", format!("expected integer codes, got {other:?}"))),
+        }
+        Ok(codes.to_kind(Kind::Int64).f_one_hot(4)?.permute([0, 2, 1]).to_kind(Kind::Float))
+    }
+
+    /// Logits `(B, n_cells)` from base codes `(B, seq_len)`: [`one_hot`](Self::one_hot) then
+    /// [`forward_onehot`](Self::forward_onehot).
+    ///
+    /// # Panics
+    /// If `codes` is not a `(B, seq_len)` integer tensor with values in 0..4; [`try_forward_codes`](Self::try_forward_codes)
+    /// returns these as errors.
+    pub fn forward_codes(&self, codes: &Tensor, train: bool) -> Tensor {
+        self.try_forward_codes(codes, train).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`forward_codes`](Self::forward_codes) with input problems reported as errors.
+    pub fn try_forward_codes(&self, codes: &Tensor, train: bool) -> Result<Tensor> {
+        let x = Self::one_hot(codes)?;
+        self.check_onehot(&x)?;
+        Ok(self.forward_onehot(&x, train))
+    }
+
+    /// Checks that `x` is a `(B, 4, seq_len)` fp32 tensor.
+    pub fn check_onehot(&self, x: &Tensor) -> Result<()> {
+        let size = x.size();
+        if size.len() != 3 || size[1] != 4 || size[2] != self.config.seq_len as i64 {
+            return Err(ModelError::shape(
+                "one-hot input",
+                format!("expected (batch, 4, {}), got {size:?}", self.config.seq_len),
+            ));
+        }
+        if x.kind() != Kind::Float {
+            return Err(ModelError::shape("one-hot input", format!("expected Float, got {:?}", x.kind())));
+        }
+        Ok(())
+    }
+
+    /// Logits `(B, n_cells)` from a `(B, 4, seq_len)` fp32 one-hot (possibly augmented, with 0.25 padding).
+    /// `train` selects batch statistics (and updates the BN moving averages) and enables dropout.
+    pub fn forward_onehot(&self, x: &Tensor, train: bool) -> Tensor {
+        self.logits_from_embedding(&self.embed(x, train))
+    }
+
+    /// The sequence embedding `z` `(B, bottleneck)`: the output of the GELU after the bottleneck block.
+    pub fn embed(&self, x: &Tensor, train: bool) -> Tensor {
+        let p = self.precision;
+        let mut h = self.stem.forward_t(x, train, p);
+        for block in &self.tower {
+            h = block.forward_t(&h, train, p);
+        }
+        h = self.conv1x1.forward_t(&h, train, p);
+        gelu(&self.dense.forward_t(&h, train, p))
+    }
+
+    /// Full logits from `z`: the cell path plus, for scBasset-BC, the batch path.
+    pub fn logits_from_embedding(&self, z: &Tensor) -> Tensor {
+        let logits = self.cell_logits(z);
+        match &self.batch_head {
+            None => logits,
+            Some(head) => logits + head.bias.addmm(z, &head.embedding).index_select(1, &head.cell_batch),
+        }
+    }
+
+    /// The cell path alone, `z·W1 + b1` (what Keras' `imputation_Y(bc_model=True)` returns before the sigmoid).
+    pub fn cell_logits(&self, z: &Tensor) -> Tensor {
+        self.cell_bias.addmm(z, &self.cell_embedding)
+    }
+
+    /// Cell embeddings `(n_cells, bottleneck)`: the final kernel transposed (`get_cell_embedding`), detached.
+    pub fn cell_embeddings(&self) -> Tensor {
+        self.cell_embedding.detach().tr()
+    }
+
+    /// Per-cell intercepts `(n_cells)` (`get_intercept`), detached.
+    pub fn intercept(&self) -> Tensor {
+        self.cell_bias.detach()
+    }
+
+    /// The batch-correction head, when built with [`with_batches`](Self::with_batches).
+    pub fn batch_head(&self) -> Option<&BatchHead> {
+        self.batch_head.as_ref()
+    }
+
+    /// Keras' L2 regularisation of scBasset-BC: `l2_cells·ΣW1² + l2_batches·ΣW2²` (sums, not means), a scalar to
+    /// add to the mean BCE. Without a batch head only the first term is present.
+    pub fn l2_penalty(&self, l2_cells: f64, l2_batches: f64) -> Tensor {
+        let mut penalty = self.cell_embedding.square().sum(Kind::Float) * l2_cells;
+        if let Some(head) = &self.batch_head {
+            penalty += head.embedding.square().sum(Kind::Float) * l2_batches;
+        }
+        penalty
+    }
+
+    /// The convolution blocks in order: stem, tower blocks, 1×1 block.
+    pub fn conv_blocks(&self) -> impl Iterator<Item = &ConvBlock> {
+        std::iter::once(&self.stem).chain(self.tower.iter()).chain(std::iter::once(&self.conv1x1))
+    }
+
+    /// The bottleneck dense block.
+    pub fn dense_block(&self) -> &DenseBlock {
+        &self.dense
+    }
+
+    /// Every trainable tensor (kernels, BN gamma/beta, cell and batch layers), sharing storage with the model.
+    pub fn trainable_parameters(&self) -> Vec<Tensor> {
+        let mut params: Vec<Tensor> = self.conv_blocks().flat_map(ConvBlock::trainable).collect();
+        params.extend(self.dense.trainable());
+        params.push(self.cell_embedding.shallow_clone());
+        params.push(self.cell_bias.shallow_clone());
+        if let Some(head) = &self.batch_head {
+            params.push(head.embedding.shallow_clone());
+            params.push(head.bias.shallow_clone());
+        }
+        params
+    }
+
+    /// Number of trainable scalars: 4,513,960 + 33·n_cells for the published Keras model.
+    pub fn trainable_parameter_count(&self) -> usize {
+        self.trainable_parameters().iter().map(|t| t.numel()).sum()
+    }
+}
