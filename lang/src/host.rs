@@ -152,6 +152,10 @@ impl ProgressBar {
     pub fn set_total(&mut self, total: Option<u64>) {
         self.state.total = total;
     }
+    /// The last position recorded.
+    pub fn position(&self) -> u64 {
+        self.state.position
+    }
     /// Records progress; sends it when the last update is old enough or the work is complete.
     pub fn update(&mut self, position: u64, message: &str) {
         self.state.position = position;

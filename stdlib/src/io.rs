@@ -87,7 +87,7 @@ pub fn register(reg: &mut Registrar) {
         let mut progress = SessionProgress::new(&host);
         let (data, report) = load_peaks(&PathBuf::from(path), &opts, &mut progress, &cancel_token(&host)).map_err(in_primitive(P))?;
         host.eprint(&format!("load_peaks: {report}\n"));
-        let data = match genome {
+        let data = match &genome {
             None => data,
             Some(g) => {
                 let (d, warning) = data.match_genome(&g.0, o.bool("drop_missing_chromosomes")?.unwrap_or(false)).map_err(in_primitive(P))?;
@@ -97,7 +97,7 @@ pub fn register(reg: &mut Registrar) {
                 d
             }
         };
-        Ok(PeakData(Arc::new(data)))
+        Ok(PeakData(Arc::new(data), genome))
     };
     let l2 = load.clone();
     reg.engine.register_fn("load_peaks", load);
@@ -206,8 +206,9 @@ fn register_simulate(reg: &mut Registrar) {
         m.insert("motifs".into(), Dynamic::from_array(sim.truth.motifs.iter().map(|m| Dynamic::from(m.name.clone())).collect()));
         m.insert("dir".into(), dir.display().to_string().into());
         m.insert("files".into(), f.into());
-        m.insert("genome".into(), Dynamic::from(GenomeValue(Arc::new(genome))));
-        m.insert("data".into(), Dynamic::from(PeakData(Arc::new(sim.data))));
+        let genome = GenomeValue(Arc::new(genome));
+        m.insert("genome".into(), Dynamic::from(genome.clone()));
+        m.insert("data".into(), Dynamic::from(PeakData(Arc::new(sim.data), Some(genome))));
         Ok(m)
     };
     let s2 = simulate.clone();

@@ -6,6 +6,7 @@ use gscript_lang::{Package, Registrar};
 
 pub mod bridge;
 pub mod io;
+pub mod model;
 pub mod plot;
 pub mod seq;
 pub mod system;
@@ -22,5 +23,6 @@ impl Package for StdLib {
         values::peak_data::register(reg);
         io::register(reg);
         plot::register(reg);
+        model::register(reg);
     }
 }

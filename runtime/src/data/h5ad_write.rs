@@ -111,7 +111,9 @@ fn write_to(tmp: &Path, m: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extra
 /// `codes` so that the file keeps our order (sorted, or as read from the source file).
 fn keep_category_order(path: &Path, cells: &CellMeta) -> anyhow_like::Result<()> {
     use hdf5::types::VarLenUnicode;
-    let f = hdf5::File::open_rw(path)?;
+    // The anndata crate's handle may still be closing (HDF5's weak close degree); our edit does not overlap its
+    // writes, so open without the advisory lock rather than fail.
+    let f = hdf5::File::with_options().with_fapl(|p| p.file_locking(false)).open_rw(path)?;
     for (name, col) in &cells.columns {
         let MetaColumn::Categorical { codes, categories } = col else { continue };
         let g = f.group(&format!("obs/{name}"))?;

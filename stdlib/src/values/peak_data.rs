@@ -13,9 +13,10 @@ use crate::bridge::{in_primitive, ScriptResult};
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
-/// A peaks × cells dataset held in a script (shared, immutable; methods that change it return a new one).
+/// A peaks × cells dataset held in a script (shared, immutable; methods that change it return a new one), with the
+/// genome its peaks were checked against when known (training reads sequences from it).
 #[derive(Clone)]
-pub struct PeakData(pub Arc<PeakDataset>);
+pub struct PeakData(pub Arc<PeakDataset>, pub Option<crate::seq::GenomeValue>);
 
 /// A peak set (BED) held in a script.
 #[derive(Clone)]
@@ -171,7 +172,7 @@ pub fn register(reg: &mut Registrar) {
         let col = column_from_array(name, values, d.0.n_cells())?;
         let mut out = (*d.0).clone();
         out.cells.set_column(name, col).map_err(in_primitive("set_obs"))?;
-        Ok(PeakData(Arc::new(out)))
+        Ok(PeakData(Arc::new(out), d.1.clone()))
     });
     reg.docs.add(m("peaks", "data.peaks() -> Peaks", "The peak set (chrom, start, end, name)."));
     reg.engine.register_fn("peaks", |d: &mut PeakData| Peaks(Arc::new(d.0.peaks.clone())));
