@@ -59,20 +59,8 @@ pub fn write_h5ad(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &Cel
             }
         }
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().ok_or_else(|| RuntimeError::invalid("path", format!("'{}' names no file", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
-    let result = write_to(&tmp, matrix, peaks, cells, extras);
-    match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            RuntimeError::io(path, e)
-        }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
-        }
-    }
+    crate::io::write_via_temp(path, |tmp| write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other))
+        .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 fn write_to(tmp: &Path, m: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> anyhow_like::Result<()> {

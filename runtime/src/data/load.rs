@@ -96,14 +96,7 @@ pub fn read_any(path: &Path, opts: &LoadOptions, progress: &mut dyn Progress, ca
         }
         Format::Mtx => {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let b = match &opts.barcodes {
-                Some(b) => b.clone(),
-                None => find(dir, &["barcodes.tsv", "barcodes.txt"]).ok_or_else(|| missing_part(dir, "barcodes", "barcodes.tsv[.gz]"))?,
-            };
-            let p = match &opts.peaks {
-                Some(p) => p.clone(),
-                None => find(dir, &["peaks.bed", "peaks.narrowPeak"]).ok_or_else(|| missing_part(dir, "peaks", "peaks.bed[.gz]"))?,
-            };
+            let (b, p) = barcodes_and_peaks(dir, opts)?;
             let (matrix, peaks, barcodes) = read_mtx_dataset(path, &b, &p)?;
             PeakDataset::new(peaks, CellMeta::new(barcodes), matrix, source)
         }
@@ -145,6 +138,12 @@ fn detect(path: &Path) -> Result<Format> {
 /// `matrix.mtx[.gz]`, barcodes and peaks inside a 10x matrix directory.
 fn mtx_parts(dir: &Path, opts: &LoadOptions) -> Result<(PathBuf, PathBuf, PathBuf)> {
     let m = find(dir, &["matrix.mtx"]).ok_or_else(|| missing_part(dir, "matrix", "matrix.mtx[.gz]"))?;
+    let (b, p) = barcodes_and_peaks(dir, opts)?;
+    Ok((m, b, p))
+}
+
+/// The barcodes and peaks files of a Matrix Market matrix: the options' paths, else the usual names in `dir`.
+fn barcodes_and_peaks(dir: &Path, opts: &LoadOptions) -> Result<(PathBuf, PathBuf)> {
     let b = match &opts.barcodes {
         Some(b) => b.clone(),
         None => find(dir, &["barcodes.tsv", "barcodes.txt"]).ok_or_else(|| missing_part(dir, "barcodes", "barcodes.tsv[.gz]"))?,
@@ -153,7 +152,7 @@ fn mtx_parts(dir: &Path, opts: &LoadOptions) -> Result<(PathBuf, PathBuf, PathBu
         Some(p) => p.clone(),
         None => find(dir, &["peaks.bed", "peaks.narrowPeak"]).ok_or_else(|| missing_part(dir, "peaks", "peaks.bed[.gz]"))?,
     };
-    Ok((m, b, p))
+    Ok((b, p))
 }
 
 fn find(dir: &Path, names: &[&str]) -> Option<PathBuf> {

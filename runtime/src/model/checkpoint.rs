@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -100,21 +99,10 @@ pub fn sidecar_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `path` through a temporary file in its directory, synced, then renamed over `path`.
+/// Writes `path` through [`crate::io::write_via_temp`] (temporary file, synced, renamed).
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), TrainError> {
-    let name = path.file_name().ok_or_else(|| ck_err(path, "the path has no file name"))?;
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = write(&tmp)
-        .and_then(|()| File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if let Err(message) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ck_err(path, format!("could not write it: {message}")));
-    }
-    Ok(())
+    crate::io::write_via_temp(path, |tmp| write(tmp).map_err(std::io::Error::other))
+        .map_err(|e| ck_err(path, format!("could not write it: {e}")))
 }
 
 fn to_cpu(t: &Tensor) -> Result<Tensor, TrainError> {

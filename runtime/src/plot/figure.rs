@@ -12,7 +12,6 @@ use super::track::TrackPlot;
 use super::training::TrainingPlot;
 use plotters::backend::{BitMapBackend, SVGBackend};
 use plotters_backend::DrawingBackend;
-use std::io::Write;
 use std::path::Path;
 
 /// SVG coordinates are written at this multiple of the logical size (the
@@ -214,7 +213,7 @@ impl Figure {
             Some(other) => return Err(PlotError::UnsupportedExtension(format!(".{other}"))),
             None => return Err(PlotError::UnsupportedExtension(String::new())),
         };
-        write_atomic(path, &bytes)
+        crate::io::write_atomic(path, &bytes).map_err(|source| PlotError::Io { path: path.display().to_string(), source })
     }
 }
 
@@ -263,28 +262,4 @@ fn encode_png(w: u32, h: u32, rgb: &[u8], scale: f64) -> Result<Vec<u8>> {
         wr.finish().map_err(|e| PlotError::Png(e.to_string()))?;
     }
     Ok(out)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| PlotError::Io { path: path.display().to_string(), source };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{:x}", std::process::id(), nanos()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io)
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
