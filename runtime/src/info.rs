@@ -53,6 +53,11 @@ impl RuntimeInfo {
     }
 }
 
+/// The version of the libtorch this process loaded (from the wheel's `version.py`), without probing anything else.
+pub fn libtorch_version() -> Option<String> {
+    loaded_library_dir("libtorch_cpu.so").as_deref().and_then(read_torch_version)
+}
+
 /// Finds the directory a shared library was mapped from, via /proc/self/maps.
 fn loaded_library_dir(name: &str) -> Option<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;

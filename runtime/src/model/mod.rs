@@ -17,16 +17,20 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod inference;
 pub mod keras;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
+pub mod saved;
 pub mod scbasset;
 pub mod train;
 pub mod train_data;
 
 #[cfg(test)]
 mod scbasset_tests;
+#[cfg(test)]
+mod reference_forward_tests;
 #[cfg(test)]
 mod torch_reference_tests;
 #[cfg(test)]
@@ -40,9 +44,11 @@ pub use error::{ModelError, Result};
 pub use layers::{gelu, ConvBlock, DenseBlock, Precision};
 pub use adam::KerasAdam;
 pub use checkpoint::{load_checkpoint, save_checkpoint, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
+pub use inference::{denoise_blocks, embed_codes, predict_codes, DenoiseScale, EVAL_BATCH};
 pub use history::{EarlyStopping, EpochStats, History};
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
+pub use saved::{load_model, save_model, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT};
 pub use scbasset::{BatchHead, ScBasset};
 pub use train::{train, TrainConfig, TrainError, TrainObserver, TrainOutcome};
 pub use train_data::TrainData;
