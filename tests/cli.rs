@@ -132,3 +132,54 @@ fn examples_run() {
         }
     }
 }
+
+#[test]
+fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = script(
+        &dir,
+        "train.gscript",
+        "let sim = simulate_atac(#{n_cells: 60, n_peaks: 600, n_cell_types: 2, seed: 4});\n\
+         let opts = #{preset: \"tiny\", epochs: 8, batch_size: 32, seed: 3, checkpoint: ck};\n\
+         if resume { opts.resume = ck; }\n\
+         let model = train_scbasset(sim.data, opts);\n\
+         print(model.history().train_loss);\n",
+    );
+    let run = |ck: &std::path::Path, resume: bool| {
+        let mut c = gscript();
+        c.arg("run").arg(&p).arg("--set").arg(format!("ck={}", ck.display())).arg("--set").arg(format!("resume={resume}"));
+        c
+    };
+    // the reference: an uninterrupted run
+    let o = run(&dir.path().join("ref.safetensors"), false).output().unwrap();
+    let (reference, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+
+    // the same run killed (SIGKILL, no chance to clean up) once two epochs are checkpointed
+    let ck = dir.path().join("ck.safetensors");
+    let sidecar = dir.path().join("ck.safetensors.json");
+    let mut child = run(&ck, false).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let epochs_done = || -> usize {
+        std::fs::read_to_string(&sidecar)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epochs_done"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    let start = Instant::now();
+    while epochs_done() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 300 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run should have been killed, not finished");
+    let saved = epochs_done();
+    assert!((2..8).contains(&saved), "killed after {saved} epochs");
+
+    // resuming loses at most the unfinished epoch and ends exactly where the uninterrupted run ended
+    let o = run(&ck, true).output().unwrap();
+    let (resumed, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(resumed, reference, "resumed after {saved} epochs");
+}

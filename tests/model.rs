@@ -77,3 +77,116 @@ fn training_input_errors_are_clear() {
     let e = s.eval("train_scbasset(sim.data, #{preset: \"tiny\", epoch: 3})", "<t>").unwrap_err().message;
     assert!(e.contains("did you mean `epochs`"), "{e}");
 }
+
+/// A small trained model shared by the API tests below (3 epochs of the tiny preset).
+fn small_session(dir: &std::path::Path) -> Session {
+    let mut s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
+    s.host().set_out_dir(dir);
+    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 60, n_peaks: 300, n_cell_types: 2, seed: 4});");
+    let _ = eval(&mut s, "let data = sim.data;");
+    let _ = eval(&mut s, "let model = train_scbasset(data, #{preset: \"tiny\", epochs: 3, batch_size: 32, seed: 3});");
+    s
+}
+
+fn floats(v: gscript_lang::rhai::Dynamic) -> Vec<f64> {
+    v.into_array().unwrap().into_iter().map(|x| x.as_float().unwrap()).collect()
+}
+
+fn matrix(s: &mut Session, expr: &str) -> Vec<Vec<f64>> {
+    eval(s, &format!("({expr}).to_array()")).into_array().unwrap().into_iter().map(floats).collect()
+}
+
+#[test]
+fn denoise_predict_embed_save_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = small_session(dir.path());
+    let sig = matrix(&mut s, "model.denoise(data)");
+    let logit = matrix(&mut s, "model.denoise(data, #{scale: \"logit\"})");
+    let with_b = matrix(&mut s, "model.denoise(data, #{scale: \"none\"})");
+    assert_eq!((sig.len(), sig[0].len()), (60, 300));
+    let b = floats(eval(&mut s, "model.intercept()"));
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+    for c in 0..60 {
+        for p in 0..300 {
+            assert!(sig[c][p] > 0.0 && sig[c][p] < 1.0);
+            assert!((sig[c][p] - sigmoid(logit[c][p])).abs() < 1e-5);
+            assert!((with_b[c][p] - sigmoid(logit[c][p] + b[c])).abs() < 1e-5);
+        }
+    }
+    // the denoised profile is not constant across peaks: the model learned something sequence-specific
+    let spread = logit[0].iter().cloned().fold(f64::MIN, f64::max) - logit[0].iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread > 0.1, "{spread}");
+    // predict on the peaks' own windows equals the "none" scale (same sequences, intercept included)
+    let _ = eval(&mut s, "let p0 = data.peaks().get(0); let mid = (p0.start + p0.end) / 2; let seq = sim.genome.fetch(`${p0.chrom}:${mid - 168}-${mid + 168}`);");
+    let pred = matrix(&mut s, "model.predict([seq])");
+    assert_eq!((pred.len(), pred[0].len()), (1, 60));
+    for c in 0..60 {
+        assert!((pred[0][c] - with_b[c][0]).abs() < 1e-5, "cell {c}: {} vs {}", pred[0][c], with_b[c][0]);
+    }
+    let pe = matrix(&mut s, "model.peak_embeddings(data)");
+    assert_eq!((pe.len(), pe[0].len()), (300, 8));
+    // save → load gives the same model
+    let _ = eval(&mut s, "model.save(out_path(\"m.safetensors\")); let again = load_model(out_path(\"m.safetensors\"));");
+    assert_eq!(matrix(&mut s, "again.denoise(data)"), sig);
+    assert_eq!(floats(eval(&mut s, "again.history().train_loss")), floats(eval(&mut s, "model.history().train_loss")));
+    assert!(dir.path().join("m.safetensors.json").is_file());
+    let summary = eval(&mut s, "model.summary().to_string()").into_string().unwrap();
+    assert!(summary.contains("stem") && summary.contains("trainable parameters"), "{summary}");
+    let n = eval(&mut s, "model.parameter_count()").as_int().unwrap();
+    let grouped = {
+        let d = n.to_string();
+        d.chars().enumerate().flat_map(|(i, ch)| (i > 0 && (d.len() - i).is_multiple_of(3)).then_some(',').into_iter().chain([ch])).collect::<String>()
+    };
+    assert!(summary.contains(&format!("trainable parameters: {grouped}")), "{summary}");
+    // write_denoised streams the same values into an h5ad layer that load_peaks reads back as a dataset
+    let _ = eval(&mut s, "model.write_denoised(data, out_path(\"den.h5ad\"));");
+    let n_back = eval(&mut s, "load_peaks(out_path(\"den.h5ad\"), #{min_cell_fraction: 0.0}).nnz() == data.nnz()");
+    assert!(n_back.as_bool().unwrap());
+}
+
+#[test]
+fn model_input_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = small_session(dir.path());
+    let _ = eval(&mut s, "let other = simulate_atac(#{n_cells: 50, n_peaks: 300, seed: 9});");
+    let e = s.eval("model.denoise(other.data)", "<t>").unwrap_err().message;
+    assert!(e.contains("trained on 60 cells but the data has 50"), "{e}");
+    let e = s.eval("model.predict(\"ACGT\")", "<t>").unwrap_err().message;
+    assert!(e.contains("sequence 0 is 4 bp") && e.contains("336-bp"), "{e}");
+    let e = s.eval("model.denoise(data, #{scale: \"probit\"})", "<t>").unwrap_err().message;
+    assert!(e.contains("\"probit\" is not one of"), "{e}");
+    let e = s.eval("load_model(out_path(\"missing.safetensors\"))", "<t>").unwrap_err().message;
+    assert!(e.contains("no such file"), "{e}");
+    std::fs::write(dir.path().join("junk.safetensors"), b"junk").unwrap();
+    let e = s.eval("load_model(out_path(\"junk.safetensors\"))", "<t>").unwrap_err().message;
+    assert!(e.contains("not a readable safetensors"), "{e}");
+    // a training checkpoint is not a model, and the message says what to do with it
+    let _ = eval(&mut s, "train_scbasset(data, #{preset: \"tiny\", epochs: 1, batch_size: 32, checkpoint: out_path(\"ck.safetensors\")});");
+    let e = s.eval("load_model(out_path(\"ck.safetensors\"))", "<t>").unwrap_err().message;
+    assert!(e.contains("resume"), "{e}");
+    // divergence is reported with the epoch and a suggestion
+    let e = s.eval("train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, lr: 1e30})", "<t>").unwrap_err().message;
+    assert!(e.contains("training diverged") && e.contains("lower learning rate"), "{e}");
+}
+
+#[test]
+fn batch_corrected_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
+    s.host().set_out_dir(dir.path());
+    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 40, n_peaks: 200, n_cell_types: 2, seed: 6});");
+    let _ = eval(&mut s, "let i = 0; let b = []; for x in sim.data.barcodes() { b.push(if i % 2 == 0 { \"lane1\" } else { \"lane2\" }); i += 1; }");
+    let _ = eval(&mut s, "let data = sim.data.set_obs(\"lane\", b);");
+    let _ = eval(&mut s, "let plain = train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32});");
+    let _ = eval(&mut s, "let bc = train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, batch: \"lane\", l2: 1e-8});");
+    let extra = eval(&mut s, "bc.parameter_count() - plain.parameter_count()").as_int().unwrap();
+    assert_eq!(extra, 2 * (8 + 1), "a batch path of 2 batches × (8 + 1) parameters");
+    assert!(eval(&mut s, "bc.to_string()").into_string().unwrap().contains("2 batches"));
+    let _ = eval(&mut s, "bc.save(out_path(\"bc.safetensors\")); let bc2 = load_model(out_path(\"bc.safetensors\"));");
+    assert_eq!(matrix(&mut s, "bc2.denoise(data)"), matrix(&mut s, "bc.denoise(data)"));
+    let e = s.eval("train_scbasset(data, #{preset: \"tiny\", epochs: 1, batch: \"nope\"})", "<t>").unwrap_err().message;
+    assert!(e.contains("nope"), "{e}");
+    let _ = eval(&mut s, "let one = data.set_obs(\"same\", data.barcodes().map(|x| \"a\"));");
+    let e = s.eval("train_scbasset(one, #{preset: \"tiny\", epochs: 1, batch: \"same\"})", "<t>").unwrap_err().message;
+    assert!(e.contains("at least two batches"), "{e}");
+}

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gscript_runtime::data::{
-    load_peaks, read_any, write_h5ad, CellMeta, ChromosomeFilter, DenseArray, FilterSpec, H5adExtras, LoadOptions, MetaColumn,
-    PeakDataset, PeakMatrix,
+    load_peaks, read_any, write_h5ad, write_h5ad_streamed, CellMeta, ChromosomeFilter, DenseArray, FilterSpec, H5adExtras, LoadOptions, MetaColumn,
+    PeakDataset, PeakMatrix, StreamedLayer,
 };
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use gscript_runtime::{CancelToken, NoProgress};
@@ -167,6 +167,50 @@ fn written_h5ad_opens_in_python_anndata_without_warnings() {
 }
 
 #[test]
+fn streamed_layer_is_written_block_by_block_and_opens_in_anndata() {
+    let sim = simulate_atac(&SimulateOptions { n_cells: 23, n_peaks: 70, n_cell_types: 2, seed: 5, ..Default::default() }).unwrap();
+    let d = &sim.data;
+    let (nc, np) = (d.n_cells(), d.n_peaks());
+    let value = |c: usize, p: usize| (c * 1000 + p) as f32 * 0.25;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("den.h5ad");
+    let layer = StreamedLayer {
+        name: "denoised".into(),
+        block: 16,
+        produce: Box::new(|sink| {
+            for start in (0..np).step_by(16) {
+                let end = (start + 16).min(np);
+                let block: Vec<f32> = (0..nc).flat_map(|c| (start..end).map(move |p| value(c, p))).collect();
+                sink(start..end, &block)?;
+            }
+            Ok(())
+        }),
+    };
+    write_h5ad_streamed(&path, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), layer).unwrap();
+    // a failing producer (e.g. an interrupt) leaves nothing behind, and an incomplete layer is refused
+    let bad = dir.path().join("bad.h5ad");
+    let failing = StreamedLayer { name: "x".into(), block: 16, produce: Box::new(|_| Err(gscript_runtime::RuntimeError::Interrupted)) };
+    assert!(matches!(write_h5ad_streamed(&bad, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), failing), Err(gscript_runtime::RuntimeError::Interrupted)));
+    let partial = StreamedLayer { name: "x".into(), block: 16, produce: Box::new(|sink| sink(0..16, &vec![0.0; nc * 16])) };
+    let e = write_h5ad_streamed(&bad, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), partial).unwrap_err();
+    assert!(e.to_string().contains("peak 16 was never written"), "{e}");
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["den.h5ad".to_string()]);
+    let Some(py) = python() else { return };
+    let m = dense(&d.matrix);
+    let expected = serde_json::json!({
+        "barcodes": d.cells.barcodes, "peak_names": d.peaks.name, "chroms": d.peaks.chrom, "starts": d.peaks.start, "ends": d.peaks.end,
+        "dense_cells_by_peaks": (0..nc).map(|c| (0..np).map(|p| m[p][c]).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "obs": {}, "obsm": {},
+        "layers": {"denoised": (0..nc).map(|c| (0..np).map(|p| value(c, p)).collect::<Vec<_>>()).collect::<Vec<_>>()},
+    });
+    let ej = dir.path().join("expected.json");
+    std::fs::write(&ej, expected.to_string()).unwrap();
+    let out = run_py(&py, &[py_script("check_h5ad.py").to_str().unwrap(), path.to_str().unwrap(), ej.to_str().unwrap()]);
+    assert_eq!(out.trim(), "OK");
+}
+
+#[test]
 fn broken_hdf5_inputs_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -244,8 +288,8 @@ fn simulation_plants_its_truth() {
         }
         let name = &sim.truth.cell_types[t as usize];
         let open: std::collections::HashSet<u32> = d.matrix.row_indices(p).iter().copied().collect();
-        for c in 0..d.n_cells() {
-            let slot = if &types[c] == name { &mut own } else { &mut other };
+        for (c, t) in types.iter().enumerate() {
+            let slot = if t == name { &mut own } else { &mut other };
             slot.0 += open.contains(&(c as u32)) as u32 as f64;
             slot.1 += 1.0;
         }

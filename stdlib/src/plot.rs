@@ -276,7 +276,7 @@ fn register_more(reg: &mut Registrar) {
     let doc = with_common(
         FnDoc::new("plot_training", "plot", "plot_training(history: map, options?: map) -> Figure", "Training curves: loss and auROC panels, train and validation.")
             .details("`history` maps series names to per-epoch values, e.g. #{train_loss: [...], val_loss: [...], train_auroc: [...], val_auroc: [...]}; \
-                      names containing \"loss\" go to the left panel, the others to the right.")
+                      names containing \"loss\" go to the left panel, the others to the right; `epoch` and `seconds` (as in model.history()) are skipped.")
             .opt("title", "string", OptDefault::None, "title"),
     )
     .example("let fig = plot_training(#{train_loss: [0.6, 0.5, 0.45], val_loss: [0.62, 0.55, 0.52], train_auroc: [0.6, 0.7, 0.75]});");
@@ -284,7 +284,7 @@ fn register_more(reg: &mut Registrar) {
     reg.docs.add(doc);
     register1!(reg, "plot_training", specs, |history: Map, o| {
         const P: &str = "plot_training";
-        let series = history.iter().map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?))).collect::<ScriptResult<Vec<_>>>()?;
+        let series = history.iter().filter(|(k, _)| !matches!(k.as_str(), "epoch" | "seconds")).map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?))).collect::<ScriptResult<Vec<_>>>()?;
         finish(P, Figure::training(series, TrainingOptions { title: title(&o, "title")?, ..TrainingOptions::default() }).map_err(|e| plot_err(P, e))?, &o)
     });
 

@@ -47,6 +47,80 @@ pub struct H5adExtras {
 
 /// Writes peaks × cells data as an AnnData file with cells as observations.
 pub fn write_h5ad(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> Result<()> {
+    check_shapes(matrix, peaks, cells, extras)?;
+    crate::io::write_via_temp(path, |tmp| write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other))
+        .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
+}
+
+/// A layer too large to hold in memory: `produce` is called once with a sink that takes column blocks (a peak range
+/// and the `(n_cells, range.len())` row-major values) and writes each straight into the file's `layers/<name>`.
+pub struct StreamedLayer<'a> {
+    pub name: String,
+    /// Peaks per block the producer will emit (the HDF5 chunk width, so that every write fills whole chunks).
+    pub block: usize,
+    #[allow(clippy::type_complexity)]
+    pub produce: Box<dyn FnOnce(&mut dyn FnMut(std::ops::Range<usize>, &[f32]) -> Result<()>) -> Result<()> + 'a>,
+}
+
+/// [`write_h5ad`] plus one layer produced block by block, so that memory stays at one block of peaks × all cells.
+/// The whole file is still written to a temporary name and renamed only when every block has been written: an
+/// error or interruption inside `produce` leaves no `.h5ad` behind.
+pub fn write_h5ad_streamed(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras, layer: StreamedLayer) -> Result<()> {
+    check_shapes(matrix, peaks, cells, extras)?;
+    if extras.layers.iter().any(|(n, _)| *n == layer.name) {
+        return Err(RuntimeError::invalid(format!("layers.{}", layer.name), "is given twice"));
+    }
+    let (n_cells, n_peaks) = (matrix.n_cells, matrix.n_peaks);
+    let mut inner: Option<RuntimeError> = None;
+    let result = crate::io::write_via_temp(path, |tmp| {
+        write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other)?;
+        let f = hdf5::File::with_options().with_fapl(|p| p.file_locking(false)).open_rw(tmp).map_err(std::io::Error::other)?;
+        let ds = create_layer(&f, &layer.name, n_cells, n_peaks, layer.block).map_err(std::io::Error::other)?;
+        let mut written = vec![false; n_peaks];
+        let mut sink = |range: std::ops::Range<usize>, values: &[f32]| -> Result<()> {
+            if range.end > n_peaks || values.len() != n_cells * range.len() {
+                return Err(RuntimeError::invalid(
+                    format!("layers.{}", layer.name),
+                    format!("block {range:?} with {} values does not fit {n_cells} cells × {n_peaks} peaks", values.len()),
+                ));
+            }
+            let block = ndarray::ArrayView2::from_shape((n_cells, range.len()), values).expect("checked length");
+            ds.write_slice(block, ndarray::s![.., range.clone()])
+                .map_err(|e| RuntimeError::Other(format!("writing layers/{} peaks {range:?}: {e}", layer.name)))?;
+            written[range].iter_mut().for_each(|w| *w = true);
+            Ok(())
+        };
+        if let Err(e) = (layer.produce)(&mut sink) {
+            inner = Some(e);
+            return Err(std::io::Error::other("layer producer failed"));
+        }
+        if let Some(p) = written.iter().position(|w| !w) {
+            inner = Some(RuntimeError::Other(format!("layers/{}: peak {p} was never written", layer.name)));
+            return Err(std::io::Error::other("incomplete layer"));
+        }
+        Ok(())
+    });
+    match (result, inner) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(RuntimeError::Other(format!("cannot write {}: {e}", path.display()))),
+        (Ok(()), None) => Ok(()),
+    }
+}
+
+/// `layers/<name>`: a chunked, deflate-compressed `(n_cells, n_peaks)` float32 dataset with AnnData's array encoding.
+fn create_layer(f: &hdf5::File, name: &str, n_cells: usize, n_peaks: usize, block: usize) -> anyhow_like::Result<hdf5::Dataset> {
+    use hdf5::types::VarLenUnicode;
+    let layers = if f.link_exists("layers") { f.group("layers")? } else { f.create_group("layers")? };
+    let chunk = (n_cells.clamp(1, 4096), block.clamp(1, n_peaks.max(1)));
+    let ds = layers.new_dataset::<f32>().shape((n_cells, n_peaks)).chunk(chunk).deflate(4).create(name)?;
+    for (k, v) in [("encoding-type", "array"), ("encoding-version", "0.2.0")] {
+        let v: VarLenUnicode = v.parse().map_err(|e| anyhow_like::msg(format!("{e}")))?;
+        ds.new_attr::<VarLenUnicode>().shape(()).create(k)?.write_scalar(&v)?;
+    }
+    Ok(ds)
+}
+
+fn check_shapes(matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> Result<()> {
     let (np, nc) = (matrix.n_peaks, matrix.n_cells);
     if peaks.len() != np || cells.len() != nc {
         return Err(RuntimeError::invalid("data", format!("matrix is {np} × {nc} but there are {} peaks and {} cells", peaks.len(), cells.len())));
@@ -59,8 +133,7 @@ pub fn write_h5ad(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &Cel
             }
         }
     }
-    crate::io::write_via_temp(path, |tmp| write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other))
-        .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
+    Ok(())
 }
 
 fn write_to(tmp: &Path, m: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> anyhow_like::Result<()> {
@@ -149,7 +222,7 @@ fn cell_major_csr(m: &PeakMatrix) -> anyhow_like::Result<CsrMatrix<f32>> {
             *slot += 1;
         }
     }
-    Ok(CsrMatrix::try_from_csr_data(m.n_cells, m.n_peaks, offsets, cols, vals).map_err(|e| anyhow_like::msg(format!("{e}")))?)
+    CsrMatrix::try_from_csr_data(m.n_cells, m.n_peaks, offsets, cols, vals).map_err(|e| anyhow_like::msg(format!("{e}")))
 }
 
 fn meta_series(name: &str, c: &MetaColumn) -> anyhow_like::Result<Column> {

@@ -131,7 +131,7 @@ impl PeakMatrix {
                 .row_indices(p)
                 .iter()
                 .zip(self.row_values(p))
-                .filter_map(|(&c, &v)| (remap[c as usize] != u32::MAX).then(|| (remap[c as usize], v)))
+                .filter(|&(&c, _)| remap[c as usize] != u32::MAX).map(|(&c, &v)| (remap[c as usize], v))
                 .collect();
             row.sort_unstable_by_key(|x| x.0);
             indices.extend(row.iter().map(|x| x.0));

@@ -19,7 +19,7 @@ pub mod text;
 pub use bed::{read_bed, PeakSet};
 pub use cells::{CellMeta, MetaColumn};
 pub use dataset::{ChromosomeFilter, FilterReport, PeakDataset};
-pub use h5ad_write::{write_h5ad, DenseArray, H5adExtras};
+pub use h5ad_write::{write_h5ad, write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
 pub use load::{load_peaks, read_any, Format, LoadOptions};
 pub use matrix::{FilterSpec, PeakMatrix};
 pub use simulate::{simulate_atac, SimulateOptions, Simulation};

@@ -87,6 +87,9 @@ pub fn predict_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress
     Ok(tch::no_grad(|| model.logits_from_embedding(&z.to_device(model.device())).sigmoid().to_device(Device::Cpu)))
 }
 
+/// Receives a block of peaks and its `(n_cells, peaks.len())` row-major values.
+pub type BlockSink<'a> = dyn FnMut(Range<usize>, &[f32]) -> Result<()> + 'a;
+
 /// Denoised accessibility of the sequences whose embeddings are `z` `(n_peaks, bottleneck)`, produced in blocks of
 /// at most `block` peaks: `emit(peaks, values)` receives a peak range and the block as a row-major
 /// `(n_cells, peaks.len())` fp32 array (cells × peaks, the AnnData orientation).
@@ -96,7 +99,7 @@ pub fn denoise_blocks(
     scale: DenoiseScale,
     block: usize,
     cancel: &CancelToken,
-    emit: &mut dyn FnMut(Range<usize>, &[f32]) -> Result<()>,
+    emit: &mut BlockSink,
 ) -> Result<()> {
     let d = model.config().bottleneck as i64;
     if z.dim() != 2 || z.size()[1] != d {
@@ -180,7 +183,7 @@ mod tests {
             DenoiseScale::None => (&raw + b.unsqueeze(1)).sigmoid(),
         };
         for scale in [DenoiseScale::Sigmoid, DenoiseScale::Logit, DenoiseScale::None] {
-            let mut got = vec![f32::NAN; 4 * 10];
+            let mut got = [f32::NAN; 4 * 10];
             let mut ranges = Vec::new();
             denoise_blocks(&net, &z, scale, 3, &CancelToken::new(), &mut |r, v| {
                 assert_eq!(v.len(), 4 * r.len());

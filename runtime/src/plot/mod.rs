@@ -43,6 +43,7 @@ pub use heatmap::{HeatmapDistance, HeatmapOptions};
 pub use hist::HistOptions;
 pub use ism::{IsmOptions, IsmRow, MotifHit};
 pub use palette::Rgb;
+pub use theme::group_thousands;
 pub use theme::Theme;
 pub use track::{TrackOptions, TrackSeries};
 pub use training::{TrainingOptions, TrainingSeries};

@@ -151,13 +151,12 @@ pub(crate) fn padded_range(v: impl Iterator<Item = f64>, pad: f64) -> (f64, f64)
     (lo - d, hi + d)
 }
 
-/// Insert thousands separators into an integer string.
-#[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the workspace targets 1.85
-pub(crate) fn group_thousands(v: i64) -> String {
+/// Insert thousands separators into an integer string (1234567 → "1,234,567"; negatives with a minus sign).
+pub fn group_thousands(v: i64) -> String {
     let s = v.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -16,7 +16,7 @@ pub struct SeqCodes {
 
 impl SeqCodes {
     pub fn len(&self) -> usize {
-        if self.length == 0 { 0 } else { self.codes.len() / self.length }
+        self.codes.len().checked_div(self.length).unwrap_or(0)
     }
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()

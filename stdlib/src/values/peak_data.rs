@@ -23,15 +23,7 @@ pub struct PeakData(pub Arc<PeakDataset>, pub Option<crate::seq::GenomeValue>);
 pub struct Peaks(pub Arc<PeakSet>);
 
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    gscript_runtime::plot::group_thousands(n as i64)
 }
 
 fn column_desc(c: &MetaColumn) -> String {
@@ -69,12 +61,12 @@ impl PeakData {
         }
         s.push_str("<th>open peaks</th></tr></thead><tbody>");
         let per_cell = d.matrix.peaks_per_cell();
-        for i in 0..d.n_cells().min(8) {
+        for (i, open) in per_cell.iter().enumerate().take(8) {
             let _ = write!(s, "<tr><th>{}</th>", html_escape(&d.cells.barcodes[i]));
             for (_, c) in &d.cells.columns {
                 let _ = write!(s, "<td>{}</td>", html_escape(&c.text(i)));
             }
-            let _ = write!(s, "<td>{}</td></tr>", per_cell[i]);
+            let _ = write!(s, "<td>{open}</td></tr>");
         }
         if d.n_cells() > 8 {
             let _ = write!(s, "<tr><td colspan=\"{}\">… {} more cells</td></tr>", d.cells.columns.len() + 2, d.n_cells() - 8);

@@ -1,13 +1,15 @@
-//! scBasset in the language: `train_scbasset` and the `ScBassetModel` value (cell embeddings, intercepts, training
-//! history, summary). Training reports a progress bar and a live training-curve figure through the session, and
-//! stops promptly on interrupt.
+//! `train_scbasset`: trains scBasset (optionally scBasset-BC with a batch column) on a peak dataset, with a progress
+//! bar and a live training-curve figure through the session; stops promptly on interrupt.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use gscript_lang::rhai::{Array, Dynamic, Map};
-use gscript_lang::{primitive_error, FnDoc, Host, MimeBundle, OptDefault, Options, ProgressBar, Registrar};
+use gscript_lang::rhai::Map;
+use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, ProgressBar, Registrar};
 use gscript_runtime::data::Split;
-use gscript_runtime::model::{train, EpochStats, History, Precision, ScBasset, ScBassetConfig, TrainConfig, TrainData, TrainError, TrainObserver};
+use gscript_runtime::model::{
+    train, EpochStats, History, ModelMeta, PeakFingerprint, Precision, ScBasset, ScBassetConfig, TrainConfig, TrainData,
+    TrainError, TrainObserver, Versions, MODEL_FORMAT,
+};
 use gscript_runtime::plot::{Figure, TrainingOptions, TrainingSeries};
 use gscript_runtime::seq::peak_codes;
 use gscript_runtime::DeviceRequest;
@@ -17,51 +19,8 @@ use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
 use crate::plot::figure_bundle;
 use crate::seq::GenomeValue;
 use crate::values::peak_data::PeakData;
-use crate::values::Matrix;
 
-/// A trained model and what it was trained on.
-pub struct TrainedModel {
-    pub vs: nn::VarStore,
-    pub net: ScBasset,
-    pub history: History,
-    pub barcodes: Vec<String>,
-    pub preset: String,
-}
-
-/// The model as a script value (tensors live behind a mutex: values must be shareable).
-#[derive(Clone)]
-pub struct ModelValue(pub Arc<Mutex<TrainedModel>>);
-
-impl ModelValue {
-    fn summary(&self) -> String {
-        let m = self.0.lock().unwrap();
-        let c = m.net.config();
-        let best = m.history.best().map(|b| format!(", best train auROC {:.3} at epoch {}", b.train_auroc.unwrap_or(f64::NAN), b.epoch)).unwrap_or_default();
-        format!(
-            "ScBassetModel({}, {} bp, {} cells, {} parameters, {:?}; {} epochs{best})",
-            m.preset,
-            c.seq_len,
-            c.n_cells,
-            m.net.trainable_parameter_count(),
-            m.net.device(),
-            m.history.len()
-        )
-    }
-}
-
-/// Per-epoch series as a map of arrays (for plot_training and scripts).
-fn history_map(h: &History) -> Map {
-    let mut m = Map::new();
-    let col = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Dynamic { Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(f(e).unwrap_or(f64::NAN))).collect()) };
-    m.insert("epoch".into(), Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(e.epoch as i64)).collect()));
-    m.insert("train_loss".into(), col(&|e| Some(e.train_loss)));
-    m.insert("train_auroc".into(), col(&|e| e.train_auroc));
-    m.insert("val_loss".into(), col(&|e| e.val_loss));
-    m.insert("val_auroc".into(), col(&|e| e.val_auroc));
-    m.insert("val_aupr".into(), col(&|e| e.val_aupr));
-    m.insert("val_peak_auroc".into(), col(&|e| e.val_peak_auroc));
-    m
-}
+use super::{ModelValue, TrainedModel};
 
 fn training_figure(h: &History) -> Option<Figure> {
     let series = |name: &str, f: &dyn Fn(&EpochStats) -> Option<f64>| TrainingSeries::new(name, h.epochs.iter().map(|e| f(e).unwrap_or(f64::NAN)).collect());
@@ -108,17 +67,55 @@ impl SessionObserver {
     }
 }
 
-pub fn register(reg: &mut Registrar) {
-    reg.engine.register_type_with_name::<ModelValue>("ScBassetModel");
-    reg.host.register_renderer::<ModelValue>(|m| MimeBundle::plain(m.summary()));
+/// The genome to read peak sequences from: the `genome` option, else the one attached to the data.
+pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscript_lang::rhai::Dynamic>) -> ScriptResult<GenomeValue> {
+    match option {
+        Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome")),
+        None => data.1.clone().ok_or_else(|| {
+            primitive_error(
+                primitive,
+                Some("genome"),
+                "the data has no genome attached: pass #{genome: load_genome(\"genome.fa\")} (or load the data with load_peaks(path, #{genome: g}))",
+            )
+        }),
+    }
+}
 
+/// Cells' batch indices and batch names from an obs column (categories in their stored order).
+fn batches_of(data: &PeakData, column: &str) -> ScriptResult<(Vec<usize>, Vec<String>)> {
+    const P: &str = "train_scbasset";
+    let col = data.0.cells.column(column).map_err(|e| primitive_error(P, Some("batch"), &e.to_string()))?;
+    let labels = col.labels();
+    let mut names: Vec<String> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let mut cell_batch = Vec::with_capacity(labels.len());
+    for (c, l) in labels.iter().enumerate() {
+        if l.is_empty() || l == "NA" || l == "nan" {
+            return Err(primitive_error(P, Some("batch"), &format!("cell {} ({}) has no value in column `{column}`", c, data.0.cells.barcodes[c])));
+        }
+        let k = *index.entry(l.clone()).or_insert_with(|| {
+            names.push(l.clone());
+            names.len() - 1
+        });
+        cell_batch.push(k);
+    }
+    if names.len() < 2 {
+        return Err(primitive_error(P, Some("batch"), &format!("column `{column}` has a single value ({}): batch correction needs at least two batches", names.join(""))));
+    }
+    Ok((cell_batch, names))
+}
+
+pub fn register(reg: &mut Registrar) {
     let doc = FnDoc::new("train_scbasset", "model", "train_scbasset(data: PeakDataset, options?: map) -> ScBassetModel", "Trains scBasset (sequence → accessibility in every cell) on a peak dataset.")
         .details(
             "Follows the published model: 1,344-bp peak windows (Keras extraction rule), the Keras architecture (4,513,960 + 33·n_cells \
              parameters), BCE with logits, Adam(lr 0.01, β 0.95/0.9995), batch 128, reverse-complement and ±3 bp shift augmentation per \
              minibatch, early stopping on training auROC (patience 50) with the best weights kept. Peaks are split 90/5/5 (seeded); \
              validation auROC per cell and per peak is reported every epoch. `preset: \"tiny\"` is a small network for demos and tests. \
-             The genome comes from the data (load_peaks with `genome`, or simulate_atac) or the `genome` option.",
+             The genome comes from the data (load_peaks with `genome`, or simulate_atac) or the `genome` option. \
+             With `batch: \"column\"` the batch-corrected model scBasset-BC is trained: a batch path (batch × cell) is added to the cell \
+             path and only the cell path is used for embeddings and denoising; `l2` and `l2_batch` are Keras' L2 coefficients (sums \
+             of squared weights added to the mean BCE; the paper's tutorial uses l2 1e-8).",
         )
         .opt("genome", "Genome", OptDefault::None, "genome to read peak sequences from (default: the one attached to the data)")
         .opt("preset", "string", OptDefault::Str("keras"), "\"keras\" (published), \"scvi\" (scvi-tools widths), or \"tiny\"")
@@ -128,10 +125,14 @@ pub fn register(reg: &mut Registrar) {
         .opt("patience", "int", OptDefault::Int(50), "epochs without training-auROC improvement before stopping")
         .opt("seed", "int", OptDefault::Int(0), "seed for initialisation, split, shuffling and augmentation")
         .opt("device", "string", OptDefault::Str("cpu"), "\"cpu\", \"cuda\", \"cuda:N\" or \"auto\"")
-        .opt("precision", "string", OptDefault::Str("fp32"), "\"fp32\" or \"bf16\" (mixed precision: ~2× faster on CPUs with AVX-512 BF16)")
+        .opt("threads", "int", OptDefault::None, "CPU threads for libtorch (default: all cores)")
+        .opt("precision", "string", OptDefault::Str("fp32"), "\"fp32\" or \"bf16\" (mixed precision: ~2× faster on CPUs with AVX-512 BF16 and on GPUs)")
         .opt("augment", "bool", OptDefault::Bool(true), "reverse-complement and shift augmentation")
+        .opt("batch", "string", OptDefault::None, "obs column with each cell's batch: trains scBasset-BC")
+        .opt("l2", "float", OptDefault::Float(0.0), "L2 coefficient on the cell embeddings (Keras sum form)")
+        .opt("l2_batch", "float", OptDefault::Float(0.0), "L2 coefficient on the batch embeddings (scBasset-BC)")
         .opt("checkpoint", "string", OptDefault::None, "save a resumable checkpoint here after every epoch (atomically)")
-        .opt("resume", "string", OptDefault::None, "continue from this checkpoint")
+        .opt("resume", "string", OptDefault::None, "continue from this checkpoint (same data and options)")
         .example("let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, n_cell_types: 2});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 2, batch_size: 32});\nprint(model);");
     let specs = doc.options.clone();
     reg.docs.add(doc);
@@ -139,26 +140,26 @@ pub fn register(reg: &mut Registrar) {
     let train_fn = move |data: PeakData, opts: Map| -> ScriptResult<ModelValue> {
         const P: &str = "train_scbasset";
         let o = Options::new(P, opts, &specs)?;
-        let genome = match o.raw("genome") {
-            Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(P, Some("genome"), "expected a Genome from load_genome"))?,
-            None => data.1.clone().ok_or_else(|| {
-                primitive_error(P, Some("genome"), "the data has no genome attached: pass #{genome: load_genome(\"genome.fa\")} (or load the data with load_peaks(path, #{genome: g}))")
-            })?,
-        };
+        let genome = genome_for(P, &data, o.raw("genome"))?;
         let d = &data.0;
         let preset = o.choice("preset", &["keras", "scvi", "tiny"])?.unwrap();
-        let cfg = match preset.as_str() {
+        let mut cfg = match preset.as_str() {
             "tiny" => ScBassetConfig::tiny(d.n_cells()),
             "scvi" => ScBassetConfig::scvi(d.n_cells()),
             _ => ScBassetConfig::keras(d.n_cells()),
         };
+        let batches = o.string("batch")?.map(|col| batches_of(&data, &col)).transpose()?;
+        cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
         let device = o.string("device")?.unwrap().parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(P))?;
+        if let Some(t) = o.int_at_least("threads", 1)? {
+            tch::set_num_threads(t as i32);
+        }
         let precision = match o.choice("precision", &["fp32", "bf16"])?.as_deref() {
             Some("bf16") => Precision::Bf16,
             _ => Precision::F32,
         };
         let seed = o.int("seed")?.unwrap() as u64;
-        let (missing, _) = (d.missing_chromosomes(&genome.0), ());
+        let missing = d.missing_chromosomes(&genome.0);
         if !missing.is_empty() {
             return Err(primitive_error(P, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
         }
@@ -175,13 +176,19 @@ pub fn register(reg: &mut Registrar) {
             seed,
             augment: o.bool("augment")?.unwrap(),
             precision,
+            l2_cells: o.float("l2")?.unwrap(),
+            l2_batches: o.float("l2_batch")?.unwrap(),
             checkpoint: o.string("checkpoint")?.map(Into::into),
             resume: o.string("resume")?.map(Into::into),
             ..TrainConfig::default()
         };
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device.0);
-        let mut net = ScBasset::new(&vs.root(), &cfg).map_err(|e| primitive_error(P, None, &e.to_string()))?;
+        let mut net = match &batches {
+            None => ScBasset::new(&vs.root(), &cfg),
+            Some((cell_batch, _)) => ScBasset::with_batches(&vs.root(), &cfg, cell_batch),
+        }
+        .map_err(|e| primitive_error(P, None, &e.to_string()))?;
         let n_batches = split.train.len().div_ceil(tcfg.batch_size) as u64;
         let mut observer = SessionObserver {
             host: host.clone(),
@@ -199,31 +206,21 @@ pub fn register(reg: &mut Registrar) {
         };
         let last = outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss)).unwrap_or_default();
         observer.bar.finish(&last);
-        Ok(ModelValue(Arc::new(Mutex::new(TrainedModel { vs, net, history: outcome.history, barcodes: d.cells.barcodes.clone(), preset }))))
+        let (cell_batch, batch_names) = batches.map_or((None, None), |(c, n)| (Some(c), Some(n)));
+        let meta = ModelMeta {
+            format: MODEL_FORMAT.into(),
+            config: cfg,
+            preset,
+            barcodes: d.cells.barcodes.clone(),
+            cell_batch,
+            batch_names,
+            peaks: Some(PeakFingerprint::of(&d.peaks)),
+            history: outcome.history,
+            versions: Versions::current(),
+        };
+        Ok(ModelValue::new(TrainedModel { vs, net, meta }))
     };
     let t2 = train_fn.clone();
     reg.engine.register_fn("train_scbasset", train_fn);
     reg.engine.register_fn("train_scbasset", move |d: PeakData| t2(d, Map::new()));
-
-    let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "model", sig, summary);
-    reg.docs.add(m("to_string", "model.to_string() -> string", "Preset, sequence length, cells, parameters, device, epochs trained."));
-    reg.engine.register_fn("to_string", |m: &mut ModelValue| m.summary());
-    reg.docs.add(m("cell_embeddings", "model.cell_embeddings() -> Matrix", "Cell embeddings (n_cells × 32): the final layer's weights, one row per cell (barcodes as row names)."));
-    reg.engine.register_fn("cell_embeddings", |m: &mut ModelValue| -> Matrix {
-        let t = m.0.lock().unwrap();
-        let e = t.net.cell_embeddings().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).contiguous();
-        let (r, c) = (e.size()[0] as usize, e.size()[1] as usize);
-        let v: Vec<f32> = Vec::try_from(e.flatten(0, -1)).unwrap_or_default();
-        Matrix::new(r, c, v).with_row_names(t.barcodes.clone())
-    });
-    reg.docs.add(m("intercept", "model.intercept() -> array", "Per-cell intercepts (the final layer's bias; tracks sequencing depth)."));
-    reg.engine.register_fn("intercept", |m: &mut ModelValue| -> Array {
-        let t = m.0.lock().unwrap();
-        let b: Vec<f32> = Vec::try_from(t.net.intercept().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu)).unwrap_or_default();
-        b.into_iter().map(|x| Dynamic::from(x as f64)).collect()
-    });
-    reg.docs.add(m("history", "model.history() -> map", "Per-epoch training and validation metrics (train_loss, train_auroc, val_loss, val_auroc, val_aupr, val_peak_auroc)."));
-    reg.engine.register_fn("history", |m: &mut ModelValue| history_map(&m.0.lock().unwrap().history));
-    reg.docs.add(m("parameter_count", "model.parameter_count() -> int", "Number of trainable parameters."));
-    reg.engine.register_fn("parameter_count", |m: &mut ModelValue| m.0.lock().unwrap().net.trainable_parameter_count() as i64);
 }

@@ -1,0 +1,214 @@
+//! What a trained model computes for users: denoised accessibility (`denoise`, `write_denoised` streamed into an
+//! h5ad layer), per-cell predictions for any sequence (`predict`), and sequence embeddings of peaks
+//! (`peak_embeddings`). Evaluation mode, minibatches, progress and interrupt through the session.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
+use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
+use gscript_runtime::model::{denoise_blocks, embed_codes, predict_codes, DenoiseScale};
+use gscript_runtime::seq::{peak_codes, SeqCodes};
+use tch::Tensor;
+
+use super::train::genome_for;
+use super::{tensor_matrix, ModelValue, TrainedModel};
+use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::values::peak_data::PeakData;
+use crate::values::Matrix;
+
+/// Largest dense result `denoise` returns in memory (cells × peaks entries); beyond it, `write_denoised` streams.
+const MAX_DENSE: usize = 400_000_000;
+/// Peaks per denoising block (and HDF5 chunk width).
+const BLOCK: usize = 256;
+
+/// The model and the data must describe the same cells, in the same order.
+fn check_cells(primitive: &str, m: &TrainedModel, data: &PeakData) -> ScriptResult<()> {
+    let (mb, db) = (&m.meta.barcodes, &data.0.cells.barcodes);
+    if mb.len() != db.len() {
+        return Err(primitive_error(
+            primitive,
+            Some("data"),
+            &format!("the model was trained on {} cells but the data has {}: pass the dataset the model was trained on", mb.len(), db.len()),
+        ));
+    }
+    if let Some(i) = (0..mb.len()).find(|&i| mb[i] != db[i]) {
+        return Err(primitive_error(
+            primitive,
+            Some("data"),
+            &format!("cell {i} is `{}` in the model but `{}` in the data: the cells differ or are in another order", mb[i], db[i]),
+        ));
+    }
+    Ok(())
+}
+
+/// Embeddings `z` of every peak of `data` (sequence windows of the model's length from the genome).
+fn peak_z(host: &Arc<Host>, primitive: &'static str, m: &TrainedModel, data: &PeakData, o: &Options) -> ScriptResult<Tensor> {
+    let genome = genome_for(primitive, data, o.raw("genome"))?;
+    let missing = data.0.missing_chromosomes(&genome.0);
+    if !missing.is_empty() {
+        return Err(primitive_error(primitive, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
+    }
+    let cancel = cancel_token(host);
+    let len = m.net.config().seq_len as u64;
+    let codes = peak_codes(&genome.0, &data.0.peaks, len, 0, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))?;
+    embed_codes(&m.net, &codes.codes, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))
+}
+
+fn scale_of(primitive: &str, o: &Options) -> ScriptResult<DenoiseScale> {
+    let s = o.choice("scale", &["sigmoid", "logit", "none"])?.unwrap_or_else(|| "sigmoid".into());
+    s.parse().map_err(|e: gscript_runtime::RuntimeError| primitive_error(primitive, Some("scale"), &e.to_string()))
+}
+
+/// Sequences from a string or an array of strings, as codes of the model's length.
+fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResult<SeqCodes> {
+    let list: Vec<String> = if let Some(s) = seqs.clone().try_cast::<String>() {
+        vec![s]
+    } else if let Some(a) = seqs.clone().try_cast::<Array>() {
+        a.into_iter()
+            .enumerate()
+            .map(|(i, v)| v.try_cast::<String>().ok_or_else(|| primitive_error(primitive, Some("seqs"), &format!("element {i} is not a string"))))
+            .collect::<ScriptResult<_>>()?
+    } else {
+        return Err(primitive_error(primitive, Some("seqs"), &format!("expected a DNA string or an array of them, got {}", seqs.type_name())));
+    };
+    if let Some((i, s)) = list.iter().enumerate().find(|(_, s)| s.len() != seq_len) {
+        return Err(primitive_error(
+            primitive,
+            Some("seqs"),
+            &format!("sequence {i} is {} bp; the model reads {seq_len}-bp sequences (fetch windows of that length with genome.fetch)", s.len()),
+        ));
+    }
+    SeqCodes::from_sequences(&list, 0).map_err(in_primitive("predict"))
+}
+
+pub fn register(reg: &mut Registrar) {
+    let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "model", sig, summary);
+
+    let doc = m("denoise", "model.denoise(data: PeakDataset, options?: map) -> Matrix", "Denoised accessibility, cells × peaks (scBasset imputation).")
+        .details(
+            "Each peak's sequence embedding times each cell's embedding, without the cell's intercept, so that sequencing depth is \
+             normalised away. `scale`: \"sigmoid\" (default, the original's imputation_Y_normalize), \"logit\" (the same before the \
+             sigmoid), \"none\" (the prediction with the intercept, not depth-normalised). scBasset-BC models use the cell path only \
+             (batch effect removed). Computed in blocks of peaks; for large data use write_denoised, which streams to an h5ad layer.",
+        )
+        .opt("scale", "string", OptDefault::Str("sigmoid"), "\"sigmoid\", \"logit\" or \"none\"")
+        .opt("genome", "Genome", OptDefault::None, "genome for the peak sequences (default: the data's)")
+        .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet den = model.denoise(sim.data);\nprint(den);");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    let host = reg.host.clone();
+    let denoise = move |model: &mut ModelValue, data: PeakData, opts: Map| -> ScriptResult<Matrix> {
+        const P: &str = "denoise";
+        let o = Options::new(P, opts, &specs)?;
+        let scale = scale_of(P, &o)?;
+        let t = model.lock();
+        check_cells(P, &t, &data)?;
+        let (nc, np) = (data.0.n_cells(), data.0.n_peaks());
+        if nc * np > MAX_DENSE {
+            return Err(primitive_error(
+                P,
+                Some("data"),
+                &format!("{nc} cells × {np} peaks is too large to hold in memory; stream it to a file with model.write_denoised(data, \"denoised.h5ad\")"),
+            ));
+        }
+        let z = peak_z(&host, P, &t, &data, &o)?;
+        let mut out = vec![0f32; nc * np];
+        denoise_blocks(&t.net, &z, scale, BLOCK, &cancel_token(&host), &mut |r, v| {
+            for c in 0..nc {
+                out[c * np + r.start..c * np + r.end].copy_from_slice(&v[c * r.len()..(c + 1) * r.len()]);
+            }
+            Ok(())
+        })
+        .map_err(in_primitive(P))?;
+        Ok(Matrix::new(nc, np, out).with_row_names(t.meta.barcodes.clone()).with_col_names(data.0.peaks.name.clone()))
+    };
+    let d2 = denoise.clone();
+    reg.engine.register_fn("denoise", denoise);
+    reg.engine.register_fn("denoise", move |m: &mut ModelValue, d: PeakData| d2(m, d, Map::new()));
+
+    let doc = m(
+        "write_denoised",
+        "model.write_denoised(data: PeakDataset, path: string, options?: map)",
+        "Writes the data as .h5ad with the denoised matrix as a layer and the cell embeddings in obsm, streaming block by block.",
+    )
+    .details(
+        "Memory stays at one block of peaks × all cells, whatever the data size. X, obs and var are the data's; \
+         layers[<layer>] holds denoise(data) at the chosen scale and obsm[\"X_scbasset\"] the cell embeddings. Written to a temporary file and renamed: an interrupt leaves no file.",
+    )
+    .opt("scale", "string", OptDefault::Str("sigmoid"), "\"sigmoid\", \"logit\" or \"none\"")
+    .opt("layer", "string", OptDefault::Str("denoised"), "name of the layer")
+    .opt("genome", "Genome", OptDefault::None, "genome for the peak sequences (default: the data's)")
+    .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nmodel.write_denoised(sim.data, out_path(\"denoised.h5ad\"));");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    let host = reg.host.clone();
+    let write = move |model: &mut ModelValue, data: PeakData, path: &str, opts: Map| -> ScriptResult<()> {
+        const P: &str = "write_denoised";
+        let o = Options::new(P, opts, &specs)?;
+        let scale = scale_of(P, &o)?;
+        let name = o.string("layer")?.unwrap_or_else(|| "denoised".into());
+        let t = model.lock();
+        check_cells(P, &t, &data)?;
+        let z = peak_z(&host, P, &t, &data, &o)?;
+        let emb = tensor_matrix(&t.net.cell_embeddings());
+        let extras = H5adExtras {
+            obsm: vec![("X_scbasset".into(), DenseArray::new(emb.rows, emb.cols, emb.data.to_vec()).map_err(in_primitive(P))?)],
+            ..Default::default()
+        };
+        let cancel = cancel_token(&host);
+        let mut bar = host.progress(&format!("denoising {} peaks × {} cells", data.0.n_peaks(), data.0.n_cells()), Some(data.0.n_peaks() as u64));
+        let net = &t.net;
+        let layer = StreamedLayer {
+            name,
+            block: BLOCK,
+            produce: Box::new(|sink| {
+                denoise_blocks(net, &z, scale, BLOCK, &cancel, &mut |r, v| {
+                    bar.update(r.end as u64, "");
+                    sink(r, v)
+                })
+            }),
+        };
+        let d = &data.0;
+        write_h5ad_streamed(&PathBuf::from(path), &d.matrix, &d.peaks, &d.cells, &extras, layer).map_err(in_primitive(P))?;
+        bar.finish(path);
+        Ok(())
+    };
+    let w2 = write.clone();
+    reg.engine.register_fn("write_denoised", write);
+    reg.engine.register_fn("write_denoised", move |m: &mut ModelValue, d: PeakData, p: &str| w2(m, d, p, Map::new()));
+
+    reg.docs.add(
+        m(
+            "predict",
+            "model.predict(seqs: string | array) -> Matrix",
+            "Predicted accessibility probability of each sequence in every cell (sequences × cells), intercepts included.",
+        )
+        .details("Sequences must have the model's length (1,344 bp for the published model); non-ACGT bases are replaced by seeded random bases, as in training.")
+        .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet s = sim.genome.fetch(\"chr1:1000-1336\");\nprint(model.predict(s));"),
+    );
+    let host = reg.host.clone();
+    reg.engine.register_fn("predict", move |model: &mut ModelValue, seqs: Dynamic| -> ScriptResult<Matrix> {
+        let t = model.lock();
+        let codes = sequence_codes("predict", &seqs, t.net.config().seq_len)?;
+        let p = predict_codes(&t.net, &codes.codes, &mut SessionProgress::new(&host), &cancel_token(&host)).map_err(in_primitive("predict"))?;
+        Ok(tensor_matrix(&p).with_col_names(t.meta.barcodes.clone()))
+    });
+
+    let doc = m("peak_embeddings", "model.peak_embeddings(data: PeakDataset, options?: map) -> Matrix", "Sequence embeddings of the data's peaks (peaks × 32): the bottleneck output.")
+        .opt("genome", "Genome", OptDefault::None, "genome for the peak sequences (default: the data's)")
+        .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.peak_embeddings(sim.data));");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    let host = reg.host.clone();
+    let pe = move |model: &mut ModelValue, data: PeakData, opts: Map| -> ScriptResult<Matrix> {
+        let o = Options::new("peak_embeddings", opts, &specs)?;
+        let t = model.lock();
+        let z = peak_z(&host, "peak_embeddings", &t, &data, &o)?;
+        Ok(tensor_matrix(&z).with_row_names(data.0.peaks.name.clone()))
+    };
+    let p2 = pe.clone();
+    reg.engine.register_fn("peak_embeddings", pe);
+    reg.engine.register_fn("peak_embeddings", move |m: &mut ModelValue, d: PeakData| p2(m, d, Map::new()));
+}

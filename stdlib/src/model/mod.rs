@@ -1,0 +1,247 @@
+//! scBasset in the language: `train_scbasset`, `load_model`, and the `ScBassetModel` value (cell embeddings,
+//! intercepts, history, denoising, predictions, peak embeddings, summary, save).
+//!
+//! - [`train`](mod@train): `train_scbasset`, with progress bar and live training curves.
+//! - [`inference`]: `denoise`, `write_denoised`, `predict`, `peak_embeddings`.
+//! - [`files`]: `save` and `load_model`.
+
+pub mod files;
+pub mod inference;
+pub mod train;
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::{FnDoc, MimeBundle, Registrar};
+use gscript_runtime::model::{EpochStats, History, ModelMeta, ScBasset};
+use tch::nn;
+
+use crate::values::matrix::html_escape;
+use crate::values::Matrix;
+
+/// A model and what it was trained on.
+pub struct TrainedModel {
+    pub vs: nn::VarStore,
+    pub net: ScBasset,
+    pub meta: ModelMeta,
+}
+
+/// The model as a script value (tensors live behind a mutex: values must be shareable).
+#[derive(Clone)]
+pub struct ModelValue(pub Arc<Mutex<TrainedModel>>);
+
+impl ModelValue {
+    pub fn new(model: TrainedModel) -> Self {
+        ModelValue(Arc::new(Mutex::new(model)))
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, TrainedModel> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn text(&self) -> String {
+        let m = self.lock();
+        let c = m.net.config();
+        let best = m
+            .meta
+            .history
+            .best()
+            .map(|b| format!(", best train auROC {:.3} at epoch {}", b.train_auroc.unwrap_or(f64::NAN), b.epoch))
+            .unwrap_or_default();
+        let batches = m.meta.batch_names.as_ref().map(|b| format!(", {} batches", b.len())).unwrap_or_default();
+        format!(
+            "ScBassetModel({}, {} bp, {} cells{batches}, {} parameters, {}; {} epochs{best})",
+            m.meta.preset,
+            c.seq_len,
+            c.n_cells,
+            m.net.trainable_parameter_count(),
+            device_name(m.net.device()),
+            m.meta.history.len()
+        )
+    }
+}
+
+pub(crate) fn device_name(d: tch::Device) -> String {
+    match d {
+        tch::Device::Cpu => "cpu".into(),
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// One row of the layer table: name, output shape, trainable and non-trainable parameter counts.
+pub struct LayerRow {
+    pub name: String,
+    pub output: String,
+    pub trainable: usize,
+    pub fixed: usize,
+}
+
+/// The network layer by layer, Keras `model.summary()` style.
+pub fn layer_table(net: &ScBasset) -> Vec<LayerRow> {
+    let c = net.config();
+    let mut rows = Vec::new();
+    let mut len = c.seq_len as i64;
+    let bn_fixed = |bn: &nn::BatchNorm| bn.running_mean.numel() + bn.running_var.numel();
+    rows.push(LayerRow { name: "input (one-hot)".into(), output: format!("{len} × 4"), trainable: 0, fixed: 0 });
+    let n_blocks = net.conv_blocks().count();
+    for (i, b) in net.conv_blocks().enumerate() {
+        let size = b.weight.size();
+        let (c_out, c_in, k) = (size[0], size[1], size[2]);
+        if b.pool > 1 {
+            len = (len + 2 * b.pool_padding - b.pool) / b.pool + 1;
+        }
+        let name = match i {
+            0 => format!("stem: GELU → conv {k}×{c_in}→{c_out} → BN → max-pool {}", b.pool),
+            i if i + 1 == n_blocks => format!("1×1: GELU → conv {k}×{c_in}→{c_out} → BN"),
+            i => format!("tower {i}: GELU → conv {k}×{c_in}→{c_out} → BN → max-pool {}", b.pool),
+        };
+        let trainable: usize = b.trainable().iter().map(|t| t.numel()).sum();
+        rows.push(LayerRow { name, output: format!("{len} × {c_out}"), trainable, fixed: bn_fixed(&b.bn) });
+    }
+    let d = net.dense_block();
+    let (units, inputs) = (d.weight.size()[0], d.weight.size()[1]);
+    rows.push(LayerRow {
+        name: format!("bottleneck: GELU → flatten {inputs} → dense {units} (no bias) → BN → dropout {} → GELU", d.dropout),
+        output: format!("{units}"),
+        trainable: d.trainable().iter().map(|t| t.numel()).sum(),
+        fixed: bn_fixed(&d.bn),
+    });
+    rows.push(LayerRow {
+        name: "cells: dense (cell embeddings + intercepts)".into(),
+        output: format!("{}", c.n_cells),
+        trainable: (c.bottleneck + 1) * c.n_cells,
+        fixed: 0,
+    });
+    if let Some(h) = net.batch_head() {
+        let k = h.bias.numel();
+        rows.push(LayerRow {
+            name: "batches: dense (batch embeddings + biases) → cells".into(),
+            output: format!("{}", c.n_cells),
+            trainable: (c.bottleneck + 1) * k,
+            fixed: 0,
+        });
+    }
+    rows
+}
+
+fn summary_text(m: &TrainedModel) -> String {
+    let rows = layer_table(&m.net);
+    let width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<width$}  {:>10}  {:>12}", "layer", "output", "parameters");
+    for r in &rows {
+        let _ = writeln!(s, "{:<width$}  {:>10}  {:>12}", r.name, r.output, group(r.trainable));
+    }
+    let trainable: usize = rows.iter().map(|r| r.trainable).sum();
+    let fixed: usize = rows.iter().map(|r| r.fixed).sum();
+    let _ = writeln!(s, "trainable parameters: {}; non-trainable (BN moving statistics): {}", group(trainable), group(fixed));
+    let c = m.net.config();
+    let _ = write!(
+        s,
+        "preset {}, arch {:?}, {} bp, {} cells, device {}, precision {:?}, {} epochs trained",
+        m.meta.preset,
+        c.arch,
+        c.seq_len,
+        c.n_cells,
+        device_name(m.net.device()),
+        m.net.precision(),
+        m.meta.history.len()
+    );
+    s
+}
+
+fn summary_html(m: &TrainedModel) -> String {
+    let mut s = String::from("<table><thead><tr><th>layer</th><th>output</th><th>parameters</th></tr></thead><tbody>");
+    for r in layer_table(&m.net) {
+        let _ = write!(s, "<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>", html_escape(&r.name), r.output, group(r.trainable));
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn group(n: usize) -> String {
+    gscript_runtime::plot::group_thousands(n as i64)
+}
+
+/// Per-epoch series as a map of arrays (for plot_training and scripts).
+fn history_map(h: &History) -> Map {
+    let mut m = Map::new();
+    let col = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Dynamic {
+        Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(f(e).unwrap_or(f64::NAN))).collect())
+    };
+    m.insert("epoch".into(), Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(e.epoch as i64)).collect()));
+    m.insert("train_loss".into(), col(&|e| Some(e.train_loss)));
+    m.insert("train_auroc".into(), col(&|e| e.train_auroc));
+    m.insert("train_aupr".into(), col(&|e| e.train_aupr));
+    m.insert("val_loss".into(), col(&|e| e.val_loss));
+    m.insert("val_auroc".into(), col(&|e| e.val_auroc));
+    m.insert("val_aupr".into(), col(&|e| e.val_aupr));
+    m.insert("val_peak_auroc".into(), col(&|e| e.val_peak_auroc));
+    m.insert("seconds".into(), col(&|e| Some(e.seconds)));
+    m
+}
+
+/// A CPU fp32 `(rows, cols)` tensor as a Matrix.
+pub(crate) fn tensor_matrix(t: &tch::Tensor) -> Matrix {
+    let t = t.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).contiguous();
+    let (r, c) = (t.size()[0] as usize, t.size()[1] as usize);
+    let v: Vec<f32> = Vec::try_from(t.reshape([-1])).unwrap_or_else(|_| vec![f32::NAN; r * c]);
+    Matrix::new(r, c, v)
+}
+
+pub fn register(reg: &mut Registrar) {
+    reg.engine.register_type_with_name::<ModelValue>("ScBassetModel");
+    reg.host.register_renderer::<ModelValue>(|m| MimeBundle::plain(m.text()));
+    train::register(reg);
+    inference::register(reg);
+    files::register(reg);
+
+    let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "model", sig, summary);
+    reg.docs.add(m("to_string", "model.to_string() -> string", "Preset, sequence length, cells, parameters, device, epochs trained."));
+    reg.engine.register_fn("to_string", |m: &mut ModelValue| m.text());
+    reg.docs.add(
+        m("summary", "model.summary() -> ModelSummary", "The network layer by layer (output shape, parameters), parameter totals, device and precision.")
+            .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.summary());"),
+    );
+    reg.engine.register_type_with_name::<ModelSummary>("ModelSummary");
+    reg.host.register_renderer::<ModelSummary>(|s| MimeBundle::plain(s.text.clone()).with_text("text/html", s.html.clone()));
+    reg.engine.register_fn("to_string", |s: &mut ModelSummary| s.text.clone());
+    reg.engine.register_fn("summary", |m: &mut ModelValue| {
+        let t = m.lock();
+        ModelSummary { text: summary_text(&t), html: summary_html(&t) }
+    });
+    reg.docs.add(m(
+        "cell_embeddings",
+        "model.cell_embeddings() -> Matrix",
+        "Cell embeddings (n_cells × 32): the final layer's weights, one row per cell (barcodes as row names).",
+    ));
+    reg.engine.register_fn("cell_embeddings", |m: &mut ModelValue| -> Matrix {
+        let t = m.lock();
+        tensor_matrix(&t.net.cell_embeddings()).with_row_names(t.meta.barcodes.clone())
+    });
+    reg.docs.add(m("intercept", "model.intercept() -> array", "Per-cell intercepts (the final layer's bias; tracks sequencing depth)."));
+    reg.engine.register_fn("intercept", |m: &mut ModelValue| -> Array {
+        let t = m.lock();
+        let b: Vec<f32> = Vec::try_from(t.net.intercept().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu)).unwrap_or_default();
+        b.into_iter().map(|x| Dynamic::from(x as f64)).collect()
+    });
+    reg.docs.add(m("barcodes", "model.barcodes() -> array", "The cells of the final layer, in order."));
+    reg.engine.register_fn("barcodes", |m: &mut ModelValue| -> Array { m.lock().meta.barcodes.iter().cloned().map(Dynamic::from).collect() });
+    reg.docs.add(m(
+        "history",
+        "model.history() -> map",
+        "Per-epoch metrics as arrays: epoch, train_loss, train_auroc, train_aupr, val_loss, val_auroc, val_aupr, val_peak_auroc, seconds.",
+    ));
+    reg.engine.register_fn("history", |m: &mut ModelValue| history_map(&m.lock().meta.history));
+    reg.docs.add(m("parameter_count", "model.parameter_count() -> int", "Number of trainable parameters (4,513,960 + 33·n_cells for the published model)."));
+    reg.engine.register_fn("parameter_count", |m: &mut ModelValue| m.lock().net.trainable_parameter_count() as i64);
+}
+
+/// What `model.summary()` returns: a layer table with text and HTML renderings.
+#[derive(Clone)]
+pub struct ModelSummary {
+    pub text: String,
+    pub html: String,
+}
