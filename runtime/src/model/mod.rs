@@ -8,6 +8,7 @@
 //! - [`augment`]: per-minibatch reverse complement and shift.
 //! - [`loss`]: BCE with logits from the positive entries only.
 //! - [`keras`]: weight layout conversions from Keras kernels.
+//! - [`import`](mod@import): pretrained weights from Keras `.h5` files and scvi-tools state dicts.
 //! - [`train`](mod@train): the training loop ([`train()`], [`TrainConfig`]) over [`train_data::TrainData`], with [`adam`],
 //!   [`metrics`], [`history`] and [`checkpoint`].
 
@@ -17,6 +18,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod import;
 pub mod keras;
 pub mod layers;
 pub mod loss;
@@ -41,6 +43,7 @@ pub use layers::{gelu, ConvBlock, DenseBlock, Precision};
 pub use adam::KerasAdam;
 pub use checkpoint::{load_checkpoint, save_checkpoint, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
 pub use history::{EarlyStopping, EpochStats, History};
+pub use import::{import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel};
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
 pub use scbasset::{BatchHead, ScBasset};
