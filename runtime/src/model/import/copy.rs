@@ -120,14 +120,7 @@ pub(super) fn build_and_copy(
         };
         let expected = src.layout.file_shape(&var.size());
         if dims(&src.tensor) != expected {
-            return Err(ImportError::Shape {
-                path: path.to_path_buf(),
-                layer: src.name.clone(),
-                ours: ours.clone(),
-                expected,
-                found: dims(&src.tensor),
-                note: shape_note(ours),
-            });
+            return Err(ImportError::shape(path, &src.name, ours, expected, dims(&src.tensor), shape_note(ours)));
         }
     }
     for (ours, var) in &vars {

@@ -29,22 +29,8 @@ pub enum ImportError {
     },
 
     /// A weight's shape differs from what the inferred configuration implies.
-    #[error("{}: layer `{layer}` ({ours}): expected shape {expected:?}, found {found:?}{}", path.display(),
-        if note.is_empty() { String::new() } else { format!(" ({note})") })]
-    Shape {
-        /// The file.
-        path: PathBuf,
-        /// The layer or weight as the file names it (Keras layer name, scvi state-dict key).
-        layer: String,
-        /// The corresponding variable of this crate's model.
-        ours: String,
-        /// Expected shape, in the file's layout.
-        expected: Vec<i64>,
-        /// Shape found in the file.
-        found: Vec<i64>,
-        /// What the expectation follows from (may be empty).
-        note: String,
-    },
+    #[error("{0}")]
+    Shape(Box<ShapeMismatch>),
 
     /// A PyTorch pickle (`.pt`) was given where a safetensors file is needed.
     #[error("{}: this is a PyTorch pickle, which is not read for safety; convert the scvi-tools model once with:\n{snippet}",
@@ -67,7 +53,39 @@ pub enum ImportError {
     },
 }
 
+/// The details of an [`ImportError::Shape`].
+#[derive(Debug, Error)]
+#[error("{}: layer `{layer}` ({ours}): expected shape {expected:?}, found {found:?}{}", path.display(),
+    if note.is_empty() { String::new() } else { format!(" ({note})") })]
+pub struct ShapeMismatch {
+    /// The file.
+    pub path: PathBuf,
+    /// The layer or weight as the file names it (Keras `layer/weight` path, scvi state-dict key).
+    pub layer: String,
+    /// The corresponding variable of this crate's model.
+    pub ours: String,
+    /// Expected shape, in the file's layout (−1: any size that satisfies the note).
+    pub expected: Vec<i64>,
+    /// Shape found in the file.
+    pub found: Vec<i64>,
+    /// What the expectation follows from (may be empty).
+    pub note: String,
+}
+
 impl ImportError {
+    /// A [`Shape`](ImportError::Shape) error.
+    pub fn shape(path: &std::path::Path, layer: &str, ours: &str, expected: Vec<i64>, found: Vec<i64>, note: String) -> Self {
+        ImportError::Shape(Box::new(ShapeMismatch {
+            path: path.to_path_buf(),
+            layer: layer.to_string(),
+            ours: ours.to_string(),
+            expected,
+            found,
+            note,
+        }))
+    }
+
+
     /// An [`Unreadable`](ImportError::Unreadable) error.
     pub fn unreadable(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         ImportError::Unreadable { path: path.into(), message: message.into() }

@@ -351,14 +351,14 @@ pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Resul
     let conv1x1_filters = conv1x1[2];
     let units = bottleneck_dims[1];
     if conv1x1_filters <= 0 || bottleneck_dims[0] % conv1x1_filters != 0 {
-        return Err(ImportError::Shape {
-            path: path.to_path_buf(),
-            layer: st.bottleneck.0.name.clone(),
-            ours: "bottleneck.linear.weight".into(),
-            expected: vec![-1, units],
-            found: bottleneck_dims.clone(),
-            note: format!("the first dimension must be positions × {conv1x1_filters} (the 1×1 convolution's filters)"),
-        });
+        return Err(ImportError::shape(
+            path,
+            &st.bottleneck.0.name,
+            "bottleneck.linear.weight",
+            vec![-1, units],
+            bottleneck_dims,
+            format!("the first dimension must be positions × {conv1x1_filters} (the 1×1 convolution's filters)"),
+        ));
     }
     let positions = (bottleneck_dims[0] / conv1x1_filters) as usize;
     let implied_len = positions * stem_pool * tower_pool.pow(repeat as u32);

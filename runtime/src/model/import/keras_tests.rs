@@ -132,7 +132,8 @@ fn broken_keras_files_name_the_problem() {
 
     let (_, _, h5) = keras_file(&py, dir.path(), &config, None, &["--mutate", "wrong_kernel"], 6);
     match err_of(import_keras_h5(&h5, &opts)) {
-        ImportError::Shape { layer, ours, expected, found, .. } => {
+        ImportError::Shape(s) => {
+            let ShapeMismatch { layer, ours, expected, found, .. } = *s;
             assert_eq!(layer, "conv1d_11/conv1d_11/kernel:0");
             assert_eq!(ours, "tower1.conv.weight");
             assert_eq!((expected, found), (vec![5, 16, 20], vec![5, 15, 20]));

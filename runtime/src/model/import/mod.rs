@@ -28,7 +28,7 @@ use tch::{nn, Device};
 use super::config::ScBassetConfig;
 use super::scbasset::ScBasset;
 
-pub use error::ImportError;
+pub use error::{ImportError, ShapeMismatch};
 pub use keras::import_keras_h5;
 pub use scvi::{import_scvi, SCVI_CONVERSION_SNIPPET};
 

@@ -132,14 +132,14 @@ pub fn import_scvi(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Im
     })?;
     let (filters, units) = (pre[0], dense[0]);
     if filters <= 0 || dense[1] % filters != 0 {
-        return Err(ImportError::Shape {
-            path: path.to_path_buf(),
-            layer: "bottleneck.dense.weight".into(),
-            ours: "bottleneck.linear.weight".into(),
-            expected: vec![units, -1],
-            found: dense,
-            note: format!("the second dimension must be {filters} (pre_bottleneck filters) × positions"),
-        });
+        return Err(ImportError::shape(
+            path,
+            "bottleneck.dense.weight",
+            "bottleneck.linear.weight",
+            vec![units, -1],
+            dense,
+            format!("the second dimension must be {filters} (pre_bottleneck filters) × positions"),
+        ));
     }
     let positions = (dense[1] / filters) as usize;
     let (stem_pool, tower_pool): (usize, usize) = (3, 2); // fixed in ScBassetModule

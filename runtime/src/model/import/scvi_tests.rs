@@ -138,7 +138,8 @@ fn broken_scvi_files_name_the_problem() {
         .collect();
     let p = write("wrong.safetensors", &wrong);
     match err_of(import_scvi(&p, &opts)) {
-        ImportError::Shape { layer, ours, expected, found, .. } => {
+        ImportError::Shape(s) => {
+            let ShapeMismatch { layer, ours, expected, found, .. } = *s;
             assert_eq!((layer.as_str(), ours.as_str()), ("tower.1.conv.weight", "tower1.conv.weight"));
             assert_eq!((expected, found), (vec![20, 16, 5], vec![20, 15, 5]));
         }
