@@ -43,7 +43,10 @@ pub use layers::{gelu, ConvBlock, DenseBlock, Precision};
 pub use adam::KerasAdam;
 pub use checkpoint::{load_checkpoint, save_checkpoint, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
 pub use history::{EarlyStopping, EpochStats, History};
-pub use import::{import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel};
+pub use import::{
+    import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel, ShapeMismatch,
+    SCVI_CONVERSION_SNIPPET,
+};
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
 pub use scbasset::{BatchHead, ScBasset};

@@ -382,12 +382,13 @@ pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Resul
             let by_config = info.batch_matrix.as_ref().map(|(src, _)| src.as_str());
             let width = |l: &Layer| l.kernel_dims().get(1).copied().unwrap_or(0) as usize;
             let wanted = options.cell_batch.as_ref().map(Vec::len);
+            let (a_fits, b_fits) = (wanted == Some(width(a)), wanted == Some(width(b)));
             if by_config == Some(a.name.as_str()) {
                 (*b, Some(*a))
             } else if by_config == Some(b.name.as_str()) {
                 (*a, Some(*b))
-            } else if wanted.is_some() && (width(a) == wanted.unwrap_or(0)) != (width(b) == wanted.unwrap_or(0)) {
-                if width(a) == wanted.unwrap_or(0) { (*a, Some(*b)) } else { (*b, Some(*a)) }
+            } else if a_fits != b_fits {
+                if a_fits { (*a, Some(*b)) } else { (*b, Some(*a)) }
             } else if width(a) != width(b) {
                 if width(a) > width(b) { (*a, Some(*b)) } else { (*b, Some(*a)) }
             } else {
@@ -397,7 +398,7 @@ pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Resul
                 ));
             }
         }
-        _ => unreachable!("structure() allows one or two final layers"),
+        _ => return Err(ImportError::not_scbasset(path, "more than two final Dense layers")),
     };
     let n_cells = cell_layer.kernel_dims().get(1).copied().unwrap_or(0) as usize;
     let config = ScBassetConfig {
