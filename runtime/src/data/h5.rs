@@ -109,6 +109,23 @@ pub fn string_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
     }
 }
 
+/// Like [`string_attr`], also for fixed-length strings longer than 1024 bytes (up to 1 MiB), such as the JSON
+/// `model_config` that Keras 2 stores as bytes.
+pub fn long_string_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
+    let attr = loc.attr(name).ok()?;
+    // a fixed-length string read into a shorter type would come back truncated, so pick the type by length
+    match attr.dtype().and_then(|t| t.to_descriptor()).ok()? {
+        TypeDescriptor::FixedAscii(n) if n > 1024 && n <= 1 << 20 => {
+            attr.read_raw::<FixedAscii<{ 1 << 20 }>>().ok()?.first().map(|s| s.as_str().to_string())
+        }
+        TypeDescriptor::FixedUnicode(n) if n > 1024 && n <= 1 << 20 => {
+            attr.read_raw::<FixedUnicode<{ 1 << 20 }>>().ok()?.first().map(|s| s.as_str().to_string())
+        }
+        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) if n > 1 << 20 => None,
+        _ => string_attr(loc, name),
+    }
+}
+
 /// A string-array attribute (AnnData's `column-order`), empty when absent.
 pub fn string_list_attr(loc: &hdf5::Location, name: &str) -> Vec<String> {
     let Ok(attr) = loc.attr(name) else { return Vec::new() };

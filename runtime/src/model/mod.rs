@@ -8,6 +8,9 @@
 //! - [`augment`]: per-minibatch reverse complement and shift.
 //! - [`loss`]: BCE with logits from the positive entries only.
 //! - [`keras`]: weight layout conversions from Keras kernels.
+//! - [`import`](mod@import): pretrained weights from Keras `.h5` files and scvi-tools state dicts.
+//! - [`inference`]: evaluation-mode embeddings, predictions and denoising in blocks.
+//! - [`saved`]: trained models on disk (safetensors + JSON sidecar).
 //! - [`train`](mod@train): the training loop ([`train()`], [`TrainConfig`]) over [`train_data::TrainData`], with [`adam`],
 //!   [`metrics`], [`history`] and [`checkpoint`].
 
@@ -17,6 +20,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod import;
 pub mod inference;
 pub mod keras;
 pub mod layers;
@@ -46,6 +50,10 @@ pub use adam::KerasAdam;
 pub use checkpoint::{load_checkpoint, save_checkpoint, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
 pub use inference::{denoise_blocks, embed_codes, predict_codes, DenoiseScale, EVAL_BATCH};
 pub use history::{EarlyStopping, EpochStats, History};
+pub use import::{
+    import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel, ShapeMismatch,
+    SCVI_CONVERSION_SNIPPET,
+};
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
 pub use saved::{load_model, save_model, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT};
