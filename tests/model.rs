@@ -190,3 +190,58 @@ fn batch_corrected_training() {
     let e = s.eval("train_scbasset(one, #{preset: \"tiny\", epochs: 1, batch: \"same\"})", "<t>").unwrap_err().message;
     assert!(e.contains("at least two batches"), "{e}");
 }
+
+/// Python for the import fixtures (the test venv of `./dev test`): skipped locally without it, an error under CI.
+fn test_python() -> Option<String> {
+    match std::env::var("GSCRIPT_TEST_PYTHON").ok().filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON must be set under CI (./dev test sets it)"),
+        None => {
+            eprintln!("skipped: set GSCRIPT_TEST_PYTHON (./dev test does) to run the import checks");
+            None
+        }
+    }
+}
+
+#[test]
+fn pretrained_keras_and_scvi_files_import_through_the_language() {
+    let Some(py) = test_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = small_session(dir.path());
+    let _ = eval(&mut s, "model.save(out_path(\"m.safetensors\"));");
+    // the trained weights under gscript's variable names → npz → files in the Keras and scvi-tools layouts, written
+    // by an independent numpy/h5py script
+    let tensors = tch::Tensor::read_safetensors(dir.path().join("m.safetensors")).unwrap();
+    let mut vars: Vec<(String, tch::Tensor)> = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("model/").map(|n| (n.to_string(), t))).collect();
+    for (key, value) in [("meta.seq_len", 336i64), ("meta.stem_pool", 3), ("meta.tower_pool", 2)] {
+        vars.push((key.into(), tch::Tensor::from_slice(&[value]).reshape([] as [i64; 0])));
+    }
+    let npz = dir.path().join("vars.npz");
+    tch::Tensor::write_npz(&vars, &npz).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/src/model/import/fixtures.py");
+    for (kind, out) in [("keras", "k.h5"), ("scvi", "s.safetensors")] {
+        let o = std::process::Command::new(&py).args([script, kind, npz.to_str().unwrap(), dir.path().join(out).to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let reference = matrix(&mut s, "model.denoise(data)");
+    let _ = eval(&mut s, "let k = import_scbasset(out_path(\"k.h5\"), #{data: data});");
+    let k = matrix(&mut s, "k.denoise(data)");
+    let err = |a: &Vec<Vec<f64>>| a.iter().flatten().zip(reference.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    assert!(err(&k) < 1e-5, "keras import differs by {}", err(&k));
+    assert_eq!(eval(&mut s, "k.barcodes()[5] == data.barcodes()[5]").as_bool(), Ok(true));
+    assert_eq!(eval(&mut s, "k.parameter_count() == model.parameter_count()").as_bool(), Ok(true));
+    // an scvi-tools state dict imports as the scvi architecture (its stem pools differently), with the same weights
+    let _ = eval(&mut s, "let sv = import_scbasset(out_path(\"s.safetensors\"), #{data: data});");
+    assert!(eval(&mut s, "sv.summary().to_string()").into_string().unwrap().contains("arch Scvi"));
+    assert_eq!(matrix(&mut s, "sv.cell_embeddings()"), matrix(&mut s, "model.cell_embeddings()"));
+    // bad inputs: wrong cell count, unknown extension, a .pt pickle
+    let _ = eval(&mut s, "let other = simulate_atac(#{n_cells: 50, n_peaks: 300, seed: 9});");
+    let e = s.eval("import_scbasset(out_path(\"k.h5\"), #{data: other.data})", "<t>").unwrap_err().message;
+    assert!(e.contains("the model has 60 cells but the data has 50"), "{e}");
+    std::fs::write(dir.path().join("w.bin"), b"x").unwrap();
+    let e = s.eval("import_scbasset(out_path(\"w.bin\"))", "<t>").unwrap_err().message;
+    assert!(e.contains("cannot tell the format"), "{e}");
+    std::fs::write(dir.path().join("model.pt"), b"PK\x03\x04junk").unwrap();
+    let e = s.eval("import_scbasset(out_path(\"model.pt\"))", "<t>").unwrap_err().message;
+    assert!(e.contains("safetensors"), "{e}");
+}

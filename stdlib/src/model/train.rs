@@ -82,16 +82,16 @@ pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscri
 }
 
 /// Cells' batch indices and batch names from an obs column (categories in their stored order).
-fn batches_of(data: &PeakData, column: &str) -> ScriptResult<(Vec<usize>, Vec<String>)> {
-    const P: &str = "train_scbasset";
-    let col = data.0.cells.column(column).map_err(|e| primitive_error(P, Some("batch"), &e.to_string()))?;
+pub(crate) fn batches_of(primitive: &str, data: &PeakData, column: &str) -> ScriptResult<(Vec<usize>, Vec<String>)> {
+    let p = primitive;
+    let col = data.0.cells.column(column).map_err(|e| primitive_error(p, Some("batch"), &e.to_string()))?;
     let labels = col.labels();
     let mut names: Vec<String> = Vec::new();
     let mut index = std::collections::HashMap::new();
     let mut cell_batch = Vec::with_capacity(labels.len());
     for (c, l) in labels.iter().enumerate() {
         if l.is_empty() || l == "NA" || l == "nan" {
-            return Err(primitive_error(P, Some("batch"), &format!("cell {} ({}) has no value in column `{column}`", c, data.0.cells.barcodes[c])));
+            return Err(primitive_error(p, Some("batch"), &format!("cell {} ({}) has no value in column `{column}`", c, data.0.cells.barcodes[c])));
         }
         let k = *index.entry(l.clone()).or_insert_with(|| {
             names.push(l.clone());
@@ -100,7 +100,7 @@ fn batches_of(data: &PeakData, column: &str) -> ScriptResult<(Vec<usize>, Vec<St
         cell_batch.push(k);
     }
     if names.len() < 2 {
-        return Err(primitive_error(P, Some("batch"), &format!("column `{column}` has a single value ({}): batch correction needs at least two batches", names.join(""))));
+        return Err(primitive_error(p, Some("batch"), &format!("column `{column}` has a single value ({}): batch correction needs at least two batches", names.join(""))));
     }
     Ok((cell_batch, names))
 }
@@ -148,7 +148,7 @@ pub fn register(reg: &mut Registrar) {
             "scvi" => ScBassetConfig::scvi(d.n_cells()),
             _ => ScBassetConfig::keras(d.n_cells()),
         };
-        let batches = o.string("batch")?.map(|col| batches_of(&data, &col)).transpose()?;
+        let batches = o.string("batch")?.map(|col| batches_of(P, &data, &col)).transpose()?;
         cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
         let device = o.string("device")?.unwrap().parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(P))?;
         if let Some(t) = o.int_at_least("threads", 1)? {
