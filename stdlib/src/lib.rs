@@ -4,6 +4,7 @@
 
 use gscript_lang::{Package, Registrar};
 
+pub mod analysis;
 pub mod bridge;
 pub mod io;
 pub mod model;
@@ -24,5 +25,6 @@ impl Package for StdLib {
         io::register(reg);
         plot::register(reg);
         model::register(reg);
+        analysis::register(reg);
     }
 }

@@ -105,6 +105,10 @@ pub enum AnalysisError {
     #[error("invalid graph: {0}")]
     InvalidGraph(String),
 
+    /// A numerical routine (SVD, QR) failed.
+    #[error("numerical computation failed: {0}")]
+    Compute(String),
+
     /// The resolution search could not find a resolution giving the
     /// requested number of clusters.
     #[error(

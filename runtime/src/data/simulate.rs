@@ -142,10 +142,7 @@ impl SimulateOptions {
 }
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    // Box–Muller
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    crate::analysis::synthetic::standard_normal(rng)
 }
 
 fn random_base(rng: &mut ChaCha8Rng) -> u8 {

@@ -117,4 +117,34 @@ pub fn register(reg: &mut Registrar) {
     });
     reg.docs.add(FnDoc::method("Matrix", "sum", "core", "m.sum() -> float", "Sum of all values.").example("one_hot(\"ACGN\").sum()"));
     reg.engine.register_fn("sum", |m: &mut Matrix| -> f64 { m.data.iter().map(|&v| v as f64).sum() });
+    reg.docs.add(FnDoc::method("Matrix", "col", "core", "m.col(j: int) -> array", "One column as an array of floats.").example("one_hot(\"ACGT\").col(2)"));
+    reg.engine.register_fn("col", |m: &mut Matrix, c: i64| -> ScriptResult<Array> {
+        index(m, 0, c)?;
+        Ok((0..m.rows).map(|r| Dynamic::from(m.get(r, c as usize) as f64)).collect())
+    });
+    reg.docs.add(
+        FnDoc::new("matrix", "core", "matrix(rows: array) -> Matrix", "A matrix from an array of equally long arrays of numbers (one per row).")
+            .example("let m = matrix([[1, 2.5], [3, 4]]);\nprint(m.shape());"),
+    );
+    reg.engine.register_fn("matrix", |rows: Array| -> ScriptResult<Matrix> {
+        const P: &str = "matrix";
+        let n = rows.len();
+        let mut cols = None;
+        let mut data = Vec::new();
+        for (i, r) in rows.into_iter().enumerate() {
+            let r = r.try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("rows"), &format!("row {i} is not an array")))?;
+            if *cols.get_or_insert(r.len()) != r.len() {
+                return Err(primitive_error(P, Some("rows"), &format!("row {i} has {} values, row 0 has {}", r.len(), cols.unwrap_or(0))));
+            }
+            for (j, v) in r.into_iter().enumerate() {
+                let x = v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| primitive_error(P, Some("rows"), &format!("row {i}, column {j} is not a number")))?;
+                data.push(x as f32);
+            }
+        }
+        let cols = cols.unwrap_or(0);
+        if n == 0 || cols == 0 {
+            return Err(primitive_error(P, Some("rows"), "the matrix would be empty"));
+        }
+        Ok(Matrix::new(n, cols, data))
+    });
 }

@@ -1,0 +1,100 @@
+//! The single-cell analysis toolkit in the language: reductions (`pca`, `lsi`, `scale`), neighbour graphs and
+//! clustering (`neighbors`, `leiden`, `louvain`), and the metrics the scBasset paper judges embeddings with (`ari`,
+//! `ami`, `silhouette`, `label_score`, `neighbor_score`, `ilisi`, `kbet`, ...). Computation lives in
+//! `gscript_runtime::analysis`; this module converts values and reports errors.
+//!
+//! - [`reduce`]: `pca`, `lsi`, `scale`.
+//! - [`clustering`]: the `NeighborGraph` value, `neighbors`, `leiden`, `louvain`.
+//! - [`metrics`]: partition, embedding and ranking metrics.
+
+pub mod clustering;
+pub mod metrics;
+pub mod reduce;
+
+use gscript_lang::rhai::{Array, Dynamic, Map, Variant};
+use gscript_lang::{primitive_error, FnDoc, Options, Registrar};
+use gscript_runtime::analysis::labels::factorize;
+use gscript_runtime::analysis::AnalysisError;
+
+use crate::bridge::ScriptResult;
+use crate::values::Matrix;
+
+pub fn register(reg: &mut Registrar) {
+    reduce::register(reg);
+    clustering::register(reg);
+    metrics::register(reg);
+}
+
+/// An analysis error as a script error naming the primitive.
+pub(crate) fn analysis_error(primitive: &str, e: AnalysisError) -> Box<gscript_lang::rhai::EvalAltResult> {
+    primitive_error(primitive, None, &e.to_string())
+}
+
+/// A label vector (strings, integers or booleans) as codes, checked against the expected length.
+pub(crate) fn label_codes(primitive: &str, key: &str, v: &Dynamic, expected: Option<(usize, &str)>) -> ScriptResult<(Vec<u32>, Vec<String>)> {
+    let arr = v
+        .clone()
+        .try_cast::<Array>()
+        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of labels, got {}", v.type_name())))?;
+    if let Some((n, what)) = expected {
+        if arr.len() != n {
+            return Err(primitive_error(primitive, Some(key), &format!("has {} labels but {what} has {n}", arr.len())));
+        }
+    }
+    if arr.is_empty() {
+        return Err(primitive_error(primitive, Some(key), "is empty"));
+    }
+    let labels: Vec<String> = arr.iter().map(|x| if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }).collect();
+    let f = factorize(&labels);
+    Ok((f.codes, f.names))
+}
+
+/// A numeric array.
+pub(crate) fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
+    let arr = v
+        .clone()
+        .try_cast::<Array>()
+        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_float()
+                .or_else(|_| x.as_int().map(|i| i as f64))
+                .map_err(|_| primitive_error(primitive, Some(key), &format!("element {i} is not a number: {x}")))
+        })
+        .collect()
+}
+
+/// The matrix's values and shape.
+pub(crate) fn dense(m: &Matrix) -> (&[f32], usize, usize) {
+    (m.data.as_slice(), m.rows, m.cols)
+}
+
+
+/// Registers `name(a)` and `name(a, options)` for a documented primitive whose options are validated against its
+/// doc's spec.
+pub(crate) fn register1<A, R>(reg: &mut Registrar, doc: FnDoc, f: impl Fn(A, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static)
+where
+    A: Variant + Clone,
+    R: Variant + Clone,
+{
+    let (name, specs) = (doc.name.clone(), doc.options.clone());
+    reg.docs.add(doc);
+    let (n1, n2, s2, f2) = (name.clone(), name.clone(), specs.clone(), f.clone());
+    reg.engine.register_fn(&name, move |a: A, map: Map| -> ScriptResult<R> { f(a, &Options::new(&n1, map, &specs)?) });
+    reg.engine.register_fn(&name, move |a: A| -> ScriptResult<R> { f2(a, &Options::empty(&n2, &s2)) });
+}
+
+/// Registers `name(a, b)` and `name(a, b, options)`.
+pub(crate) fn register2<A, B, R>(reg: &mut Registrar, doc: FnDoc, f: impl Fn(A, B, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static)
+where
+    A: Variant + Clone,
+    B: Variant + Clone,
+    R: Variant + Clone,
+{
+    let (name, specs) = (doc.name.clone(), doc.options.clone());
+    reg.docs.add(doc);
+    let (n1, n2, s2, f2) = (name.clone(), name.clone(), specs.clone(), f.clone());
+    reg.engine.register_fn(&name, move |a: A, b: B, map: Map| -> ScriptResult<R> { f(a, b, &Options::new(&n1, map, &specs)?) });
+    reg.engine.register_fn(&name, move |a: A, b: B| -> ScriptResult<R> { f2(a, b, &Options::empty(&n2, &s2)) });
+}
