@@ -26,13 +26,13 @@ pub struct LsiOptions {
     pub scale_factor: f64,
     /// Seed of the randomised SVD.
     pub seed: u64,
-    /// Power iterations of the randomised SVD.
+    /// Krylov blocks beyond the first in the randomised SVD (each costs two sparse products).
     pub power_iterations: usize,
 }
 
 impl Default for LsiOptions {
     fn default() -> Self {
-        LsiOptions { n_components: 30, drop_first: true, scale_factor: 1e4, seed: 0, power_iterations: 5 }
+        LsiOptions { n_components: 30, drop_first: true, scale_factor: 1e4, seed: 0, power_iterations: 6 }
     }
 }
 
