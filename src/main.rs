@@ -24,6 +24,9 @@ usage:
   gscript info                                                 versions, libtorch, threads, CUDA
   gscript bench [--quick]                                      throughput probes (machine peak)
   gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
+  gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
+                                                               training/inference speed of the full model
+                                                               (all options: gscript bench model --help)
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
@@ -170,6 +173,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
             Ok(ExitCode::SUCCESS)
         }
         "bench" if rest.first().map(String::as_str) == Some("data") => bench_data(&rest[1..]),
+        "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
             let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
             gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
@@ -221,6 +225,25 @@ fn bench_data(args: &[String]) -> Result<ExitCode, Usage> {
     let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
     let status = std::process::Command::new(exe).args(["bench", "--load-h5ad"]).arg(&path).status().map_err(|e| Usage(e.to_string()))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `gscript bench model`: trains the model on random data and prints throughput and memory (exit 1 if it fails).
+fn bench_model(args: &[String]) -> Result<ExitCode, Usage> {
+    use gscript_runtime::bench_model as bm;
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", bm::USAGE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = bm::ModelBenchConfig::from_args(args).map_err(|e| Usage(format!("bench model: {e} (all options: gscript bench model --help)")))?;
+    match bm::run(&config, !config.json) {
+        Ok(report) if config.json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Ok(report) => print!("{}", bm::render_table(&report)),
+        Err(e) => {
+            eprintln!("gscript bench model: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `<script dir>/<script stem>_out`.

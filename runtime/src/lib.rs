@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod bench_data;
+pub mod bench_model;
 pub mod data;
 pub mod device;
 pub mod error;
