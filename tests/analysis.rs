@@ -6,8 +6,12 @@ use std::sync::Arc;
 use gscript_lang::{CaptureSink, Session};
 use gscript_stdlib::StdLib;
 
-fn session() -> Session {
-    Session::new(Arc::new(CaptureSink::default()), &[&StdLib])
+/// A session whose outputs (simulated data files) go to a temporary directory that lives as long as the guard.
+fn session() -> (Session, tempfile::TempDir) {
+    let s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
+    let dir = tempfile::tempdir().unwrap();
+    s.host().set_out_dir(dir.path());
+    (s, dir)
 }
 
 fn eval(s: &mut Session, code: &str) -> gscript_lang::rhai::Dynamic {
@@ -24,7 +28,7 @@ fn err(s: &mut Session, code: &str) -> String {
 
 #[test]
 fn clustering_an_lsi_embedding_recovers_the_planted_cell_types() {
-    let mut s = session();
+    let (mut s, _dir) = session();
     let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 400, n_peaks: 2000, n_cell_types: 4, seed: 11}); let d = sim.data; let types = d.obs(\"cell_type\");");
     let _ = eval(&mut s, "let emb = lsi(d, #{n: 15}); let g = neighbors(emb, #{k: 15});");
     let ari = float(&mut s, "ari(types, leiden(g, #{n_clusters: 4}))");
@@ -59,7 +63,7 @@ fn clustering_an_lsi_embedding_recovers_the_planted_cell_types() {
 
 #[test]
 fn metrics_follow_their_definitions() {
-    let mut s = session();
+    let (mut s, _dir) = session();
     assert!((float(&mut s, "ari([\"a\", \"a\", \"b\", \"b\"], [1, 1, 0, 0])") - 1.0).abs() < 1e-12);
     assert!(float(&mut s, "ari([0, 0, 1, 1], [0, 1, 0, 1])") < 0.0);
     assert!((float(&mut s, "homogeneity([0, 0, 1, 1], [0, 1, 2, 3])") - 1.0).abs() < 1e-12);
@@ -77,7 +81,7 @@ fn metrics_follow_their_definitions() {
 
 #[test]
 fn bad_inputs_give_clear_errors() {
-    let mut s = session();
+    let (mut s, _dir) = session();
     let e = err(&mut s, "neighbors(matrix([[1, 2], [3, 4], [5, 6]]), #{k: 5})");
     assert!(e.contains("not enough points") && e.contains("k = 5"), "{e}");
     let e = err(&mut s, "let nan = 0.0 / 0.0; pca(matrix([[1, 2], [3, 4], [5, nan], [7, 8]]), #{n: 1})");
