@@ -105,6 +105,14 @@ impl Package for CorePackage {
             })?;
             Ok(dir.join(name).display().to_string())
         });
+
+        reg.docs.add(
+            FnDoc::new("fmt", "core", "fmt(x: float, digits: int) -> string", "A number with a fixed number of decimals, for printing.")
+                .example("print(`ARI ${fmt(0.98765, 3)}`);"),
+        );
+        let fmt = |x: f64, digits: i64| -> String { format!("{x:.*}", digits.clamp(0, 17) as usize) };
+        reg.engine.register_fn("fmt", fmt);
+        reg.engine.register_fn("fmt", move |x: i64, digits: i64| fmt(x as f64, digits));
     }
 }
 
