@@ -242,6 +242,7 @@ mod tests {
     }
 
     /// Dense matrix of a graph for comparisons.
+    #[allow(clippy::needless_range_loop)]
     fn dense(g: &Graph) -> Vec<Vec<f32>> {
         let n = g.n_nodes();
         let mut m = vec![vec![0f32; n]; n];
@@ -255,6 +256,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn hand_computed_tiny_example() {
         // Points 0, 1, 3, 7 on a line; n_neighbors = 3 (self + 2 others):
         // log2(3) is the target for the sum over the 2 others.

@@ -124,12 +124,16 @@ fn rotate(v: &[f64], q: &[f64], m: usize, p: usize, cols: usize) -> Vec<f64> {
     out
 }
 
+/// A symmetric operator applied to a row-major `m × p` block: `(V, W, p)`
+/// writes the product into `W`.
+type Operator<'a> = dyn Fn(&[f64], &mut [f64], usize) + 'a;
+
 /// Top `dim` eigenvectors (row-major `m × dim`) of a symmetric positive
 /// semi-definite operator by block subspace iteration, orthogonal to
 /// `deflate` if given. Returns the vectors and whether the residuals fell
 /// below `tol` within `max_iter` steps.
 fn top_eigenvectors(
-    apply: &dyn Fn(&[f64], &mut [f64], usize),
+    apply: &Operator<'_>,
     m: usize,
     dim: usize,
     deflate: Option<&[f64]>,

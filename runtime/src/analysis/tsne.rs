@@ -267,7 +267,7 @@ fn descend(p: &Affinities, y: &mut [f64], exaggeration: f64, start: usize, end: 
     let (mut error, mut best_error, mut best_iter) = (f64::MAX, f64::MAX, start);
     let mut i = start;
     while i < end {
-        let check = (i + 1) % 50 == 0;
+        let check = (i + 1).is_multiple_of(50);
         let (mut grad, err) = gradient(p, exaggeration, y, o.theta, check || i + 1 == end);
         if check || i + 1 == end {
             error = err;

@@ -112,7 +112,8 @@ pub struct UmapLayout {
 /// an analytic Jacobian, as scipy's `curve_fit` solves it from the same
 /// start). For `min_dist = 0.5`, `spread = 1`: `a ≈ 0.5830`, `b ≈ 1.3342`.
 pub fn find_ab_params(spread: f64, min_dist: f64) -> Result<(f64, f64)> {
-    if !(spread.is_finite() && spread > 0.0) || !(min_dist.is_finite() && min_dist >= 0.0) {
+    let valid = spread.is_finite() && spread > 0.0 && min_dist.is_finite() && min_dist >= 0.0;
+    if !valid {
         return Err(AnalysisError::InvalidParameter {
             name: "spread/min_dist",
             reason: format!("need spread > 0 and min_dist >= 0, got spread {spread}, min_dist {min_dist}"),
