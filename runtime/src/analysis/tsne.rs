@@ -86,7 +86,7 @@ pub struct TsneLayout {
     /// KL divergence of the last evaluation (scikit-learn's
     /// `kl_divergence_`, computed with the Barnes–Hut normalisation).
     pub kl_divergence: f64,
-    /// Index of the last iteration run (scikit-learn's `n_iter_ − 0`).
+    /// Index of the last iteration run (scikit-learn's `n_iter_`; 999 for a full 1000-iteration run).
     pub n_iter: usize,
     /// Learning rate used.
     pub learning_rate: f64,
