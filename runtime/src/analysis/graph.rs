@@ -80,6 +80,14 @@ impl Graph {
         Ok(Graph { indptr, indices, weights })
     }
 
+    /// Wraps CSR arrays (see [`Graph`]) after checking every invariant with
+    /// [`Graph::validate`]: sorted rows, finite positive weights, symmetry.
+    pub fn from_csr(indptr: Vec<usize>, indices: Vec<u32>, weights: Vec<f32>) -> Result<Graph> {
+        let graph = Graph { indptr, indices, weights };
+        graph.validate()?;
+        Ok(graph)
+    }
+
     /// Unweighted kNN graph, symmetrised by union: nodes `i` and `j` are
     /// joined by an edge of weight 1 when either is among the other's
     /// nearest neighbours (using all `knn.k` stored neighbours). Fails if

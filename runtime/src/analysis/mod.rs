@@ -1,7 +1,9 @@
 //! Analysis toolkit for gscript: partition-comparison metrics, silhouette,
 //! exact k-nearest neighbours and neighbourhood/integration scores (label
 //! score, neighbour score, iLISI, kBET), ranking metrics and correlations,
-//! and Louvain/Leiden community detection on weighted graphs.
+//! Louvain/Leiden community detection on weighted graphs, neighbour graphs
+//! (UMAP fuzzy simplicial set, shared-neighbour Jaccard), 2-D layouts (UMAP,
+//! Barnes–Hut t-SNE) and their trustworthiness.
 //!
 //! Conventions: dense matrices are row-major `&[f32]` with an explicit
 //! `(n_rows, n_cols)` shape; labels are `&[u32]` codes (see
@@ -29,23 +31,29 @@
 
 pub mod cluster_metrics;
 mod community;
+pub mod connectivities;
 pub mod error;
 pub mod graph;
 pub mod kbet;
 pub mod knn;
 pub mod labels;
+pub mod layout_init;
+pub mod layout_metrics;
 pub mod leiden;
 pub mod lisi;
 pub mod louvain;
 pub mod lsi;
 pub mod matrix;
 pub mod neighborhood;
+mod quadtree;
 pub mod reduce;
 pub mod resolution;
 pub mod roc;
 pub mod silhouette;
 pub mod special;
 pub mod synthetic;
+pub mod tsne;
+pub mod umap;
 
 pub use community::Partition;
 pub use error::{AnalysisError, Result};
@@ -56,3 +64,5 @@ pub use louvain::{louvain, LouvainOptions};
 pub use lsi::{lsi, tfidf, Lsi, LsiOptions};
 pub use reduce::{pca, standard_scale, Pca, PcaOptions, SvdSolver};
 pub use resolution::resolution_for_k_clusters;
+pub use tsne::{tsne, TsneOptions};
+pub use umap::{umap, umap_layout, UmapOptions};
