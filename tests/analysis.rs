@@ -83,14 +83,14 @@ fn metrics_follow_their_definitions() {
 fn bad_inputs_give_clear_errors() {
     let (mut s, _dir) = session();
     let e = err(&mut s, "neighbors(matrix([[1, 2], [3, 4], [5, 6]]), #{k: 5})");
-    assert!(e.contains("not enough points") && e.contains("k = 5"), "{e}");
+    assert!(e.contains("k = 5 (the cell included) needs at least 5 cells, but the matrix has 3 rows"), "{e}");
     let e = err(&mut s, "let nan = 0.0 / 0.0; pca(matrix([[1, 2], [3, 4], [5, nan], [7, 8]]), #{n: 1})");
     assert!(e.contains("non-finite") && e.contains("row 2"), "{e}");
     let e = err(&mut s, "silhouette(matrix([[1, 2], [3, 4]]), [\"a\", \"b\", \"c\"])");
     assert!(e.contains("has 3 labels but the matrix (rows) has 2"), "{e}");
     let e = err(&mut s, "ari([0, 1], [0, 1, 1])");
     assert!(e.contains("has 3 labels but truth has 2"), "{e}");
-    let e = err(&mut s, "leiden(neighbors(matrix([[0, 0], [0, 1], [5, 5], [5, 6]]), #{k: 1}), #{resolution: -1.0})");
+    let e = err(&mut s, "leiden(neighbors(matrix([[0, 0], [0, 1], [5, 5], [5, 6]]), #{k: 2}), #{resolution: -1.0})");
     assert!(e.contains("resolution"), "{e}");
     let e = err(&mut s, "label_score(matrix([[0, 0], [0, 1], [5, 5]]), [\"a\", \"a\", \"b\"], #{k: 0})");
     assert!(e.contains("not a positive integer"), "{e}");
@@ -100,4 +100,25 @@ fn bad_inputs_give_clear_errors() {
     assert!(e.contains("row 1 has 1 values"), "{e}");
     let e = err(&mut s, "leiden(42)");
     assert!(e.contains("expected a NeighborGraph"), "{e}");
+}
+
+#[test]
+fn layouts_keep_cell_types_together() {
+    let (mut s, _dir) = session();
+    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 240, n_peaks: 1500, n_cell_types: 3, seed: 5}); let types = sim.data.obs(\"cell_type\"); let emb = lsi(sim.data, #{n: 10});");
+    let _ = eval(&mut s, "let u = umap(emb, #{seed: 1}); let t = tsne(emb, #{perplexity: 20.0, max_iter: 400, seed: 1});");
+    assert_eq!(eval(&mut s, "u.shape()").into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect::<Vec<_>>(), vec![240, 2]);
+    for layout in ["u", "t"] {
+        let agree = float(&mut s, &format!("label_score({layout}, types, #{{k: 10}})[\"10\"]"));
+        assert!(agree > 0.9, "{layout}: 2-D label agreement {agree}");
+    }
+    // seeded: the same call gives the same layout; a graph built explicitly gives the same UMAP as the matrix
+    assert!(eval(&mut s, "umap(emb, #{seed: 1}).to_array() == u.to_array()").as_bool().unwrap());
+    assert!(eval(&mut s, "umap(neighbors(emb, #{k: 15}), #{seed: 1}).to_array() == u.to_array()").as_bool().unwrap());
+    let e = err(&mut s, "tsne(emb, #{perplexity: 500.0})");
+    assert!(e.contains("perplexity"), "{e}");
+    let e = err(&mut s, "umap(\"cells\")");
+    assert!(e.contains("expected a Matrix or a NeighborGraph"), "{e}");
+    let e = err(&mut s, "neighbors(emb, #{method: \"cosine\"})");
+    assert!(e.contains("\"cosine\" is not one of"), "{e}");
 }

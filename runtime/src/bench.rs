@@ -53,17 +53,6 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matmul_probe_measures_positive_throughput() {
-        let m = matmul_gflops(64, Kind::Float, Device::Cpu, 2);
-        assert!(m.value > 0.0 && m.value.is_finite() && m.seconds > 0.0);
-        assert!(peak_rss_bytes().unwrap() > 1 << 20);
-    }
-}
 
 /// The standard probe suite, printed as a table: fp32 and bf16 matmul on CPU (and CUDA when usable), peak RSS.
 pub fn print_suite(quick: bool) {
@@ -81,5 +70,17 @@ pub fn print_suite(quick: bool) {
     }
     if let Some(rss) = peak_rss_bytes() {
         println!("{:40} {:>10.1} MiB", "peak RSS", rss as f64 / (1 << 20) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_probe_measures_positive_throughput() {
+        let m = matmul_gflops(64, Kind::Float, Device::Cpu, 2);
+        assert!(m.value > 0.0 && m.value.is_finite() && m.seconds > 0.0);
+        assert!(peak_rss_bytes().unwrap() > 1 << 20);
     }
 }

@@ -38,7 +38,7 @@ fn write_le<T: Copy, const N: usize>(path: &Path, values: &[T], to_bytes: impl F
 #[test]
 fn layouts_and_connectivities_match_scikit_learn() {
     let Some(py) = python() else { return };
-    let (n, d, k, n_neighbors) = (1000usize, 16usize, 15usize, 15usize);
+    let (n, d, k, n_neighbors) = (600usize, 16usize, 15usize, 15usize);
     let (data, _) = gaussian_mixture(n, d, 5, 3.0, 21);
     let knn = knn_exact(&data, n, d, n_neighbors - 1).unwrap();
     let graph = umap_connectivities(&knn, n_neighbors).unwrap();

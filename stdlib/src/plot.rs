@@ -120,8 +120,8 @@ pub fn register(reg: &mut Registrar) {
                       viridis colour bar. Points are drawn in a shuffled order so no category hides another; 100k points render in well under a second.")
             .opt("color", "array", OptDefault::None, "labels (strings) or values (numbers), one per point")
             .opt("title", "string", OptDefault::None, "title")
-            .opt("x_label", "string", OptDefault::Str("dim 1"), "x-axis label")
-            .opt("y_label", "string", OptDefault::Str("dim 2"), "y-axis label")
+            .opt("x_label", "string", OptDefault::None, "x-axis label (default: the matrix's first column name, e.g. UMAP1, else \"dim 1\")")
+            .opt("y_label", "string", OptDefault::None, "y-axis label (default: the second column name, else \"dim 2\")")
             .opt("color_label", "string", OptDefault::None, "legend or colour-bar title")
             .opt("point_size", "float", OptDefault::None, "point radius in pixels (default from the number of points)")
             .opt("alpha", "float", OptDefault::None, "point opacity 0–1 (default from the number of points)"),
@@ -144,8 +144,8 @@ pub fn register(reg: &mut Registrar) {
         };
         let opts = EmbeddingOptions {
             title: title(&o, "title")?,
-            x_label: title(&o, "x_label")?,
-            y_label: title(&o, "y_label")?,
+            x_label: o.string("x_label")?.or_else(|| xy.col_names.as_ref().map(|n| n[0].clone())).unwrap_or_else(|| "dim 1".into()),
+            y_label: o.string("y_label")?.or_else(|| xy.col_names.as_ref().map(|n| n[1].clone())).unwrap_or_else(|| "dim 2".into()),
             point_size: o.float("point_size")?,
             alpha: o.float("alpha")?,
             color_label: title(&o, "color_label")?,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::Array;
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_runtime::analysis::connectivities::{jaccard_connectivities, umap_connectivities};
 use gscript_runtime::analysis::knn::knn_exact;
 use gscript_runtime::analysis::resolution::resolution_for_k_clusters;
 use gscript_runtime::analysis::{leiden, louvain, Graph, Knn, LeidenOptions, LouvainOptions, Partition};
@@ -36,16 +37,28 @@ fn graph_of(v: &gscript_lang::rhai::Dynamic, primitive: &str) -> ScriptResult<Ne
         return Ok(g);
     }
     if let Some(m) = v.clone().try_cast::<Matrix>() {
-        return build(primitive, &m, 15);
+        return build(primitive, &m, 15, "umap");
     }
     Err(primitive_error(primitive, Some("graph"), &format!("expected a NeighborGraph (from neighbors) or a Matrix, got {}", v.type_name())))
 }
 
-fn build(primitive: &str, x: &Matrix, k: usize) -> ScriptResult<NeighborGraph> {
+/// `k` counts the cell itself, as scanpy's `n_neighbors`: the search returns `k − 1` other cells.
+pub(crate) fn build(primitive: &str, x: &Matrix, k: usize, method: &str) -> ScriptResult<NeighborGraph> {
+    if k < 2 {
+        return Err(primitive_error(primitive, Some("k"), &format!("{k} is below 2 (k counts the cell itself)")));
+    }
     let (data, n, d) = dense(x);
-    let knn = knn_exact(data, n, d, k).map_err(|e| analysis_error(primitive, e))?;
-    let graph = Graph::from_knn(&knn).map_err(|e| analysis_error(primitive, e))?;
-    Ok(NeighborGraph { knn: Arc::new(knn), graph: Arc::new(graph), method: "kNN union, unweighted".into(), source: x.clone() })
+    if n < k {
+        return Err(primitive_error(primitive, Some("k"), &format!("k = {k} (the cell included) needs at least {k} cells, but the matrix has {n} rows")));
+    }
+    let knn = knn_exact(data, n, d, k - 1).map_err(|e| analysis_error(primitive, e))?;
+    let (graph, label) = match method {
+        "umap" => (umap_connectivities(&knn, k), "UMAP fuzzy-set connectivities"),
+        "jaccard" => (jaccard_connectivities(&knn, k - 1), "Jaccard shared neighbours"),
+        _ => (Graph::from_knn(&knn), "kNN union, unweighted"),
+    };
+    let graph = graph.map_err(|e| analysis_error(primitive, e))?;
+    Ok(NeighborGraph { knn: Arc::new(knn), graph: Arc::new(graph), method: label.into(), source: x.clone() })
 }
 
 fn partition_labels(p: &Partition) -> Array {
@@ -87,15 +100,23 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(FnDoc::method("NeighborGraph", "to_string", "analysis", "graph.to_string() -> string", "Cells, k, edges and how the graph was built."));
 
     let doc = FnDoc::new("neighbors", "analysis", "neighbors(x: Matrix, options?: map) -> NeighborGraph", "Exact k-nearest-neighbour graph of the rows (Euclidean), for clustering and layouts.")
-        .details("Exact search, parallel over cells. The graph joins two cells when either is among the other's k nearest neighbours.")
-        .opt("k", "int", OptDefault::Int(15), "neighbours per cell (excluding the cell itself)")
+        .details(
+            "Exact search, parallel over cells; `k` counts the cell itself, as scanpy's n_neighbors. Edge weights: \"umap\" (default) are \
+             the fuzzy-set connectivities scanpy's pp.neighbors computes (agreeing with it to ~1e-5), \"jaccard\" the shared-neighbour \
+             overlap (PhenoGraph), \"knn\" joins two cells with weight 1 when either is among the other's neighbours.",
+        )
+        .opt("k", "int", OptDefault::Int(15), "neighbourhood size, the cell included")
+        .opt("method", "string", OptDefault::Str("umap"), "\"umap\", \"jaccard\" or \"knn\"")
         .example("let d = simulate_atac(#{n_cells: 80, n_peaks: 300}).data;\nlet g = neighbors(lsi(d, #{n: 10}), #{k: 10});\nprint(g);");
-    register1(reg, doc, |x: Matrix, o| build("neighbors", &x, o.int_at_least("k", 1)?.unwrap() as usize));
+    register1(reg, doc, |x: Matrix, o| {
+        let method = o.choice("method", &["umap", "jaccard", "knn"])?.unwrap();
+        build("neighbors", &x, o.int_at_least("k", 2)?.unwrap() as usize, &method)
+    });
 
     let doc = FnDoc::new("leiden", "analysis", "leiden(graph: NeighborGraph | Matrix, options?: map) -> array", "Leiden clusters of the cells (labels \"0\", \"1\", … by decreasing size).")
         .details(
             "Modularity (RB configuration) with refinement, seeded. `n_clusters: k` instead searches the resolution that gives exactly \
-             k clusters, the protocol the scBasset paper uses to compare embeddings. A Matrix is turned into a k = 15 neighbour graph first.",
+             k clusters, the protocol the scBasset paper uses to compare embeddings. A Matrix is turned into neighbors(x) (k = 15, UMAP connectivities) first.",
         )
         .opt("resolution", "float", OptDefault::Float(1.0), "higher gives more clusters")
         .opt("n_clusters", "int", OptDefault::None, "search the resolution giving this many clusters")

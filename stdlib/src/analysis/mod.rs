@@ -5,9 +5,11 @@
 //!
 //! - [`reduce`]: `pca`, `lsi`, `scale`.
 //! - [`clustering`]: the `NeighborGraph` value, `neighbors`, `leiden`, `louvain`.
+//! - [`layout`]: `umap`, `tsne`.
 //! - [`metrics`]: partition, embedding and ranking metrics.
 
 pub mod clustering;
+pub mod layout;
 pub mod metrics;
 pub mod reduce;
 
@@ -22,6 +24,7 @@ use crate::values::Matrix;
 pub fn register(reg: &mut Registrar) {
     reduce::register(reg);
     clustering::register(reg);
+    layout::register(reg);
     metrics::register(reg);
 }
 
