@@ -27,6 +27,7 @@ usage:
   gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
                                                                training/inference speed of the full model
                                                                (all options: gscript bench model --help)
+  gscript bench analysis [--cells N] [--dims D]                kNN + Leiden + UMAP seconds and memory (default 100k × 32)
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
@@ -174,6 +175,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         }
         "bench" if rest.first().map(String::as_str) == Some("data") => bench_data(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
+        "bench" if rest.first().map(String::as_str) == Some("analysis") => bench_analysis(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
             let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
             gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
@@ -225,6 +227,29 @@ fn bench_data(args: &[String]) -> Result<ExitCode, Usage> {
     let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
     let status = std::process::Command::new(exe).args(["bench", "--load-h5ad"]).arg(&path).status().map_err(|e| Usage(e.to_string()))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `gscript bench analysis`: kNN, connectivities, Leiden and UMAP on a generated embedding.
+fn bench_analysis(args: &[String]) -> Result<ExitCode, Usage> {
+    let (mut n, mut d) = (100_000usize, 32usize);
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).ok_or_else(|| Usage(format!("{} needs a value", args[i])))?;
+        let parsed = v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| Usage(format!("{}: '{v}' is not a positive integer", args[i])))?;
+        match args[i].as_str() {
+            "--cells" => n = parsed,
+            "--dims" => d = parsed,
+            other => return Err(Usage(format!("unknown bench analysis option '{other}'"))),
+        }
+        i += 2;
+    }
+    match gscript_runtime::bench_analysis::print(n, d, 1) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("gscript bench analysis: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// `gscript bench model`: trains the model on random data and prints throughput and memory (exit 1 if it fails).

@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod bench_analysis;
 pub mod bench_data;
 pub mod bench_model;
 pub mod data;
