@@ -36,6 +36,8 @@ fn clustering_an_lsi_embedding_recovers_the_planted_cell_types() {
     assert_eq!(eval(&mut s, "leiden(g, #{n_clusters: 4}).len()").as_int().unwrap(), 400);
     let n_clusters = eval(&mut s, "let c = leiden(g, #{resolution: 0.5}); let seen = #{}; for x in c { seen[x] = true; } seen.len()").as_int().unwrap();
     assert!((2..=12).contains(&n_clusters), "{n_clusters}");
+    let approx = float(&mut s, "ari(types, leiden(neighbors(emb, #{k: 15, algorithm: \"hnsw\"}), #{n_clusters: 4}))");
+    assert!(approx > 0.95, "ARI on the HNSW graph {approx}");
     let louv = float(&mut s, "ari(types, louvain(g, #{resolution: 0.3}))");
     assert!(louv > 0.5, "louvain ARI {louv}");
     // paper metrics: cell types are far better separated than a random labelling

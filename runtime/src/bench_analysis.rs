@@ -1,10 +1,11 @@
-//! `gscript bench analysis`: the single-cell toolkit on a large embedding — exact kNN, UMAP connectivities, Leiden,
-//! the UMAP layout — with seconds per step and peak memory, on a seeded Gaussian mixture (cells × dims, 12 centres).
+//! `gscript bench analysis`: the single-cell toolkit on a large embedding — exact and HNSW kNN, UMAP connectivities,
+//! Leiden, the UMAP layout — with seconds per step and peak memory, on a seeded Gaussian mixture (cells × dims, 12 centres).
 
 use std::time::Instant;
 
 use crate::analysis::connectivities::umap_connectivities;
 use crate::analysis::knn::knn_exact;
+use crate::analysis::knn_hnsw::{knn_hnsw, HnswOptions};
 use crate::analysis::synthetic::gaussian_mixture;
 use crate::analysis::{leiden, umap_layout, AnalysisError, LeidenOptions, UmapOptions};
 use crate::bench::peak_rss_bytes;
@@ -38,6 +39,16 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
         Ok(format!("{n} × {d}"))
     })?;
     let knn = knn.expect("set above");
+    time("HNSW kNN (approximate)", &mut || {
+        let approx = knn_hnsw(&data, n, d, 14, &HnswOptions::default())?;
+        let hits: usize = (0..n)
+            .map(|i| {
+                let exact = &knn.indices[i * 14..(i + 1) * 14];
+                approx.indices[i * 14..(i + 1) * 14].iter().filter(|j| exact.contains(j)).count()
+            })
+            .sum();
+        Ok(format!("recall {:.4} vs exact", hits as f64 / (n * 14) as f64))
+    })?;
     let mut graph = None;
     time("UMAP connectivities", &mut || {
         let g = umap_connectivities(&knn, 15)?;
@@ -72,7 +83,7 @@ mod tests {
     #[test]
     fn small_run_reports_every_step() {
         let steps = super::run(400, 8, 1, |_| {}).unwrap();
-        assert_eq!(steps.len(), 4);
+        assert_eq!(steps.len(), 5);
         assert!(steps.iter().all(|s| s.seconds >= 0.0 && !s.detail.is_empty()));
     }
 }

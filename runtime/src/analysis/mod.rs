@@ -36,6 +36,7 @@ pub mod error;
 pub mod graph;
 pub mod kbet;
 pub mod knn;
+pub mod knn_hnsw;
 pub mod labels;
 pub mod layout_init;
 pub mod layout_metrics;

@@ -36,7 +36,7 @@ pub fn register(reg: &mut Registrar) {
         let g = if let Some(g) = x.clone().try_cast::<NeighborGraph>() {
             g
         } else if let Some(m) = x.clone().try_cast::<Matrix>() {
-            build(P, &m, o.int_at_least("n_neighbors", 2)?.unwrap() as usize, "umap")?
+            build(P, &m, o.int_at_least("n_neighbors", 2)?.unwrap() as usize, "umap", "auto")?
         } else {
             return Err(primitive_error(P, Some("x"), &format!("expected a Matrix or a NeighborGraph, got {}", x.type_name())));
         };
