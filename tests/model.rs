@@ -61,6 +61,15 @@ fn tiny_model_learns_and_embeds_cell_types() {
     let live: Vec<_> = events.iter().filter_map(|e| match e { SinkEvent::Display { display_id: Some(id), update, .. } => Some((id.clone(), *update)), _ => None }).collect();
     assert!(live.len() >= 2 && !live[0].1 && live[1..].iter().all(|(id, u)| *u && id == &live[0].0), "{live:?}");
     assert_eq!(eval(&mut s, "model.intercept().len()").as_int().unwrap(), 200);
+    // evaluation on all peaks: per-cell and per-peak auROC well above chance, one value per cell and per peak
+    let _ = eval(&mut s, "let ev = model.evaluate(data);");
+    let per_cell = eval(&mut s, "ev.auroc_per_cell").as_float().unwrap();
+    let per_peak = eval(&mut s, "ev.auroc_per_peak").as_float().unwrap();
+    assert!(per_cell > 0.65 && per_peak > 0.6, "evaluate: per cell {per_cell}, per peak {per_peak}");
+    assert_eq!(eval(&mut s, "ev.cell_auroc.len()").as_int().unwrap(), 200);
+    assert_eq!(eval(&mut s, "ev.peak_auroc.len() == data.n_peaks()").as_bool(), Ok(true));
+    let aupr = eval(&mut s, "ev.aupr_per_cell").as_float().unwrap();
+    assert!(aupr > 0.0 && aupr <= 1.0, "{aupr}");
 }
 
 #[test]

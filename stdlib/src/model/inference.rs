@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
+use gscript_runtime::analysis::roc::{per_column, per_row, RankMetric, RankingSummary};
 use gscript_runtime::model::{denoise_blocks, embed_codes, predict_codes, DenoiseScale};
 use gscript_runtime::seq::{peak_codes, SeqCodes};
 use tch::Tensor;
@@ -211,4 +212,57 @@ pub fn register(reg: &mut Registrar) {
     let p2 = pe.clone();
     reg.engine.register_fn("peak_embeddings", pe);
     reg.engine.register_fn("peak_embeddings", move |m: &mut ModelValue, d: PeakData| p2(m, d, Map::new()));
+
+    let doc = m("evaluate", "model.evaluate(data: PeakDataset, options?: map) -> map", "How well the model predicts the data: auROC and auPR per cell (over peaks) and per peak (over cells).")
+        .details(
+            "Predictions of the full model (intercepts and batch path included) for every peak of `data` against its observed \
+             accessibility. Returns the means (auroc_per_cell, aupr_per_cell, auroc_per_peak, aupr_per_peak; cells or peaks with only one \
+             class are skipped and counted in n_cells_skipped / n_peaks_skipped) and the per-cell and per-peak auROC arrays (NaN where \
+             skipped). Pass held-out peaks (e.g. data of other chromosomes) for a test-set evaluation.",
+        )
+        .opt("genome", "Genome", OptDefault::None, "genome for the peak sequences (default: the data's)")
+        .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet e = model.evaluate(sim.data);\nprint(e.auroc_per_cell);");
+    let specs = doc.options.clone();
+    reg.docs.add(doc);
+    let host = reg.host.clone();
+    let evaluate = move |model: &mut ModelValue, data: PeakData, opts: Map| -> ScriptResult<Map> {
+        const P: &str = "evaluate";
+        let o = Options::new(P, opts, &specs)?;
+        let t = model.lock();
+        check_cells(P, &t, &data)?;
+        let (nc, np) = (data.0.n_cells(), data.0.n_peaks());
+        if nc * np > MAX_DENSE {
+            return Err(primitive_error(P, Some("data"), &format!("{nc} cells × {np} peaks is too large to score at once; evaluate a subset of peaks")));
+        }
+        let z = peak_z(&host, P, &t, &data, &o)?;
+        let probs = tch::no_grad(|| t.net.logits_from_embedding(&z.to_device(t.net.device())).sigmoid().to_device(tch::Device::Cpu));
+        let scores: Vec<f32> = Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+        let positives: Vec<Vec<u32>> = (0..np).map(|p| data.0.matrix.row_indices(p).to_vec()).collect();
+        let run = |f: &dyn Fn(RankMetric) -> gscript_runtime::analysis::Result<RankingSummary>, metric| f(metric).map_err(|e| crate::analysis::analysis_error(P, e));
+        let by_peak = |metric| per_row(&scores, np, nc, &positives, metric);
+        let by_cell = |metric| per_column(&scores, np, nc, &positives, metric);
+        let (peak_roc, peak_pr) = (run(&by_peak, RankMetric::AuRoc)?, run(&by_peak, RankMetric::AveragePrecision)?);
+        let (cell_roc, cell_pr) = (run(&by_cell, RankMetric::AuRoc)?, run(&by_cell, RankMetric::AveragePrecision)?);
+        let full = |r: &RankingSummary, n: usize| -> Dynamic {
+            let mut v = vec![f64::NAN; n];
+            for (&i, &x) in r.evaluated.iter().zip(&r.values) {
+                v[i] = x;
+            }
+            Dynamic::from_array(v.into_iter().map(Dynamic::from).collect())
+        };
+        let mean = |r: &RankingSummary| Dynamic::from(r.mean.unwrap_or(f64::NAN));
+        let mut out = Map::new();
+        out.insert("auroc_per_cell".into(), mean(&cell_roc));
+        out.insert("aupr_per_cell".into(), mean(&cell_pr));
+        out.insert("auroc_per_peak".into(), mean(&peak_roc));
+        out.insert("aupr_per_peak".into(), mean(&peak_pr));
+        out.insert("cell_auroc".into(), full(&cell_roc, nc));
+        out.insert("peak_auroc".into(), full(&peak_roc, np));
+        out.insert("n_cells_skipped".into(), Dynamic::from(cell_roc.n_skipped as i64));
+        out.insert("n_peaks_skipped".into(), Dynamic::from(peak_roc.n_skipped as i64));
+        Ok(out)
+    };
+    let e2 = evaluate.clone();
+    reg.engine.register_fn("evaluate", evaluate);
+    reg.engine.register_fn("evaluate", move |m: &mut ModelValue, d: PeakData| e2(m, d, Map::new()));
 }
