@@ -23,7 +23,9 @@ impl H5File {
         if meta.len() == 0 {
             return Err(RuntimeError::parse(path, 0, "empty file: expected an HDF5 file"));
         }
-        let file = File::open(path).map_err(|e| {
+        // Read-only and without HDF5's advisory file lock: we never write through this handle, and the lock would refuse
+        // a file this process has just written and whose handle HDF5 is still closing (its "weak" close degree).
+        let file = File::with_options().with_fapl(|p| p.file_locking(false)).open(path).map_err(|e| {
             RuntimeError::parse(path, 0, format!("cannot open as HDF5 (not an HDF5 file, or truncated/corrupt): {}", short(&e)))
         })?;
         Ok(H5File { path: path.to_path_buf(), file })
