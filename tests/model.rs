@@ -200,21 +200,9 @@ fn batch_corrected_training() {
     assert!(e.contains("at least two batches"), "{e}");
 }
 
-/// Python for the import fixtures (the test venv of `./dev test`): skipped locally without it, an error under CI.
-fn test_python() -> Option<String> {
-    match std::env::var("GSCRIPT_TEST_PYTHON").ok().filter(|p| !p.is_empty()) {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON must be set under CI (./dev test sets it)"),
-        None => {
-            eprintln!("skipped: set GSCRIPT_TEST_PYTHON (./dev test does) to run the import checks");
-            None
-        }
-    }
-}
-
 #[test]
 fn pretrained_keras_and_scvi_files_import_through_the_language() {
-    let Some(py) = test_python() else { return };
+    let Some(py) = gscript_runtime::testing::test_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut s = small_session(dir.path());
     let _ = eval(&mut s, "model.save(out_path(\"m.safetensors\"));");

@@ -22,3 +22,5 @@ pub mod seq;
 pub use device::{ComputeDevice, DeviceRequest};
 pub use error::{Result, RuntimeError};
 pub use progress::{CancelToken, NoProgress, Progress};
+#[doc(hidden)]
+pub mod testing;

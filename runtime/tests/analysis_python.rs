@@ -6,7 +6,7 @@
 //! it needs the test venv of `./dev test` (GSCRIPT_TEST_PYTHON). Without it the test is skipped locally with a
 //! note, and fails under CI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use gscript_runtime::analysis::cluster_metrics::*;
@@ -18,16 +18,7 @@ use gscript_runtime::analysis::{graph::modularity, leiden, lsi, pca, tfidf, Grap
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use serde_json::json;
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("GSCRIPT_TEST_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test"),
-        None => {
-            eprintln!("skipped: GSCRIPT_TEST_PYTHON is not set (./dev test sets it)");
-            None
-        }
-    }
-}
+use gscript_runtime::testing::test_python as python;
 
 #[test]
 fn analysis_agrees_with_scikit_learn_scipy_and_leidenalg() {

@@ -15,16 +15,7 @@ use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use gscript_runtime::{CancelToken, NoProgress};
 use serde_json::Value;
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("GSCRIPT_TEST_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test"),
-        None => {
-            eprintln!("skipped: GSCRIPT_TEST_PYTHON is not set (./dev test sets it)");
-            None
-        }
-    }
-}
+use gscript_runtime::testing::test_python as python;
 
 fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)

@@ -6,7 +6,7 @@
 //! skipped locally with a note, and fails under CI.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use gscript_runtime::analysis::connectivities::umap_connectivities;
@@ -17,16 +17,7 @@ use gscript_runtime::analysis::tsne::{tsne, TsneOptions};
 use gscript_runtime::analysis::umap::{umap_layout, UmapOptions};
 use serde_json::Value;
 
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("GSCRIPT_TEST_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test"),
-        None => {
-            eprintln!("skipped: GSCRIPT_TEST_PYTHON is not set (./dev test sets it)");
-            None
-        }
-    }
-}
+use gscript_runtime::testing::test_python as python;
 
 fn write_le<T: Copy, const N: usize>(path: &Path, values: &[T], to_bytes: impl Fn(T) -> [u8; N]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));

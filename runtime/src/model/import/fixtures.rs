@@ -1,23 +1,22 @@
 //! Test helpers for the importers: models with non-trivial random weights, their export to an `.npz` that
 //! `fixtures.py` turns into Keras / scvi files, and output comparisons.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::model::config::ScBassetConfig;
 use crate::model::scbasset::ScBasset;
+use super::{ImportError, ImportedModel};
 
-/// The Python with numpy and h5py (`GSCRIPT_TEST_PYTHON`); `None` (test skipped) when unset locally, a panic under CI.
-pub fn python() -> Option<PathBuf> {
-    match std::env::var_os("GSCRIPT_TEST_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test"),
-        None => {
-            eprintln!("skipped: GSCRIPT_TEST_PYTHON is not set (./dev test sets it)");
-            None
-        }
+pub use crate::testing::test_python as python;
+
+/// The error of an import that must fail.
+pub fn err_of(r: Result<ImportedModel, ImportError>) -> ImportError {
+    match r {
+        Ok(m) => panic!("expected an error, imported {:?}", m.config),
+        Err(e) => e,
     }
 }
 

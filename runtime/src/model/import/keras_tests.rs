@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fixtures::{cell_logits, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
+use super::fixtures::{cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
 use super::*;
 use crate::model::config::{Arch, ScBassetConfig};
 
@@ -30,13 +30,6 @@ fn assert_same_logits(original: &ScBasset, imported: &ImportedModel, seq_len: us
     let codes = random_codes(6, seq_len);
     let err = rel_err(&logits(&imported.net, &codes), &logits(original, &codes));
     assert!(err < 1e-5, "relative error {err}");
-}
-
-fn err_of(r: Result<ImportedModel, ImportError>) -> ImportError {
-    match r {
-        Ok(m) => panic!("expected an error, imported {:?}", m.config),
-        Err(e) => e,
-    }
 }
 
 #[test]

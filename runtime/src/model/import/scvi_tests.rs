@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use super::fixtures::{cell_logits, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
+use super::fixtures::{cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
 use super::*;
 use crate::model::config::{Arch, ScBassetConfig};
 
@@ -29,13 +29,6 @@ fn scvi_file(
 
 fn tiny_scvi(n_cells: usize) -> ScBassetConfig {
     ScBassetConfig { arch: Arch::Scvi, ..ScBassetConfig::tiny(n_cells) }
-}
-
-fn err_of(r: Result<ImportedModel, ImportError>) -> ImportError {
-    match r {
-        Ok(m) => panic!("expected an error, imported {:?}", m.config),
-        Err(e) => e,
-    }
 }
 
 #[test]
