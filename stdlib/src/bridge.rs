@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use gscript_lang::rhai::EvalAltResult;
-use gscript_lang::{primitive_error, Host, ProgressBar};
-use gscript_runtime::{CancelToken, Progress, RuntimeError};
+use gscript_lang::rhai::{Array, Dynamic, EvalAltResult};
+use gscript_lang::{primitive_error, Host, Options, ProgressBar};
+use gscript_runtime::{CancelToken, DeviceRequest, Progress, RuntimeError};
 
 /// Result type of registered primitives.
 pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
@@ -55,4 +55,26 @@ impl Progress for SessionProgress {
             bar.finish(message);
         }
     }
+}
+
+/// The `device` option ("cpu", "cuda", "cuda:N", "auto"), resolved to a device this process can use.
+pub fn device_option(primitive: &'static str, o: &Options) -> ScriptResult<tch::Device> {
+    let request = o.string("device")?.unwrap_or_else(|| "cpu".into());
+    Ok(request.parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(primitive))?.0)
+}
+
+/// An array of numbers (integers accepted) as `f64`; the error names the primitive, the argument and the element.
+pub fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
+    let arr = v
+        .clone()
+        .try_cast::<Array>()
+        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_float()
+                .or_else(|_| x.as_int().map(|i| i as f64))
+                .map_err(|_| primitive_error(primitive, Some(key), &format!("element {i} is not a number: {x}")))
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use gscript_runtime::plot::{
     TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
 };
 
-use crate::bridge::ScriptResult;
+use crate::bridge::{numbers, ScriptResult};
 use crate::values::Matrix;
 
 /// A figure held in a script.
@@ -33,14 +33,6 @@ pub fn figure_bundle(f: &Figure) -> MimeBundle {
         b = b.with_png(png, w, h);
     }
     b
-}
-
-fn numbers(prim: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
-    let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(prim, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
-    arr.iter()
-        .enumerate()
-        .map(|(i, x)| x.as_float().or_else(|_| x.as_int().map(|i| i as f64)).map_err(|_| primitive_error(prim, Some(key), &format!("element {i} is not a number: {x}"))))
-        .collect()
 }
 
 fn strings(prim: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<String>> {

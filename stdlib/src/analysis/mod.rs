@@ -52,21 +52,7 @@ pub(crate) fn label_codes(primitive: &str, key: &str, v: &Dynamic, expected: Opt
     Ok((f.codes, f.names))
 }
 
-/// A numeric array.
-pub(crate) fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
-    let arr = v
-        .clone()
-        .try_cast::<Array>()
-        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
-    arr.iter()
-        .enumerate()
-        .map(|(i, x)| {
-            x.as_float()
-                .or_else(|_| x.as_int().map(|i| i as f64))
-                .map_err(|_| primitive_error(primitive, Some(key), &format!("element {i} is not a number: {x}")))
-        })
-        .collect()
-}
+pub(crate) use crate::bridge::numbers;
 
 /// The matrix's values and shape.
 pub(crate) fn dense(m: &Matrix) -> (&[f32], usize, usize) {

@@ -9,12 +9,11 @@ use gscript_runtime::model::{
     import_keras_h5, import_scvi, load_model, save_model, BatchImport, History, ImportOptions, ModelMeta, Versions, MODEL_FORMAT,
     SCVI_CONVERSION_SNIPPET,
 };
-use gscript_runtime::DeviceRequest;
 
 use crate::values::peak_data::PeakData;
 
 use super::{ModelValue, TrainedModel};
-use crate::bridge::{in_primitive, ScriptResult};
+use crate::bridge::ScriptResult;
 
 pub fn register(reg: &mut Registrar) {
     reg.docs.add(
@@ -40,8 +39,8 @@ pub fn register(reg: &mut Registrar) {
     let load = move |path: &str, opts: Map| -> ScriptResult<ModelValue> {
         const P: &str = "load_model";
         let o = Options::new(P, opts, &specs)?;
-        let device = o.string("device")?.unwrap().parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(P))?;
-        let loaded = load_model(&PathBuf::from(path), device.0).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        let device = crate::bridge::device_option(P, &o)?;
+        let loaded = load_model(&PathBuf::from(path), device).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         Ok(ModelValue::new(TrainedModel { vs: loaded.vs, net: loaded.net, meta: loaded.meta }))
     };
     let l2 = load.clone();
@@ -72,7 +71,7 @@ pub fn register(reg: &mut Registrar) {
     let import = move |path: &str, opts: Map| -> ScriptResult<ModelValue> {
         const P: &str = "import_scbasset";
         let o = Options::new(P, opts, &specs)?;
-        let device = o.string("device")?.unwrap().parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(P))?;
+        let device = crate::bridge::device_option(P, &o)?;
         let data = o
             .raw("data")
             .map(|d| d.clone().try_cast::<PeakData>().ok_or_else(|| primitive_error(P, Some("data"), "expected a PeakDataset")))
@@ -91,7 +90,7 @@ pub fn register(reg: &mut Registrar) {
             _ if lower.ends_with(".safetensors") || lower.ends_with(".pt") => false,
             _ => return Err(primitive_error(P, Some("format"), &format!("cannot tell the format of `{path}` from its extension: pass #{{format: \"keras\"}} or #{{format: \"scvi\"}}"))),
         };
-        let options = ImportOptions { device: device.0, cell_batch: cell_batch.as_ref().map(|(c, _)| c.clone()) };
+        let options = ImportOptions { device, cell_batch: cell_batch.as_ref().map(|(c, _)| c.clone()) };
         let result = if keras { import_keras_h5(path, &options) } else { import_scvi(path, &options) };
         let imported = result.map_err(|e| primitive_error(P, None, &e.to_string()))?;
         let n_cells = imported.config.n_cells;

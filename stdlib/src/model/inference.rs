@@ -47,10 +47,6 @@ fn check_cells(primitive: &str, m: &TrainedModel, data: &PeakData) -> ScriptResu
 /// Embeddings `z` of every peak of `data` (sequence windows of the model's length from the genome).
 fn peak_z(host: &Arc<Host>, primitive: &'static str, m: &TrainedModel, data: &PeakData, o: &Options) -> ScriptResult<Tensor> {
     let genome = genome_for(primitive, data, o.raw("genome"))?;
-    let missing = data.0.missing_chromosomes(&genome.0);
-    if !missing.is_empty() {
-        return Err(primitive_error(primitive, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
-    }
     let cancel = cancel_token(host);
     let len = m.net.config().seq_len as u64;
     let codes = peak_codes(&genome.0, &data.0.peaks, len, 0, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))?;

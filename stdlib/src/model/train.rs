@@ -12,7 +12,6 @@ use gscript_runtime::model::{
 };
 use gscript_runtime::plot::{Figure, TrainingOptions, TrainingSeries};
 use gscript_runtime::seq::peak_codes;
-use gscript_runtime::DeviceRequest;
 use tch::nn;
 
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
@@ -67,18 +66,24 @@ impl SessionObserver {
     }
 }
 
-/// The genome to read peak sequences from: the `genome` option, else the one attached to the data.
+/// The genome to read the data's peak sequences from: the `genome` option, else the one attached to the data. It
+/// must hold every chromosome the peaks lie on.
 pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscript_lang::rhai::Dynamic>) -> ScriptResult<GenomeValue> {
-    match option {
-        Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome")),
+    let genome = match option {
+        Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome"))?,
         None => data.1.clone().ok_or_else(|| {
             primitive_error(
                 primitive,
                 Some("genome"),
                 "the data has no genome attached: pass #{genome: load_genome(\"genome.fa\")} (or load the data with load_peaks(path, #{genome: g}))",
             )
-        }),
+        })?,
+    };
+    let missing = data.0.missing_chromosomes(&genome.0);
+    if !missing.is_empty() {
+        return Err(primitive_error(primitive, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
     }
+    Ok(genome)
 }
 
 /// Cells' batch indices and batch names from an obs column (categories in their stored order).
@@ -150,7 +155,7 @@ pub fn register(reg: &mut Registrar) {
         };
         let batches = o.string("batch")?.map(|col| batches_of(P, &data, &col)).transpose()?;
         cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
-        let device = o.string("device")?.unwrap().parse::<DeviceRequest>().and_then(|r| r.resolve()).map_err(in_primitive(P))?;
+        let device = crate::bridge::device_option(P, &o)?;
         if let Some(t) = o.int_at_least("threads", 1)? {
             tch::set_num_threads(t as i32);
         }
@@ -159,10 +164,6 @@ pub fn register(reg: &mut Registrar) {
             _ => Precision::F32,
         };
         let seed = o.int("seed")?.unwrap() as u64;
-        let missing = d.missing_chromosomes(&genome.0);
-        if !missing.is_empty() {
-            return Err(primitive_error(P, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
-        }
         let cancel = cancel_token(&host);
         let codes = peak_codes(&genome.0, &d.peaks, cfg.seq_len as u64, seed, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
         let positives: Vec<Vec<u32>> = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
@@ -183,7 +184,7 @@ pub fn register(reg: &mut Registrar) {
             ..TrainConfig::default()
         };
         tch::manual_seed(seed as i64);
-        let vs = nn::VarStore::new(device.0);
+        let vs = nn::VarStore::new(device);
         let mut net = match &batches {
             None => ScBasset::new(&vs.root(), &cfg),
             Some((cell_batch, _)) => ScBasset::with_batches(&vs.root(), &cfg, cell_batch),
