@@ -13,6 +13,7 @@ use tch::{Kind, Tensor};
 
 use super::error::{AnalysisError, Result};
 use super::reduce::{randomized_svd, LinearOperator};
+use super::roc::pearson;
 use crate::data::matrix::PeakMatrix;
 
 /// Options of [`lsi`].
@@ -171,14 +172,6 @@ impl LinearOperator for SparseOperator<'_> {
     }
 }
 
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
-    if va > 0.0 && vb > 0.0 { cov / (va * vb).sqrt() } else { 0.0 }
-}
 
 /// LSI of a peaks × cells matrix (see the module docs).
 pub fn lsi(m: &PeakMatrix, options: &LsiOptions) -> Result<Lsi> {
@@ -205,7 +198,8 @@ pub fn lsi(m: &PeakMatrix, options: &LsiOptions) -> Result<Lsi> {
     }
     log_depth.iter_mut().for_each(|d| *d = d.ln());
     let column = |j: usize| -> Vec<f64> { (0..m.n_cells).map(|c| u[c * computed + j]).collect() };
-    let depth_correlation = (0..computed).map(|j| pearson(&column(j), &log_depth)).collect();
+    // a constant component (or depth) has no defined correlation: reported as 0
+    let depth_correlation = (0..computed).map(|j| pearson(&column(j), &log_depth).unwrap_or(0.0)).collect();
     let first = usize::from(options.drop_first);
     let k = options.n_components;
     let mut embedding = vec![0f32; m.n_cells * k];

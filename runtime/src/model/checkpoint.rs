@@ -105,8 +105,16 @@ fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) ->
         .map_err(|e| ck_err(path, format!("could not write it: {e}")))
 }
 
-fn to_cpu(t: &Tensor) -> Result<Tensor, TrainError> {
-    Ok(tch::no_grad(|| t.detach().f_to_device(Device::Cpu).and_then(|t| t.f_contiguous()))?)
+fn to_cpu(t: &Tensor) -> Result<Tensor, tch::TchError> {
+    tch::no_grad(|| t.detach().f_to_device(Device::Cpu).and_then(|t| t.f_contiguous()))
+}
+
+/// Every variable of `vs` (batch-norm statistics included) as `(prefix + name, contiguous CPU copy)`, in name order:
+/// what checkpoints and model files store.
+pub(crate) fn cpu_variables(vs: &nn::VarStore, prefix: &str) -> Result<Vec<(String, Tensor)>, tch::TchError> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().map(|(name, t)| Ok((format!("{prefix}{name}"), to_cpu(&t)?))).collect()
 }
 
 /// Writes a checkpoint of `state` to `path` (safetensors) and `<path>.json`, atomically each.
@@ -121,12 +129,7 @@ pub fn save_checkpoint(path: &Path, state: &CheckpointState) -> Result<(), Train
         history: state.history.clone(),
     };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| ck_err(path, e.to_string()))?;
-    let mut named: Vec<(String, Tensor)> = Vec::new();
-    let mut vars: Vec<(String, Tensor)> = state.vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in &vars {
-        named.push((format!("model/{name}"), to_cpu(t)?));
-    }
+    let mut named = cpu_variables(state.vs, "model/")?;
     for (name, m, v) in state.adam.moments() {
         named.push((format!("adam_m/{name}"), to_cpu(m)?));
         named.push((format!("adam_v/{name}"), to_cpu(v)?));

@@ -83,8 +83,13 @@ pub fn embed_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, 
 /// Per-cell accessibility probabilities `(n, n_cells)` for `n` sequences (full model: intercepts and, for
 /// scBasset-BC, the batch path included).
 pub fn predict_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
-    let z = embed_codes(model, codes, progress, cancel)?;
-    Ok(tch::no_grad(|| model.logits_from_embedding(&z.to_device(model.device())).sigmoid().to_device(Device::Cpu)))
+    Ok(probabilities(model, &embed_codes(model, codes, progress, cancel)?))
+}
+
+/// Per-cell accessibility probabilities `(n, n_cells)` on the CPU from sequence embeddings `z` `(n, bottleneck)`
+/// (full model: intercepts and, for scBasset-BC, the batch path included).
+pub fn probabilities(model: &ScBasset, z: &Tensor) -> Tensor {
+    tch::no_grad(|| model.logits_from_embedding(&z.to_device(model.device())).sigmoid().to_device(Device::Cpu))
 }
 
 /// Receives a block of peaks and its `(n_cells, peaks.len())` row-major values.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 use thiserror::Error;
 
-use super::checkpoint::sidecar_path;
+use super::checkpoint::{cpu_variables, sidecar_path};
 use super::config::ScBassetConfig;
 use super::history::History;
 use super::scbasset::ScBasset;
@@ -109,13 +109,7 @@ pub fn save_model(path: &Path, vs: &nn::VarStore, meta: &ModelMeta) -> Result<()
         return Err(err(path, format!("{} barcodes for a model of {} cells", meta.barcodes.len(), meta.config.n_cells)));
     }
     let json = serde_json::to_string_pretty(meta).map_err(|e| err(path, e.to_string()))?;
-    let mut named: Vec<(String, Tensor)> = Vec::new();
-    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in &vars {
-        let t = tch::no_grad(|| t.detach().f_to_device(Device::Cpu).and_then(|t| t.f_contiguous())).map_err(|e| err(path, e.to_string()))?;
-        named.push((format!("{VAR_PREFIX}{name}"), t));
-    }
+    let mut named = cpu_variables(vs, VAR_PREFIX).map_err(|e| err(path, e.to_string()))?;
     named.push((META_KEY.into(), Tensor::from_slice(json.as_bytes())));
     let write = |target: &Path, f: &dyn Fn(&Path) -> Result<(), String>| {
         crate::io::write_via_temp(target, |tmp| f(tmp).map_err(std::io::Error::other)).map_err(|e| err(target, format!("could not write it: {e}")))

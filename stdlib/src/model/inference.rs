@@ -9,7 +9,7 @@ use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
 use gscript_runtime::analysis::roc::{per_column, per_row, RankMetric, RankingSummary};
-use gscript_runtime::model::{denoise_blocks, embed_codes, predict_codes, DenoiseScale};
+use gscript_runtime::model::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale};
 use gscript_runtime::seq::{peak_codes, SeqCodes};
 use tch::Tensor;
 
@@ -231,7 +231,7 @@ pub fn register(reg: &mut Registrar) {
             return Err(primitive_error(P, Some("data"), &format!("{nc} cells × {np} peaks is too large to score at once; evaluate a subset of peaks")));
         }
         let z = peak_z(&host, P, &t, &data, &o)?;
-        let probs = tch::no_grad(|| t.net.logits_from_embedding(&z.to_device(t.net.device())).sigmoid().to_device(tch::Device::Cpu));
+        let probs = probabilities(&t.net, &z);
         let scores: Vec<f32> = Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
         let positives: Vec<Vec<u32>> = (0..np).map(|p| data.0.matrix.row_indices(p).to_vec()).collect();
         let run = |f: &dyn Fn(RankMetric) -> gscript_runtime::analysis::Result<RankingSummary>, metric| f(metric).map_err(|e| crate::analysis::analysis_error(P, e));
