@@ -12,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod info;
+pub mod interpret;
 pub mod model;
 pub mod motif;
 pub mod plot;

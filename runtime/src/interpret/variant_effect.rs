@@ -1,0 +1,226 @@
+//! Variant effects: the model's per-cell prediction for the sequence carrying the ALT allele minus that for the
+//! REF sequence. By default the window is centred on the variant (its first REF base at position `L/2`); with
+//! [`VariantCentre::Peak`] it is the Keras window of the peak that contains the variant, so that effects are read
+//! in the context the model was trained on. Indels keep the window length: bases after the allele shift, and the
+//! window is filled from the genome (deletions) or cut (insertions) at its right end.
+//!
+//! The REF allele is checked against the genome; a mismatch, an unknown chromosome, a position past the chromosome
+//! end or a variant outside every peak is reported per variant ([`VariantStatus`]) so the caller can stop or flag.
+//! N bases in a window are replaced by seeded random bases once, shared by the REF and ALT sequences.
+
+use std::collections::HashMap;
+
+use tch::{Device, Kind, Tensor};
+
+use super::{embed_all, CellReadout, SequenceEmbedder, Variant};
+use crate::data::PeakSet;
+use crate::error::Result;
+use crate::model::DenoiseScale;
+use crate::progress::{CancelToken, Progress};
+use crate::seq::codes::{encode_into, NResolver};
+use crate::seq::Genome;
+
+/// Where each variant's input window lies.
+pub enum VariantCentre<'a> {
+    /// Centred on the variant.
+    Variant,
+    /// The model window of the peak containing the variant.
+    Peak(&'a PeakSet),
+}
+
+/// What happened to one variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VariantStatus {
+    Ok,
+    /// The genome has `found` where the REF allele should be.
+    RefMismatch { found: String },
+    UnknownChromosome,
+    /// The REF allele runs past the end of the chromosome (its length given).
+    OutsideChromosome { length: u64 },
+    /// No peak contains the variant (peak-centred windows only).
+    NotInPeak,
+}
+
+impl VariantStatus {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, VariantStatus::Ok)
+    }
+    /// A short label for tables: `ok`, `ref_mismatch`, `unknown_chromosome`, `outside_chromosome`, `not_in_peak`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            VariantStatus::Ok => "ok",
+            VariantStatus::RefMismatch { .. } => "ref_mismatch",
+            VariantStatus::UnknownChromosome => "unknown_chromosome",
+            VariantStatus::OutsideChromosome { .. } => "outside_chromosome",
+            VariantStatus::NotInPeak => "not_in_peak",
+        }
+    }
+    /// A sentence for error messages.
+    pub fn describe(&self, v: &Variant, genome: &Genome) -> String {
+        match self {
+            VariantStatus::Ok => format!("{}: ok", v.id),
+            VariantStatus::RefMismatch { found } => format!(
+                "{}: REF is {} but {} has {found} at {}:{} (is the genome the same build as the variants?)",
+                v.id,
+                v.reference,
+                genome.path().display(),
+                v.chrom,
+                v.pos
+            ),
+            VariantStatus::UnknownChromosome => format!("{}: chromosome `{}` is not in {}", v.id, v.chrom, genome.path().display()),
+            VariantStatus::OutsideChromosome { length } => format!("{}: position {} is past the end of {} ({length} bp)", v.id, v.pos, v.chrom),
+            VariantStatus::NotInPeak => format!("{}: no peak contains {}:{}", v.id, v.chrom, v.pos),
+        }
+    }
+}
+
+/// Embeddings of the REF and ALT sequences of each variant.
+pub struct VariantEffects {
+    pub status: Vec<VariantStatus>,
+    /// The peak whose window was used (peak-centred windows), per variant.
+    pub peak: Vec<Option<usize>>,
+    /// `(n, D)` fp32 on the CPU; rows of variants whose status is not ok are zeros.
+    pub z_ref: Tensor,
+    pub z_alt: Tensor,
+}
+
+impl VariantEffects {
+    /// Per-cell effects `(n_variants, n_cells)`: value(ALT) − value(REF) on `scale`; NaN rows for variants that
+    /// were not scored.
+    pub fn per_cell(&self, readout: &CellReadout, scale: DenoiseScale) -> Tensor {
+        tch::no_grad(|| {
+            let dev = readout.weights.device();
+            let d = readout.values(&self.z_alt.to_device(dev), scale) - readout.values(&self.z_ref.to_device(dev), scale);
+            let ok: Vec<bool> = self.status.iter().map(|s| s.is_ok()).collect();
+            let mask = Tensor::from_slice(&ok).to_device(dev).unsqueeze(1);
+            d.where_self(&mask, &Tensor::full([1], f64::NAN, (Kind::Float, dev))).to_device(Device::Cpu)
+        })
+    }
+}
+
+/// Peaks by chromosome, sorted by start, for "which peak contains this position".
+struct PeakIndex<'a> {
+    by_chrom: HashMap<&'a str, Vec<usize>>,
+    peaks: &'a PeakSet,
+}
+
+impl<'a> PeakIndex<'a> {
+    fn new(peaks: &'a PeakSet) -> Self {
+        let mut by_chrom: HashMap<&str, Vec<usize>> = HashMap::new();
+        for i in 0..peaks.len() {
+            by_chrom.entry(peaks.chrom[i].as_str()).or_default().push(i);
+        }
+        for v in by_chrom.values_mut() {
+            v.sort_by_key(|&i| (peaks.start[i], peaks.end[i]));
+        }
+        PeakIndex { by_chrom, peaks }
+    }
+
+    /// The peak containing 0-based `pos` whose centre is nearest to it.
+    fn containing(&self, chrom: &str, pos: u64) -> Option<usize> {
+        let list = self.by_chrom.get(chrom)?;
+        let p = self.peaks;
+        let upto = list.partition_point(|&i| p.start[i] <= pos);
+        list[..upto]
+            .iter()
+            .rev()
+            .take(64)
+            .filter(|&&i| p.end[i] > pos)
+            .min_by_key(|&&i| ((p.start[i] + p.end[i]) / 2).abs_diff(pos))
+            .copied()
+    }
+}
+
+/// REF and ALT codes of one variant whose first REF base is at `offset` in a window starting at `ws`.
+fn build(genome: &Genome, v: &Variant, ws: i64, offset: usize, len: usize, seed: u64, ref_out: &mut Vec<u8>, alt_out: &mut Vec<u8>) -> Result<VariantStatus> {
+    let rlen = v.reference.len();
+    let Some(chrom_len) = genome.chrom_length(&v.chrom) else {
+        return Ok(VariantStatus::UnknownChromosome);
+    };
+    if v.start0() + rlen as u64 > chrom_len {
+        return Ok(VariantStatus::OutsideChromosome { length: chrom_len });
+    }
+    let mut raw = genome.fetch(&v.chrom, ws, ws + (len + rlen) as i64)?;
+    raw.make_ascii_uppercase();
+    let found = &raw[offset..offset + rlen];
+    let matches = found.iter().zip(v.reference.bytes()).all(|(&g, r)| r == b'N' || g == r);
+    if !matches {
+        return Ok(VariantStatus::RefMismatch { found: String::from_utf8_lossy(found).into_owned() });
+    }
+    let mut codes = Vec::with_capacity(raw.len());
+    encode_into(&raw, &mut NResolver::new(seed), &mut codes);
+    ref_out.extend_from_slice(&codes[..len]);
+    let start = alt_out.len();
+    alt_out.extend_from_slice(&codes[..offset]);
+    let mut alt_codes = Vec::new();
+    encode_into(v.alt.as_bytes(), &mut NResolver::new(seed), &mut alt_codes);
+    alt_out.extend_from_slice(&alt_codes);
+    alt_out.extend_from_slice(&codes[offset + rlen..]);
+    alt_out.truncate(start + len);
+    Ok(VariantStatus::Ok)
+}
+
+/// Embeds the REF and ALT sequences of `variants`.
+pub fn variant_effects(
+    model: &dyn SequenceEmbedder,
+    genome: &Genome,
+    variants: &[Variant],
+    centre: VariantCentre,
+    seed: u64,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<VariantEffects> {
+    let len = model.seq_len();
+    let index = match &centre {
+        VariantCentre::Peak(p) => Some(PeakIndex::new(p)),
+        VariantCentre::Variant => None,
+    };
+    let (mut refs, mut alts) = (Vec::new(), Vec::new());
+    let mut status = Vec::with_capacity(variants.len());
+    let mut peak = Vec::with_capacity(variants.len());
+    let mut scored = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        cancel.check()?;
+        let (ws, offset, p) = match &index {
+            None => (v.start0() as i64 - (len / 2) as i64, len / 2, None),
+            Some(ix) => match ix.containing(&v.chrom, v.start0()) {
+                None => {
+                    status.push(VariantStatus::NotInPeak);
+                    peak.push(None);
+                    continue;
+                }
+                Some(k) => {
+                    let centre = (ix.peaks.start[k] + ix.peaks.end[k]) / 2;
+                    let ws = centre as i64 - (len / 2) as i64;
+                    let offset = v.start0() as i64 - ws;
+                    if offset < 0 || offset as usize + v.reference.len() > len {
+                        status.push(VariantStatus::NotInPeak);
+                        peak.push(None);
+                        continue;
+                    }
+                    (ws, offset as usize, Some(k))
+                }
+            },
+        };
+        let s = build(genome, v, ws, offset, len, super::insertion::mix_seed(seed, i as u64), &mut refs, &mut alts)?;
+        if s.is_ok() {
+            scored.push(i as i64);
+        }
+        status.push(s);
+        peak.push(p);
+    }
+    let d = model.embedding_dim() as i64;
+    let n = variants.len() as i64;
+    let (mut z_ref, mut z_alt) = (Tensor::zeros([n, d], (Kind::Float, Device::Cpu)), Tensor::zeros([n, d], (Kind::Float, Device::Cpu)));
+    if !scored.is_empty() {
+        let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
+        let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);
+        let k = scored.len() as i64;
+        let idx = Tensor::from_slice(&scored);
+        tch::no_grad(|| {
+            let _ = z_ref.index_copy_(0, &idx, &z.narrow(0, 0, k));
+            let _ = z_alt.index_copy_(0, &idx, &z.narrow(0, k, k));
+        });
+    }
+    Ok(VariantEffects { status, peak, z_ref, z_alt })
+}
