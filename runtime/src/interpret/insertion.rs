@@ -73,7 +73,7 @@ pub fn sample_backgrounds(n_peaks: usize, n: usize, seed: u64) -> Result<Vec<usi
     for _ in 0..n / n_peaks {
         out.extend(0..n_peaks);
     }
-    out.extend(sample(&mut rng, n_peaks, n % n_peaks).into_iter());
+    out.extend(sample(&mut rng, n_peaks, n % n_peaks));
     Ok(out)
 }
 

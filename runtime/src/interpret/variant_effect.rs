@@ -132,7 +132,14 @@ impl<'a> PeakIndex<'a> {
 }
 
 /// REF and ALT codes of one variant whose first REF base is at `offset` in a window starting at `ws`.
-fn build(genome: &Genome, v: &Variant, ws: i64, offset: usize, len: usize, seed: u64, ref_out: &mut Vec<u8>, alt_out: &mut Vec<u8>) -> Result<VariantStatus> {
+/// A model input window: genomic start `ws` (may be negative: N-padded) and the variant's offset in it.
+struct Window {
+    ws: i64,
+    offset: usize,
+}
+
+fn build(genome: &Genome, v: &Variant, win: Window, len: usize, seed: u64, ref_out: &mut Vec<u8>, alt_out: &mut Vec<u8>) -> Result<VariantStatus> {
+    let Window { ws, offset } = win;
     let rlen = v.reference.len();
     let Some(chrom_len) = genome.chrom_length(&v.chrom) else {
         return Ok(VariantStatus::UnknownChromosome);
@@ -202,7 +209,7 @@ pub fn variant_effects(
                 }
             },
         };
-        let s = build(genome, v, ws, offset, len, super::insertion::mix_seed(seed, i as u64), &mut refs, &mut alts)?;
+        let s = build(genome, v, Window { ws, offset }, len, super::insertion::mix_seed(seed, i as u64), &mut refs, &mut alts)?;
         if s.is_ok() {
             scored.push(i as i64);
         }

@@ -44,7 +44,7 @@ fn check_allele(a: &str, allow_n: bool) -> std::result::Result<(), String> {
     if a.is_empty() {
         return Err("is empty".into());
     }
-    match a.bytes().find(|b| !matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T') && !(allow_n && b.eq_ignore_ascii_case(&b'N'))) {
+    match a.bytes().find(|b| !(matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T') || allow_n && b.eq_ignore_ascii_case(&b'N'))) {
         Some(b) => Err(format!("`{a}` contains `{}`; expected only A, C, G, T{}", b as char, if allow_n { " or N" } else { "" })),
         None => Ok(()),
     }
