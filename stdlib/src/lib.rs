@@ -6,6 +6,7 @@ use gscript_lang::{Package, Registrar};
 
 pub mod analysis;
 pub mod bridge;
+pub mod interpret;
 pub mod io;
 pub mod model;
 pub mod plot;
@@ -19,6 +20,7 @@ pub struct StdLib;
 impl Package for StdLib {
     fn register(&self, reg: &mut Registrar) {
         values::matrix::register(reg);
+        values::table::register(reg);
         system::register(reg);
         seq::register(reg);
         values::peak_data::register(reg);
@@ -26,5 +28,6 @@ impl Package for StdLib {
         plot::register(reg);
         model::register(reg);
         analysis::register(reg);
+        interpret::register(reg);
     }
 }

@@ -12,7 +12,8 @@ use gscript_runtime::plot::{
 };
 
 use crate::bridge::{numbers, ScriptResult};
-use crate::values::Matrix;
+use crate::interpret::ism::IsmResult;
+use crate::values::{Column, Matrix, Table};
 
 /// A figure held in a script.
 #[derive(Clone)]
@@ -225,11 +226,13 @@ fn transpose(m: &Matrix) -> Matrix {
 
 fn register_more(reg: &mut Registrar) {
     let doc = with_common(
-        FnDoc::new("plot_ism", "plot", "plot_ism(scores: Matrix | map, options?: map) -> Figure", "Sequence-logo view of per-nucleotide scores (ISM), one row per cell group.")
-            .details("`scores` is L × 4 (A, C, G, T) or a map of group name → L × 4 matrix. Letters are scaled by their score (positive up, \
-                      negative down); with `sequence` the reference bases are drawn under the axis; `hits` draws motif boxes.")
+        FnDoc::new("plot_ism", "plot", "plot_ism(scores: IsmResult | Matrix | map, options?: map) -> Figure", "Sequence-logo view of per-nucleotide scores (ISM), one row per cell group.")
+            .details("`scores` is an ISM result (each row's normalised score at the reference base, with its sequence and coordinates), an \
+                      L × 4 matrix (A, C, G, T) or a map of group name → L × 4 matrix. Letters are scaled by their score (positive up, \
+                      negative down); with `sequence` the reference bases are drawn under the axis; `hits` (a scan_motifs table, or an \
+                      array of #{start, end, name}) draws motif boxes.")
             .opt("sequence", "string", OptDefault::None, "the reference sequence (L bases)")
-            .opt("hits", "array", OptDefault::None, "motif hits as #{start, end, name} (0-based, end excluded)")
+            .opt("hits", "Table | array", OptDefault::None, "motif hits: a scan_motifs table, or #{start, end, name} (0-based, end excluded)")
             .opt("reference_only", "bool", OptDefault::Bool(false), "draw only the reference base at each position")
             .opt("offset", "int", OptDefault::Int(0), "genomic coordinate of position 0 (for the x axis)")
             .opt("title", "string", OptDefault::None, "title")
@@ -240,26 +243,75 @@ fn register_more(reg: &mut Registrar) {
     reg.docs.add(doc);
     register1!(reg, "plot_ism", specs, |scores: Dynamic, o| {
         const P: &str = "plot_ism";
-        let rows = ism_rows(P, scores)?;
+        let ism = scores.clone().try_cast::<IsmResult>();
+        let rows = match &ism {
+            Some(r) => {
+                if r.0.names.len() > 16 {
+                    return Err(primitive_error(P, Some("scores"), &format!("the ISM result has {} rows; a logo per row needs ≤ 16 (run ism with `groups`)", r.0.names.len())));
+                }
+                r.0.logo_rows().into_iter().map(|(label, scores)| IsmRow { label, scores }).collect()
+            }
+            None => ism_rows(P, scores)?,
+        };
+        // Hits: an array of #{start, end, name} in plot coordinates, or a scan_motifs table (mapped onto the ISM window).
         let hits = match o.raw("hits") {
             None => Vec::new(),
+            Some(v) if v.is::<Table>() => {
+                let t = v.clone().cast::<Table>();
+                let ints = |name: &str| -> Option<Vec<i64>> {
+                    match t.column(name) {
+                        Some(Column::Int(v)) => Some(v.clone()),
+                        _ => None,
+                    }
+                };
+                let (Some(start), Some(end), Some(Column::Text(names))) = (ints("start"), ints("end"), t.column("motif")) else {
+                    return Err(primitive_error(P, Some("hits"), "a hits table needs start, end and motif columns (from scan_motifs)"));
+                };
+                let width = rows.first().map_or(0, |r| r.scores.len()) as i64;
+                let shift: i64 = match (&ism, ints("genomic_start")) {
+                    (Some(r), Some(_)) if r.0.locus.is_some() => 0,
+                    (Some(r), _) => -(r.0.positions.start as i64),
+                    (None, _) => 0,
+                };
+                let gstart = ints("genomic_start");
+                (0..t.n_rows())
+                    .filter_map(|i| {
+                        let s = match (&ism, &gstart) {
+                            (Some(r), Some(g)) if r.0.locus.is_some() => g[i] - r.0.coordinate(0),
+                            _ => start[i] + shift,
+                        };
+                        let e = s + (end[i] - start[i]);
+                        (s >= 0 && e <= width).then(|| MotifHit { start: s as usize, end: e as usize, name: names[i].clone() })
+                    })
+                    .collect()
+            }
             Some(v) => {
-                let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("hits"), "expected an array of #{start, end, name}"))?;
+                let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("hits"), "expected a scan_motifs table or an array of #{start, end, name}"))?;
                 arr.into_iter()
                     .map(|h| {
                         let m = h.try_cast::<Map>().ok_or_else(|| primitive_error(P, Some("hits"), "each hit must be #{start, end, name}"))?;
                         let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).ok_or_else(|| primitive_error(P, Some("hits"), &format!("a hit lacks an integer `{k}`")));
-                        Ok(MotifHit { start: int("start")?.max(0) as usize, end: int("end")?.max(0) as usize, name: m.get("name").map(|v| v.to_string()).unwrap_or_default() })
+                        let name = m.get("name").or_else(|| m.get("motif")).map(|v| v.to_string()).unwrap_or_default();
+                        Ok(MotifHit { start: int("start")?.max(0) as usize, end: int("end")?.max(0) as usize, name })
                     })
                     .collect::<ScriptResult<Vec<_>>>()?
             }
         };
-        let seq = o.string("sequence")?;
+        let seq = match (o.string("sequence")?, &ism) {
+            (Some(s), _) => Some(s),
+            (None, Some(r)) => Some(String::from_utf8_lossy(&r.0.bases[r.0.positions.clone()]).into_owned()),
+            (None, None) => None,
+        };
+        let offset = match (o.int("offset")?, &ism) {
+            (Some(x), _) if o.has("offset") => x,
+            (_, Some(r)) => r.0.coordinate(0),
+            (x, None) => x.unwrap_or(0),
+        };
         let opts = IsmOptions {
             title: title(&o, "title")?,
             y_label: title(&o, "y_label")?,
             reference_only: o.bool("reference_only")?.unwrap_or(false),
-            offset: o.int("offset")?.unwrap_or(0),
+            offset,
             ..IsmOptions::default()
         };
         finish(P, Figure::ism(rows, seq.as_deref(), hits, opts).map_err(|e| plot_err(P, e))?, &o)

@@ -88,6 +88,12 @@ pub fn parse_motifs(text: &str, source: &str, format: MotifFormat) -> Result<Mot
 /// extension ([`MotifFormat::from_path`]) and, failing that, from the
 /// content ([`MotifFormat::sniff`]). Errors name the path as given.
 pub fn read_motif_file(path: impl AsRef<Path>) -> Result<MotifSet, MotifError> {
+    read_motif_file_as(path, None, DEFAULT_COUNT_PSEUDOCOUNT)
+}
+
+/// [`read_motif_file`] with the format given (`None`: from the extension, then the content) and the pseudocount
+/// added to each count of JASPAR count matrices.
+pub fn read_motif_file_as(path: impl AsRef<Path>, format: Option<MotifFormat>, count_pseudocount: f64) -> Result<MotifSet, MotifError> {
     let path = path.as_ref();
     let file = path.display().to_string();
     let io = |source: std::io::Error| MotifError::Io {
@@ -110,7 +116,7 @@ pub fn read_motif_file(path: impl AsRef<Path>) -> Result<MotifSet, MotifError> {
             format!("not UTF-8 text: {e}"),
         ))
     })?;
-    let format = match MotifFormat::from_path(path).or_else(|| MotifFormat::sniff(&text)) {
+    let format = match format.or_else(|| MotifFormat::from_path(path)).or_else(|| MotifFormat::sniff(&text)) {
         Some(f) => f,
         None if text.trim().is_empty() => {
             return Err(parse_error(
@@ -123,7 +129,10 @@ pub fn read_motif_file(path: impl AsRef<Path>) -> Result<MotifSet, MotifError> {
         }
         None => return Err(parse_error(&file, 1, ParseErrorKind::UnknownFormat)),
     };
-    parse_motifs(&text, &file, format)
+    match format {
+        MotifFormat::Jaspar => parse_jaspar(&text, &file, count_pseudocount),
+        f => parse_motifs(&text, &file, f),
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ mod scan;
 mod text;
 
 pub use error::{MotifError, ParseErrorKind, ROW_SUM_TOLERANCE, STRING_SOURCE};
-pub use formats::{parse_motifs, read_motif_file, MotifFormat};
+pub use formats::{parse_motifs, read_motif_file, read_motif_file_as, MotifFormat};
 pub use homer::parse_homer;
 pub use jaspar::{parse_jaspar, DEFAULT_COUNT_PSEUDOCOUNT};
 pub use meme::{parse_meme, write_meme};

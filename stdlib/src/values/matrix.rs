@@ -122,6 +122,64 @@ pub fn register(reg: &mut Registrar) {
         index(m, 0, c)?;
         Ok((0..m.rows).map(|r| Dynamic::from(m.get(r, c as usize) as f64)).collect())
     });
+    reg.docs.add(FnDoc::method("Matrix", "transpose", "core", "m.transpose() -> Matrix", "Rows and columns swapped (names too).").example("one_hot(\"ACGT\").transpose().shape()"));
+    reg.engine.register_fn("transpose", |m: &mut Matrix| -> Matrix {
+        let mut d = vec![0f32; m.rows * m.cols];
+        for r in 0..m.rows {
+            for c in 0..m.cols {
+                d[c * m.rows + r] = m.get(r, c);
+            }
+        }
+        Matrix { rows: m.cols, cols: m.rows, data: Arc::new(d), row_names: m.col_names.clone(), col_names: m.row_names.clone() }
+    });
+    reg.docs.add(FnDoc::method("Matrix", "row_names", "core", "m.row_names() -> array", "Row names (empty when the matrix has none)."));
+    reg.engine.register_fn("row_names", |m: &mut Matrix| -> Array { m.row_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
+    reg.docs.add(FnDoc::method("Matrix", "col_names", "core", "m.col_names() -> array", "Column names (empty when the matrix has none)."));
+    reg.engine.register_fn("col_names", |m: &mut Matrix| -> Array { m.col_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
+    reg.docs.add(
+        FnDoc::method("Matrix", "mean_by_group", "core", "m.mean_by_group(labels: array) -> Matrix", "Averages columns (or rows) that share a label, e.g. TF activity per cell type.")
+            .details("`labels` has one label per column (cells of a motifs × cells matrix); if its length matches the rows instead, rows are \
+                      averaged (cells × dims embeddings). Groups come out in natural sort order (t2 before t10) and name the new columns (rows).")
+            .example("let m = matrix([[1, 2, 3], [4, 5, 6]]);\nprint(m.mean_by_group([\"a\", \"b\", \"a\"]).to_array());"),
+    );
+    reg.engine.register_fn("mean_by_group", |m: &mut Matrix, labels: Array| -> ScriptResult<Matrix> {
+        const P: &str = "Matrix.mean_by_group";
+        let by_cols = if labels.len() == m.cols {
+            true
+        } else if labels.len() == m.rows {
+            false
+        } else {
+            return Err(primitive_error(P, Some("labels"), &format!("{} labels for a {} × {} matrix: give one per column (or per row)", labels.len(), m.rows, m.cols)));
+        };
+        let text: Vec<String> = labels.iter().map(|x| if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }).collect();
+        let mut names: Vec<String> = text.clone();
+        names.sort_by_key(|a| natural_key(a));
+        names.dedup();
+        let code: Vec<usize> = text.iter().map(|t| names.iter().position(|n| n == t).unwrap_or(0)).collect();
+        let k = names.len();
+        let mut counts = vec![0f32; k];
+        for &g in &code {
+            counts[g] += 1.0;
+        }
+        let out = if by_cols {
+            let mut d = vec![0f32; m.rows * k];
+            for r in 0..m.rows {
+                for c in 0..m.cols {
+                    d[r * k + code[c]] += m.get(r, c) / counts[code[c]];
+                }
+            }
+            Matrix { rows: m.rows, cols: k, data: Arc::new(d), row_names: m.row_names.clone(), col_names: Some(Arc::new(names)) }
+        } else {
+            let mut d = vec![0f32; k * m.cols];
+            for r in 0..m.rows {
+                for c in 0..m.cols {
+                    d[code[r] * m.cols + c] += m.get(r, c) / counts[code[r]];
+                }
+            }
+            Matrix { rows: k, cols: m.cols, data: Arc::new(d), row_names: Some(Arc::new(names)), col_names: m.col_names.clone() }
+        };
+        Ok(out)
+    });
     reg.docs.add(
         FnDoc::new("matrix", "core", "matrix(rows: array) -> Matrix", "A matrix from an array of equally long arrays of numbers (one per row).")
             .example("let m = matrix([[1, 2.5], [3, 4]]);\nprint(m.shape());"),
@@ -147,4 +205,11 @@ pub fn register(reg: &mut Registrar) {
         }
         Ok(Matrix::new(n, cols, data))
     });
+}
+
+/// Sort key that orders embedded numbers naturally (`t2` before `t10`).
+fn natural_key(s: &str) -> (String, u64, String) {
+    let prefix: String = s.chars().take_while(|c| !c.is_ascii_digit()).collect();
+    let digits: String = s.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect();
+    (prefix, digits.parse().unwrap_or(0), s.to_string())
 }

@@ -2,5 +2,7 @@
 
 pub mod matrix;
 pub mod peak_data;
+pub mod table;
 
 pub use matrix::Matrix;
+pub use table::{Column, Table};
