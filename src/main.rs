@@ -28,6 +28,8 @@ usage:
                                                                training/inference speed of the full model
                                                                (all options: gscript bench model --help)
   gscript bench analysis [--cells N] [--dims D]                kNN + Leiden + UMAP seconds and memory (default 100k × 32)
+  gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
+                                                               insert_motif motifs/s and ISM positions/s (full-size model)
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
@@ -176,6 +178,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         "bench" if rest.first().map(String::as_str) == Some("data") => bench_data(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("analysis") => bench_analysis(&rest[1..]),
+        "bench" if rest.first().map(String::as_str) == Some("interpret") => bench_interpret(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
             let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
             gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
@@ -247,6 +250,23 @@ fn bench_analysis(args: &[String]) -> Result<ExitCode, Usage> {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("gscript bench analysis: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `gscript bench interpret`: motif insertion and ISM throughput with a full-size (or chosen) model.
+fn bench_interpret(args: &[String]) -> Result<ExitCode, Usage> {
+    use gscript_runtime::bench_interpret as bi;
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", bi::USAGE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = bi::InterpretBenchConfig::from_args(args).map_err(|e| Usage(format!("bench interpret: {e}")))?;
+    match bi::print(&config) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("gscript bench interpret: {e}");
             Ok(ExitCode::from(1))
         }
     }

@@ -86,7 +86,7 @@ fn motif_insertion_matches_its_definition() {
                 0.7 0.1 0.1 0.1\n0.1 0.7 0.1 0.1\n0.1 0.1 0.7 0.1\n0.1 0.1 0.1 0.7\n\n\
                 MOTIF M2 two\nletter-probability matrix: alength= 4 w= 3\n0 0 0 1\n0 0 0 1\n1 0 0 0\n";
     let motifs = parse_meme(text, STRING_SOURCE).unwrap().motifs;
-    let n_bg = 300; // > EVAL_BATCH, so batches span motifs
+    let n_bg = 300; // not a multiple of the batch size, so batches span motifs
     let bg = shuffle_backgrounds_for_test(n_bg, len);
     let readout = CellReadout::of_scbasset(&net);
     for scale in [DenoiseScale::Sigmoid, DenoiseScale::Logit] {

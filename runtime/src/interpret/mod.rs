@@ -19,7 +19,7 @@ pub mod variants;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Result, RuntimeError};
-use crate::model::{DenoiseScale, ScBasset, EVAL_BATCH};
+use crate::model::{eval_batch, DenoiseScale, ScBasset, EVAL_BATCH};
 use crate::progress::{CancelToken, Progress};
 
 pub use insertion::{insert_motifs, sample_backgrounds, InsertionOptions, TfActivity};
@@ -35,6 +35,10 @@ pub trait SequenceEmbedder {
     fn embedding_dim(&self) -> usize;
     /// Where the model's tensors live.
     fn device(&self) -> Device;
+    /// Sequences per forward pass.
+    fn batch_size(&self) -> usize {
+        EVAL_BATCH
+    }
     /// `z` `(B, D)` fp32 on the model's device for `(B, seq_len)` base codes (UInt8, values 0..4) on that device.
     fn embed_batch(&self, codes: &Tensor) -> Result<Tensor>;
 }
@@ -48,6 +52,9 @@ impl SequenceEmbedder for ScBasset {
     }
     fn device(&self) -> Device {
         ScBasset::device(self)
+    }
+    fn batch_size(&self) -> usize {
+        eval_batch(ScBasset::device(self), self.precision())
     }
     fn embed_batch(&self, codes: &Tensor) -> Result<Tensor> {
         tch::no_grad(|| -> Result<Tensor> {
@@ -119,7 +126,7 @@ pub fn group_matrix(groups: &[Option<usize>], names: &[String]) -> Result<Tensor
     Ok(Tensor::from_slice(&assign).view([k as i64, n as i64]))
 }
 
-/// Embeds `n` sequences produced on demand, in batches of [`EVAL_BATCH`]: `fill(range, buf)` appends the codes of
+/// Embeds `n` sequences produced on demand, in batches of [`SequenceEmbedder::batch_size`]: `fill(range, buf)` appends the codes of
 /// sequences `range` to `buf` (each `seq_len` long); `consume(range, z)` receives their embeddings `(len, D)` on the
 /// model's device. Progress counts sequences; the cancel token is checked before every batch.
 pub fn embed_stream(
@@ -132,11 +139,12 @@ pub fn embed_stream(
     mut consume: impl FnMut(std::ops::Range<usize>, &Tensor) -> Result<()>,
 ) -> Result<()> {
     let len = model.seq_len();
-    let mut buf = Vec::with_capacity(EVAL_BATCH * len);
+    let batch = model.batch_size();
+    let mut buf = Vec::with_capacity(batch * len);
     progress.start(label, Some(n as u64));
-    for start in (0..n).step_by(EVAL_BATCH) {
+    for start in (0..n).step_by(batch) {
         cancel.check()?;
-        let end = (start + EVAL_BATCH).min(n);
+        let end = (start + batch).min(n);
         buf.clear();
         fill(start..end, &mut buf)?;
         if buf.len() != (end - start) * len {

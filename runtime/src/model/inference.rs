@@ -40,8 +40,20 @@ impl FromStr for DenoiseScale {
     }
 }
 
-/// Sequences per forward pass in evaluation mode.
+/// Sequences per forward pass in evaluation mode on a GPU.
 pub const EVAL_BATCH: usize = 256;
+
+/// Sequences per forward pass in evaluation mode: on the CPU small batches keep the full model's activations
+/// (batch × 288 × 1,344 floats after the stem) in cache-friendly sizes and avoid page-fault churn from repeated
+/// 400 MB allocations — measured on 2 cores, full model: fp32 229 seq/s at 64 vs 121 at 256; bf16 406 at 128 vs
+/// 332 at 256. GPUs take [`EVAL_BATCH`].
+pub fn eval_batch(device: Device, precision: super::Precision) -> usize {
+    match (device, precision) {
+        (Device::Cpu, super::Precision::F32) => 64,
+        (Device::Cpu, _) => 128,
+        _ => EVAL_BATCH,
+    }
+}
 
 /// Checks that `codes` holds whole sequences of the model's length with values 0..4.
 fn check_codes(model: &ScBasset, codes: &[u8]) -> Result<usize> {
@@ -60,11 +72,12 @@ fn check_codes(model: &ScBasset, codes: &[u8]) -> Result<usize> {
 pub fn embed_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
     let n = check_codes(model, codes)?;
     let len = model.config().seq_len;
-    let mut parts = Vec::with_capacity(n.div_ceil(EVAL_BATCH));
+    let batch = eval_batch(model.device(), model.precision());
+    let mut parts = Vec::with_capacity(n.div_ceil(batch));
     progress.start("embedding sequences", Some(n as u64));
-    for start in (0..n).step_by(EVAL_BATCH) {
+    for start in (0..n).step_by(batch) {
         cancel.check()?;
-        let end = (start + EVAL_BATCH).min(n);
+        let end = (start + batch).min(n);
         let batch = Tensor::from_slice(&codes[start * len..end * len]).f_view([(end - start) as i64, len as i64])?.f_to_device(model.device())?;
         let z = tch::no_grad(|| -> Result<Tensor> {
             let x = ScBasset::one_hot(&batch).map_err(|e| RuntimeError::Other(e.to_string()))?;

@@ -48,7 +48,7 @@ pub use error::{ModelError, Result};
 pub use layers::{gelu, ConvBlock, DenseBlock, Precision};
 pub use adam::KerasAdam;
 pub use checkpoint::{load_checkpoint, save_checkpoint, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
-pub use inference::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale, EVAL_BATCH};
+pub use inference::{denoise_blocks, embed_codes, eval_batch, predict_codes, probabilities, DenoiseScale, EVAL_BATCH};
 pub use history::{EarlyStopping, EpochStats, History};
 pub use import::{
     import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel, ShapeMismatch,

@@ -1,0 +1,171 @@
+//! `gscript bench interpret`: throughput of the interpretation primitives with a randomly initialised model of the
+//! chosen preset (speed does not depend on the weights): motif insertion (motifs/s at a given number of backgrounds,
+//! and the extrapolated time for the whole JASPAR set with 1,000 backgrounds) and ISM (positions/s, seconds per
+//! sequence), in fp32 and bf16, with peak memory.
+
+use std::time::Instant;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::bench_model::Preset;
+use crate::data::simulate::JASPAR_VERTEBRATES;
+use crate::error::{Result, RuntimeError};
+use crate::interpret::insertion::shuffle_backgrounds;
+use crate::interpret::{insert_motifs, ism, CellReadout, InsertionOptions};
+use crate::model::{Precision, ScBasset};
+use crate::motif::{parse_meme, STRING_SOURCE};
+use crate::progress::{CancelToken, NoProgress};
+use crate::DeviceRequest;
+
+/// Settings of the benchmark.
+#[derive(Clone, Debug)]
+pub struct InterpretBenchConfig {
+    pub preset: Preset,
+    pub n_cells: usize,
+    /// Motifs inserted (the first ones of the shipped JASPAR set).
+    pub motifs: usize,
+    /// Background sequences per motif.
+    pub backgrounds: usize,
+    /// Width of the ISM window (positions mutated; default the whole sequence).
+    pub ism_window: Option<usize>,
+    pub precisions: Vec<Precision>,
+    pub threads: Option<usize>,
+    pub device: DeviceRequest,
+}
+
+impl Default for InterpretBenchConfig {
+    fn default() -> Self {
+        InterpretBenchConfig {
+            preset: Preset::Keras,
+            n_cells: 2000,
+            motifs: 4,
+            backgrounds: 256,
+            ism_window: None,
+            precisions: vec![Precision::F32, Precision::Bf16],
+            threads: None,
+            device: DeviceRequest::Cpu,
+        }
+    }
+}
+
+pub const USAGE: &str = "gscript bench interpret [--preset keras|scvi|tiny] [--cells N] [--motifs N] [--backgrounds N] \
+[--ism-window N] [--precision fp32|bf16|both] [--threads N] [--device cpu|cuda|auto]";
+
+impl InterpretBenchConfig {
+    pub fn from_args(args: &[String]) -> Result<Self> {
+        let mut c = InterpretBenchConfig::default();
+        let mut i = 0;
+        while i < args.len() {
+            let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
+            let int = || v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")));
+            match args[i].as_str() {
+                "--preset" => {
+                    c.preset = match v.as_str() {
+                        "keras" => Preset::Keras,
+                        "scvi" => Preset::Scvi,
+                        "tiny" => Preset::Tiny,
+                        _ => return Err(RuntimeError::invalid("--preset", format!("'{v}': expected keras, scvi or tiny"))),
+                    }
+                }
+                "--cells" => c.n_cells = int()?,
+                "--motifs" => c.motifs = int()?,
+                "--backgrounds" => c.backgrounds = int()?,
+                "--ism-window" => c.ism_window = Some(int()?),
+                "--threads" => c.threads = Some(int()?),
+                "--precision" => {
+                    c.precisions = match v.as_str() {
+                        "fp32" => vec![Precision::F32],
+                        "bf16" => vec![Precision::Bf16],
+                        "both" => vec![Precision::F32, Precision::Bf16],
+                        _ => return Err(RuntimeError::invalid("--precision", format!("'{v}': expected fp32, bf16 or both"))),
+                    }
+                }
+                "--device" => c.device = v.parse()?,
+                other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
+            }
+            i += 2;
+        }
+        Ok(c)
+    }
+}
+
+/// Runs the benchmark and prints a table.
+pub fn print(c: &InterpretBenchConfig) -> Result<()> {
+    let device = c.device.resolve()?.0;
+    if let Some(t) = c.threads {
+        tch::set_num_threads(t as i32);
+    }
+    let config = c.preset.config(c.n_cells);
+    let len = config.seq_len;
+    let all = parse_meme(JASPAR_VERTEBRATES, STRING_SOURCE).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let motifs: Vec<_> = all.motifs.iter().filter(|m| m.width() <= len).take(c.motifs).cloned().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let random: Vec<u8> = (0..c.backgrounds * len).map(|_| rng.random_range(0..4u8)).collect();
+    let backgrounds = shuffle_backgrounds(&random, len, 1);
+    let seq: Vec<u8> = (0..len).map(|_| rng.random_range(0..4u8)).collect();
+    let window = c.ism_window.unwrap_or(len).min(len);
+    let start = (len - window) / 2;
+    println!(
+        "interpretation throughput: {:?} preset ({len} bp, {} cells), device {device:?}, {} threads",
+        c.preset,
+        c.n_cells,
+        tch::get_num_threads()
+    );
+    println!("{:<10} {:>14} {:>12} {:>22} {:>14} {:>14}", "precision", "insert seq/s", "motifs/s", "JASPAR×1000 bg (est.)", "ISM pos/s", "ISM s/seq");
+    let cancel = CancelToken::default();
+    for &precision in &c.precisions {
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(device);
+        let mut model = ScBasset::new(&vs.root(), &config).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        model.set_precision(precision);
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if name.contains("cell") {
+                    t.copy_(&(Tensor::randn(t.size(), (Kind::Float, device)) * 0.3));
+                }
+            }
+        });
+        let readout = CellReadout::of_scbasset(&model);
+        // Warm-up (first-call allocations, kernel selection).
+        let _ = ism(&model, &seq, 0..2, &mut NoProgress, &cancel)?;
+        let t = Instant::now();
+        let _ = insert_motifs(&model, &readout, &motifs, &backgrounds, &InsertionOptions::default(), &mut NoProgress, &cancel)?;
+        let insert_s = t.elapsed().as_secs_f64();
+        let n_seq = (motifs.len() + 1) * c.backgrounds;
+        let seq_per_s = n_seq as f64 / insert_s;
+        let jaspar_s = (all.len() + 1) as f64 * 1000.0 / seq_per_s;
+        let t = Instant::now();
+        let _ = ism(&model, &seq, start..start + window, &mut NoProgress, &cancel)?;
+        let ism_s = t.elapsed().as_secs_f64();
+        let label = match precision {
+            Precision::F32 => "fp32",
+            Precision::Bf16 => "bf16",
+        };
+        println!(
+            "{label:<10} {seq_per_s:>14.1} {:>12.3} {:>22} {:>14.1} {:>14.2}",
+            motifs.len() as f64 / (insert_s * motifs.len() as f64 / (motifs.len() + 1) as f64),
+            human(jaspar_s),
+            window as f64 / ism_s,
+            ism_s * len as f64 / window as f64
+        );
+        if device != Device::Cpu {
+            tch::Cuda::synchronize(0);
+        }
+    }
+    if let Some(rss) = crate::bench::peak_rss_bytes() {
+        println!("peak RSS {:.0} MiB; {} motifs × {} backgrounds inserted; ISM over {window} of {len} positions (s/seq scaled to the whole sequence)", rss as f64 / 1048576.0, motifs.len(), c.backgrounds);
+    }
+    Ok(())
+}
+
+fn human(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
