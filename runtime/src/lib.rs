@@ -12,6 +12,7 @@ pub mod bench_model;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod finetune;
 pub mod info;
 pub mod interpret;
 pub mod model;

@@ -158,7 +158,7 @@ fn register_simulate(reg: &mut Registrar) {
         .opt("n_cells", "int", OptDefault::Int(d.n_cells as i64), "number of cells")
         .opt("n_peaks", "int", OptDefault::Int(d.n_peaks as i64), "number of peaks")
         .opt("n_cell_types", "int", OptDefault::Int(d.n_cell_types as i64), "number of cell types (one driver motif each)")
-        .opt("motifs", "array", OptDefault::None, "driver motif names or JASPAR ids, one per cell type")
+        .opt("motifs", "array", OptDefault::None, "driver motif names or JASPAR ids, one per cell type; \"A+B\" makes a type whose cells open the peaks of both programs (sim.motifs then lists the programs)")
         .opt("driven_fraction", "float", OptDefault::Float(d.driven_fraction), "share of peaks carrying a driver motif")
         .opt("instances", "int", OptDefault::Int(d.instances as i64), "motif sites planted per driven peak")
         .opt("strength", "float", OptDefault::Float(d.strength), "logit added for a driven peak in cells of its type")

@@ -6,6 +6,7 @@ use gscript_lang::{Package, Registrar};
 
 pub mod analysis;
 pub mod bridge;
+pub mod finetune;
 pub mod interpret;
 pub mod io;
 pub mod model;
@@ -29,5 +30,6 @@ impl Package for StdLib {
         model::register(reg);
         analysis::register(reg);
         interpret::register(reg);
+        finetune::register(reg);
     }
 }

@@ -96,9 +96,11 @@ pub struct PlantedSite {
 pub struct SimulationTruth {
     /// Cell-type names (`type0`… suffixed with the driver motif).
     pub cell_types: Vec<String>,
-    /// Driver motif (name) of each cell type.
+    /// Driver motifs (programs): one per cell type unless a type combines several (`"A+B"`).
     pub motifs: Vec<Motif>,
-    /// Driver cell type of each peak, −1 for background peaks.
+    /// The programs (indices into `motifs`) of each cell type.
+    pub type_programs: Vec<Vec<usize>>,
+    /// Driver program of each peak (= its cell type when every type has one program), −1 for background peaks.
     pub peak_driver: Vec<i32>,
     pub sites: Vec<PlantedSite>,
 }
@@ -156,11 +158,30 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let jaspar = jaspar_vertebrates();
     let names: Vec<String> = if opts.motifs.is_empty() { DEFAULT_DRIVERS[..opts.n_cell_types].iter().map(|s| s.to_string()).collect() } else { opts.motifs.clone() };
-    let motifs: Vec<Motif> = names
+    // Programs: the distinct driver motifs; a type named "A+B" combines programs A and B (its cells open the peaks
+    // of both), so a held-out combination type can be predicted from what the others teach.
+    let mut program_names: Vec<String> = Vec::new();
+    let mut type_programs: Vec<Vec<usize>> = Vec::new();
+    for n in &names {
+        let mut ps = Vec::new();
+        for part in n.split('+').map(str::trim) {
+            let i = match program_names.iter().position(|x| x.eq_ignore_ascii_case(part)) {
+                Some(i) => i,
+                None => {
+                    program_names.push(part.to_string());
+                    program_names.len() - 1
+                }
+            };
+            ps.push(i);
+        }
+        type_programs.push(ps);
+    }
+    let motifs: Vec<Motif> = program_names
         .iter()
         .map(|n| jaspar.get(n).cloned().ok_or_else(|| RuntimeError::invalid("motifs", format!("no motif '{n}' in the shipped JASPAR collection (use a name like 'CTCF' or an id like 'MA0139.2')"))))
         .collect::<Result<_>>()?;
-    let cell_types: Vec<String> = motifs.iter().enumerate().map(|(k, m)| format!("type{k}_{}", m.name)).collect();
+    let cell_types: Vec<String> =
+        type_programs.iter().enumerate().map(|(k, ps)| format!("type{k}_{}", ps.iter().map(|&p| motifs[p].name.as_str()).collect::<Vec<_>>().join("+"))).collect();
 
     // peaks: evenly spread over the chromosomes, one every `spacing` bases
     let per_chrom = opts.n_peaks.div_ceil(opts.n_chromosomes);
@@ -185,8 +206,8 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
         chromosomes.push((name, seq));
     }
 
-    // drivers and planted sites
-    let k = opts.n_cell_types;
+    // drivers (programs) and planted sites
+    let k = motifs.len();
     let mut peak_driver = vec![-1i32; opts.n_peaks];
     let mut sites = Vec::new();
     for (p, driver) in peak_driver.iter_mut().enumerate() {
@@ -220,7 +241,7 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     }
 
     // cells and accessibility
-    let cell_type: Vec<usize> = (0..opts.n_cells).map(|c| c % k).collect::<Vec<_>>();
+    let cell_type: Vec<usize> = (0..opts.n_cells).map(|c| c % opts.n_cell_types).collect::<Vec<_>>();
     let mut order: Vec<usize> = (0..opts.n_cells).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.random_range(0..=i));
@@ -231,7 +252,7 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     let (mut rows, mut cols) = (Vec::new(), Vec::new());
     for p in 0..opts.n_peaks {
         for c in 0..opts.n_cells {
-            let boost = if peak_driver[p] == cell_type[c] as i32 { opts.strength } else { 0.0 };
+            let boost = if peak_driver[p] >= 0 && type_programs[cell_type[c]].contains(&(peak_driver[p] as usize)) { opts.strength } else { 0.0 };
             let prob = 1.0 / (1.0 + (-(base[p] + depth[c] + boost)).exp());
             if rng.random::<f64>() < prob && rng.random::<f64>() >= opts.dropout {
                 rows.push(p as u32);
@@ -246,7 +267,7 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     cells.set_column("cell_type", MetaColumn::categorical_from(&labels))?;
     cells.set_column("depth_offset", MetaColumn::Number(depth))?;
     let data = PeakDataset::new(peaks, cells, matrix, "simulated")?;
-    Ok(Simulation { chromosomes, data, truth: SimulationTruth { cell_types, motifs, peak_driver, sites } })
+    Ok(Simulation { chromosomes, data, truth: SimulationTruth { cell_types, motifs, type_programs, peak_driver, sites } })
 }
 
 impl Simulation {
@@ -277,7 +298,14 @@ impl Simulation {
     pub fn drivers_tsv(&self) -> String {
         let mut s = String::from("peak\tdriver_cell_type\tdriver_motif\n");
         for (p, &d) in self.truth.peak_driver.iter().enumerate() {
-            let (t, m) = if d < 0 { ("none".to_string(), "none".to_string()) } else { (self.truth.cell_types[d as usize].clone(), self.truth.motifs[d as usize].name.clone()) };
+            let (t, m) = if d < 0 {
+                ("none".to_string(), "none".to_string())
+            } else {
+                let d = d as usize;
+                // The type driven by this program alone (with combination types, the motif names the program).
+                let t = self.truth.type_programs.iter().position(|ps| ps == &[d]).map_or_else(|| self.truth.motifs[d].name.clone(), |t| self.truth.cell_types[t].clone());
+                (t, self.truth.motifs[d].name.clone())
+            };
             s.push_str(&format!("{}\t{t}\t{m}\n", self.data.peaks.name[p]));
         }
         s

@@ -82,6 +82,34 @@ fn batch_norm(path: &nn::Path, dim: i64) -> nn::BatchNorm {
     nn::batch_norm1d(path, dim, config)
 }
 
+/// A low-rank adapter on a convolution or linear layer (peft's parameterisation, as scooby uses it):
+/// `y = W x + s·B(A x)` with `s = alpha / rank`. For a convolution `A` is a conv with the layer's kernel, stride and
+/// padding into `rank` channels `(r, C_in, k)` and `B` a 1×1 conv `(C_out, r, 1)`; for a linear layer `A` is
+/// `(r, in)` and `B` `(out, r)`. While `merged`, `ΔW = s·Σ_r B[o,r]·A[r,i,t]` has been added to `W` and the adapter
+/// path is skipped.
+#[derive(Debug)]
+pub struct Lora {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub scaling: f64,
+    pub merged: bool,
+}
+
+impl Lora {
+    /// `ΔW` in the layer's weight layout: `(C_out, C_in, k)` for a conv (`a` 3-D), `(out, in)` for a linear.
+    pub fn delta(&self) -> Tensor {
+        tch::no_grad(|| {
+            if self.a.dim() == 3 {
+                let (r, c_in, k) = (self.a.size()[0], self.a.size()[1], self.a.size()[2]);
+                let b = self.b.reshape([-1, r]);
+                b.matmul(&self.a.reshape([r, c_in * k])).reshape([-1, c_in, k]) * self.scaling
+            } else {
+                self.b.matmul(&self.a) * self.scaling
+            }
+        })
+    }
+}
+
 /// `conv_block` of basenji: GELU → Conv1d ("same" padding, no bias, he_normal) → BatchNorm → MaxPool.
 /// Variables under its path: `conv.weight` `(C_out, C_in, k)`, `bn.{weight, bias, running_mean, running_var}`.
 #[derive(Debug)]
@@ -94,6 +122,8 @@ pub struct ConvBlock {
     pub pool: i64,
     /// Max-pool padding (scvi stem only).
     pub pool_padding: i64,
+    /// Low-rank adapter (fine-tuning), if any.
+    pub lora: Option<Lora>,
 }
 
 impl ConvBlock {
@@ -101,7 +131,7 @@ impl ConvBlock {
     pub fn new(path: &nn::Path, c_in: usize, c_out: usize, kernel: usize, pool: usize, pool_padding: usize) -> Self {
         let dims = [c_out as i64, c_in as i64, kernel as i64];
         let weight = path.sub("conv").add("weight", he_normal(&dims, kernel * c_in, path.device()), true);
-        ConvBlock { weight, bn: batch_norm(&path.sub("bn"), c_out as i64), pool: pool as i64, pool_padding: pool_padding as i64 }
+        ConvBlock { weight, bn: batch_norm(&path.sub("bn"), c_out as i64), pool: pool as i64, pool_padding: pool_padding as i64, lora: None }
     }
 
     /// Output channels.
@@ -115,7 +145,12 @@ impl ConvBlock {
         let kind = precision.compute_kind();
         let k = self.weight.size()[2];
         let h = gelu(&x.to_kind(kind));
-        let h = h.conv1d::<Tensor>(&self.weight.to_kind(kind), None, [1], [k / 2], [1], 1);
+        let mut h_out = h.conv1d::<Tensor>(&self.weight.to_kind(kind), None, [1], [k / 2], [1], 1);
+        if let Some(l) = self.lora.as_ref().filter(|l| !l.merged) {
+            let low = h.conv1d::<Tensor>(&l.a.to_kind(kind), None, [1], [k / 2], [1], 1);
+            h_out += low.conv1d::<Tensor>(&l.b.to_kind(kind), None, [1], [0], [1], 1) * l.scaling;
+        }
+        let h = h_out;
         // Bf16: libtorch's mixed batch norm takes the bf16 activations with the fp32 gamma/beta/moving statistics and
         // accumulates the statistics in fp32; its output stays bf16 through the pooling and the next block.
         let h = self.bn.forward_t(&h, train);
@@ -148,6 +183,8 @@ pub struct DenseBlock {
     pub bn: nn::BatchNorm,
     /// Dropout rate (training only).
     pub dropout: f64,
+    /// Low-rank adapter (fine-tuning), if any.
+    pub lora: Option<Lora>,
 }
 
 impl DenseBlock {
@@ -155,14 +192,18 @@ impl DenseBlock {
     pub fn new(path: &nn::Path, in_features: usize, units: usize, dropout: f64) -> Self {
         let dims = [units as i64, in_features as i64];
         let weight = path.sub("linear").add("weight", he_normal(&dims, in_features, path.device()), true);
-        DenseBlock { weight, bn: batch_norm(&path.sub("bn"), units as i64), dropout }
+        DenseBlock { weight, bn: batch_norm(&path.sub("bn"), units as i64), dropout, lora: None }
     }
 
     /// `(B, C, P)` (fp32 or bf16) → `(B, units)` fp32 (before the final GELU); batch norm runs on fp32.
     pub fn forward_t(&self, x: &Tensor, train: bool, precision: Precision) -> Tensor {
         let kind = precision.compute_kind();
         let h = gelu(&x.to_kind(kind)).flatten(1, -1);
-        let h = h.linear::<Tensor>(&self.weight.to_kind(kind), None).to_kind(Kind::Float);
+        let mut out = h.linear::<Tensor>(&self.weight.to_kind(kind), None);
+        if let Some(l) = self.lora.as_ref().filter(|l| !l.merged) {
+            out += h.linear::<Tensor>(&l.a.to_kind(kind), None).linear::<Tensor>(&l.b.to_kind(kind), None) * l.scaling;
+        }
+        let h = out.to_kind(Kind::Float);
         self.bn.forward_t(&h, train).dropout(self.dropout, train)
     }
 

@@ -165,6 +165,20 @@ impl CellHistograms {
         })
     }
 
+    /// Adds a minibatch over a subset of cells: `logits` and 0/1 `targets` `(B, m)` for the cells `cells` `(m)`
+    /// (Int64 indices into `0..n_cells`, repeats allowed).
+    pub fn update_subset(&mut self, logits: &Tensor, targets: &Tensor, cells: &Tensor) -> Result<()> {
+        tch::no_grad(|| -> Result<()> {
+            let top = (AUC_THRESHOLDS - 1) as f64;
+            let bins = (logits.detach().to_kind(Kind::Float).sigmoid() * top).ceil().clamp(1.0, top).to_kind(Kind::Int64);
+            let idx = (bins + (cells * AUC_THRESHOLDS as i64).unsqueeze(0)).reshape([-1]);
+            let ones = Tensor::ones([idx.numel() as i64], (Kind::Int, idx.device()));
+            let _ = self.all.f_index_add_(0, &idx, &ones)?;
+            let _ = self.pos.f_index_add_(0, &idx, &targets.reshape([-1]).to_kind(Kind::Int))?;
+            Ok(())
+        })
+    }
+
     /// Mean per-cell auROC and auPR of everything added so far.
     pub fn summary(&self) -> Result<AucSummary> {
         let all: Vec<i32> = Vec::try_from(self.all.to_device(Device::Cpu))?;

@@ -256,6 +256,56 @@ impl ScBasset {
         &self.dense
     }
 
+    /// Layer names in order, as used for LoRA targets: `stem`, `tower0` …, `conv1x1`, `bottleneck`.
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut names = vec!["stem".to_string()];
+        names.extend((0..self.tower.len()).map(|i| format!("tower{i}")));
+        names.push("conv1x1".into());
+        names.push("bottleneck".into());
+        names
+    }
+
+    /// Mutable convolution blocks with their names (stem, tower blocks, 1×1 block).
+    pub fn conv_blocks_mut(&mut self) -> Vec<(String, &mut ConvBlock)> {
+        let names = self.layer_names();
+        std::iter::once(&mut self.stem).chain(self.tower.iter_mut()).chain(std::iter::once(&mut self.conv1x1)).enumerate().map(|(i, b)| (names[i].clone(), b)).collect()
+    }
+
+    /// The bottleneck dense block, mutable.
+    pub fn dense_block_mut(&mut self) -> &mut DenseBlock {
+        &mut self.dense
+    }
+
+    /// Replaces the per-cell layer (e.g. by weights a cell-state decoder produced): `embedding` `(bottleneck,
+    /// n_cells)` and `bias` `(n_cells)` are copied into the model's variables.
+    pub fn set_cell_layer(&mut self, embedding: &Tensor, bias: &Tensor) -> Result<()> {
+        if embedding.size() != self.cell_embedding.size() || bias.size() != self.cell_bias.size() {
+            return Err(ModelError::shape("cell layer", format!("expected {:?} and {:?}, got {:?} and {:?}", self.cell_embedding.size(), self.cell_bias.size(), embedding.size(), bias.size())));
+        }
+        tch::no_grad(|| {
+            self.cell_embedding.copy_(&embedding.to_device(self.device).to_kind(Kind::Float));
+            self.cell_bias.copy_(&bias.to_device(self.device).to_kind(Kind::Float));
+        });
+        Ok(())
+    }
+
+    /// The trunk's tensors (everything but the cell and batch layers): kernels, BN parameters and statistics.
+    pub fn trunk_tensors(&self) -> Vec<Tensor> {
+        let mut v = Vec::new();
+        for b in self.conv_blocks().map(|b| (&b.weight, &b.bn)).chain(std::iter::once((&self.dense.weight, &self.dense.bn))) {
+            v.push(b.0.shallow_clone());
+            v.extend(b.1.ws.iter().chain(b.1.bs.iter()).map(Tensor::shallow_clone));
+            v.push(b.1.running_mean.shallow_clone());
+            v.push(b.1.running_var.shallow_clone());
+        }
+        v
+    }
+
+    /// The cell layer's tensors: kernel `(bottleneck, n_cells)` and bias.
+    pub fn cell_layer(&self) -> (Tensor, Tensor) {
+        (self.cell_embedding.shallow_clone(), self.cell_bias.shallow_clone())
+    }
+
     /// Every trainable tensor (kernels, BN gamma/beta, cell and batch layers), sharing storage with the model.
     pub fn trainable_parameters(&self) -> Vec<Tensor> {
         let mut params: Vec<Tensor> = self.conv_blocks().flat_map(ConvBlock::trainable).collect();

@@ -27,6 +27,13 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("save", |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
         let t = model.lock();
+        if t.tuning.as_ref().is_some_and(|x| !x.merged) {
+            return Err(primitive_error(
+                "save",
+                None,
+                "the model has LoRA adapters that are not merged: call model.merge_lora() first (outputs are the same), or model.save_lora(path) to save only the adapters and head",
+            ));
+        }
         save_model(&PathBuf::from(path), &t.vs, &t.meta).map_err(|e| primitive_error("save", Some("path"), &e.to_string()))
     });
 
@@ -41,7 +48,7 @@ pub fn register(reg: &mut Registrar) {
         let o = Options::new(P, opts, &specs)?;
         let device = crate::bridge::device_option(P, &o)?;
         let loaded = load_model(&PathBuf::from(path), device).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
-        Ok(ModelValue::new(TrainedModel { vs: loaded.vs, net: loaded.net, meta: loaded.meta }))
+        Ok(ModelValue::new(TrainedModel { vs: loaded.vs, net: loaded.net, meta: loaded.meta, tuning: None }))
     };
     let l2 = load.clone();
     reg.engine.register_fn("load_model", load);
@@ -131,7 +138,7 @@ pub fn register(reg: &mut Registrar) {
             history: History::default(),
             versions: Versions::current(),
         };
-        Ok(ModelValue::new(TrainedModel { vs: imported.vs, net: imported.net, meta }))
+        Ok(ModelValue::new(TrainedModel { vs: imported.vs, net: imported.net, meta, tuning: None }))
     };
     let i2 = import.clone();
     reg.engine.register_fn("import_scbasset", import);

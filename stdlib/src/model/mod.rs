@@ -25,6 +25,8 @@ pub struct TrainedModel {
     pub vs: nn::VarStore,
     pub net: ScBasset,
     pub meta: ModelMeta,
+    /// LoRA adapters and the fine-tuning head, for models made by `lora_finetune`.
+    pub tuning: Option<crate::finetune::Tuning>,
 }
 
 /// The model as a script value (tensors live behind a mutex: values must be shareable).
@@ -50,6 +52,10 @@ impl ModelValue {
             .map(|b| format!(", best train auROC {:.3} at epoch {}", b.train_auroc.unwrap_or(f64::NAN), b.epoch))
             .unwrap_or_default();
         let batches = m.meta.batch_names.as_ref().map(|b| format!(", {} batches", b.len())).unwrap_or_default();
+        let batches = match &m.tuning {
+            Some(t) => format!("{batches}, {}", t.describe()),
+            None => batches,
+        };
         format!(
             "ScBassetModel({}, {} bp, {} cells{batches}, {} parameters, {}; {} epochs{best})",
             m.meta.preset,

@@ -32,12 +32,12 @@ fn training_figure(h: &History) -> Option<Figure> {
 }
 
 /// Progress bar per batch, a log line and a live figure per epoch.
-struct SessionObserver {
-    host: Arc<Host>,
-    bar: ProgressBar,
-    n_batches_total: u64,
-    display_id: String,
-    shown: bool,
+pub(crate) struct SessionObserver {
+    pub(crate) host: Arc<Host>,
+    pub(crate) bar: ProgressBar,
+    pub(crate) n_batches_total: u64,
+    pub(crate) display_id: String,
+    pub(crate) shown: bool,
 }
 
 impl TrainObserver for SessionObserver {
@@ -219,7 +219,7 @@ pub fn register(reg: &mut Registrar) {
             history: outcome.history,
             versions: Versions::current(),
         };
-        Ok(ModelValue::new(TrainedModel { vs, net, meta }))
+        Ok(ModelValue::new(TrainedModel { vs, net, meta, tuning: None }))
     };
     let t2 = train_fn.clone();
     reg.engine.register_fn("train_scbasset", train_fn);

@@ -132,6 +132,21 @@ pub fn register(reg: &mut Registrar) {
         }
         Matrix { rows: m.cols, cols: m.rows, data: Arc::new(d), row_names: m.col_names.clone(), col_names: m.row_names.clone() }
     });
+    reg.docs.add(FnDoc::method("Matrix", "select_rows", "core", "m.select_rows(rows: array) -> Matrix", "The rows at these indices, in the order given (names kept).").example("matrix([[1, 2], [3, 4], [5, 6]]).select_rows([2, 0]).to_array()"));
+    reg.engine.register_fn("select_rows", |m: &mut Matrix, rows: Array| -> ScriptResult<Matrix> {
+        let mut idx = Vec::with_capacity(rows.len());
+        for (k, r) in rows.iter().enumerate() {
+            let i = r.as_int().ok().and_then(|i| usize::try_from(i).ok()).filter(|&i| i < m.rows);
+            idx.push(i.ok_or_else(|| primitive_error("Matrix.select_rows", Some("rows"), &format!("element {k} (`{r}`) is not a row index below {}", m.rows)))?);
+        }
+        let data: Vec<f32> = idx.iter().flat_map(|&i| m.row(i).to_vec()).collect();
+        let mut out = Matrix::new(idx.len(), m.cols, data);
+        out.col_names = m.col_names.clone();
+        if let Some(n) = &m.row_names {
+            out.row_names = Some(Arc::new(idx.iter().map(|&i| n[i].clone()).collect()));
+        }
+        Ok(out)
+    });
     reg.docs.add(FnDoc::method("Matrix", "row_names", "core", "m.row_names() -> array", "Row names (empty when the matrix has none)."));
     reg.engine.register_fn("row_names", |m: &mut Matrix| -> Array { m.row_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
     reg.docs.add(FnDoc::method("Matrix", "col_names", "core", "m.col_names() -> array", "Column names (empty when the matrix has none)."));

@@ -166,6 +166,27 @@ pub fn register(reg: &mut Registrar) {
         out.cells.set_column(name, col).map_err(in_primitive("set_obs"))?;
         Ok(PeakData(Arc::new(out), d.1.clone()))
     });
+    reg.docs.add(
+        m("select_cells", "data.select_cells(cells: array) -> PeakDataset", "A dataset with only these cells (indices or barcodes), in the order given; peaks and genome kept.")
+            .example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(d.select_cells([0, 2, 4]).n_cells());"),
+    );
+    reg.engine.register_fn("select_cells", |d: &mut PeakData, cells: Array| -> ScriptResult<PeakData> {
+        let n = d.0.n_cells();
+        let index: std::collections::HashMap<&str, usize> = d.0.cells.barcodes.iter().enumerate().map(|(i, b)| (b.as_str(), i)).collect();
+        let mut keep = Vec::with_capacity(cells.len());
+        for (k, x) in cells.iter().enumerate() {
+            let i = match x.as_int() {
+                Ok(i) => usize::try_from(i).ok().filter(|&i| i < n),
+                Err(_) => index.get(x.to_string().as_str()).copied(),
+            };
+            keep.push(i.ok_or_else(|| primitive_error("select_cells", Some("cells"), &format!("element {k} (`{x}`) is not a cell index below {n} or a barcode of the data")))?);
+        }
+        if keep.is_empty() {
+            return Err(primitive_error("select_cells", Some("cells"), "is empty"));
+        }
+        let all: Vec<usize> = (0..d.0.n_peaks()).collect();
+        Ok(PeakData(Arc::new(d.0.select(&all, &keep)), d.1.clone()))
+    });
     reg.docs.add(m("peaks", "data.peaks() -> Peaks", "The peak set (chrom, start, end, name)."));
     reg.engine.register_fn("peaks", |d: &mut PeakData| Peaks(Arc::new(d.0.peaks.clone())));
     reg.docs.add(m("peaks_per_cell", "data.peaks_per_cell() -> array", "Number of open peaks in each cell (a depth proxy)."));
