@@ -30,6 +30,7 @@ usage:
   gscript bench analysis [--cells N] [--dims D]                kNN + Leiden + UMAP seconds and memory (default 100k × 32)
   gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
                                                                insert_motif motifs/s and ISM positions/s (full-size model)
+  gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
@@ -179,6 +180,13 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("analysis") => bench_analysis(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("interpret") => bench_interpret(&rest[1..]),
+        "bench" if rest.first().map(String::as_str) == Some("finetune") => match gscript_runtime::bench_finetune::print(&rest[1..]) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("gscript bench finetune: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
         "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
             let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
             gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;

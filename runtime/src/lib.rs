@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod bench;
 pub mod bench_analysis;
 pub mod bench_data;
+pub mod bench_finetune;
 pub mod bench_interpret;
 pub mod bench_model;
 pub mod data;
