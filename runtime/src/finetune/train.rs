@@ -19,9 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
 use super::decoder::CellStateDecoder;
-use crate::model::loss::{bce_with_logits_positives, positive_flat_indices};
-use crate::model::metrics::{exact_auroc_positives, CellHistograms};
-use crate::model::train::{batch_ranges, stream_seed};
+use crate::model::loss::bce_with_logits_positives;
+use crate::model::metrics::CellHistograms;
+use crate::model::train::{batch_ranges, gather, peak_auroc_sum, stream_seed};
 use crate::model::{EarlyStopping, EpochStats, History, ScBasset, TrainData, TrainError, TrainObserver, TrainOutcome};
 
 /// Settings of [`fine_tune`].
@@ -216,14 +216,6 @@ fn subset_targets(data: &TrainData, peaks: &[usize], cells: &[i64]) -> Tensor {
     Tensor::from_slice(&t).view([peaks.len() as i64, cells.len() as i64])
 }
 
-fn gather_codes(data: &TrainData, peaks: &[usize], device: Device) -> Result<Tensor, TrainError> {
-    let mut codes = Vec::with_capacity(peaks.len() * data.seq_len);
-    for &p in peaks {
-        codes.extend_from_slice(&data.codes[p * data.seq_len..(p + 1) * data.seq_len]);
-    }
-    Ok(Tensor::from_slice(&codes).f_view([peaks.len() as i64, data.seq_len as i64])?.f_to_device(device)?)
-}
-
 /// Fine-tunes `params` (adapters and head tensors, which must require gradients) of `model` on `data`.
 pub fn fine_tune(
     model: &ScBasset,
@@ -274,12 +266,10 @@ pub fn fine_tune(
                 return Err(TrainError::Interrupted { epoch: epoch + 1, batch: b + 1 });
             }
             let peaks = &order[range.clone()];
-            let codes = gather_codes(data, peaks, device)?;
+            let (codes, positives) = gather(data, peaks, device)?;
             let z = model.embed(&ScBasset::one_hot(&codes)?, false);
             let loss = match head {
                 Head::Cells => {
-                    let rows: Vec<&[u32]> = peaks.iter().map(|&p| data.positives[p].as_slice()).collect();
-                    let positives = Tensor::from_slice(&positive_flat_indices(&rows, data.n_cells)?).to_device(device);
                     let logits = model.cell_logits(&z);
                     hist.update(&logits, &positives)?;
                     bce_with_logits_positives(&logits, &positives)?
@@ -346,18 +336,14 @@ fn validation_peak_auroc(model: &ScBasset, head: &Head, data: &TrainData, cfg: &
                 return Err(TrainError::Interrupted { epoch: epoch + 1, batch: b + 1 });
             }
             let peaks = &data.val[range];
-            let z = model.embed(&ScBasset::one_hot(&gather_codes(data, peaks, model.device())?)?, false);
+            let z = model.embed(&ScBasset::one_hot(&gather(data, peaks, model.device())?.0)?, false);
             let logits = match &readout {
                 None => model.cell_logits(&z),
                 Some((w, bias)) => z.matmul(w) + bias.unsqueeze(0),
             };
-            let host: Vec<f32> = Vec::try_from(logits.to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1]))?;
-            for (row, &p) in host.chunks(data.n_cells).zip(peaks) {
-                if let Some(a) = exact_auroc_positives(row, &data.positives[p]) {
-                    sum += a;
-                    used += 1;
-                }
-            }
+            let (s, u) = peak_auroc_sum(&logits, peaks, data)?;
+            sum += s;
+            used += u;
         }
         Ok(())
     })?;

@@ -158,7 +158,7 @@ pub fn embed_stream(
         consume(start..end, &z)?;
         progress.update(end as u64, "");
     }
-    progress.finish(&format!("{n} sequences"));
+    progress.finish(&format!("{n} sequences embedded"));
     Ok(())
 }
 

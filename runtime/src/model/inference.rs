@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::str::FromStr;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::scbasset::ScBasset;
 use crate::error::{Result, RuntimeError};
@@ -70,27 +70,8 @@ fn check_codes(model: &ScBasset, codes: &[u8]) -> Result<usize> {
 /// Sequence embeddings `z` `(n, bottleneck)` fp32 on the CPU, for `n` sequences given as concatenated base codes
 /// (each `seq_len` long). Evaluation mode (BN moving statistics, no dropout), no gradients.
 pub fn embed_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
-    let n = check_codes(model, codes)?;
-    let len = model.config().seq_len;
-    let batch = eval_batch(model.device(), model.precision());
-    let mut parts = Vec::with_capacity(n.div_ceil(batch));
-    progress.start("embedding sequences", Some(n as u64));
-    for start in (0..n).step_by(batch) {
-        cancel.check()?;
-        let end = (start + batch).min(n);
-        let batch = Tensor::from_slice(&codes[start * len..end * len]).f_view([(end - start) as i64, len as i64])?.f_to_device(model.device())?;
-        let z = tch::no_grad(|| -> Result<Tensor> {
-            let x = ScBasset::one_hot(&batch).map_err(|e| RuntimeError::Other(e.to_string()))?;
-            Ok(model.embed(&x, false).f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?)
-        })?;
-        parts.push(z);
-        progress.update(end as u64, "");
-    }
-    progress.finish(&format!("{n} sequences embedded"));
-    if parts.is_empty() {
-        return Ok(Tensor::zeros([0, model.config().bottleneck as i64], (Kind::Float, Device::Cpu)));
-    }
-    Ok(Tensor::f_cat(&parts, 0)?)
+    check_codes(model, codes)?;
+    Ok(crate::interpret::embed_all(model, codes, "embedding sequences", progress, cancel)?.f_to_device(Device::Cpu)?)
 }
 
 /// Per-cell accessibility probabilities `(n, n_cells)` for `n` sequences (full model: intercepts and, for
@@ -153,6 +134,7 @@ pub fn denoise_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
     use crate::model::ScBassetConfig;
     use crate::progress::NoProgress;
     use tch::nn;

@@ -233,7 +233,7 @@ pub fn batch_ranges(n: usize, batch_size: usize) -> Vec<std::ops::Range<usize>> 
 }
 
 /// Codes `(B, seq_len)` UInt8 and the flat positive indices of `peaks`, on `device`.
-fn gather(data: &TrainData, peaks: &[usize], device: Device) -> Result<(Tensor, Tensor), TrainError> {
+pub(crate) fn gather(data: &TrainData, peaks: &[usize], device: Device) -> Result<(Tensor, Tensor), TrainError> {
     let mut codes = Vec::with_capacity(peaks.len() * data.seq_len);
     for &p in peaks {
         codes.extend_from_slice(data.peak_codes(p));
@@ -304,6 +304,20 @@ fn train_epoch(
     Ok((loss_sum / seen as f64, hist.summary()?))
 }
 
+/// Sum of the exact per-peak auROCs over the cells of `logits` `(peaks.len(), n_cells)`, and how many peaks had
+/// both classes.
+pub(crate) fn peak_auroc_sum(logits: &Tensor, peaks: &[usize], data: &TrainData) -> Result<(f64, usize), TrainError> {
+    let host: Vec<f32> = Vec::try_from(logits.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_reshape([-1])?)?;
+    let (mut sum, mut used) = (0.0, 0);
+    for (row, &p) in host.chunks(data.n_cells).zip(peaks) {
+        if let Some(a) = exact_auroc_positives(row, &data.positives[p]) {
+            sum += a;
+            used += 1;
+        }
+    }
+    Ok((sum, used))
+}
+
 /// Validation loss, per-cell AUCs and mean per-peak auROC; `None` without validation peaks.
 fn validate_epoch(ctx: &EpochCtx, epoch: usize) -> Result<Option<(f64, AucSummary, Option<f64>)>, TrainError> {
     let (model, data, config) = (ctx.model, ctx.data, ctx.config);
@@ -323,13 +337,9 @@ fn validate_epoch(ctx: &EpochCtx, epoch: usize) -> Result<Option<(f64, AucSummar
             let loss = loss_of(model, &logits, &positives, config)?.f_double_value(&[])?;
             loss_sum += loss * peaks.len() as f64;
             hist.update(&logits, &positives)?;
-            let host: Vec<f32> = Vec::try_from(logits.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_reshape([-1])?)?;
-            for (row, &p) in host.chunks(data.n_cells).zip(peaks) {
-                if let Some(a) = exact_auroc_positives(row, &data.positives[p]) {
-                    peak_sum += a;
-                    peaks_used += 1;
-                }
-            }
+            let (sum, used) = peak_auroc_sum(&logits, peaks, data)?;
+            peak_sum += sum;
+            peaks_used += used;
         }
         Ok(())
     })?;
