@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::bench_model::{Preset, RandomPeaks};
+use crate::bench_model::{parse_precisions, Preset, RandomPeaks};
 use crate::error::{Result, RuntimeError};
 use crate::finetune::{adapter_tensors, attach_lora, fine_tune, freeze_trunk, CellStateDecoder, DecoderConfig, FineTuneConfig, Head, LoraConfig, Param};
 use crate::model::{train, Precision, ScBasset, TrainConfig, TrainData, TrainObserver};
@@ -27,11 +27,14 @@ pub fn print(args: &[String]) -> Result<()> {
         let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
         let int = || v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")));
         match args[i].as_str() {
-            "--preset" => preset = match v.as_str() { "keras" => Preset::Keras, "scvi" => Preset::Scvi, "tiny" => Preset::Tiny, _ => return Err(RuntimeError::invalid("--preset", USAGE)) },
+            "--preset" => preset = v.parse()?,
             "--cells" => n_cells = int()?,
             "--batches" => batches = int()?,
             "--threads" => tch::set_num_threads(int()? as i32),
-            "--precision" => precision = match v.as_str() { "fp32" => Precision::F32, "bf16" => Precision::Bf16, _ => return Err(RuntimeError::invalid("--precision", USAGE)) },
+            "--precision" => match parse_precisions(v)?.as_slice() {
+                [p] => precision = *p,
+                _ => return Err(RuntimeError::invalid("--precision", format!("one precision at a time; usage: {USAGE}"))),
+            },
             other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
         }
         i += 2;

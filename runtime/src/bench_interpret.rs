@@ -9,7 +9,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::bench_model::Preset;
+use crate::bench_model::{parse_precisions, Preset};
 use crate::data::simulate::JASPAR_VERTEBRATES;
 use crate::error::{Result, RuntimeError};
 use crate::interpret::insertion::shuffle_backgrounds;
@@ -61,27 +61,13 @@ impl InterpretBenchConfig {
             let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
             let int = || v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")));
             match args[i].as_str() {
-                "--preset" => {
-                    c.preset = match v.as_str() {
-                        "keras" => Preset::Keras,
-                        "scvi" => Preset::Scvi,
-                        "tiny" => Preset::Tiny,
-                        _ => return Err(RuntimeError::invalid("--preset", format!("'{v}': expected keras, scvi or tiny"))),
-                    }
-                }
+                "--preset" => c.preset = v.parse()?,
                 "--cells" => c.n_cells = int()?,
                 "--motifs" => c.motifs = int()?,
                 "--backgrounds" => c.backgrounds = int()?,
                 "--ism-window" => c.ism_window = Some(int()?),
                 "--threads" => c.threads = Some(int()?),
-                "--precision" => {
-                    c.precisions = match v.as_str() {
-                        "fp32" => vec![Precision::F32],
-                        "bf16" => vec![Precision::Bf16],
-                        "both" => vec![Precision::F32, Precision::Bf16],
-                        _ => return Err(RuntimeError::invalid("--precision", format!("'{v}': expected fp32, bf16 or both"))),
-                    }
-                }
+                "--precision" => c.precisions = parse_precisions(v)?,
                 "--device" => c.device = v.parse()?,
                 other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
             }

@@ -35,6 +35,28 @@ pub enum Preset {
     Tiny,
 }
 
+impl std::str::FromStr for Preset {
+    type Err = RuntimeError;
+    fn from_str(v: &str) -> Result<Self> {
+        match v {
+            "keras" => Ok(Preset::Keras),
+            "scvi" => Ok(Preset::Scvi),
+            "tiny" => Ok(Preset::Tiny),
+            _ => Err(RuntimeError::invalid("--preset", format!("'{v}': expected keras, scvi or tiny"))),
+        }
+    }
+}
+
+/// The `--precision` option of the benchmarks: `fp32` (or `f32`), `bf16`, or `both`.
+pub fn parse_precisions(v: &str) -> Result<Vec<Precision>> {
+    match v {
+        "fp32" | "f32" => Ok(vec![Precision::F32]),
+        "bf16" => Ok(vec![Precision::Bf16]),
+        "both" => Ok(vec![Precision::F32, Precision::Bf16]),
+        _ => Err(RuntimeError::invalid("--precision", format!("'{v}': expected fp32, bf16 or both"))),
+    }
+}
+
 impl Preset {
     /// The model configuration of this preset for `n_cells` cells.
     pub fn config(self, n_cells: usize) -> ScBassetConfig {
@@ -128,22 +150,8 @@ impl ModelBenchConfig {
                 "--max-batches" => c.max_batches = if v == "all" { None } else { Some(int()?) },
                 "--threads" => c.threads = Some(v.parse().ok().filter(|&t: &i32| t > 0).ok_or_else(bad)?),
                 "--device" => c.device = v.parse()?,
-                "--preset" => {
-                    c.preset = match v {
-                        "keras" => Preset::Keras,
-                        "scvi" => Preset::Scvi,
-                        "tiny" => Preset::Tiny,
-                        _ => return Err(RuntimeError::invalid(opt, format!("'{v}': expected keras, scvi or tiny"))),
-                    }
-                }
-                "--precision" => {
-                    c.precisions = match v {
-                        "fp32" | "f32" => vec![Precision::F32],
-                        "bf16" => vec![Precision::Bf16],
-                        "both" => vec![Precision::F32, Precision::Bf16],
-                        _ => return Err(RuntimeError::invalid(opt, format!("'{v}': expected fp32, bf16 or both"))),
-                    }
-                }
+                "--preset" => c.preset = v.parse()?,
+                "--precision" => c.precisions = parse_precisions(v)?,
                 _ => return Err(RuntimeError::invalid(opt, "unknown option of bench model")),
             }
             i += 2;

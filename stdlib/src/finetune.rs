@@ -10,7 +10,7 @@ use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::data::Split;
 use gscript_runtime::finetune::{adapter_tensors, attach_lora, fine_tune, freeze_trunk, merge_lora, unmerge_lora, CellStateDecoder, DecoderConfig, FineTuneConfig, Head, LoraConfig, Param};
-use gscript_runtime::model::{ModelMeta, PeakFingerprint, ScBasset, TrainData, TrainError, Versions, MODEL_FORMAT};
+use gscript_runtime::model::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, TrainData, TrainError, Versions, MODEL_FORMAT};
 use gscript_runtime::seq::peak_codes;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -62,17 +62,14 @@ impl Tuning {
 
 /// FNV-1a 64 over the trunk's fp32 weights.
 pub fn trunk_fingerprint(net: &ScBasset) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv1a::default();
     for t in net.trunk_tensors() {
         let v: Vec<f32> = Vec::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1])).unwrap_or_default();
         for x in v {
-            for b in x.to_le_bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            h.update(&x.to_le_bytes());
         }
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 /// Standardised cell states `(n, E)` on `device`, with the statistics used (given, or computed from `m`).

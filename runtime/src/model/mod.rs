@@ -56,7 +56,7 @@ pub use import::{
 };
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
-pub use saved::{load_model, save_model, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT};
+pub use saved::{load_model, save_model, Fnv1a, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT};
 pub use scbasset::{BatchHead, ScBasset};
 pub use train::{train, TrainConfig, TrainError, TrainObserver, TrainOutcome};
 pub use train_data::TrainData;

@@ -35,14 +35,34 @@ pub struct PeakFingerprint {
 impl PeakFingerprint {
     /// The fingerprint of `peaks`.
     pub fn of(peaks: &PeakSet) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = Fnv1a::default();
         for i in 0..peaks.len() {
-            for b in format!("{}:{}-{}\n", peaks.chrom[i], peaks.start[i], peaks.end[i]).bytes() {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
+            h.update(format!("{}:{}-{}\n", peaks.chrom[i], peaks.start[i], peaks.end[i]).as_bytes());
         }
-        PeakFingerprint { n_peaks: peaks.len(), fnv1a64: format!("{h:016x}") }
+        PeakFingerprint { n_peaks: peaks.len(), fnv1a64: h.hex() }
+    }
+}
+
+/// FNV-1a 64-bit hash, fed in pieces (fingerprints of peak sets and of weights).
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    /// The hash as 16 lower-case hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0)
     }
 }
 
