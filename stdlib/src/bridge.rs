@@ -78,3 +78,8 @@ pub fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>
         })
         .collect()
 }
+
+/// A label as text: a string as is (no quotes), anything else as it prints.
+pub fn label_text(x: &Dynamic) -> String {
+    if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }
+}

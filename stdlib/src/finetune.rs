@@ -96,6 +96,19 @@ fn standardise(m: &Matrix, stats: Option<(&[f32], &[f32])>, device: Device) -> (
     (Tensor::from_slice(&data).view([n as i64, e as i64]).to_device(device), mean, sd)
 }
 
+/// A new network for `cfg` (the base's layers, another cell layer) on the base's device, holding a copy of the
+/// base's trunk weights and BN statistics; the cell layer is freshly initialised.
+fn on_trunk_of(primitive: &str, base: &ScBasset, cfg: &gscript_runtime::model::ScBassetConfig) -> ScriptResult<(nn::VarStore, ScBasset)> {
+    let vs = nn::VarStore::new(base.device());
+    let net = ScBasset::new(&vs.root(), cfg).map_err(|e| primitive_error(primitive, None, &e.to_string()))?;
+    tch::no_grad(|| {
+        for (mut dst, src) in net.trunk_tensors().into_iter().zip(base.trunk_tensors()) {
+            dst.copy_(&src);
+        }
+    });
+    Ok((vs, net))
+}
+
 fn finetune_doc() -> FnDoc {
     FnDoc::new("lora_finetune", "finetune", "lora_finetune(base: ScBassetModel, data: PeakDataset, options?: map) -> ScBassetModel", "Fine-tunes a pretrained scBasset to a new dataset with LoRA adapters and a new cell head.")
         .details(
@@ -146,13 +159,7 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     cfg.n_batches = None;
     let device = b.net.device();
     tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(device);
-    let mut net = ScBasset::new(&vs.root(), &cfg).map_err(|e| primitive_error(P, None, &e.to_string()))?;
-    tch::no_grad(|| {
-        for (mut dst, src) in net.trunk_tensors().into_iter().zip(b.net.trunk_tensors()) {
-            dst.copy_(&src);
-        }
-    });
+    let (vs, mut net) = on_trunk_of(P, &b.net, &cfg)?;
     if d.cells.barcodes == b.meta.barcodes {
         let (e, bias) = b.net.cell_layer();
         net.set_cell_layer(&e, &bias).map_err(|e| primitive_error(P, None, &e.to_string()))?;
@@ -281,24 +288,22 @@ pub fn register(reg: &mut Registrar) {
     register2(reg, finetune_doc(), move |base: ModelValue, data: PeakData, o| run(&host, base, data, o));
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "finetune", sig, summary);
-    reg.docs.add(m("merge_lora", "model.merge_lora() -> int", "Folds the LoRA adapters into the weights (W += (α/r)·ΔW); outputs stay the same. Returns the number merged."));
-    reg.engine.register_fn("merge_lora", |model: &mut ModelValue| -> ScriptResult<i64> {
-        let mut g = model.lock();
-        let t = &mut *g;
-        let tuning = t.tuning.as_mut().ok_or_else(|| primitive_error("merge_lora", None, "the model has no LoRA adapters (make one with lora_finetune)"))?;
-        let n = merge_lora(&mut t.net);
-        tuning.merged = true;
-        Ok(n as i64)
-    });
-    reg.docs.add(m("unmerge_lora", "model.unmerge_lora() -> int", "Takes merged adapters back out of the weights."));
-    reg.engine.register_fn("unmerge_lora", |model: &mut ModelValue| -> ScriptResult<i64> {
-        let mut g = model.lock();
-        let t = &mut *g;
-        let tuning = t.tuning.as_mut().ok_or_else(|| primitive_error("unmerge_lora", None, "the model has no LoRA adapters"))?;
-        let n = unmerge_lora(&mut t.net);
-        tuning.merged = false;
-        Ok(n as i64)
-    });
+    type Toggle = fn(&mut ScBasset) -> usize;
+    let toggles: [(&str, &str, &str, Toggle, bool); 2] = [
+        ("merge_lora", "model.merge_lora() -> int", "Folds the LoRA adapters into the weights (W += (α/r)·ΔW); outputs stay the same. Returns the number merged.", merge_lora, true),
+        ("unmerge_lora", "model.unmerge_lora() -> int", "Takes merged adapters back out of the weights.", unmerge_lora, false),
+    ];
+    for (name, sig, summary, apply, merged) in toggles {
+        reg.docs.add(m(name, sig, summary));
+        reg.engine.register_fn(name, move |model: &mut ModelValue| -> ScriptResult<i64> {
+            let mut g = model.lock();
+            let t = &mut *g;
+            let tuning = t.tuning.as_mut().ok_or_else(|| primitive_error(name, None, "the model has no LoRA adapters (make one with lora_finetune)"))?;
+            let n = apply(&mut t.net);
+            tuning.merged = merged;
+            Ok(n as i64)
+        });
+    }
     reg.docs.add(m("parameter_counts", "model.parameter_counts() -> map", "#{trainable, frozen, adapters_layers} of a fine-tuned model (trainable = all for a trained one)."));
     reg.engine.register_fn("parameter_counts", |model: &mut ModelValue| -> Map {
         let t = model.lock();
@@ -337,14 +342,7 @@ pub fn register(reg: &mut Registrar) {
             let g = genome_for(P, &d, None)?;
             peak_codes(&g.0, &d.0.peaks, len as u64, 0, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?.codes
         } else {
-            let list: Vec<String> = match seqs.clone().try_cast::<Array>() {
-                Some(a) => a.iter().map(|x| x.to_string()).collect(),
-                None => vec![seqs.to_string()],
-            };
-            if let Some((i, s)) = list.iter().enumerate().find(|(_, s)| s.len() != len) {
-                return Err(primitive_error(P, Some("seqs"), &format!("sequence {i} is {} bp; the model reads {len}-bp sequences", s.len())));
-            }
-            list.iter().flat_map(|s| gscript_runtime::seq::encode(s.as_bytes(), 0)).collect()
+            crate::model::inference::sequence_codes(P, &seqs, len)?.codes
         };
         let z = gscript_runtime::model::embed_codes(&t.net, &codes, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
         let (w, b) = dec.net.readout(&states);
@@ -430,13 +428,7 @@ pub fn register(reg: &mut Registrar) {
         let cfg: gscript_runtime::model::ScBassetConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         let barcodes: Vec<String> = serde_json::from_value(meta["barcodes"].clone()).unwrap_or_default();
         let device = b.net.device();
-        let vs = nn::VarStore::new(device);
-        let mut net = ScBasset::new(&vs.root(), &cfg).map_err(|e| primitive_error(P, None, &e.to_string()))?;
-        tch::no_grad(|| {
-            for (mut dst, src) in net.trunk_tensors().into_iter().zip(b.net.trunk_tensors()) {
-                dst.copy_(&src);
-            }
-        });
+        let (vs, mut net) = on_trunk_of(P, &b.net, &cfg)?;
         let get = |k: &str| t.get(k).ok_or_else(|| primitive_error(P, Some("path"), &format!("{path}: no `{k}`")));
         net.set_cell_layer(get("cell_embedding")?, get("cell_bias")?).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         let avs = nn::VarStore::new(device);

@@ -120,7 +120,7 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("write_csv", |m: Matrix, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
-        let quote = |s: &str| if s.contains(sep) || s.contains('"') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        let quote = |s: &str| crate::values::table::csv_field(s, sep);
         let mut out = String::new();
         let cols: Vec<String> = match &m.col_names {
             Some(n) => n.iter().map(|s| quote(s)).collect(),

@@ -47,7 +47,7 @@ pub(crate) fn label_codes(primitive: &str, key: &str, v: &Dynamic, expected: Opt
     if arr.is_empty() {
         return Err(primitive_error(primitive, Some(key), "is empty"));
     }
-    let labels: Vec<String> = arr.iter().map(|x| if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }).collect();
+    let labels: Vec<String> = arr.iter().map(crate::bridge::label_text).collect();
     let f = factorize(&labels);
     Ok((f.codes, f.names))
 }

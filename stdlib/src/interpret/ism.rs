@@ -102,10 +102,6 @@ fn row_index(r: &IsmData, key: &Dynamic) -> ScriptResult<usize> {
     })
 }
 
-fn bases_matrix(rows: &[[f32; 4]]) -> Matrix {
-    Matrix::new(rows.len(), 4, rows.iter().flatten().copied().collect()).with_col_names(vec!["A".into(), "C".into(), "G".into(), "T".into()])
-}
-
 pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<IsmResult>("IsmResult");
     reg.host.register_renderer::<IsmResult>(|r| MimeBundle::plain(r.0.summary()));
@@ -187,9 +183,8 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(m("deltas", "r.deltas(row: string | int) -> Matrix", "One row's logit differences, positions × 4 (A, C, G, T); zero at the reference base."));
     reg.engine.register_fn("deltas", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> {
         let i = row_index(&r.0, &row)?;
-        let rows: Vec<[f32; 4]> = r.0.row(i).chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
-        Ok(bases_matrix(&rows))
+        Ok(Matrix::by_base(r.0.row(i).chunks(4).map(|c| [c[0], c[1], c[2], c[3]])))
     });
     reg.docs.add(m("normalized", "r.normalized(row: string | int) -> Matrix", "One row's deltas minus their mean over the 4 bases (positions × 4), as used for PWM–ISM scores."));
-    reg.engine.register_fn("normalized", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> { Ok(bases_matrix(&r.0.normalised(row_index(&r.0, &row)?))) });
+    reg.engine.register_fn("normalized", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> { Ok(Matrix::by_base(r.0.normalised(row_index(&r.0, &row)?))) });
 }

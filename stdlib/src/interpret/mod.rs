@@ -57,6 +57,14 @@ impl CellSelection {
         }
     }
 
+    /// The cells that count, in model order for groups (cells outside every group left out).
+    pub fn cells(&self) -> Vec<usize> {
+        match &self.rows {
+            Rows::Cells(c) => c.clone(),
+            Rows::Groups(g) => g.iter().enumerate().filter(|(_, x)| x.is_some()).map(|(i, _)| i).collect(),
+        }
+    }
+
     /// Per-cell values `(n, n_cells)` reduced to the rows `(n, K)` (selected cells, or group means).
     pub fn reduce(&self, values: &Tensor) -> gscript_runtime::Result<Tensor> {
         let values = values.to_device(tch::Device::Cpu).to_kind(Kind::Float);
@@ -70,7 +78,7 @@ impl CellSelection {
     }
 }
 
-fn index_tensor(idx: &[usize]) -> Tensor {
+pub(crate) fn index_tensor(idx: &[usize]) -> Tensor {
     Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>())
 }
 
@@ -118,7 +126,7 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
             if arr.len() != n {
                 return Err(primitive_error(primitive, Some("groups"), &format!("has {} labels but the model has {n} cells", arr.len())));
             }
-            Some(arr.iter().map(|x| if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }).collect())
+            Some(arr.iter().map(crate::bridge::label_text).collect())
         }
     };
     Ok(match labels {
@@ -143,7 +151,7 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
             }
             // Groups in sorted order, as scanpy lists categories.
             let mut order: Vec<usize> = (0..names.len()).collect();
-            order.sort_by(|&a, &b| natural_cmp(&names[a], &names[b]));
+            order.sort_by_key(|&g| crate::values::matrix::natural_key(&names[g]));
             let mut rank = vec![0; names.len()];
             for (r, &g) in order.iter().enumerate() {
                 rank[g] = r;
@@ -153,16 +161,6 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
             CellSelection { names, rows: Rows::Groups(groups) }
         }
     })
-}
-
-/// Orders labels with embedded numbers naturally (`t2` before `t10`).
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |s: &str| -> (String, u64, String) {
-        let digits: String = s.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect();
-        let prefix: String = s.chars().take_while(|c| !c.is_ascii_digit()).collect();
-        (prefix, digits.parse().unwrap_or(0), s.to_string())
-    };
-    key(a).cmp(&key(b))
 }
 
 /// A genome from the `genome` option, else from the `data` option's dataset.

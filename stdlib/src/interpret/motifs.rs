@@ -83,9 +83,8 @@ pub(crate) fn motif_list(primitive: &str, v: &gscript_lang::rhai::Dynamic) -> Sc
     Err(primitive_error(primitive, Some("motifs"), &format!("expected a MotifSet (read_motifs, jaspar_motifs) or a Motif, got {}", v.type_name())))
 }
 
-fn ppm_matrix(m: &Motif) -> Matrix {
-    let data: Vec<f32> = m.ppm.iter().flat_map(|r| r.iter().map(|&v| v as f32)).collect();
-    Matrix::new(m.width(), 4, data).with_col_names(vec!["A".into(), "C".into(), "G".into(), "T".into()])
+fn base_rows(rows: &[[f64; 4]]) -> Matrix {
+    Matrix::by_base(rows.iter().map(|r| r.map(|v| v as f32)))
 }
 
 pub fn register(reg: &mut Registrar) {
@@ -184,7 +183,7 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(m("reverse_complement", "motif.reverse_complement() -> Motif", "The motif on the other strand."));
     reg.engine.register_fn("reverse_complement", |m: &mut MotifValue| MotifValue(Arc::new(m.0.reverse_complement())));
     reg.docs.add(m("ppm", "motif.ppm() -> Matrix", "Position probability matrix, width × 4 (A, C, G, T)."));
-    reg.engine.register_fn("ppm", |m: &mut MotifValue| ppm_matrix(&m.0));
+    reg.engine.register_fn("ppm", |m: &mut MotifValue| base_rows(&m.0.ppm));
     reg.docs.add(
         m("pwm", "motif.pwm(pseudocount?: float) -> Matrix", "Log-odds weights log2((p + c·bg)/(1 + c)/bg) against the motif's background, width × 4.")
             .details("The pseudocount c is a fraction of probability mass (default 0.01, FIMO's); zero probabilities give −inf without one."),
@@ -193,8 +192,7 @@ pub fn register(reg: &mut Registrar) {
         if !(c.is_finite() && c >= 0.0) {
             return Err(primitive_error("Motif.pwm", Some("pseudocount"), "must be a finite number ≥ 0"));
         }
-        let data: Vec<f32> = m.0.log_odds(c).iter().flat_map(|r| r.iter().map(|&v| v as f32)).collect();
-        Ok(Matrix::new(m.0.width(), 4, data).with_col_names(vec!["A".into(), "C".into(), "G".into(), "T".into()]))
+        Ok(base_rows(&m.0.log_odds(c)))
     };
     reg.engine.register_fn("pwm", move |m: &mut MotifValue| pwm(m, 0.01));
     reg.engine.register_fn("pwm", move |m: &mut MotifValue, c: f64| pwm(m, c));

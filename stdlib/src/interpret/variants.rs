@@ -149,13 +149,7 @@ fn run(host: &Arc<gscript_lang::Host>, model: ModelValue, variants: Dynamic, gen
     }
     let readout = CellReadout::of_scbasset(&m.net);
     let per_cell = r.per_cell(&readout, scale);
-    let selected = match &sel.rows {
-        super::Rows::Cells(c) => per_cell.index_select(1, &tch::Tensor::from_slice(&c.iter().map(|&i| i as i64).collect::<Vec<_>>())),
-        super::Rows::Groups(g) => {
-            let keep: Vec<i64> = g.iter().enumerate().filter(|(_, x)| x.is_some()).map(|(i, _)| i as i64).collect();
-            per_cell.index_select(1, &tch::Tensor::from_slice(&keep))
-        }
-    };
+    let selected = per_cell.index_select(1, &super::index_tensor(&sel.cells()));
     let mean: Vec<f64> = Vec::try_from(selected.mean_dim(Some([1i64].as_slice()), false, Kind::Double)).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
     let max_abs: Vec<f64> = Vec::try_from(selected.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double)).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
     let reduced = sel.reduce(&per_cell).map_err(in_primitive(P))?;

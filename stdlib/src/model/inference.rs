@@ -59,7 +59,7 @@ fn scale_of(primitive: &str, o: &Options) -> ScriptResult<DenoiseScale> {
 }
 
 /// Sequences from a string or an array of strings, as codes of the model's length.
-fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResult<SeqCodes> {
+pub(crate) fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResult<SeqCodes> {
     let list: Vec<String> = if let Some(s) = seqs.clone().try_cast::<String>() {
         vec![s]
     } else if let Some(a) = seqs.clone().try_cast::<Array>() {
@@ -77,7 +77,7 @@ fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResu
             &format!("sequence {i} is {} bp; the model reads {seq_len}-bp sequences (fetch windows of that length with genome.fetch)", s.len()),
         ));
     }
-    SeqCodes::from_sequences(&list, 0).map_err(in_primitive("predict"))
+    SeqCodes::from_sequences(&list, 0).map_err(|e| crate::bridge::script_error(primitive, e))
 }
 
 pub fn register(reg: &mut Registrar) {

@@ -38,6 +38,12 @@ impl Matrix {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 
+    /// Positions × 4 with columns A, C, G, T (PWMs, ISM scores).
+    pub fn by_base(rows: impl IntoIterator<Item = [f32; 4]>) -> Self {
+        let data: Vec<f32> = rows.into_iter().flatten().collect();
+        Matrix::new(data.len() / 4, 4, data).with_col_names(["A", "C", "G", "T"].map(String::from).to_vec())
+    }
+
     /// `Matrix 4 × 1344` (plus names when present).
     pub fn summary(&self) -> String {
         format!("Matrix {} × {}", self.rows, self.cols)
@@ -166,7 +172,7 @@ pub fn register(reg: &mut Registrar) {
         } else {
             return Err(primitive_error(P, Some("labels"), &format!("{} labels for a {} × {} matrix: give one per column (or per row)", labels.len(), m.rows, m.cols)));
         };
-        let text: Vec<String> = labels.iter().map(|x| if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }).collect();
+        let text: Vec<String> = labels.iter().map(crate::bridge::label_text).collect();
         let mut names: Vec<String> = text.clone();
         names.sort_by_key(|a| natural_key(a));
         names.dedup();
@@ -223,7 +229,7 @@ pub fn register(reg: &mut Registrar) {
 }
 
 /// Sort key that orders embedded numbers naturally (`t2` before `t10`).
-fn natural_key(s: &str) -> (String, u64, String) {
+pub(crate) fn natural_key(s: &str) -> (String, u64, String) {
     let prefix: String = s.chars().take_while(|c| !c.is_ascii_digit()).collect();
     let digits: String = s.chars().skip_while(|c| !c.is_ascii_digit()).take_while(|c| c.is_ascii_digit()).collect();
     (prefix, digits.parse().unwrap_or(0), s.to_string())

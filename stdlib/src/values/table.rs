@@ -135,7 +135,7 @@ impl Table {
 
     /// CSV (or TSV) text with a header line; floats in full precision.
     pub fn to_delimited(&self, sep: char) -> String {
-        let quote = |s: &str| if s.contains(sep) || s.contains('"') || s.contains('\n') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+        let quote = |s: &str| csv_field(s, sep);
         let mut out: String = self.columns.iter().map(|(n, _)| quote(n)).collect::<Vec<_>>().join(&sep.to_string());
         out.push('\n');
         for i in 0..self.n_rows() {
@@ -152,6 +152,11 @@ impl Table {
         }
         out
     }
+}
+
+/// A CSV/TSV field: quoted (with doubled quotes) when it holds the separator, a quote or a line break.
+pub(crate) fn csv_field(s: &str, sep: char) -> String {
+    if s.contains(sep) || s.contains('"') || s.contains('\n') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 fn row_index(t: &Table, i: i64) -> ScriptResult<usize> {
