@@ -1,29 +1,13 @@
 //! The analysis toolkit through the language: planted cell types are recovered by clustering an embedding, metrics
 //! behave as defined, and bad inputs give clear errors.
 
-use std::sync::Arc;
+mod common;
 
-use gscript_lang::{CaptureSink, Session};
-use gscript_stdlib::StdLib;
-
-/// A session whose outputs (simulated data files) go to a temporary directory that lives as long as the guard.
-fn session() -> (Session, tempfile::TempDir) {
-    let s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
-    let dir = tempfile::tempdir().unwrap();
-    s.host().set_out_dir(dir.path());
-    (s, dir)
-}
-
-fn eval(s: &mut Session, code: &str) -> gscript_lang::rhai::Dynamic {
-    s.eval(code, "<test>").unwrap_or_else(|e| panic!("{}", e.render()))
-}
+use common::{err, eval, session};
+use gscript_lang::Session;
 
 fn float(s: &mut Session, code: &str) -> f64 {
     eval(s, code).as_float().unwrap_or_else(|t| panic!("{code}: not a float but {t}"))
-}
-
-fn err(s: &mut Session, code: &str) -> String {
-    s.eval(code, "<test>").err().unwrap_or_else(|| panic!("{code} should fail")).message
 }
 
 #[test]

@@ -2,33 +2,14 @@
 //! adapts to a second dataset faster than training from scratch, and a cell-state decoder predicts a held-out cell
 //! type from its embedding; adapters save and load on their base; bad inputs give clear errors.
 
-use std::sync::Arc;
+mod common;
 
-use gscript_lang::{CaptureSink, Session};
-use gscript_stdlib::StdLib;
+use common::{err, eval, floats, session};
+use gscript_lang::Session;
 
 /// libtorch's generator is global: tests that initialise or train models run one at a time so that seeds give the
 /// same models.
 static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn session() -> (Session, tempfile::TempDir) {
-    let s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
-    let dir = tempfile::tempdir().unwrap();
-    s.host().set_out_dir(dir.path());
-    (s, dir)
-}
-
-fn eval(s: &mut Session, code: &str) -> gscript_lang::rhai::Dynamic {
-    s.eval(code, "<test>").unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-fn err(s: &mut Session, code: &str) -> String {
-    s.eval(code, "<test>").err().unwrap_or_else(|| panic!("{code} should fail")).message
-}
-
-fn floats(v: gscript_lang::rhai::Dynamic) -> Vec<f64> {
-    v.into_array().unwrap().iter().map(|x| x.as_float().unwrap_or(f64::NAN)).collect()
-}
 
 fn max_diff(s: &mut Session, a: &str, b: &str) -> f64 {
     let x: Vec<f64> = floats(eval(s, &format!("let __a = {a}; let __v = []; for r in __a.to_array() {{ __v += r; }} __v")));

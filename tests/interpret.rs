@@ -3,33 +3,10 @@
 //! variant effects are signed as the planted truth says; bad motif files and variants give clear errors.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use gscript_lang::{CaptureSink, Session};
-use gscript_stdlib::StdLib;
+mod common;
 
-fn session() -> (Session, tempfile::TempDir) {
-    let s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
-    let dir = tempfile::tempdir().unwrap();
-    s.host().set_out_dir(dir.path());
-    (s, dir)
-}
-
-fn eval(s: &mut Session, code: &str) -> gscript_lang::rhai::Dynamic {
-    s.eval(code, "<test>").unwrap_or_else(|e| panic!("{}", e.render()))
-}
-
-fn err(s: &mut Session, code: &str) -> String {
-    s.eval(code, "<test>").err().unwrap_or_else(|| panic!("{code} should fail")).message
-}
-
-fn floats(v: gscript_lang::rhai::Dynamic) -> Vec<f64> {
-    v.into_array().unwrap().iter().map(|x| x.as_float().unwrap_or(f64::NAN)).collect()
-}
-
-fn strings(v: gscript_lang::rhai::Dynamic) -> Vec<String> {
-    v.into_array().unwrap().iter().map(|x| x.to_string()).collect()
-}
+use common::{err, eval, floats, session, strings};
 
 /// Rows of a TSV file with a header, as maps.
 fn tsv(path: &str) -> Vec<HashMap<String, String>> {
