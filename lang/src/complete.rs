@@ -17,11 +17,18 @@ pub fn completeness(engine: &Engine, code: &str) -> Completeness {
     match engine.compile(code) {
         Ok(_) => Completeness::Complete,
         Err(err) => {
-            let last_line = code.trim_end().lines().count();
-            let at_end = err.1.line().is_none_or(|l| l >= last_line);
+            // "incomplete" only when the parser ran out of input: its error sits past the last character
+            let trimmed = code.trim_end();
+            let last_line = trimmed.lines().count();
+            let last_len = trimmed.lines().last().map_or(0, |l| l.chars().count());
+            let at_end = match (err.1.line(), err.1.position()) {
+                (Some(l), Some(c)) => l > last_line || (l == last_line && c > last_len),
+                (Some(l), None) => l > last_line,
+                _ => true,
+            };
             match &*err.0 {
                 ParseErrorType::UnexpectedEOF => Completeness::Incomplete,
-                ParseErrorType::MissingToken(..) if at_end => Completeness::Incomplete,
+                ParseErrorType::MissingToken(..) | ParseErrorType::MissingSymbol(..) if at_end => Completeness::Incomplete,
                 ParseErrorType::BadInput(LexError::UnterminatedString) => Completeness::Incomplete,
                 _ => Completeness::Invalid,
             }
@@ -71,10 +78,53 @@ pub fn complete(session: &Session, code: &str, cursor: usize) -> (usize, usize, 
     let mut m = docs.names_with_prefix(prefix, false, None);
     m.extend(session.script_functions().into_iter().filter(|n| n.starts_with(prefix)));
     m.extend(session.scope().iter_raw().map(|(n, ..)| n.to_string()).filter(|n| n.starts_with(prefix)));
+    m.extend(declared_names(&before[..start]).into_iter().filter(|n| n.starts_with(prefix)));
     m.extend(KEYWORDS.iter().filter(|k| k.starts_with(prefix)).map(|k| k.to_string()));
     m.sort();
     m.dedup();
     (start, end, m)
+}
+
+/// Names the text declares (`let x`, `const x`, `fn f`, `for x in`, `for (x, i) in`), so that a cell can complete
+/// variables it has not run yet.
+fn declared_names(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        if is_ident(c) {
+            cur.push(c);
+        } else {
+            if !cur.is_empty() {
+                tokens.push(std::mem::take(&mut cur));
+            }
+            if c == '(' || c == ',' {
+                tokens.push(c.to_string());
+            }
+        }
+    }
+    let mut names = Vec::new();
+    let ident = |t: &String| t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    for (i, t) in tokens.iter().enumerate() {
+        match t.as_str() {
+            "let" | "const" | "fn" | "for" => {
+                let mut j = i + 1;
+                while j < tokens.len() && (tokens[j] == "(" || tokens[j] == ",") {
+                    j += 1;
+                }
+                if let Some(n) = tokens.get(j).filter(|n| ident(n)) {
+                    names.push(n.clone());
+                    // `for (x, i) in`: the index too
+                    if t == "for" && tokens.get(j + 1).is_some_and(|c| c == ",") {
+                        if let Some(n2) = tokens.get(j + 2).filter(|n| ident(n)) {
+                            names.push(n2.clone());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 /// When the text ends at a key position inside `name(..., #{ ...`, returns `name`.
@@ -140,6 +190,27 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_declared_in_the_cell() {
+        assert_eq!(declared_names("let zebra = 1; const K = 2; fn go(a) { a }"), vec!["zebra", "K", "go"]);
+        assert_eq!(declared_names("for (x, i) in xs { }\nfor y in ys {}"), vec!["x", "i", "y"]);
+        assert!(declared_names("print(letter)").is_empty());
+    }
+
+    #[test]
+    fn completeness_of_cells() {
+        let engine = Engine::new();
+        for code in ["1 + 1", "let x = [1, 2];", "fn f(a) { a * 2 }", "   "] {
+            assert_eq!(completeness(&engine, code), Completeness::Complete, "{code}");
+        }
+        for code in ["let x = [1, 2", "fn f(a) {", "if true {\n  print(1);", "print(1", "let s = \"abc", "let x = [1,\n"] {
+            assert_eq!(completeness(&engine, code), Completeness::Incomplete, "{code}");
+        }
+        for code in ["let = 3;", "1 + + * 2", "let x = 1 2", "let x = 1\nlet y = 2", "x = ]"] {
+            assert_eq!(completeness(&engine, code), Completeness::Invalid, "{code}");
+        }
+    }
 
     #[test]
     fn finds_the_function_owning_an_options_map() {

@@ -1,11 +1,12 @@
-//! Core language functions every session has: help, show, param, input, sleep.
+//! Core language functions every session has: help, show, param, input, clear_output, sleep.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult};
 
-use crate::docs::{DocsRegistry, FnDoc};
+use crate::docs::{DocsRegistry, FnDoc, OptDefault};
+use crate::options::Options;
 use crate::error::primitive_error;
 use crate::host::Host;
 use crate::session::{Package, Registrar};
@@ -71,6 +72,26 @@ impl Package for CorePackage {
         let r2 = read.clone();
         reg.engine.register_fn("input", move |prompt: &str| read(prompt));
         reg.engine.register_fn("input", move || r2(""));
+
+        reg.docs.add(
+            FnDoc::new(
+                "clear_output",
+                "core",
+                "clear_output(options?: map)",
+                "Clears the current notebook cell's output, e.g. to redraw a figure in a loop. The terminal keeps its output.",
+            )
+            .opt("wait", "bool", OptDefault::Bool(false), "clear only when the next output arrives (no flicker)")
+            .example("print(\"old\");\nclear_output(#{wait: true});\nprint(\"new\");"),
+        );
+        let h = reg.host.clone();
+        let specs = reg.docs.get("clear_output").map(|d| d.options.clone()).unwrap_or_default();
+        reg.engine.register_fn("clear_output", move |options: rhai::Map| -> Result<(), Box<EvalAltResult>> {
+            let opts = Options::new("clear_output", options, &specs)?;
+            h.sink().clear(opts.bool("wait")?.unwrap_or(false));
+            Ok(())
+        });
+        let h = reg.host.clone();
+        reg.engine.register_fn("clear_output", move || h.sink().clear(false));
 
         reg.docs.add(
             FnDoc::new("sleep", "core", "sleep(seconds: float)", "Pauses for a while; stops early when interrupted.")

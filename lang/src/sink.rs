@@ -133,6 +133,9 @@ pub trait Sink: Send + Sync {
     fn input(&self, _prompt: &str, _password: bool) -> Option<String> {
         None
     }
+    /// Clears what the current cell has shown so far (`clear_output()`); with `wait`, only when new output arrives.
+    /// Front ends without a cell (terminal, scripts) keep their output.
+    fn clear(&self, _wait: bool) {}
 }
 
 /// A sink that records everything, for tests and for capturing a cell's output.

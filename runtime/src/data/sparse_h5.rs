@@ -72,7 +72,7 @@ impl SparseH5<'_> {
     ) -> Result<PeakMatrix> {
         let indptr = self.read_indptr()?;
         let nnz = self.indices.size();
-        progress.start(&format!("reading {} stored entries", nnz), Some(nnz as u64 * if major_is_peaks { 1 } else { 2 }));
+        progress.start(&format!("reading {} stored entries{}", nnz, if major_is_peaks { "" } else { " (two passes)" }), Some(nnz as u64 * if major_is_peaks { 1 } else { 2 }));
         let m = if major_is_peaks {
             let (mut indices, mut values) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
             for a in (0..nnz).step_by(CHUNK) {

@@ -64,6 +64,7 @@ pub fn peak_codes(genome: &Genome, peaks: &PeakSet, length: u64, seed: u64, prog
         encode_into(&seq, &mut resolver, &mut row);
         codes.extend_from_slice(&row);
     }
+    progress.update(peaks.len() as u64, "");
     progress.finish(&format!("{} sequences of {length} bp", peaks.len()));
     Ok(SeqCodes { length: length as usize, codes })
 }
