@@ -21,6 +21,9 @@ usage:
   gscript run FILE.gscript [--set KEY=VALUE ...] [--out DIR]   run a script
   gscript repl [--set KEY=VALUE ...] [--out DIR]               interactive session
   gscript doc [NAME] [--markdown]                              documentation of primitives
+  gscript kernel install [--user|--sys-prefix|--prefix DIR] [--name NAME] [--display-name TEXT] [--interrupt-mode message|signal]
+                                                               register the Jupyter kernel (default: --user)
+  gscript kernel run --connection-file FILE                    serve a Jupyter kernel (Jupyter starts this)
   gscript info                                                 versions, libtorch, threads, CUDA
   gscript bench [--quick]                                      throughput probes (machine peak)
   gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
@@ -104,7 +107,7 @@ fn new_session(out_dir: PathBuf, sets: &[(String, String)]) -> (Session, Arc<Ter
     for (k, v) in sets {
         session.set_param(k, v);
     }
-    interrupt::install(session.host().interrupt_flag());
+    interrupt::install(session.host().interrupt_flag(), true);
     (session, sink)
 }
 
@@ -133,6 +136,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
                 }
             }
         }
+        "kernel" => kernel_command(rest),
         "repl" => {
             let a = parse_session_args(rest)?;
             if !a.rest.is_empty() {
@@ -260,6 +264,55 @@ fn bench_analysis(args: &[String]) -> Result<ExitCode, Usage> {
             eprintln!("gscript bench analysis: {e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// `gscript kernel install [--user|--sys-prefix|--prefix DIR] [--name NAME] [--display-name TEXT]
+/// [--interrupt-mode message|signal]` and
+/// `gscript kernel run --connection-file FILE`.
+fn kernel_command(args: &[String]) -> Result<ExitCode, Usage> {
+    use gscript_kernel::kernelspec::{install, InstallLocation, InterruptMode};
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    match args.first().map(String::as_str) {
+        Some("install") => {
+            let location = if let Some(p) = value("--prefix") {
+                InstallLocation::Prefix(PathBuf::from(p))
+            } else if args.iter().any(|a| a == "--sys-prefix") {
+                InstallLocation::SysPrefix
+            } else {
+                InstallLocation::User
+            };
+            let name = value("--name").unwrap_or_else(|| "gscript".into());
+            let display = value("--display-name").unwrap_or_else(|| "gscript".into());
+            let mode: InterruptMode = value("--interrupt-mode").as_deref().unwrap_or("message").parse().map_err(Usage)?;
+            let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
+            match install(&location, &name, &display, &exe, mode) {
+                Ok(dir) => {
+                    println!("installed kernelspec {name} in {}", dir.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("gscript kernel install: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Some("run") => {
+            let file = value("--connection-file").ok_or_else(|| Usage("kernel run needs --connection-file FILE".into()))?;
+            let options = gscript_kernel::server::KernelOptions {
+                extra_packages: gscript_kernel::test_hooks::from_env(),
+                // interrupt_mode "signal" front ends send SIGINT: it interrupts the running cell, never the kernel
+                on_interrupt_flag: Some(Box::new(|flag| interrupt::install(flag, false))),
+            };
+            match gscript_kernel::server::run(Path::new(&file), options) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("gscript kernel: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        _ => Err(Usage("usage: gscript kernel install [--user|--sys-prefix|--prefix DIR] [--name NAME] [--display-name TEXT] [--interrupt-mode message|signal] | gscript kernel run --connection-file FILE".into())),
     }
 }
 
