@@ -79,7 +79,7 @@ impl ScBasset {
         let (d, n) = (config.bottleneck, config.n_cells);
         let cell_embedding = glorot_uniform(&Self::cell_dims(config), d, n, device);
         let batch_head = BatchHead {
-            embedding: path.add("batch_embedding", glorot_uniform(&[d as i64, k as i64], d, k, device), true),
+            embedding: path.add("batch_embedding", Tensor::zeros([d as i64, k as i64], (Kind::Float, device)), true),
             bias: path.add("batch_bias", Tensor::zeros([k as i64], (Kind::Float, device)), true),
             cell_batch: Tensor::from_slice(&cell_batch.iter().map(|&b| b as i64).collect::<Vec<_>>()).to_device(device),
         };

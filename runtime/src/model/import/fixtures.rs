@@ -56,6 +56,9 @@ pub fn random_model(config: &ScBassetConfig, cell_batch: Option<&[usize]>, seed:
                 Tensor::rand(&size, opts) * 1.5 + 0.5
             } else if name.ends_with("_bias") {
                 Tensor::randn(&size, opts) * 0.5
+            } else if name == "batch_embedding" {
+                // starts at zero (scbasset.rs): values so that the batch path is exercised
+                Tensor::randn(&size, opts) * 0.3
             } else {
                 continue;
             };
