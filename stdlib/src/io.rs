@@ -12,6 +12,7 @@ use gscript_runtime::seq::Genome;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
 use crate::seq::GenomeValue;
 use crate::values::peak_data::{PeakData, Peaks};
+use crate::values::table::{Column, Table};
 use crate::values::Matrix;
 
 fn chromosome_filter(o: &Options) -> ScriptResult<ChromosomeFilter> {
@@ -151,9 +152,13 @@ fn register_simulate(reg: &mut Registrar) {
         .details(
             "A random genome with one peak every 2 kb; each cell type has a driver motif (real JASPAR 2026 PWMs: CTCF, GATA1, \
              Spi1, CEBPA, …) planted in a share of the peaks; cells open a peak with probability σ(background + depth + strength · \
-             [peak driven by the cell's type]), then lose reads with probability `dropout`. Returns #{data: PeakDataset, genome: \
-             Genome, cell_types, motifs, dir, files: #{genome, peaks, h5ad, sites, drivers}}; the files (FASTA, BED, .h5ad, planted \
-             sites and peak drivers as TSV) are written to `dir`. The obs column `cell_type` holds the true labels.",
+             [peak driven by the cell's type] + batch shift), then lose reads with probability `dropout`. Returns #{data: PeakDataset, \
+             genome: Genome, cell_types, motifs, sites: Table, peak_drivers, dir, files: #{genome, peaks, h5ad, tenx_h5, sites, drivers}}: \
+             `sites` lists every planted motif site (peak, chrom, start, end, strand, motif, cell_type), `peak_drivers` gives each \
+             peak's driving cell type (\"none\" for background peaks). The files (FASTA, BED, .h5ad, a 10x multiome \
+             filtered_feature_bc_matrix.h5 with simulated gene features, planted sites and peak drivers as TSV) are written to \
+             `dir`. The obs column `cell_type` holds the true labels; with `batches` > 1, obs `batch` the batch and barcodes \
+             end in 10x's -1, -2, … suffixes.",
         )
         .opt("n_cells", "int", OptDefault::Int(d.n_cells as i64), "number of cells")
         .opt("n_peaks", "int", OptDefault::Int(d.n_peaks as i64), "number of peaks")
@@ -165,6 +170,8 @@ fn register_simulate(reg: &mut Registrar) {
         .opt("background_logit", "float", OptDefault::Float(d.background_logit), "mean logit of background accessibility")
         .opt("depth_sd", "float", OptDefault::Float(d.depth_sd), "s.d. of the per-cell depth offset (logit scale)")
         .opt("dropout", "float", OptDefault::Float(d.dropout), "probability that an open entry is lost")
+        .opt("batches", "int", OptDefault::Int(1), "number of batches (cells spread evenly, independently of type)")
+        .opt("batch_effect", "float", OptDefault::Float(d.batch_effect), "s.d. of each batch's per-peak logit shift")
         .opt("seed", "int", OptDefault::Int(0), "random seed")
         .opt("dir", "string", OptDefault::None, "where to write the files (default: out_path(\"simulated_atac\"))")
         .example("let sim = simulate_atac(#{n_cells: 60, n_peaks: 50, n_cell_types: 3, seed: 1});\nprint(sim.data);\nprint(sim.motifs);");
@@ -190,6 +197,8 @@ fn register_simulate(reg: &mut Registrar) {
             background_logit: o.float("background_logit")?.unwrap(),
             depth_sd: o.float("depth_sd")?.unwrap(),
             dropout: o.float("dropout")?.unwrap(),
+            batches: int("batches")?,
+            batch_effect: o.float("batch_effect")?.unwrap(),
             seed: o.int("seed")?.unwrap() as u64,
             ..SimulateOptions::default()
         };
@@ -198,7 +207,7 @@ fn register_simulate(reg: &mut Registrar) {
         let files = sim.save(&dir).map_err(in_primitive(P))?;
         let genome = Genome::open(&files.genome).map_err(in_primitive(P))?;
         let mut f = Map::new();
-        for (k, p) in [("genome", &files.genome), ("peaks", &files.peaks), ("h5ad", &files.h5ad), ("sites", &files.sites), ("drivers", &files.drivers)] {
+        for (k, p) in [("genome", &files.genome), ("peaks", &files.peaks), ("h5ad", &files.h5ad), ("tenx_h5", &files.tenx_h5), ("sites", &files.sites), ("drivers", &files.drivers)] {
             f.insert(k.into(), p.display().to_string().into());
         }
         let mut m = Map::new();
@@ -206,6 +215,8 @@ fn register_simulate(reg: &mut Registrar) {
         m.insert("motifs".into(), Dynamic::from_array(sim.truth.motifs.iter().map(|m| Dynamic::from(m.name.clone())).collect()));
         m.insert("dir".into(), dir.display().to_string().into());
         m.insert("files".into(), f.into());
+        m.insert("sites".into(), Dynamic::from(planted_sites_table(&sim)));
+        m.insert("peak_drivers".into(), Dynamic::from_array(sim.peak_driver_types().into_iter().map(Dynamic::from).collect()));
         let genome = GenomeValue(Arc::new(genome));
         m.insert("genome".into(), Dynamic::from(genome.clone()));
         m.insert("data".into(), Dynamic::from(PeakData(Arc::new(sim.data), Some(genome))));
@@ -214,4 +225,24 @@ fn register_simulate(reg: &mut Registrar) {
     let s2 = simulate.clone();
     reg.engine.register_fn("simulate_atac", simulate);
     reg.engine.register_fn("simulate_atac", move || s2(Map::new()));
+}
+
+/// The planted sites as a Table: peak name, chrom, start, end (0-based, end exclusive), strand, motif, cell_type.
+fn planted_sites_table(sim: &gscript_runtime::data::Simulation) -> Table {
+    let t = &sim.truth;
+    let drivers = sim.peak_driver_types();
+    let width = |name: &str| t.motifs.iter().find(|m| m.name == name).map_or(0, |m| m.width() as i64);
+    let sites = &t.sites;
+    Table::new(
+        "planted motif sites",
+        vec![
+            ("peak".into(), Column::Text(sites.iter().map(|s| sim.data.peaks.name[s.peak].clone()).collect())),
+            ("chrom".into(), Column::Text(sites.iter().map(|s| s.chrom.clone()).collect())),
+            ("start".into(), Column::Int(sites.iter().map(|s| s.start as i64).collect())),
+            ("end".into(), Column::Int(sites.iter().map(|s| s.start as i64 + width(&s.motif)).collect())),
+            ("strand".into(), Column::Text(sites.iter().map(|s| s.strand.to_string()).collect())),
+            ("motif".into(), Column::Text(sites.iter().map(|s| s.motif.clone()).collect())),
+            ("cell_type".into(), Column::Text(sites.iter().map(|s| drivers[s.peak].clone()).collect())),
+        ],
+    )
 }

@@ -14,6 +14,7 @@ pub mod simulate;
 pub mod sparse_h5;
 pub mod split;
 pub mod tenx_h5;
+pub mod tenx_write;
 pub mod text;
 
 pub use bed::{read_bed, PeakSet};

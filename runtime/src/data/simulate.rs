@@ -7,6 +7,10 @@
 //! σ(b_i + d_c + `strength`·[driver(i) = t(c)]), b_i ~ N(`background_logit`, 0.5); observed entries are then lost
 //! with probability `dropout`. Peaks with no driver carry only background accessibility.
 //!
+//! With `batches` > 1, cells are spread evenly over batches (independently of type) and batch b adds a per-peak
+//! logit shift s_bi ~ N(0, `batch_effect`) — a technical effect that scBasset-BC should remove; barcodes then carry
+//! 10x's aggregation suffix (`-1`, `-2`, …) and obs `batch` names each cell's batch.
+//!
 //! Ground truth: each cell's type (obs `cell_type`) and depth offset (obs `depth_offset`), each peak's driver type,
 //! and every planted site (peak, position in the genome, strand, motif).
 
@@ -55,6 +59,10 @@ pub struct SimulateOptions {
     /// Sites are planted within ± this many bp of the centre.
     pub site_spread: u64,
     pub n_chromosomes: usize,
+    /// Number of batches (1: no batch structure).
+    pub batches: usize,
+    /// s.d. of the per-batch, per-peak logit shift.
+    pub batch_effect: f64,
     pub seed: u64,
 }
 
@@ -75,6 +83,8 @@ impl Default for SimulateOptions {
             spacing: 2000,
             site_spread: 150,
             n_chromosomes: 3,
+            batches: 1,
+            batch_effect: 1.0,
             seed: 0,
         }
     }
@@ -118,6 +128,12 @@ impl SimulateOptions {
         let bad = |f: &str, m: String| Err(RuntimeError::invalid(f, m));
         if self.n_cells == 0 || self.n_peaks == 0 {
             return bad("n_cells", "n_cells and n_peaks must be at least 1".into());
+        }
+        if self.batches == 0 || self.batches > self.n_cells {
+            return bad("batches", format!("must be between 1 and n_cells ({}), got {}", self.n_cells, self.batches));
+        }
+        if !(self.batch_effect >= 0.0 && self.batch_effect.is_finite()) {
+            return bad("batch_effect", format!("must be a finite number ≥ 0, got {}", self.batch_effect));
         }
         if self.n_cell_types == 0 || self.n_cell_types > self.n_cells {
             return bad("n_cell_types", format!("must be between 1 and n_cells ({}), got {}", self.n_cells, self.n_cell_types));
@@ -249,11 +265,20 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     let cell_type: Vec<usize> = order.iter().map(|&i| cell_type[i]).collect();
     let depth: Vec<f64> = (0..opts.n_cells).map(|_| normal(&mut rng) * opts.depth_sd).collect();
     let base: Vec<f64> = (0..opts.n_peaks).map(|_| opts.background_logit + 0.5 * normal(&mut rng)).collect();
+    // batches draw from their own generator, so a single-batch simulation is the same as before batches existed
+    let mut batch_rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0xba7c_4e5d);
+    let mut cell_batch: Vec<usize> = (0..opts.n_cells).map(|c| c % opts.batches).collect();
+    for i in (1..cell_batch.len()).rev() {
+        cell_batch.swap(i, batch_rng.random_range(0..=i));
+    }
+    let batch_shift: Vec<Vec<f64>> = (0..opts.batches)
+        .map(|_| (0..opts.n_peaks).map(|_| if opts.batches > 1 { opts.batch_effect * normal(&mut batch_rng) } else { 0.0 }).collect())
+        .collect();
     let (mut rows, mut cols) = (Vec::new(), Vec::new());
     for p in 0..opts.n_peaks {
         for c in 0..opts.n_cells {
             let boost = if peak_driver[p] >= 0 && type_programs[cell_type[c]].contains(&(peak_driver[p] as usize)) { opts.strength } else { 0.0 };
-            let prob = 1.0 / (1.0 + (-(base[p] + depth[c] + boost)).exp());
+            let prob = 1.0 / (1.0 + (-(base[p] + depth[c] + boost + batch_shift[cell_batch[c]][p])).exp());
             if rng.random::<f64>() < prob && rng.random::<f64>() >= opts.dropout {
                 rows.push(p as u32);
                 cols.push(c as u32);
@@ -262,10 +287,15 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     }
     let vals = vec![1f32; rows.len()];
     let matrix = PeakMatrix::from_triplets(opts.n_peaks, opts.n_cells, &rows, &cols, &vals)?;
-    let mut cells = CellMeta::new((0..opts.n_cells).map(|c| format!("cell{c:05}")).collect());
+    let barcode = |c: usize| if opts.batches > 1 { format!("cell{c:05}-{}", cell_batch[c] + 1) } else { format!("cell{c:05}") };
+    let mut cells = CellMeta::new((0..opts.n_cells).map(barcode).collect());
     let labels: Vec<String> = cell_type.iter().map(|&t| cell_types[t].clone()).collect();
     cells.set_column("cell_type", MetaColumn::categorical_from(&labels))?;
     cells.set_column("depth_offset", MetaColumn::Number(depth))?;
+    if opts.batches > 1 {
+        let batch_labels: Vec<String> = cell_batch.iter().map(|&b| format!("batch{}", b + 1)).collect();
+        cells.set_column("batch", MetaColumn::categorical_from(&batch_labels))?;
+    }
     let data = PeakDataset::new(peaks, cells, matrix, "simulated")?;
     Ok(Simulation { chromosomes, data, truth: SimulationTruth { cell_types, motifs, type_programs, peak_driver, sites } })
 }
@@ -294,18 +324,26 @@ impl Simulation {
         }
         s
     }
+    /// Each peak's driving cell type: the type driven by its program alone (with combination types, the program's
+    /// motif name), "none" for background peaks.
+    pub fn peak_driver_types(&self) -> Vec<String> {
+        let t = &self.truth;
+        t.peak_driver
+            .iter()
+            .map(|&d| {
+                if d < 0 {
+                    return "none".to_string();
+                }
+                let d = d as usize;
+                t.type_programs.iter().position(|ps| ps == &[d]).map_or_else(|| t.motifs[d].name.clone(), |k| t.cell_types[k].clone())
+            })
+            .collect()
+    }
     /// Peaks with their driver (cell type and motif, or `none`) as TSV.
     pub fn drivers_tsv(&self) -> String {
         let mut s = String::from("peak\tdriver_cell_type\tdriver_motif\n");
-        for (p, &d) in self.truth.peak_driver.iter().enumerate() {
-            let (t, m) = if d < 0 {
-                ("none".to_string(), "none".to_string())
-            } else {
-                let d = d as usize;
-                // The type driven by this program alone (with combination types, the motif names the program).
-                let t = self.truth.type_programs.iter().position(|ps| ps == &[d]).map_or_else(|| self.truth.motifs[d].name.clone(), |t| self.truth.cell_types[t].clone());
-                (t, self.truth.motifs[d].name.clone())
-            };
+        for ((p, &d), t) in self.truth.peak_driver.iter().enumerate().zip(self.peak_driver_types()) {
+            let m = if d < 0 { "none" } else { self.truth.motifs[d as usize].name.as_str() };
             s.push_str(&format!("{}\t{t}\t{m}\n", self.data.peaks.name[p]));
         }
         s
@@ -320,6 +358,8 @@ pub struct SimulationFiles {
     pub h5ad: std::path::PathBuf,
     pub sites: std::path::PathBuf,
     pub drivers: std::path::PathBuf,
+    /// The same counts as a 10x multiome `filtered_feature_bc_matrix.h5` (with simulated gene features).
+    pub tenx_h5: std::path::PathBuf,
 }
 
 impl Simulation {
@@ -334,6 +374,7 @@ impl Simulation {
             h5ad: dir.join("atac.h5ad"),
             sites: dir.join("planted_sites.tsv"),
             drivers: dir.join("peak_drivers.tsv"),
+            tenx_h5: dir.join("filtered_feature_bc_matrix.h5"),
         };
         write_atomic(&files.genome, self.fasta().as_bytes())?;
         // a stale index from an earlier simulation in the same place must not be reused
@@ -342,6 +383,39 @@ impl Simulation {
         write_atomic(&files.sites, self.sites_tsv().as_bytes())?;
         write_atomic(&files.drivers, self.drivers_tsv().as_bytes())?;
         crate::data::h5ad_write::write_h5ad(&files.h5ad, &self.data.matrix, &self.data.peaks, &self.data.cells, &Default::default())?;
+        crate::data::tenx_write::write_10x_h5(&files.tenx_h5, &self.data.matrix, &self.data.peaks, &self.data.cells.barcodes, &self.gene_features(), "simulated")?;
         Ok(files)
+    }
+
+    /// Gene-expression counts for a multiome stand-in (gscript reads only the peaks): 24 genes, one marker per cell
+    /// type repeating, with counts higher in cells of the gene's type; a generator of their own.
+    pub fn gene_features(&self) -> crate::data::tenx_write::GeneFeatures {
+        let mut rng = ChaCha8Rng::seed_from_u64(0x9e7e);
+        let n_types = self.truth.cell_types.len().max(1);
+        let types: Vec<usize> = match self.data.cells.column("cell_type") {
+            Ok(MetaColumn::Categorical { codes, .. }) => codes.iter().map(|&c| c as usize).collect(),
+            _ => vec![0; self.data.n_cells()],
+        };
+        let mut g = crate::data::tenx_write::GeneFeatures::default();
+        for k in 0..24 {
+            g.names.push(format!("GENE{:02}", k + 1));
+            let mut entries = Vec::new();
+            for (c, &t) in types.iter().enumerate() {
+                let mean = if t % n_types == k % n_types { 3.0 } else { 0.3 };
+                // Poisson draw by inversion
+                let (mut n, mut p, u) = (0u32, f64::exp(-mean), rng.random::<f64>());
+                let mut cdf = p;
+                while u > cdf && n < 50 {
+                    n += 1;
+                    p *= mean / n as f64;
+                    cdf += p;
+                }
+                if n > 0 {
+                    entries.push((c as u32, n));
+                }
+            }
+            g.counts.push(entries);
+        }
+        g
     }
 }
