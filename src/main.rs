@@ -20,7 +20,7 @@ gscript — sequence-based deep learning on single-cell chromatin data
 usage:
   gscript run FILE.gscript [--set KEY=VALUE ...] [--out DIR]   run a script
   gscript repl [--set KEY=VALUE ...] [--out DIR]               interactive session
-  gscript doc [NAME] [--markdown]                              documentation of primitives
+  gscript doc [NAME] [--markdown] [--summary]                  documentation of primitives (--summary: one table per area)
   gscript kernel install [--user|--sys-prefix|--prefix DIR] [--name NAME] [--display-name TEXT] [--interrupt-mode message|signal]
                                                                register the Jupyter kernel (default: --user)
   gscript kernel run --connection-file FILE                    serve a Jupyter kernel (Jupyter starts this)
@@ -148,32 +148,38 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         }
         "doc" => {
             let markdown = rest.iter().any(|a| a == "--markdown");
+            let summary = rest.iter().any(|a| a == "--summary");
             let names: Vec<&String> = rest.iter().filter(|a| !a.starts_with("--")).collect();
-            if let Some(bad) = rest.iter().find(|a| a.starts_with("--") && *a != "--markdown") {
+            if let Some(bad) = rest.iter().find(|a| a.starts_with("--") && *a != "--markdown" && *a != "--summary") {
                 return Err(Usage(format!("unknown option {bad}")));
             }
             let (session, _) = new_session(PathBuf::from("."), &[]);
             let docs = session.docs();
+            let mut text = String::new();
             if names.is_empty() {
-                if markdown {
-                    print!("{}", docs.render_markdown());
+                if summary {
+                    text = docs.render_markdown_summary();
+                } else if markdown {
+                    text = docs.render_markdown();
                 } else {
                     for d in docs.all() {
-                        println!("{}", d.render_text());
+                        text.push_str(&d.render_text());
+                        text.push('\n');
                     }
                 }
-                return Ok(ExitCode::SUCCESS);
             }
             for name in names {
                 match docs.get(name) {
-                    Some(d) if markdown => print!("{}", d.render_markdown()),
-                    Some(d) => print!("{}", d.render_text()),
+                    Some(d) if markdown => text.push_str(&d.render_markdown()),
+                    Some(d) => text.push_str(&d.render_text()),
                     None => {
                         eprintln!("gscript: no function named `{name}` (try `gscript doc` for the full list)");
                         return Ok(ExitCode::from(1));
                     }
                 }
             }
+            // a closed pipe (`gscript doc | head`) is not an error
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         "info" => {

@@ -16,6 +16,8 @@ pub struct TerminalSink {
     figure_counts: Mutex<HashMap<String, usize>>,
     bars: Mutex<HashMap<ProgressId, ProgressBar>>,
     interactive: bool,
+    /// Every file written for a shown figure, in order.
+    saved: Mutex<Vec<String>>,
 }
 
 impl TerminalSink {
@@ -25,6 +27,7 @@ impl TerminalSink {
             figure_counts: Mutex::new(HashMap::new()),
             bars: Mutex::new(HashMap::new()),
             interactive: std::io::stderr().is_terminal(),
+            saved: Mutex::new(Vec::new()),
         }
     }
 
@@ -83,6 +86,7 @@ impl Sink for TerminalSink {
             match self.save_figure(bundle) {
                 Ok(paths) => {
                     let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                    self.saved.lock().unwrap().extend(list.iter().cloned());
                     self.text(Stream::Stdout, &format!("figure saved: {}\n", list.join(", ")));
                 }
                 Err(e) => self.text(Stream::Stderr, &format!("error: could not save figure: {e}\n")),
@@ -125,6 +129,10 @@ impl Sink for TerminalSink {
         }
         // one durable line per finished task, also in logs
         let _ = writeln!(std::io::stderr(), "{}", state.render_line());
+    }
+
+    fn saved_figures(&self) -> Vec<String> {
+        self.saved.lock().unwrap().clone()
     }
 
     fn input(&self, prompt: &str, _password: bool) -> Option<String> {

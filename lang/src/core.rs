@@ -47,17 +47,42 @@ impl Package for CorePackage {
         });
 
         reg.docs.add(
-            FnDoc::new("show", "core", "show(value)", "Displays a value richly: figures inline in notebooks (saved as files elsewhere), tables as HTML.")
-                .example("show(\"hello\")"),
+            FnDoc::new(
+                "show",
+                "core",
+                "show(value, name?: string)",
+                "Displays a value richly: figures inline in notebooks (saved as files elsewhere), tables as HTML.",
+            )
+            .details("Outside a notebook a figure is written to the output directory as <name>.png and <name>.svg (name \
+                      defaults to the kind of plot, numbered when repeated) and the paths are printed; saved_figures() lists them.")
+            .example("show(\"hello\");\nshow(plot_hist([1, 2, 2, 3]), \"depth_histogram\");"),
         );
         let h = reg.host.clone();
-        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic| {
-            let bundle = h.render(&value).unwrap_or_else(|| {
+        let show = move |ctx: &rhai::NativeCallContext, value: Dynamic, name: Option<&str>| {
+            let mut bundle = h.render(&value).unwrap_or_else(|| {
                 let text = ctx.call_native_fn::<String>("to_string", (value.clone(),)).unwrap_or_else(|_| value.to_string());
                 MimeBundle::plain(text)
             });
+            if let Some(n) = name.filter(|n| !n.trim().is_empty()) {
+                bundle.file_stem = Some(file_safe(n));
+            }
             h.display(&bundle);
-        });
+        };
+        let s2 = show.clone();
+        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic| show(&ctx, value, None));
+        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic, name: &str| s2(&ctx, value, Some(name)));
+
+        reg.docs.add(
+            FnDoc::new(
+                "saved_figures",
+                "core",
+                "saved_figures() -> array",
+                "Paths of the figure files show() has written so far (empty in notebooks, where figures are shown inline).",
+            )
+            .example("for p in saved_figures() { print(p); }"),
+        );
+        let h = reg.host.clone();
+        reg.engine.register_fn("saved_figures", move || -> rhai::Array { h.sink().saved_figures().into_iter().map(Dynamic::from).collect() });
 
         reg.docs.add(FnDoc::new(
             "input",
@@ -154,6 +179,11 @@ pub(crate) fn register_help(engine: &mut Engine, docs: Arc<DocsRegistry>, host: 
             }
         }
     });
+}
+
+/// A figure name usable as a file stem: letters, digits, '-', '_' and '.' kept, anything else '_'.
+fn file_safe(name: &str) -> String {
+    name.trim().chars().map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
 }
 
 pub(crate) fn parse_value(value: &str) -> Dynamic {

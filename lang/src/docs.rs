@@ -225,10 +225,8 @@ impl DocsRegistry {
             if docs.is_empty() {
                 continue;
             }
-            let _ = writeln!(s, "## {title}\n\n| function | what it does |\n|---|---|");
-            for d in &docs {
-                let _ = writeln!(s, "| `{}` | {} |", d.qualified_name(), d.summary.replace('|', "\\|"));
-            }
+            let _ = writeln!(s, "## {title}\n");
+            s.push_str(&table(&docs));
             s.push('\n');
             for d in docs {
                 s.push_str(&d.render_markdown());
@@ -236,6 +234,31 @@ impl DocsRegistry {
         }
         s
     }
+
+    /// One table per area (heading level 4), functions then methods, one line each: the README's overview.
+    pub fn render_markdown_summary(&self) -> String {
+        let mut s = String::new();
+        for (area, title) in AREAS {
+            let mut docs: Vec<&FnDoc> = self.entries.values().filter(|d| d.area == *area).collect();
+            if docs.is_empty() {
+                continue;
+            }
+            docs.sort_by_key(|d| (d.receiver.is_some(), d.qualified_name()));
+            let _ = writeln!(s, "#### {title}\n");
+            s.push_str(&table(&docs));
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// `| function | what it does |` rows for these entries.
+fn table(docs: &[&FnDoc]) -> String {
+    let mut s = String::from("| function | what it does |\n|---|---|\n");
+    for d in docs {
+        let _ = writeln!(s, "| `{}` | {} |", d.qualified_name(), d.summary.replace('|', "\\|"));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use rhai::Dynamic;
@@ -21,8 +21,6 @@ pub struct Host {
     params: RwLock<BTreeMap<String, String>>,
     renderers: RwLock<Vec<(TypeId, Renderer)>>,
     next_id: AtomicU64,
-    /// Files written for figures shown outside a notebook, in order.
-    saved_figures: Mutex<Vec<PathBuf>>,
 }
 
 impl Host {
@@ -34,7 +32,6 @@ impl Host {
             params: RwLock::new(BTreeMap::new()),
             renderers: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
-            saved_figures: Mutex::new(Vec::new()),
         })
     }
 
@@ -113,13 +110,6 @@ impl Host {
     /// Shows a bundle that later calls with the same id replace in place (live training curves).
     pub fn display_live(&self, bundle: &MimeBundle, display_id: &str, first: bool) {
         self.sink().display(bundle, Some(display_id), !first);
-    }
-
-    pub fn record_saved_figure(&self, path: PathBuf) {
-        self.saved_figures.lock().unwrap().push(path);
-    }
-    pub fn saved_figures(&self) -> Vec<PathBuf> {
-        self.saved_figures.lock().unwrap().clone()
     }
 
     pub fn next_id(&self) -> u64 {

@@ -136,6 +136,10 @@ pub trait Sink: Send + Sync {
     /// Clears what the current cell has shown so far (`clear_output()`); with `wait`, only when new output arrives.
     /// Front ends without a cell (terminal, scripts) keep their output.
     fn clear(&self, _wait: bool) {}
+    /// Files written so far for figures that were shown (front ends that save figures instead of showing them).
+    fn saved_figures(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A sink that records everything, for tests and for capturing a cell's output.

@@ -212,7 +212,7 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     let adapters: usize = params.iter().filter(|p| !p.head).map(|p| p.tensor.numel()).sum();
     let frozen: usize = net.trunk_tensors().iter().map(|t| t.numel()).sum::<usize>() + if decoder.is_some() { cell_w.numel() + cell_b.numel() } else { 0 };
     host.print(&format!(
-        "lora_finetune: {} trainable parameters (adapters {} on {} layers, {} head {}), {} frozen",
+        "lora_finetune: {} trainable parameters (adapters {} on {} layers, {} head {}), {} frozen\n",
         gscript_runtime::plot::group_thousands(trainable as i64),
         gscript_runtime::plot::group_thousands(adapters as i64),
         adapted.len(),
@@ -289,12 +289,12 @@ pub fn register(reg: &mut Registrar) {
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "finetune", sig, summary);
     type Toggle = fn(&mut ScBasset) -> usize;
-    let toggles: [(&str, &str, &str, Toggle, bool); 2] = [
-        ("merge_lora", "model.merge_lora() -> int", "Folds the LoRA adapters into the weights (W += (α/r)·ΔW); outputs stay the same. Returns the number merged.", merge_lora, true),
-        ("unmerge_lora", "model.unmerge_lora() -> int", "Takes merged adapters back out of the weights.", unmerge_lora, false),
+    let toggles: [(&str, &str, &str, Toggle, bool, &str); 2] = [
+        ("merge_lora", "model.merge_lora() -> int", "Folds the LoRA adapters into the weights (W += (α/r)·ΔW); outputs stay the same. Returns the number merged.", merge_lora, true, "let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\nprint(tuned.merge_lora());\ntuned.save(out_path(\"tuned.safetensors\"));"),
+        ("unmerge_lora", "model.unmerge_lora() -> int", "Takes merged adapters back out of the weights.", unmerge_lora, false, "let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\ntuned.merge_lora();\nprint(tuned.unmerge_lora());\ntuned.save_lora(out_path(\"adapters.safetensors\"));"),
     ];
-    for (name, sig, summary, apply, merged) in toggles {
-        reg.docs.add(m(name, sig, summary));
+    for (name, sig, summary, apply, merged, example) in toggles {
+        reg.docs.add(m(name, sig, summary).example(example));
         reg.engine.register_fn(name, move |model: &mut ModelValue| -> ScriptResult<i64> {
             let mut g = model.lock();
             let t = &mut *g;
@@ -304,7 +304,7 @@ pub fn register(reg: &mut Registrar) {
             Ok(n as i64)
         });
     }
-    reg.docs.add(m("parameter_counts", "model.parameter_counts() -> map", "#{trainable, frozen, adapters_layers} of a fine-tuned model (trainable = all for a trained one)."));
+    reg.docs.add(m("parameter_counts", "model.parameter_counts() -> map", "#{trainable, frozen, adapters_layers} of a fine-tuned model (trainable = all for a trained one).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\nlet n = tuned.parameter_counts();\nprint(`${n.trainable} trainable, ${n.frozen} frozen`);"));
     reg.engine.register_fn("parameter_counts", |model: &mut ModelValue| -> Map {
         let t = model.lock();
         let mut m = Map::new();
@@ -325,7 +325,7 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(
         m("predict_cells", "model.predict_cells(cell_embedding: Matrix, seqs: string | array | PeakDataset) -> Matrix", "Accessibility probabilities of new cells given only their state embeddings (decoder models): sequences × cells.")
             .details("`cell_embedding` has the columns the decoder was trained on (same embedding, e.g. LSI projected the same way); it is standardised \
-                      with the training cells' statistics. Values are σ(z·w_c + b_c). `seqs`: DNA strings of the model's length, or a dataset (all its peaks)."),
+                      with the training cells' statistics. Values are σ(z·w_c + b_c). `seqs`: DNA strings of the model's length, or a dataset (all its peaks).").example("let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, seed: 1});\nlet emb = lsi(sim.data, #{n: 5});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1});\nlet dec = lora_finetune(base, sim.data, #{head: \"decoder\", cell_embedding: emb, decoder_hidden: [32], epochs: 1, rank: 2});\nlet pred = dec.predict_cells(emb.select_rows([0, 1, 2]), sim.data);\nprint(cell_auroc(pred, sim.data.select_cells([0, 1, 2])));"),
     );
     let host = reg.host.clone();
     reg.engine.register_fn("predict_cells", move |model: &mut ModelValue, emb: Matrix, seqs: Dynamic| -> ScriptResult<Matrix> {
@@ -375,7 +375,7 @@ pub fn register(reg: &mut Registrar) {
             })
             .collect())
     });
-    reg.docs.add(m("save_lora", "model.save_lora(path: string)", "Saves only the adapters and the head (per-cell layer or decoder) with the base model's fingerprint, as safetensors (atomically)."));
+    reg.docs.add(m("save_lora", "model.save_lora(path: string)", "Saves only the adapters and the head (per-cell layer or decoder) with the base model's fingerprint, as safetensors (atomically).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\ntuned.save_lora(out_path(\"adapters.safetensors\"));"));
     reg.engine.register_fn("save_lora", |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
         const P: &str = "save_lora";
         let mut g = model.lock();
@@ -408,7 +408,7 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(
         FnDoc::new("load_lora", "finetune", "load_lora(base: ScBassetModel, path: string) -> ScBassetModel", "Puts adapters saved with save_lora back on their base model.")
             .details("The base must be the model the adapters were trained on (its trunk fingerprint is checked). The decoder itself is not saved: \
-                      the per-cell layer it produced is."),
+                      the per-cell layer it produced is.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\ntuned.save_lora(out_path(\"adapters.safetensors\"));\nlet again = load_lora(base, out_path(\"adapters.safetensors\"));\nprint(again.parameter_counts());"),
     );
     reg.engine.register_fn("load_lora", |base: ModelValue, path: &str| -> ScriptResult<ModelValue> {
         const P: &str = "load_lora";
