@@ -84,12 +84,11 @@ impl Package for CorePackage {
         let h = reg.host.clone();
         reg.engine.register_fn("saved_figures", move || -> rhai::Array { h.sink().saved_figures().into_iter().map(Dynamic::from).collect() });
 
-        reg.docs.add(FnDoc::new(
-            "input",
-            "core",
-            "input(prompt?: string) -> string",
-            "Reads one line typed by the user (terminal, or the notebook's input box).",
-        ));
+        reg.docs.add(
+            FnDoc::new("input", "core", "input(prompt?: string) -> string", "Reads one line typed by the user (terminal, or the notebook's input box).")
+                .details("Scripts run without a terminal (and notebook cells that do not allow input) get an error naming the front end.")
+                .example("let sample = input(\"Sample name? \");\nprint(`analysing ${sample}`);"),
+        );
         let h = reg.host.clone();
         let read = move |prompt: &str| -> Result<String, Box<EvalAltResult>> {
             h.sink().input(prompt, false).ok_or_else(|| primitive_error("input", None, "this front end cannot read input"))

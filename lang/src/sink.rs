@@ -142,10 +142,12 @@ pub trait Sink: Send + Sync {
     }
 }
 
-/// A sink that records everything, for tests and for capturing a cell's output.
+/// A sink that records everything, for tests and for capturing a cell's output; `input()` answers come from a
+/// queue filled with [`CaptureSink::with_input`] (none: no input, as a non-interactive front end).
 #[derive(Default)]
 pub struct CaptureSink {
     pub events: std::sync::Mutex<Vec<SinkEvent>>,
+    inputs: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 /// One recorded output.
@@ -159,6 +161,10 @@ pub enum SinkEvent {
 }
 
 impl CaptureSink {
+    /// A sink whose `input()` calls return these lines in turn (the prompt is recorded on stdout, as a terminal shows it).
+    pub fn with_input<S: Into<String>>(lines: impl IntoIterator<Item = S>) -> Self {
+        CaptureSink { inputs: std::sync::Mutex::new(lines.into_iter().map(Into::into).collect()), ..Default::default() }
+    }
     /// All stdout text concatenated.
     pub fn stdout(&self) -> String {
         self.stream(Stream::Stdout)
@@ -201,6 +207,11 @@ impl Sink for CaptureSink {
     }
     fn progress_finish(&self, id: ProgressId, state: &ProgressState) {
         self.events.lock().unwrap().push(SinkEvent::ProgressFinish(id, state.clone()));
+    }
+    fn input(&self, prompt: &str, _password: bool) -> Option<String> {
+        let line = self.inputs.lock().unwrap().pop_front()?;
+        self.text(Stream::Stdout, &format!("{prompt}{line}\n"));
+        Some(line)
     }
 }
 

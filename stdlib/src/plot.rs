@@ -98,7 +98,7 @@ macro_rules! register2 {
 pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<FigureValue>("Figure");
     reg.host.register_renderer::<FigureValue>(|f| figure_bundle(&f.0));
-    reg.docs.add(FnDoc::method("Figure", "to_string", "plot", "fig.to_string() -> string", "Kind, size and number of elements."));
+    reg.docs.add(FnDoc::method("Figure", "to_string", "plot", "fig.to_string() -> string", "Kind, size and number of elements.").example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nprint(fig.to_string());"));
     reg.engine.register_fn("to_string", |f: &mut FigureValue| f.0.summary());
     reg.docs.add(
         FnDoc::method("Figure", "save", "plot", "fig.save(path: string)", "Writes the figure as SVG or PNG, chosen by the extension (atomically).")

@@ -91,13 +91,13 @@ pub fn register(reg: &mut Registrar) {
 
     reg.engine.register_type_with_name::<GenomeValue>("Genome");
     reg.host.register_renderer::<GenomeValue>(|g| MimeBundle::plain(g.summary()));
-    reg.docs.add(FnDoc::method("Genome", "to_string", "seq", "genome.to_string() -> string", "Path, number of sequences and total length."));
+    reg.docs.add(FnDoc::method("Genome", "to_string", "seq", "genome.to_string() -> string", "Path, number of sequences and total length.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nprint(sim.genome.to_string());"));
     reg.engine.register_fn("to_string", |g: &mut GenomeValue| g.summary());
 
     reg.docs.add(
         FnDoc::new("load_genome", "seq", "load_genome(path: string) -> Genome", "Opens a FASTA genome, building its .fai index when missing.")
             .details("The index is saved next to the FASTA when the directory is writable, else kept in memory (with a warning). \
-                      Sequences are read on demand, never the whole genome."),
+                      Sequences are read on demand, never the whole genome.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet genome = load_genome(sim.files.genome);\nprint(genome.chromosomes());"),
     );
     let host = reg.host.clone();
     reg.engine.register_fn("load_genome", move |path: &str| -> ScriptResult<GenomeValue> {
@@ -113,17 +113,17 @@ pub fn register(reg: &mut Registrar) {
         "seq",
         "fetch_sequence(genome: Genome, region: string) -> string",
         "Upper-case bases of a region (`chr:start-end`, BED coordinates), N-padded beyond chromosome ends.",
-    ));
+    ).example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet genome = load_genome(sim.files.genome);\nlet s = fetch_sequence(genome, \"chr1:1000-1060\");\nprint(s);"));
     let fetch = |g: &mut GenomeValue, region: &str| -> ScriptResult<String> {
         let r: Region = region.parse().map_err(in_primitive("fetch_sequence"))?;
         let s = g.0.fetch_region(&r).map_err(in_primitive("fetch_sequence"))?;
         Ok(String::from_utf8_lossy(&s).into_owned())
     };
     reg.engine.register_fn("fetch_sequence", fetch);
-    reg.docs.add(FnDoc::method("Genome", "fetch", "seq", "genome.fetch(region: string) -> string", "Same as fetch_sequence(genome, region)."));
+    reg.docs.add(FnDoc::method("Genome", "fetch", "seq", "genome.fetch(region: string) -> string", "Same as fetch_sequence(genome, region).").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet p = sim.data.peaks().get(0);\nlet s = sim.genome.fetch(`${p.chrom}:${p.start}-${p.end}`);\nprint(`${s.len()} bp, GC ${fmt(gc_content(s), 2)}`);"));
     reg.engine.register_fn("fetch", fetch);
 
-    reg.docs.add(FnDoc::method("Genome", "chromosomes", "seq", "genome.chromosomes() -> map", "Sequence names and lengths."));
+    reg.docs.add(FnDoc::method("Genome", "chromosomes", "seq", "genome.chromosomes() -> map", "Sequence names and lengths.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet sizes = sim.genome.chromosomes();\nfor chrom in sizes.keys() { print(`${chrom}: ${sizes[chrom]} bp`); }"));
     reg.engine.register_fn("chromosomes", |g: &mut GenomeValue| -> Map {
         g.0.chromosomes().iter().map(|e| (e.name.as_str().into(), Dynamic::from(e.length as i64))).collect()
     });

@@ -104,7 +104,7 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<NeighborGraph>("NeighborGraph");
     reg.host.register_renderer::<NeighborGraph>(|g| MimeBundle::plain(g.text()));
     reg.engine.register_fn("to_string", |g: &mut NeighborGraph| g.text());
-    reg.docs.add(FnDoc::method("NeighborGraph", "to_string", "analysis", "graph.to_string() -> string", "Cells, k, edges and how the graph was built."));
+    reg.docs.add(FnDoc::method("NeighborGraph", "to_string", "analysis", "graph.to_string() -> string", "Cells, k, edges and how the graph was built.").example("let d = simulate_atac(#{n_cells: 60, n_peaks: 150}).data;\nlet g = neighbors(lsi(d, #{n: 10}), #{k: 10});\nprint(g.to_string());"));
 
     let doc = FnDoc::new("neighbors", "analysis", "neighbors(x: Matrix, options?: map) -> NeighborGraph", "Exact k-nearest-neighbour graph of the rows (Euclidean), for clustering and layouts.")
         .details(

@@ -161,17 +161,17 @@ pub fn register(reg: &mut Registrar) {
     });
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("IsmResult", name, "interpret", sig, summary);
-    reg.docs.add(m("to_string", "r.to_string() -> string", "Rows, positions and where."));
+    reg.docs.add(m("to_string", "r.to_string() -> string", "Rows, positions and where.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.to_string());"));
     reg.engine.register_fn("to_string", |r: &mut IsmResult| r.0.summary());
-    reg.docs.add(m("rows", "r.rows() -> array", "Row names: barcodes, or group names with `groups`."));
+    reg.docs.add(m("rows", "r.rows() -> array", "Row names: barcodes, or group names with `groups`.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.rows());"));
     reg.engine.register_fn("rows", |r: &mut IsmResult| -> Array { r.0.names.iter().cloned().map(Dynamic::from).collect() });
-    reg.docs.add(m("sequence", "r.sequence() -> string", "The mutated window's reference bases."));
+    reg.docs.add(m("sequence", "r.sequence() -> string", "The mutated window's reference bases.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.sequence());"));
     reg.engine.register_fn("sequence", |r: &mut IsmResult| String::from_utf8_lossy(&r.0.bases[r.0.positions.clone()]).into_owned());
-    reg.docs.add(m("start", "r.start() -> int", "Coordinate of the window's first base: genomic (0-based) for a region, else its position in the sequence."));
+    reg.docs.add(m("start", "r.start() -> int", "Coordinate of the window's first base: genomic (0-based) for a region, else its position in the sequence.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(`window starts at ${r.start()}`);"));
     reg.engine.register_fn("start", |r: &mut IsmResult| r.0.coordinate(0));
     reg.docs.add(
         m("scores", "r.scores() -> Matrix", "Rows × positions: the normalised delta (minus the mean over the 4 bases) at the reference base.")
-            .details("Column names are coordinates (genomic for regions). Large positive values mark bases whose loss lowers accessibility."),
+            .details("Column names are coordinates (genomic for regions). Large positive values mark bases whose loss lowers accessibility.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nshow(plot_heatmap(r.scores()));"),
     );
     reg.engine.register_fn("scores", |r: &mut IsmResult| -> Matrix {
         let d = &r.0;
@@ -180,11 +180,11 @@ pub fn register(reg: &mut Registrar) {
             .with_row_names(d.names.clone())
             .with_col_names((0..d.n_positions()).map(|i| d.coordinate(i).to_string()).collect())
     });
-    reg.docs.add(m("deltas", "r.deltas(row: string | int) -> Matrix", "One row's logit differences, positions × 4 (A, C, G, T); zero at the reference base."));
+    reg.docs.add(m("deltas", "r.deltas(row: string | int) -> Matrix", "One row's logit differences, positions × 4 (A, C, G, T); zero at the reference base.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nlet d = r.deltas(r.rows()[0]);\nprint(d.shape());"));
     reg.engine.register_fn("deltas", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> {
         let i = row_index(&r.0, &row)?;
         Ok(Matrix::by_base(r.0.row(i).chunks(4).map(|c| [c[0], c[1], c[2], c[3]])))
     });
-    reg.docs.add(m("normalized", "r.normalized(row: string | int) -> Matrix", "One row's deltas minus their mean over the 4 bases (positions × 4), as used for PWM–ISM scores."));
+    reg.docs.add(m("normalized", "r.normalized(row: string | int) -> Matrix", "One row's deltas minus their mean over the 4 bases (positions × 4), as used for PWM–ISM scores.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nshow(plot_ism(r.normalized(0), #{sequence: r.sequence()}));"));
     reg.engine.register_fn("normalized", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> { Ok(Matrix::by_base(r.0.normalised(row_index(&r.0, &row)?))) });
 }

@@ -131,13 +131,13 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_fn("jaspar_motifs", || MotifSetValue(jaspar_set()));
 
     let s = |name: &str, sig: &str, summary: &str| FnDoc::method("MotifSet", name, "interpret", sig, summary);
-    reg.docs.add(s("to_string", "motifs.to_string() -> string", "Number of motifs and source."));
+    reg.docs.add(s("to_string", "motifs.to_string() -> string", "Number of motifs and source.").example("print(jaspar_motifs().to_string());"));
     reg.engine.register_fn("to_string", |s: &mut MotifSetValue| s.summary());
-    reg.docs.add(s("len", "motifs.len() -> int", "Number of motifs."));
+    reg.docs.add(s("len", "motifs.len() -> int", "Number of motifs.").example("print(jaspar_motifs().len());"));
     reg.engine.register_fn("len", |s: &mut MotifSetValue| s.0.len() as i64);
-    reg.docs.add(s("names", "motifs.names() -> array", "Motif names (TF names), in file order."));
+    reg.docs.add(s("names", "motifs.names() -> array", "Motif names (TF names), in file order.").example("let names = jaspar_motifs().names();\nprint(\"GATA1\" in names);"));
     reg.engine.register_fn("names", |s: &mut MotifSetValue| -> Array { s.0.iter().map(|m| Dynamic::from(m.name.clone())).collect() });
-    reg.docs.add(s("ids", "motifs.ids() -> array", "Motif ids (e.g. MA0139.2), in file order."));
+    reg.docs.add(s("ids", "motifs.ids() -> array", "Motif ids (e.g. MA0139.2), in file order.").example("let panel = jaspar_motifs().select([\"CTCF\", \"GATA1\", \"SPI1\"]);\nprint(panel.ids());"));
     reg.engine.register_fn("ids", |s: &mut MotifSetValue| -> Array { s.0.iter().map(|m| Dynamic::from(m.id.clone())).collect() });
     let get = |s: &MotifSetValue, key: &str| -> ScriptResult<MotifValue> {
         s.0.get(key).map(|m| MotifValue(Arc::new(m.clone()))).ok_or_else(|| {
@@ -162,7 +162,7 @@ pub fn register(reg: &mut Registrar) {
         }
         Ok(MotifSetValue(Arc::new(out)))
     });
-    reg.docs.add(s("write_meme", "motifs.write_meme(path: string) -> string", "Writes the set in MEME minimal format (atomically); returns the path."));
+    reg.docs.add(s("write_meme", "motifs.write_meme(path: string) -> string", "Writes the set in MEME minimal format (atomically); returns the path.").example("let path = jaspar_motifs().select([\"CTCF\", \"GATA1\"]).write_meme(out_path(\"panel.meme\"));\nprint(read_motifs(path).names());"));
     reg.engine.register_fn("write_meme", |s: &mut MotifSetValue, path: &str| -> ScriptResult<String> {
         let p = PathBuf::from(path);
         gscript_runtime::io::write_atomic(&p, write_meme(&s.0).as_bytes()).map_err(|e| primitive_error("write_meme", Some("path"), &format!("{path}: {e}")))?;
@@ -170,23 +170,23 @@ pub fn register(reg: &mut Registrar) {
     });
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("Motif", name, "interpret", sig, summary);
-    reg.docs.add(m("to_string", "motif.to_string() -> string", "Id, name, width and consensus."));
+    reg.docs.add(m("to_string", "motif.to_string() -> string", "Id, name, width and consensus.").example("print(jaspar_motifs().get(\"CTCF\").to_string());"));
     reg.engine.register_fn("to_string", |m: &mut MotifValue| format!("Motif {} (w={}, {})", motif_label(&m.0), m.0.width(), m.0.consensus()));
-    reg.docs.add(m("id", "motif.id() -> string", "Motif id."));
+    reg.docs.add(m("id", "motif.id() -> string", "Motif id.").example("let ctcf = jaspar_motifs().get(\"CTCF\");\nprint(ctcf.id());"));
     reg.engine.register_fn("id", |m: &mut MotifValue| m.0.id.clone());
-    reg.docs.add(m("name", "motif.name() -> string", "Motif (TF) name; empty when the file has none."));
+    reg.docs.add(m("name", "motif.name() -> string", "Motif (TF) name; empty when the file has none.").example("let m = jaspar_motifs().get(\"MA0139.2\");\nprint(m.name());"));
     reg.engine.register_fn("name", |m: &mut MotifValue| m.0.name.clone());
-    reg.docs.add(m("width", "motif.width() -> int", "Number of positions."));
+    reg.docs.add(m("width", "motif.width() -> int", "Number of positions.").example("print(jaspar_motifs().get(\"CTCF\").width());"));
     reg.engine.register_fn("width", |m: &mut MotifValue| m.0.width() as i64);
     reg.docs.add(m("consensus", "motif.consensus() -> string", "Consensus sequence (IUPAC codes for mixed positions).").example("jaspar_motifs().get(\"GATA1\").consensus()"));
     reg.engine.register_fn("consensus", |m: &mut MotifValue| m.0.consensus());
-    reg.docs.add(m("reverse_complement", "motif.reverse_complement() -> Motif", "The motif on the other strand."));
+    reg.docs.add(m("reverse_complement", "motif.reverse_complement() -> Motif", "The motif on the other strand.").example("let gata = jaspar_motifs().get(\"GATA1\");\nprint(gata.consensus());\nprint(gata.reverse_complement().consensus());"));
     reg.engine.register_fn("reverse_complement", |m: &mut MotifValue| MotifValue(Arc::new(m.0.reverse_complement())));
-    reg.docs.add(m("ppm", "motif.ppm() -> Matrix", "Position probability matrix, width × 4 (A, C, G, T)."));
+    reg.docs.add(m("ppm", "motif.ppm() -> Matrix", "Position probability matrix, width × 4 (A, C, G, T).").example("let ppm = jaspar_motifs().get(\"GATA1\").ppm();\nprint(ppm.row(0));"));
     reg.engine.register_fn("ppm", |m: &mut MotifValue| base_rows(&m.0.ppm));
     reg.docs.add(
         m("pwm", "motif.pwm(pseudocount?: float) -> Matrix", "Log-odds weights log2((p + c·bg)/(1 + c)/bg) against the motif's background, width × 4.")
-            .details("The pseudocount c is a fraction of probability mass (default 0.01, FIMO's); zero probabilities give −inf without one."),
+            .details("The pseudocount c is a fraction of probability mass (default 0.01, FIMO's); zero probabilities give −inf without one.").example("let pwm = jaspar_motifs().get(\"CTCF\").pwm(0.1);\nshow(plot_heatmap(pwm));"),
     );
     let pwm = |m: &MotifValue, c: f64| -> ScriptResult<Matrix> {
         if !(c.is_finite() && c >= 0.0) {
@@ -196,7 +196,7 @@ pub fn register(reg: &mut Registrar) {
     };
     reg.engine.register_fn("pwm", move |m: &mut MotifValue| pwm(m, 0.01));
     reg.engine.register_fn("pwm", move |m: &mut MotifValue, c: f64| pwm(m, c));
-    reg.docs.add(m("sample", "motif.sample(seed: int) -> string", "One sequence drawn position by position from the motif's probabilities."));
+    reg.docs.add(m("sample", "motif.sample(seed: int) -> string", "One sequence drawn position by position from the motif's probabilities.").example("let site = jaspar_motifs().get(\"CTCF\").sample(7);\nprint(site);"));
     reg.engine.register_fn("sample", |m: &mut MotifValue, seed: i64| -> String {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed as u64);
         String::from_utf8_lossy(&m.0.sample_sequence(&mut rng)).into_owned()

@@ -189,13 +189,13 @@ pub fn register(reg: &mut Registrar) {
     });
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("VariantEffects", name, "interpret", sig, summary);
-    reg.docs.add(m("to_string", "ve.to_string() -> string", "Counts and scale."));
+    reg.docs.add(m("to_string", "ve.to_string() -> string", "Counts and scale.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.to_string());"));
     reg.engine.register_fn("to_string", |v: &mut VariantEffects| v.0.summary());
-    reg.docs.add(m("len", "ve.len() -> int", "Number of variants."));
+    reg.docs.add(m("len", "ve.len() -> int", "Number of variants.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.len());"));
     reg.engine.register_fn("len", |v: &mut VariantEffects| v.0.variants.len() as i64);
-    reg.docs.add(m("table", "ve.table() -> Table", "One row per variant: id, chrom, pos, ref, alt, status, [peak], mean_effect, max_abs_effect, and effect:<group> columns with `groups`."));
+    reg.docs.add(m("table", "ve.table() -> Table", "One row per variant: id, chrom, pos, ref, alt, status, [peak], mean_effect, max_abs_effect, and effect:<group> columns with `groups`.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nshow(ve.table());"));
     reg.engine.register_fn("table", |v: &mut VariantEffects| v.0.table());
-    reg.docs.add(m("effects", "ve.effects() -> Matrix", "Variants × cells (or × groups) effects; NaN rows for variants not scored."));
+    reg.docs.add(m("effects", "ve.effects() -> Matrix", "Variants × cells (or × groups) effects; NaN rows for variants not scored.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.effects().shape());"));
     reg.engine.register_fn("effects", |v: &mut VariantEffects| -> Matrix {
         let d = &v.0;
         Matrix::new(d.variants.len(), d.names.len(), d.effects.clone()).with_row_names(d.variants.iter().map(|x| x.id.clone()).collect()).with_col_names(d.names.clone())

@@ -205,7 +205,7 @@ pub fn register(reg: &mut Registrar) {
     files::register(reg);
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "model", sig, summary);
-    reg.docs.add(m("to_string", "model.to_string() -> string", "Preset, sequence length, cells, parameters, device, epochs trained."));
+    reg.docs.add(m("to_string", "model.to_string() -> string", "Preset, sequence length, cells, parameters, device, epochs trained.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.to_string());"));
     reg.engine.register_fn("to_string", |m: &mut ModelValue| m.text());
     reg.docs.add(
         m("summary", "model.summary() -> ModelSummary", "The network layer by layer (output shape, parameters), parameter totals, device and precision.")
@@ -222,26 +222,26 @@ pub fn register(reg: &mut Registrar) {
         "cell_embeddings",
         "model.cell_embeddings() -> Matrix",
         "Cell embeddings (n_cells × 32): the final layer's weights, one row per cell (barcodes as row names).",
-    ));
+    ).example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet emb = model.cell_embeddings();\nprint(emb.shape());\nsim.data.write_h5ad(out_path(\"scbasset.h5ad\"), #{obsm: #{X_scbasset: emb}});"));
     reg.engine.register_fn("cell_embeddings", |m: &mut ModelValue| -> Matrix {
         let t = m.lock();
         tensor_matrix(&t.net.cell_embeddings()).with_row_names(t.meta.barcodes.clone())
     });
-    reg.docs.add(m("intercept", "model.intercept() -> array", "Per-cell intercepts (the final layer's bias; tracks sequencing depth)."));
+    reg.docs.add(m("intercept", "model.intercept() -> array", "Per-cell intercepts (the final layer's bias; tracks sequencing depth).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(pearson(model.intercept(), sim.data.peaks_per_cell()));"));
     reg.engine.register_fn("intercept", |m: &mut ModelValue| -> Array {
         let t = m.lock();
         let b: Vec<f32> = Vec::try_from(t.net.intercept().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu)).unwrap_or_default();
         b.into_iter().map(|x| Dynamic::from(x as f64)).collect()
     });
-    reg.docs.add(m("barcodes", "model.barcodes() -> array", "The cells of the final layer, in order."));
+    reg.docs.add(m("barcodes", "model.barcodes() -> array", "The cells of the final layer, in order.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.barcodes()[0]);"));
     reg.engine.register_fn("barcodes", |m: &mut ModelValue| -> Array { m.lock().meta.barcodes.iter().cloned().map(Dynamic::from).collect() });
     reg.docs.add(m(
         "history",
         "model.history() -> map",
         "Per-epoch metrics as arrays: epoch, train_loss, train_auroc, train_aupr, val_loss, val_auroc, val_aupr, val_peak_auroc, seconds.",
-    ));
+    ).example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet h = model.history();\nprint(`epoch ${h.epoch[-1]}: validation auROC ${fmt(h.val_auroc[-1], 3)}`);"));
     reg.engine.register_fn("history", |m: &mut ModelValue| history_map(&m.lock().meta.history));
-    reg.docs.add(m("parameter_count", "model.parameter_count() -> int", "Number of trainable parameters (4,513,960 + 33·n_cells for the published model)."));
+    reg.docs.add(m("parameter_count", "model.parameter_count() -> int", "Number of trainable parameters (4,513,960 + 33·n_cells for the published model).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.parameter_count());"));
     reg.engine.register_fn("parameter_count", |m: &mut ModelValue| m.lock().net.trainable_parameter_count() as i64);
 }
 

@@ -106,18 +106,18 @@ pub fn register(reg: &mut Registrar) {
     reg.host.register_renderer::<Matrix>(|m| {
         MimeBundle::plain(m.preview_text(10, 8)).with_text("text/html", m.preview_html(20, 12))
     });
-    reg.docs.add(FnDoc::method("Matrix", "to_string", "core", "m.to_string() -> string", "Short description: `Matrix rows × cols`."));
+    reg.docs.add(FnDoc::method("Matrix", "to_string", "core", "m.to_string() -> string", "Short description: `Matrix rows × cols`.").example("print(one_hot(\"ACGTACGT\").to_string());"));
     reg.engine.register_fn("to_string", |m: &mut Matrix| m.summary());
     reg.docs.add(FnDoc::method("Matrix", "shape", "core", "m.shape() -> [int, int]", "Number of rows and columns.").example("one_hot(\"ACGT\").shape()"));
     reg.engine.register_fn("shape", |m: &mut Matrix| -> Array { vec![Dynamic::from(m.rows as i64), Dynamic::from(m.cols as i64)] });
     reg.docs.add(FnDoc::method("Matrix", "get", "core", "m.get(row: int, col: int) -> float", "One value.").example("one_hot(\"ACGT\").get(0, 0)"));
     reg.engine.register_fn("get", |m: &mut Matrix, r: i64, c: i64| -> ScriptResult<f64> { Ok(m.data[index(m, r, c)?] as f64) });
-    reg.docs.add(FnDoc::method("Matrix", "row", "core", "m.row(i: int) -> array", "One row as an array of floats."));
+    reg.docs.add(FnDoc::method("Matrix", "row", "core", "m.row(i: int) -> array", "One row as an array of floats.").example("let m = one_hot(\"ACGT\");\nprint(m.row(2));"));
     reg.engine.register_fn("row", |m: &mut Matrix, r: i64| -> ScriptResult<Array> {
         index(m, r, 0)?;
         Ok(m.row(r as usize).iter().map(|&v| Dynamic::from(v as f64)).collect())
     });
-    reg.docs.add(FnDoc::method("Matrix", "to_array", "core", "m.to_array() -> array", "All rows as an array of arrays of floats."));
+    reg.docs.add(FnDoc::method("Matrix", "to_array", "core", "m.to_array() -> array", "All rows as an array of arrays of floats.").example("let m = matrix([[1, 2.5], [3, 4]]);\nfor row in m.to_array() { print(row); }"));
     reg.engine.register_fn("to_array", |m: &mut Matrix| -> Array {
         (0..m.rows).map(|r| Dynamic::from_array(m.row(r).iter().map(|&v| Dynamic::from(v as f64)).collect())).collect()
     });
@@ -153,9 +153,9 @@ pub fn register(reg: &mut Registrar) {
         }
         Ok(out)
     });
-    reg.docs.add(FnDoc::method("Matrix", "row_names", "core", "m.row_names() -> array", "Row names (empty when the matrix has none)."));
+    reg.docs.add(FnDoc::method("Matrix", "row_names", "core", "m.row_names() -> array", "Row names (empty when the matrix has none).").example("print(one_hot(\"ACGT\").row_names());"));
     reg.engine.register_fn("row_names", |m: &mut Matrix| -> Array { m.row_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
-    reg.docs.add(FnDoc::method("Matrix", "col_names", "core", "m.col_names() -> array", "Column names (empty when the matrix has none)."));
+    reg.docs.add(FnDoc::method("Matrix", "col_names", "core", "m.col_names() -> array", "Column names (empty when the matrix has none).").example("let ppm = jaspar_motifs().get(\"GATA1\").ppm();\nprint(ppm.col_names());"));
     reg.engine.register_fn("col_names", |m: &mut Matrix| -> Array { m.col_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
     reg.docs.add(
         FnDoc::method("Matrix", "mean_by_group", "core", "m.mean_by_group(labels: array) -> Matrix", "Averages columns (or rows) that share a label, e.g. TF activity per cell type.")

@@ -135,19 +135,19 @@ pub fn register(reg: &mut Registrar) {
     reg.host.register_renderer::<Peaks>(|p| MimeBundle::plain(p.summary()));
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("PeakDataset", name, "io", sig, summary);
-    reg.docs.add(m("to_string", "data.to_string() -> string", "Sizes, density and source."));
+    reg.docs.add(m("to_string", "data.to_string() -> string", "Sizes, density and source.").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(d.to_string());"));
     reg.engine.register_fn("to_string", |d: &mut PeakData| d.summary());
     reg.docs.add(m("n_cells", "data.n_cells() -> int", "Number of cells.").example("simulate_atac(#{n_cells: 50, n_peaks: 40}).data.n_cells()"));
     reg.engine.register_fn("n_cells", |d: &mut PeakData| d.0.n_cells() as i64);
-    reg.docs.add(m("n_peaks", "data.n_peaks() -> int", "Number of peaks."));
+    reg.docs.add(m("n_peaks", "data.n_peaks() -> int", "Number of peaks.").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 40}).data;\nprint(d.n_peaks());"));
     reg.engine.register_fn("n_peaks", |d: &mut PeakData| d.0.n_peaks() as i64);
-    reg.docs.add(m("nnz", "data.nnz() -> int", "Number of stored (non-zero) entries."));
+    reg.docs.add(m("nnz", "data.nnz() -> int", "Number of stored (non-zero) entries.").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(`${d.nnz()} open entries in ${d.n_cells()} cells`);"));
     reg.engine.register_fn("nnz", |d: &mut PeakData| d.0.matrix.nnz() as i64);
-    reg.docs.add(m("density", "data.density() -> float", "Fraction of peak × cell entries that are non-zero."));
+    reg.docs.add(m("density", "data.density() -> float", "Fraction of peak × cell entries that are non-zero.").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(`${fmt(100.0 * d.density(), 1)}% of entries open`);"));
     reg.engine.register_fn("density", |d: &mut PeakData| d.0.density());
-    reg.docs.add(m("barcodes", "data.barcodes() -> array", "Cell barcodes, in matrix order."));
+    reg.docs.add(m("barcodes", "data.barcodes() -> array", "Cell barcodes, in matrix order.").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(d.barcodes()[0]);"));
     reg.engine.register_fn("barcodes", |d: &mut PeakData| -> Array { d.0.cells.barcodes.iter().cloned().map(Dynamic::from).collect() });
-    reg.docs.add(m("obs_names", "data.obs_names() -> array", "Names of the cell metadata columns (AnnData obs)."));
+    reg.docs.add(m("obs_names", "data.obs_names() -> array", "Names of the cell metadata columns (AnnData obs).").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nprint(d.obs_names());"));
     reg.engine.register_fn("obs_names", |d: &mut PeakData| -> Array { d.0.cells.columns.iter().map(|(n, _)| Dynamic::from(n.clone())).collect() });
     reg.docs.add(
         m("obs", "data.obs(column: string) -> array", "One cell metadata column: strings for categorical/text columns, numbers or booleans otherwise.")
@@ -187,11 +187,11 @@ pub fn register(reg: &mut Registrar) {
         let all: Vec<usize> = (0..d.0.n_peaks()).collect();
         Ok(PeakData(Arc::new(d.0.select(&all, &keep)), d.1.clone()))
     });
-    reg.docs.add(m("peaks", "data.peaks() -> Peaks", "The peak set (chrom, start, end, name)."));
+    reg.docs.add(m("peaks", "data.peaks() -> Peaks", "The peak set (chrom, start, end, name).").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nlet peaks = d.peaks();\nprint(peaks.get(0));"));
     reg.engine.register_fn("peaks", |d: &mut PeakData| Peaks(Arc::new(d.0.peaks.clone())));
-    reg.docs.add(m("peaks_per_cell", "data.peaks_per_cell() -> array", "Number of open peaks in each cell (a depth proxy)."));
+    reg.docs.add(m("peaks_per_cell", "data.peaks_per_cell() -> array", "Number of open peaks in each cell (a depth proxy).").example("let d = simulate_atac(#{n_cells: 40, n_peaks: 100}).data;\nlet depth = d.peaks_per_cell();\nprint(`mean ${depth.reduce(|s, x| s + x, 0) / depth.len()} open peaks per cell`);"));
     reg.engine.register_fn("peaks_per_cell", |d: &mut PeakData| -> Array { d.0.matrix.peaks_per_cell().into_iter().map(|n| Dynamic::from(n as i64)).collect() });
-    reg.docs.add(m("cells_per_peak", "data.cells_per_peak() -> array", "Number of cells in which each peak is open."));
+    reg.docs.add(m("cells_per_peak", "data.cells_per_peak() -> array", "Number of cells in which each peak is open.").example("let d = simulate_atac(#{n_cells: 40, n_peaks: 100}).data;\nshow(plot_hist(d.cells_per_peak(), #{bins: 10, x_label: \"cells per peak\"}));"));
     reg.engine.register_fn("cells_per_peak", |d: &mut PeakData| -> Array { d.0.matrix.cells_per_peak().into_iter().map(|n| Dynamic::from(n as i64)).collect() });
 
     let doc = m("write_h5ad", "data.write_h5ad(path: string, options?: map)", "Writes an AnnData .h5ad (cells × peaks X, obs, var with chr/start/end) that scanpy opens.")
@@ -217,11 +217,11 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_fn("write_h5ad", move |d: &mut PeakData, path: &str| w2(d, path, Map::new()));
 
     let p = |name: &str, sig: &str, summary: &str| FnDoc::method("Peaks", name, "io", sig, summary);
-    reg.docs.add(p("to_string", "peaks.to_string() -> string", "Number of peaks and chromosomes."));
+    reg.docs.add(p("to_string", "peaks.to_string() -> string", "Number of peaks and chromosomes.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nprint(load_bed(sim.files.peaks).to_string());"));
     reg.engine.register_fn("to_string", |p: &mut Peaks| p.summary());
-    reg.docs.add(p("len", "peaks.len() -> int", "Number of peaks."));
+    reg.docs.add(p("len", "peaks.len() -> int", "Number of peaks.").example("let peaks = simulate_atac(#{n_cells: 20, n_peaks: 30}).data.peaks();\nprint(peaks.len());"));
     reg.engine.register_fn("len", |p: &mut Peaks| p.0.len() as i64);
-    reg.docs.add(p("get", "peaks.get(i: int) -> map", "Peak i as #{chrom, start, end, name}."));
+    reg.docs.add(p("get", "peaks.get(i: int) -> map", "Peak i as #{chrom, start, end, name}.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet p = load_bed(sim.files.peaks).get(0);\nprint(`${p.chrom}:${p.start}-${p.end}`);"));
     reg.engine.register_fn("get", |p: &mut Peaks, i: i64| -> ScriptResult<Map> {
         if i < 0 || i as usize >= p.0.len() {
             return Err(primitive_error("Peaks.get", Some("i"), &format!("{i} is outside 0..{}", p.0.len())));
@@ -234,9 +234,9 @@ pub fn register(reg: &mut Registrar) {
         m.insert("name".into(), p.0.name[i].clone().into());
         Ok(m)
     });
-    reg.docs.add(p("names", "peaks.names() -> array", "Peak names (chr:start-end unless the file names them)."));
+    reg.docs.add(p("names", "peaks.names() -> array", "Peak names (chr:start-end unless the file names them).").example("let peaks = simulate_atac(#{n_cells: 20, n_peaks: 30}).data.peaks();\nprint(peaks.names()[0]);"));
     reg.engine.register_fn("names", |p: &mut Peaks| -> Array { p.0.name.iter().cloned().map(Dynamic::from).collect() });
-    reg.docs.add(p("write_bed", "peaks.write_bed(path: string)", "Writes chrom, start, end, name as BED (atomically)."));
+    reg.docs.add(p("write_bed", "peaks.write_bed(path: string)", "Writes chrom, start, end, name as BED (atomically).").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nd.peaks().write_bed(out_path(\"peaks.bed\"));\nprint(load_bed(out_path(\"peaks.bed\")).len());"));
     reg.engine.register_fn("write_bed", move |p: &mut Peaks, path: &str| -> ScriptResult<()> {
         let path = PathBuf::from(path);
         gscript_runtime::io::write_atomic(&path, p.0.to_bed().as_bytes())
