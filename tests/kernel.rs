@@ -24,9 +24,14 @@ fn install(prefix: &Path, name: &str) -> String {
     prefix.join("share/jupyter").display().to_string()
 }
 
+/// One kernel at a time: libtorch's OpenMP threads spin while they wait for each other, so two kernels training on
+/// 2 cores slow each other down by far more than 2× (measured up to 20×).
+static ONE_KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs tests/py/<script> against a fresh kernelspec; returns its stdout after asserting success.
 fn run_python(script: &str, extra_env: &[(&str, &Path)]) -> Option<String> {
     let python = test_python()?;
+    let _one = ONE_KERNEL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let jupyter_path = install(&dir.path().join("prefix"), "gscript-test");
     let mut cmd = Command::new(python);
