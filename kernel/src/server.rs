@@ -50,7 +50,7 @@ pub fn kernel_info_content() -> Value {
             "nbconvert_exporter": "script"
         },
         "banner": "gscript: sequence-based deep learning on single-cell chromatin accessibility. help() lists the functions.",
-        "help_links": [{"text": "gscript functions", "url": "https://github.com/search?q=gscript+scbasset"}],
+        "help_links": [],
         "debugger": false
     })
 }
