@@ -34,19 +34,21 @@ impl Interpreter {
     pub fn serve(&mut self, req: &Request, received: Instant) -> Option<JupyterMessage> {
         self.sink.begin(&req.message, req.bool("allow_stdin", false));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(req, received)));
-        result.unwrap_or_else(|p| {
+        let (reply_type, content) = result.unwrap_or_else(|p| {
             let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
             let evalue = format!("internal error (please report): {msg}");
             let traceback = vec![format!("InternalError: {evalue}")];
             if req.msg_type() == "execute_request" {
                 self.sink.send("error", json!({"ename": "InternalError", "evalue": evalue, "traceback": traceback}));
             }
-            let reply_type = req.msg_type().replace("_request", "_reply");
-            child(&req.message, &reply_type, json!({"status": "error", "execution_count": self.count, "ename": "InternalError", "evalue": evalue, "traceback": traceback}))
+            Some(json!({"status": "error", "execution_count": self.count, "ename": "InternalError", "evalue": evalue, "traceback": traceback}))
         })
+        .map(|content| (req.msg_type().replace("_request", "_reply"), content))?;
+        Some(child(&req.message, &reply_type, content))
     }
 
-    fn dispatch(&mut self, req: &Request, received: Instant) -> Option<JupyterMessage> {
+    /// The reply's content; `None` for requests this side does not answer.
+    fn dispatch(&mut self, req: &Request, received: Instant) -> Option<Value> {
         match req.msg_type() {
             "execute_request" => Some(self.execute(req, received)),
             "is_complete_request" => {
@@ -55,25 +57,20 @@ impl Interpreter {
                     Completeness::Incomplete => json!({"status": "incomplete", "indent": ""}),
                     Completeness::Invalid => json!({"status": "invalid"}),
                 };
-                child(&req.message, "is_complete_reply", status)
+                Some(status)
             }
             "complete_request" => {
-                let code = req.str("code");
-                let cursor = req.int("cursor_pos").map_or(code.chars().count(), |c| c.max(0) as usize);
-                let byte = char_to_byte(code, cursor);
-                let (start, end, matches) = self.session.complete(code, byte);
+                let (code, cursor) = code_and_cursor(req);
+                let (start, end, matches) = self.session.complete(code, char_to_byte(code, cursor));
                 let to_chars = |b: usize| code[..b.min(code.len())].chars().count();
-                let content = json!({"status": "ok", "matches": matches, "cursor_start": to_chars(start), "cursor_end": to_chars(end), "metadata": {}});
-                child(&req.message, "complete_reply", content)
+                Some(json!({"status": "ok", "matches": matches, "cursor_start": to_chars(start), "cursor_end": to_chars(end), "metadata": {}}))
             }
             "inspect_request" => {
-                let code = req.str("code");
-                let cursor = req.int("cursor_pos").map_or(code.chars().count(), |c| c.max(0) as usize);
-                let content = match word_at(code, cursor).and_then(|w| self.session.docs().get(&w).map(|d| d.render_text())) {
+                let (code, cursor) = code_and_cursor(req);
+                Some(match word_at(code, cursor).and_then(|w| self.session.docs().get(&w).map(|d| d.render_text())) {
                     Some(text) => json!({"status": "ok", "found": true, "data": {"text/plain": text}, "metadata": {}}),
                     None => json!({"status": "ok", "found": false, "data": {}, "metadata": {}}),
-                };
-                child(&req.message, "inspect_reply", content)
+                })
             }
             "history_request" => {
                 let output = req.bool("output", false);
@@ -83,19 +80,18 @@ impl Interpreter {
                     "search" => self.history.search(req.str("pattern"), req.bool("unique", false), n, output),
                     _ => self.history.tail(n.unwrap_or(10), output),
                 };
-                child(&req.message, "history_reply", json!({"status": "ok", "history": history}))
+                Some(json!({"status": "ok", "history": history}))
             }
             _ => None,
         }
     }
 
-    fn execute(&mut self, req: &Request, received: Instant) -> JupyterMessage {
+    fn execute(&mut self, req: &Request, received: Instant) -> Value {
         let code = req.str("code").to_string();
         let silent = req.bool("silent", false);
         let store = req.bool("store_history", true) && !silent;
         if self.abort_before.is_some_and(|t| received < t) {
-            return child(&req.message, "execute_reply", json!({"status": "aborted", "execution_count": self.count}))
-                .expect("execute_reply is a known message type");
+            return json!({"status": "aborted", "execution_count": self.count});
         }
         self.abort_before = None;
         if store {
@@ -113,7 +109,7 @@ impl Interpreter {
         } else {
             vec![json!({"source": "page", "data": {"text/plain": pages.join("\n")}, "start": 0})]
         };
-        let content = match result {
+        match result {
             Ok(value) => {
                 let mut output = None;
                 if !value.is_unit() {
@@ -142,9 +138,14 @@ impl Interpreter {
                 }
                 json!({"status": "error", "execution_count": count, "ename": e.ename(), "evalue": e.message, "traceback": traceback})
             }
-        };
-        child(&req.message, "execute_reply", content).expect("execute_reply is a known message type")
+        }
     }
+}
+
+/// The request's code and cursor (code points; the end of the code when absent).
+fn code_and_cursor(req: &Request) -> (&str, usize) {
+    let code = req.str("code");
+    (code, req.int("cursor_pos").map_or(code.chars().count(), |c| c.max(0) as usize))
 }
 
 /// Byte offset of the `chars`-th code point (Jupyter cursors count code points).

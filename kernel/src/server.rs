@@ -24,7 +24,7 @@ use tokio::sync::mpsc as amsync;
 
 use crate::execute::Interpreter;
 use crate::sink::{child, InputRequest, KernelSink};
-use crate::wire::{self, Incoming, Request};
+use crate::wire::{self, Request};
 
 /// Work for the interpreter thread: a shell request, when it arrived, and where its reply goes.
 struct Job {
@@ -143,19 +143,11 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
     });
     let w = waiter.clone();
     let stdin_recv = tokio::spawn(async move {
-        loop {
-            match wire::read(&mut stdin_reader).await {
-                Ok(Incoming::Request(r)) if r.msg_type() == "input_reply" => {
-                    if let Some(tx) = w.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                        let _ = tx.send(r.str("value").to_string());
-                    }
-                }
-                Ok(Incoming::Request(r)) => log(&format!("stdin: ignored a {} message", r.msg_type())),
-                Ok(Incoming::Rejected(why)) => log(&format!("stdin: rejected a message: {why}")),
-                Err(e) => {
-                    log(&format!("stdin: {e}"));
-                    return;
-                }
+        while let Some(r) = wire::next_request(&mut stdin_reader, "stdin").await {
+            if r.msg_type() != "input_reply" {
+                log(&format!("stdin: ignored a {} message", r.msg_type()));
+            } else if let Some(tx) = w.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(r.str("value").to_string());
             }
         }
     });
@@ -165,62 +157,40 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
     // with stop_on_error aborts exactly the cells that arrived while it ran.
     let (arrived_tx, mut arrived_rx) = amsync::unbounded_channel::<(Box<Request>, Instant)>();
     let shell_read = tokio::spawn(async move {
-        loop {
-            match wire::read(&mut shell_reader).await {
-                Ok(Incoming::Request(r)) => {
-                    if arrived_tx.send((r, Instant::now())).is_err() {
-                        return;
-                    }
-                }
-                Ok(Incoming::Rejected(why)) => log(&format!("shell: rejected a message: {why}")),
-                Err(e) => {
-                    log(&format!("shell: {e}"));
-                    return;
-                }
+        while let Some(r) = wire::next_request(&mut shell_reader, "shell").await {
+            if arrived_tx.send((r, Instant::now())).is_err() {
+                return;
             }
         }
     });
     let shell_iopub = iopub_tx.clone();
     let shell = tokio::spawn(async move {
         while let Some((req, received)) = arrived_rx.recv().await {
-            if let Some(s) = status(&req.message, "busy") {
-                let _ = shell_iopub.send(s);
-            }
-            let mut exit = false;
-            let reply = match req.msg_type() {
-                "kernel_info_request" => child(&req.message, "kernel_info_reply", kernel_info_content()),
-                "comm_info_request" => child(&req.message, "comm_info_reply", json!({"status": "ok", "comms": {}})),
+            let _ = shell_iopub.send(status(&req.message, "busy"));
+            let (reply, exit) = match (answer_here(&req), req.msg_type()) {
+                (Some(answer), _) => answer,
                 // no comm targets: close any comm a front end opens, as the protocol asks
-                "comm_open" => {
-                    if let Some(m) = child(&req.message, "comm_close", json!({"comm_id": req.str("comm_id"), "data": {}})) {
-                        let _ = shell_iopub.send(m);
-                    }
-                    None
+                (None, "comm_open") => {
+                    let _ = shell_iopub.send(child(&req.message, "comm_close", json!({"comm_id": req.str("comm_id"), "data": {}})));
+                    (None, false)
                 }
-                "comm_msg" | "comm_close" => None,
-                // deprecated on shell, still answered
-                "shutdown_request" => {
-                    exit = true;
-                    child(&req.message, "shutdown_reply", json!({"status": "ok", "restart": req.bool("restart", false)}))
-                }
-                "execute_request" | "complete_request" | "inspect_request" | "is_complete_request" | "history_request" => {
+                (None, "comm_msg" | "comm_close") => (None, false),
+                (None, "execute_request" | "complete_request" | "inspect_request" | "is_complete_request" | "history_request") => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     if job_tx.send(Job { request: req.clone(), received, reply: tx }).is_err() {
                         return;
                     }
-                    rx.await.ok().flatten()
+                    (rx.await.ok().flatten(), false)
                 }
-                other => {
+                (None, other) => {
                     log(&format!("shell: no handler for {other}"));
-                    None
+                    (None, false)
                 }
             };
             if let Some(r) = reply {
                 let _ = shell_writer.send(r).await;
             }
-            if let Some(s) = status(&req.message, "idle") {
-                let _ = shell_iopub.send(s);
-            }
+            let _ = shell_iopub.send(status(&req.message, "idle"));
             if exit {
                 return;
             }
@@ -229,31 +199,15 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
 
     let control_iopub = iopub_tx.clone();
     let control_task = tokio::spawn(async move {
-        loop {
-            let req = match wire::read(&mut control).await {
-                Ok(Incoming::Request(r)) => r,
-                Ok(Incoming::Rejected(why)) => {
-                    log(&format!("control: rejected a message: {why}"));
-                    continue;
-                }
-                Err(e) => {
-                    log(&format!("control: {e}"));
-                    return;
-                }
-            };
-            if let Some(s) = status(&req.message, "busy") {
-                let _ = control_iopub.send(s);
-            }
-            let (reply, exit) = match req.msg_type() {
-                "kernel_info_request" => (child(&req.message, "kernel_info_reply", kernel_info_content()), false),
-                "interrupt_request" => {
+        while let Some(req) = wire::next_request(&mut control, "control").await {
+            let _ = control_iopub.send(status(&req.message, "busy"));
+            let (reply, exit) = match (answer_here(&req), req.msg_type()) {
+                (Some(answer), _) => answer,
+                (None, "interrupt_request") => {
                     interrupt_flag.store(true, Ordering::SeqCst);
-                    (child(&req.message, "interrupt_reply", json!({"status": "ok"})), false)
+                    (Some(child(&req.message, "interrupt_reply", json!({"status": "ok"}))), false)
                 }
-                "shutdown_request" => {
-                    (child(&req.message, "shutdown_reply", json!({"status": "ok", "restart": req.bool("restart", false)})), true)
-                }
-                other => {
+                (None, other) => {
                     log(&format!("control: no handler for {other}"));
                     (None, false)
                 }
@@ -261,9 +215,7 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
             if let Some(r) = reply {
                 let _ = control.send(r).await;
             }
-            if let Some(s) = status(&req.message, "idle") {
-                let _ = control_iopub.send(s);
-            }
+            let _ = control_iopub.send(status(&req.message, "idle"));
             if exit {
                 return;
             }
@@ -285,6 +237,16 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
     // let the last replies and status messages leave before the sockets close
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     Ok(())
+}
+
+/// Requests answered the same way on shell and control: kernel_info, and shutdown (deprecated on shell, still
+/// answered), which also ends the kernel. Returns the reply and whether to exit.
+fn answer_here(req: &Request) -> Option<(Option<JupyterMessage>, bool)> {
+    match req.msg_type() {
+        "kernel_info_request" => Some((Some(child(&req.message, "kernel_info_reply", kernel_info_content())), false)),
+        "shutdown_request" => Some((Some(child(&req.message, "shutdown_reply", json!({"status": "ok", "restart": req.bool("restart", false)}))), true)),
+        _ => None,
+    }
 }
 
 /// Returns when the parent process is gone: `JPY_PARENT_PID` (set by jupyter_client) when given, else the pid of

@@ -12,11 +12,11 @@ use tokio::sync::mpsc as amsync;
 
 /// A message built from its type and JSON content, as a child of `parent` (same identities and session). The
 /// content goes out exactly as built here (the typed schemas would turn an empty `transient` into null).
-pub fn child(parent: &JupyterMessage, msg_type: &str, content: Value) -> Option<JupyterMessage> {
+pub fn child(parent: &JupyterMessage, msg_type: &str, content: Value) -> JupyterMessage {
     let content = JupyterMessageContent::UnknownMessage(UnknownMessage { msg_type: msg_type.to_string(), content });
     let mut m = JupyterMessage::new(content, Some(parent));
     m.header.username = "gscript".into();
-    Some(m)
+    m
 }
 
 /// The bundle as Jupyter `data` and `metadata` (PNG base64 with its pixel size).
@@ -27,7 +27,7 @@ pub fn bundle_json(b: &MimeBundle) -> (Value, Value) {
     }
     let mut meta = serde_json::Map::new();
     for (k, v) in &b.binary {
-        data.insert(k.clone(), Value::String(base64(v)));
+        data.insert(k.clone(), Value::String(data_encoding::BASE64.encode(v)));
         if k == "image/png" {
             if let Some((w, h)) = b.png_size {
                 meta.insert(k.clone(), json!({"width": w, "height": h}));
@@ -35,22 +35,6 @@ pub fn bundle_json(b: &MimeBundle) -> (Value, Value) {
         }
     }
     (Value::Object(data), Value::Object(meta))
-}
-
-pub fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 fn html_escape(s: &str) -> String {
@@ -120,9 +104,7 @@ impl KernelSink {
     pub fn send(&self, msg_type: &str, content: Value) {
         let parent = self.parent.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(p) = parent {
-            if let Some(m) = child(&p, msg_type, content) {
-                let _ = self.iopub.send(m);
-            }
+            let _ = self.iopub.send(child(&p, msg_type, content));
         }
     }
 
@@ -184,7 +166,7 @@ impl Sink for KernelSink {
             return None;
         }
         let parent = self.parent.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
-        let message = child(&parent, "input_request", json!({"prompt": prompt, "password": password}))?;
+        let message = child(&parent, "input_request", json!({"prompt": prompt, "password": password}));
         let (tx, rx) = mpsc::channel();
         self.stdin.send(InputRequest { message, reply: tx }).ok()?;
         loop {
@@ -200,15 +182,6 @@ impl Sink for KernelSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet_and_padding() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(&[0x89, b'P', b'N', b'G']), "iVBORw==");
-    }
 
     #[test]
     fn progress_html_shows_a_bar_and_escapes_text() {

@@ -51,6 +51,21 @@ pub async fn read<S: zeromq::SocketRecv>(conn: &mut Connection<S>) -> Result<Inc
     })
 }
 
+/// The next request on `conn`: rejected messages are logged (naming `channel`) and skipped; `None` once the socket
+/// is gone.
+pub async fn next_request<S: zeromq::SocketRecv>(conn: &mut Connection<S>, channel: &str) -> Option<Box<Request>> {
+    loop {
+        match read(conn).await {
+            Ok(Incoming::Request(r)) => return Some(r),
+            Ok(Incoming::Rejected(why)) => eprintln!("gscript kernel: {channel}: rejected a message: {why}"),
+            Err(e) => {
+                eprintln!("gscript kernel: {channel}: {e}");
+                return None;
+            }
+        }
+    }
+}
+
 /// Frames → request, verifying the signature when the connection has a key.
 pub fn parse(frames: Vec<Bytes>, key: Option<&ring::hmac::Key>) -> Result<Request, String> {
     let split = frames.iter().position(|f| f.as_ref() == DELIMITER).ok_or("no <IDS|MSG> delimiter")?;
@@ -60,7 +75,7 @@ pub fn parse(frames: Vec<Bytes>, key: Option<&ring::hmac::Key>) -> Result<Reques
         return Err(format!("{} frames after the delimiter, expected at least 5", parts.len()));
     }
     if let Some(key) = key {
-        let signature = decode_hex(&parts[0]).ok_or("the signature is not lowercase hex")?;
+        let signature = data_encoding::HEXLOWER_PERMISSIVE.decode(&parts[0]).map_err(|_| "the signature is not hex")?;
         let mut signed = Vec::new();
         for part in &parts[1..5] {
             signed.extend_from_slice(part);
@@ -100,19 +115,6 @@ fn parse_header(bytes: &[u8]) -> Result<Header, String> {
     serde_json::from_value(v).map_err(|e| format!("header: {e}"))
 }
 
-fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    s.chunks(2).map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +127,7 @@ mod tests {
                 for p in parts {
                     ctx.update(p);
                 }
-                ctx.sign().as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+                data_encoding::HEXLOWER.encode(ctx.sign().as_ref())
             }
             None => String::new(),
         };

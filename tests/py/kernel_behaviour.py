@@ -32,23 +32,6 @@ def drain(kc):
             return
 
 
-def collect(kc, msg_id, timeout=TIMEOUT):
-    """iopub children of msg_id until its idle status."""
-    out = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            m = kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if m["parent_header"].get("msg_id") != msg_id:
-            continue
-        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            return out
-        out.append(m)
-    raise AssertionError(f"no idle status for {msg_id} within {timeout} s")
-
-
 def execute(kc, code, **kw):
     msg_id = kc.execute(code, **kw)
     reply = kc.get_shell_msg(timeout=TIMEOUT)
@@ -70,7 +53,7 @@ check.failed = False
 
 
 def wait_for(kc, msg_id, pred, timeout=TIMEOUT):
-    """Reads iopub until a child of msg_id satisfies pred; returns the messages read."""
+    """Reads iopub until a child of msg_id satisfies pred; returns the children read, that one included."""
     seen = []
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -82,7 +65,12 @@ def wait_for(kc, msg_id, pred, timeout=TIMEOUT):
             seen.append(m)
             if pred(m):
                 return seen
-    raise AssertionError("the awaited output did not come")
+    raise AssertionError(f"the awaited output of {msg_id} did not come within {timeout} s")
+
+
+def collect(kc, msg_id, timeout=TIMEOUT):
+    """iopub children of msg_id until its idle status (not included)."""
+    return wait_for(kc, msg_id, lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle", timeout)[:-1]
 
 
 def interrupt_and_reply(km, kc, msg_id):
