@@ -8,15 +8,14 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::data::Split;
 use gscript_runtime::finetune::{adapter_tensors, attach_lora, fine_tune, freeze_trunk, merge_lora, unmerge_lora, CellStateDecoder, DecoderConfig, FineTuneConfig, Head, LoraConfig, Param};
-use gscript_runtime::model::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, TrainData, TrainError, Versions, MODEL_FORMAT};
+use gscript_runtime::model::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, TrainError, Versions, MODEL_FORMAT};
 use gscript_runtime::seq::peak_codes;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::analysis::register2;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
-use crate::model::train::{genome_for, SessionObserver};
+use crate::model::train::{genome_for, SessionObserver, TrainingInputs};
 use crate::model::{ModelValue, TrainedModel};
 use crate::values::peak_data::PeakData;
 use crate::values::Matrix;
@@ -221,11 +220,8 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         gscript_runtime::plot::group_thousands(frozen as i64)
     ));
 
-    let cancel = cancel_token(host);
-    let codes = peak_codes(&genome.0, &d.peaks, cfg.seq_len as u64, seed, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(P))?;
-    let positives: Vec<Vec<u32>> = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
-    let split = Split::new(d.n_peaks(), 0.9, seed).map_err(in_primitive(P))?;
-    let tdata = TrainData { codes: &codes.codes, seq_len: cfg.seq_len, n_cells: d.n_cells(), positives: &positives, train: &split.train, val: &split.val };
+    let inputs = TrainingInputs::new(P, host, &genome, d, cfg.seq_len, seed)?;
+    let tdata = inputs.data();
     let fcfg = FineTuneConfig {
         epochs: o.int_at_least("epochs", 1)?.unwrap() as usize,
         batch_size: o.int_at_least("batch_size", 1)?.unwrap() as usize,
@@ -240,7 +236,7 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         checkpoint: o.string("checkpoint")?.map(PathBuf::from),
         resume: o.string("resume")?.map(PathBuf::from),
     };
-    let n_batches = split.train.len().div_ceil(fcfg.batch_size) as u64;
+    let n_batches = tdata.train.len().div_ceil(fcfg.batch_size) as u64;
     let total = n_batches * fcfg.epochs as u64;
     let mut observer = SessionObserver {
         host: host.clone(),

@@ -231,7 +231,6 @@ fn register_simulate(reg: &mut Registrar) {
 fn planted_sites_table(sim: &gscript_runtime::data::Simulation) -> Table {
     let t = &sim.truth;
     let drivers = sim.peak_driver_types();
-    let width = |name: &str| t.motifs.iter().find(|m| m.name == name).map_or(0, |m| m.width() as i64);
     let sites = &t.sites;
     Table::new(
         "planted motif sites",
@@ -239,7 +238,7 @@ fn planted_sites_table(sim: &gscript_runtime::data::Simulation) -> Table {
             ("peak".into(), Column::Text(sites.iter().map(|s| sim.data.peaks.name[s.peak].clone()).collect())),
             ("chrom".into(), Column::Text(sites.iter().map(|s| s.chrom.clone()).collect())),
             ("start".into(), Column::Int(sites.iter().map(|s| s.start as i64).collect())),
-            ("end".into(), Column::Int(sites.iter().map(|s| s.start as i64 + width(&s.motif)).collect())),
+            ("end".into(), Column::Int(sites.iter().map(|s| sim.site_end(s) as i64).collect())),
             ("strand".into(), Column::Text(sites.iter().map(|s| s.strand.to_string()).collect())),
             ("motif".into(), Column::Text(sites.iter().map(|s| s.motif.clone()).collect())),
             ("cell_type".into(), Column::Text(sites.iter().map(|s| drivers[s.peak].clone()).collect())),

@@ -315,12 +315,15 @@ impl Simulation {
         }
         s
     }
+    /// End (exclusive) of a planted site: its start plus its motif's width.
+    pub fn site_end(&self, site: &PlantedSite) -> u64 {
+        site.start + self.truth.motifs.iter().find(|m| m.name == site.motif).map_or(0, |m| m.width() as u64)
+    }
     /// Planted sites as TSV (peak index, chrom, start, end, strand, motif).
     pub fn sites_tsv(&self) -> String {
         let mut s = String::from("peak\tchrom\tstart\tend\tstrand\tmotif\n");
         for site in &self.truth.sites {
-            let w = self.truth.motifs.iter().find(|m| m.name == site.motif).map_or(0, |m| m.width() as u64);
-            s.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", self.data.peaks.name[site.peak], site.chrom, site.start, site.start + w, site.strand, site.motif));
+            s.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", self.data.peaks.name[site.peak], site.chrom, site.start, self.site_end(site), site.strand, site.motif));
         }
         s
     }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::Map;
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, ProgressBar, Registrar};
-use gscript_runtime::data::Split;
+use gscript_runtime::data::{PeakDataset, Split};
 use gscript_runtime::model::{
     train, EpochStats, History, ModelMeta, PeakFingerprint, Precision, ScBasset, ScBassetConfig, TrainConfig, TrainData,
     TrainError, TrainObserver, Versions, MODEL_FORMAT,
 };
 use gscript_runtime::plot::{Figure, TrainingOptions, TrainingSeries};
-use gscript_runtime::seq::peak_codes;
+use gscript_runtime::seq::{peak_codes, SeqCodes};
 use tch::nn;
 
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
@@ -68,6 +68,36 @@ impl SessionObserver {
 
 /// The genome to read the data's peak sequences from: the `genome` option, else the one attached to the data. It
 /// must hold every chromosome the peaks lie on.
+/// What training reads from a dataset: its peaks' sequence codes (extracted with progress), each peak's open cells
+/// and the seeded 90/5/5 peak split — built the same way for train_scbasset and lora_finetune.
+pub(crate) struct TrainingInputs {
+    codes: SeqCodes,
+    positives: Vec<Vec<u32>>,
+    split: Split,
+    n_cells: usize,
+}
+
+impl TrainingInputs {
+    pub(crate) fn new(primitive: &'static str, host: &Arc<Host>, genome: &GenomeValue, d: &PeakDataset, seq_len: usize, seed: u64) -> ScriptResult<Self> {
+        let cancel = cancel_token(host);
+        let codes = peak_codes(&genome.0, &d.peaks, seq_len as u64, seed, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))?;
+        let positives = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
+        let split = Split::new(d.n_peaks(), 0.9, seed).map_err(in_primitive(primitive))?;
+        Ok(TrainingInputs { codes, positives, split, n_cells: d.n_cells() })
+    }
+
+    pub(crate) fn data(&self) -> TrainData<'_> {
+        TrainData {
+            codes: &self.codes.codes,
+            seq_len: self.codes.length,
+            n_cells: self.n_cells,
+            positives: &self.positives,
+            train: &self.split.train,
+            val: &self.split.val,
+        }
+    }
+}
+
 pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscript_lang::rhai::Dynamic>) -> ScriptResult<GenomeValue> {
     let genome = match option {
         Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome"))?,
@@ -164,11 +194,8 @@ pub fn register(reg: &mut Registrar) {
             _ => Precision::F32,
         };
         let seed = o.int("seed")?.unwrap() as u64;
-        let cancel = cancel_token(&host);
-        let codes = peak_codes(&genome.0, &d.peaks, cfg.seq_len as u64, seed, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
-        let positives: Vec<Vec<u32>> = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
-        let split = Split::new(d.n_peaks(), 0.9, seed).map_err(in_primitive(P))?;
-        let tdata = TrainData { codes: &codes.codes, seq_len: cfg.seq_len, n_cells: d.n_cells(), positives: &positives, train: &split.train, val: &split.val };
+        let inputs = TrainingInputs::new(P, &host, &genome, d, cfg.seq_len, seed)?;
+        let tdata = inputs.data();
         let tcfg = TrainConfig {
             epochs: o.int_at_least("epochs", 1)?.unwrap() as usize,
             batch_size: o.int_at_least("batch_size", 2)?.unwrap() as usize,
@@ -190,7 +217,7 @@ pub fn register(reg: &mut Registrar) {
             Some((cell_batch, _)) => ScBasset::with_batches(&vs.root(), &cfg, cell_batch),
         }
         .map_err(|e| primitive_error(P, None, &e.to_string()))?;
-        let n_batches = split.train.len().div_ceil(tcfg.batch_size) as u64;
+        let n_batches = tdata.train.len().div_ceil(tcfg.batch_size) as u64;
         let mut observer = SessionObserver {
             host: host.clone(),
             bar: host.progress(&format!("training scBasset ({preset}, {} peaks × {} cells)", d.n_peaks(), d.n_cells()), Some(n_batches * tcfg.epochs as u64)),
