@@ -133,18 +133,12 @@ fn examples_run() {
     }
 }
 
-#[test]
-fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
+/// Runs `body` (a script reading the constants `ck`, a checkpoint path, and `resume`, a bool) to the end, then again
+/// killed with SIGKILL once `min_saved` epochs are checkpointed, then resumed; the resumed run must print exactly
+/// what the uninterrupted run printed.
+fn killed_and_resumed(body: &str, epochs: usize, min_saved: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let p = script(
-        &dir,
-        "train.gscript",
-        "let sim = simulate_atac(#{n_cells: 60, n_peaks: 600, n_cell_types: 2, seed: 4});\n\
-         let opts = #{preset: \"tiny\", epochs: 8, batch_size: 32, seed: 3, checkpoint: ck};\n\
-         if resume { opts.resume = ck; }\n\
-         let model = train_scbasset(sim.data, opts);\n\
-         print(model.history().train_loss);\n",
-    );
+    let p = script(&dir, "train.gscript", body);
     let run = |ck: &std::path::Path, resume: bool| {
         let mut c = gscript();
         c.arg("run").arg(&p).arg("--set").arg(format!("ck={}", ck.display())).arg("--set").arg(format!("resume={resume}"));
@@ -155,7 +149,7 @@ fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
     let (reference, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
 
-    // the same run killed (SIGKILL, no chance to clean up) once two epochs are checkpointed
+    // the same run killed (SIGKILL, no chance to clean up) once `min_saved` epochs are checkpointed
     let ck = dir.path().join("ck.safetensors");
     let sidecar = dir.path().join("ck.safetensors.json");
     let mut child = run(&ck, false).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -167,7 +161,7 @@ fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
             .unwrap_or(0) as usize
     };
     let start = Instant::now();
-    while epochs_done() < 2 {
+    while epochs_done() < min_saved {
         assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 300 s");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -175,11 +169,41 @@ fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run should have been killed, not finished");
     let saved = epochs_done();
-    assert!((2..8).contains(&saved), "killed after {saved} epochs");
+    assert!((min_saved..epochs).contains(&saved), "killed after {saved} epochs");
 
     // resuming loses at most the unfinished epoch and ends exactly where the uninterrupted run ended
     let o = run(&ck, true).output().unwrap();
     let (resumed, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert_eq!(resumed, reference, "resumed after {saved} epochs");
+}
+
+#[test]
+fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
+    killed_and_resumed(
+        "let sim = simulate_atac(#{n_cells: 60, n_peaks: 600, n_cell_types: 2, seed: 4});\n\
+         let opts = #{preset: \"tiny\", epochs: 8, batch_size: 32, seed: 3, checkpoint: ck};\n\
+         if resume { opts.resume = ck; }\n\
+         let model = train_scbasset(sim.data, opts);\n\
+         print(model.history().train_loss);\n",
+        8,
+        2,
+    );
+}
+
+#[test]
+fn fine_tuning_killed_with_sigkill_resumes_exactly() {
+    // the same checkpoint format and trainer as training: adapters, the new cell layer and AdamW's moments come back
+    killed_and_resumed(
+        "let sim = simulate_atac(#{n_cells: 60, n_peaks: 600, n_cell_types: 2, seed: 4});\n\
+         let base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 2, batch_size: 32, seed: 3});\n\
+         let new_cells = simulate_atac(#{n_cells: 50, n_peaks: 600, n_cell_types: 2, seed: 9});\n\
+         let opts = #{epochs: 8, rank: 2, batch_size: 32, seed: 5, checkpoint: ck};\n\
+         if resume { opts.resume = ck; }\n\
+         let tuned = lora_finetune(base, new_cells.data, opts);\n\
+         print(tuned.history().train_loss);\n\
+         print(tuned.intercept());\n",
+        8,
+        2,
+    );
 }

@@ -7,8 +7,11 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::bench_model::{parse_precisions, Preset, RandomPeaks};
 use crate::error::{Result, RuntimeError};
-use crate::finetune::{adapter_tensors, attach_lora, fine_tune, freeze_trunk, CellStateDecoder, DecoderConfig, FineTuneConfig, Head, LoraConfig, Param};
-use crate::model::{train, Precision, ScBasset, TrainConfig, TrainData, TrainObserver};
+use crate::adapters::{adapter_tensors, attach_lora, freeze_trunk, LoraConfig};
+use crate::finetune::{fine_tune, FineTuneConfig, Head, Param};
+use crate::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
+use crate::models::scbasset::{train, Precision, ScBasset, TrainConfig};
+use crate::train::{TrainData, TrainObserver};
 
 pub const USAGE: &str = "gscript bench finetune [--preset keras|scvi|tiny] [--cells N] [--batches N] [--precision fp32|bf16] [--threads N]";
 
@@ -80,10 +83,10 @@ pub fn print(args: &[String]) -> Result<()> {
             params.push(Param { name: "b".into(), tensor: b, head: true });
         }
         let count: usize = params.iter().map(|p| p.tensor.numel()).sum();
-        let head = if decoder { Head::Decoder { decoder: &dec, states: &states } } else { Head::Cells };
+        let head = if decoder { Head::Decoder(DecoderHead { decoder: &dec, states: &states }) } else { Head::Cells(net.cell_head()) };
         let fcfg = FineTuneConfig { epochs: 1, batch_size: batch, ..FineTuneConfig::default() };
         let t = Instant::now();
-        fine_tune(&net, params, &head, &tdata, &fcfg, &mut Quiet, &|| false).map_err(err)?;
+        fine_tune(&net, params, &head, &tdata, &fcfg, &mut Quiet, &|| false, Vec::new()).map_err(err)?;
         let s = per_step(t.elapsed().as_secs_f64());
         let label = if decoder { "LoRA r=8 + decoder (64 cells/step)" } else { "LoRA r=8 + per-cell head" };
         println!("{label:<40} {s:>10.3} {:>12.1} {count:>14}   ({:.2}× full)", batch as f64 / s, full / s);

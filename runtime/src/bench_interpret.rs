@@ -14,7 +14,7 @@ use crate::data::simulate::JASPAR_VERTEBRATES;
 use crate::error::{Result, RuntimeError};
 use crate::interpret::insertion::shuffle_backgrounds;
 use crate::interpret::{insert_motifs, ism, CellReadout, InsertionOptions};
-use crate::model::{Precision, ScBasset};
+use crate::models::scbasset::{Precision, ScBasset};
 use crate::motif::{parse_meme, STRING_SOURCE};
 use crate::progress::{CancelToken, NoProgress};
 use crate::DeviceRequest;

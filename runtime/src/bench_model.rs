@@ -20,8 +20,8 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::device::DeviceRequest;
 use crate::error::{Result, RuntimeError};
-use crate::model::train::batch_ranges;
-use crate::model::{train, Precision, ScBasset, ScBassetConfig, TrainConfig, TrainData, TrainError, TrainObserver};
+use crate::models::scbasset::{train, Precision, ScBasset, ScBassetConfig, TrainConfig};
+use crate::train::{batch_ranges, TrainData, TrainError, TrainObserver};
 
 /// Which architecture preset to benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

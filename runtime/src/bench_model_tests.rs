@@ -52,7 +52,7 @@ fn parses_options_and_rejects_bad_ones() {
 
 #[test]
 fn tiny_run_reports_finite_numbers() {
-    let _rng = crate::model::torch_rng_lock();
+    let _rng = crate::testing::torch_rng_lock();
     let config = ModelBenchConfig {
         n_cells: 30,
         n_peaks: 40,

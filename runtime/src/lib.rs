@@ -3,6 +3,7 @@
 //! This crate knows nothing about the scripting language: everything here is usable as a plain Rust library.
 //! Long-running work reports through [`progress::Progress`] and stops when its [`progress::CancelToken`] is set.
 
+pub mod adapters;
 pub mod analysis;
 pub mod bench;
 pub mod bench_analysis;
@@ -14,14 +15,16 @@ pub mod data;
 pub mod device;
 pub mod error;
 pub mod finetune;
+pub mod heads;
 pub mod info;
 pub mod interpret;
-pub mod model;
+pub mod models;
 pub mod motif;
 pub mod plot;
 pub mod io;
 pub mod progress;
 pub mod seq;
+pub mod train;
 
 pub use device::{ComputeDevice, DeviceRequest};
 pub use error::{Result, RuntimeError};

@@ -15,3 +15,10 @@ pub fn test_python() -> Option<PathBuf> {
         }
     }
 }
+
+/// Serialises the tests that draw from libtorch's global generator, so that `tch::manual_seed` followed by draws is
+/// reproducible while other tests run in parallel threads.
+pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

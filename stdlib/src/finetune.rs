@@ -8,56 +8,19 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::finetune::{adapter_tensors, attach_lora, fine_tune, freeze_trunk, merge_lora, unmerge_lora, CellStateDecoder, DecoderConfig, FineTuneConfig, Head, LoraConfig, Param};
-use gscript_runtime::model::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, TrainError, Versions, MODEL_FORMAT};
+use gscript_runtime::adapters::{adapter_tensors, attach_lora, freeze_trunk, merge_lora, unmerge_lora, LoraConfig};
+use gscript_runtime::finetune::{fine_tune, FineTuneConfig, Head, Param};
+use gscript_runtime::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
+use gscript_runtime::models::scbasset::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, ScBassetConfig, Versions, MODEL_FORMAT};
 use gscript_runtime::seq::peak_codes;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::analysis::register2;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
-use crate::model::train::{genome_for, SessionObserver, TrainingInputs};
-use crate::model::{ModelValue, TrainedModel};
+use crate::training::{genome_for, SessionObserver, TrainingInputs};
+use crate::values::model::{tensor_matrix, DecoderState, ModelValue, TrainedModel, Tuning};
 use crate::values::peak_data::PeakData;
 use crate::values::Matrix;
-
-/// A cell-state decoder with the standardisation of its inputs.
-pub struct DecoderState {
-    pub vs: nn::VarStore,
-    pub net: CellStateDecoder,
-    /// Column means and standard deviations of the training cells' embeddings (inputs are standardised).
-    pub mean: Vec<f32>,
-    pub sd: Vec<f32>,
-}
-
-/// What `lora_finetune` added to a model.
-pub struct Tuning {
-    pub adapter_vs: nn::VarStore,
-    pub lora: LoraConfig,
-    pub adapted: Vec<String>,
-    pub merged: bool,
-    /// "cells" or "decoder".
-    pub head: String,
-    pub decoder: Option<DecoderState>,
-    pub trainable: usize,
-    pub frozen: usize,
-    /// FNV-1a of the base model's trunk weights: adapters only fit that model.
-    pub base_fingerprint: String,
-}
-
-impl Tuning {
-    pub fn describe(&self) -> String {
-        format!(
-            "LoRA r={} α={} on {} layers{}, head {}, {} trainable / {} frozen parameters",
-            self.lora.rank,
-            self.lora.alpha,
-            self.adapted.len(),
-            if self.merged { " (merged)" } else { "" },
-            self.head,
-            gscript_runtime::plot::group_thousands(self.trainable as i64),
-            gscript_runtime::plot::group_thousands(self.frozen as i64)
-        )
-    }
-}
 
 /// FNV-1a 64 over the trunk's fp32 weights.
 pub fn trunk_fingerprint(net: &ScBasset) -> String {
@@ -97,7 +60,7 @@ fn standardise(m: &Matrix, stats: Option<(&[f32], &[f32])>, device: Device) -> (
 
 /// A new network for `cfg` (the base's layers, another cell layer) on the base's device, holding a copy of the
 /// base's trunk weights and BN statistics; the cell layer is freshly initialised.
-fn on_trunk_of(primitive: &str, base: &ScBasset, cfg: &gscript_runtime::model::ScBassetConfig) -> ScriptResult<(nn::VarStore, ScBasset)> {
+fn on_trunk_of(primitive: &str, base: &ScBasset, cfg: &ScBassetConfig) -> ScriptResult<(nn::VarStore, ScBasset)> {
     let vs = nn::VarStore::new(base.device());
     let net = ScBasset::new(&vs.root(), cfg).map_err(|e| primitive_error(primitive, None, &e.to_string()))?;
     tch::no_grad(|| {
@@ -246,15 +209,12 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         shown: false,
     };
     let head = match &decoder {
-        None => Head::Cells,
-        Some((dec, states)) => Head::Decoder { decoder: &dec.net, states },
+        None => Head::Cells(net.cell_head()),
+        Some((dec, states)) => Head::Decoder(DecoderHead { decoder: &dec.net, states }),
     };
     let h2 = host.clone();
-    let outcome = match fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted()) {
-        Ok(o) => o,
-        Err(TrainError::Interrupted { .. }) => return Err(crate::bridge::script_error(P, gscript_runtime::RuntimeError::Interrupted)),
-        Err(e) => return Err(primitive_error(P, None, &e.to_string())),
-    };
+    let outcome = fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), Vec::new())
+        .map_err(|e| crate::bridge::script_error(P, e.into()))?;
     observer.bar.finish(&outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss)).unwrap_or_default());
     let decoder = match decoder {
         None => None,
@@ -284,7 +244,7 @@ pub fn register(reg: &mut Registrar) {
     register2(reg, finetune_doc(), move |base: ModelValue, data: PeakData, o| run(&host, base, data, o));
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("ScBassetModel", name, "finetune", sig, summary);
-    type Toggle = fn(&mut ScBasset) -> usize;
+    type Toggle = fn(&mut dyn gscript_runtime::adapters::Adaptable) -> usize;
     let toggles: [(&str, &str, &str, Toggle, bool, &str); 2] = [
         ("merge_lora", "model.merge_lora() -> int", "Folds the LoRA adapters into the weights (W += (α/r)·ΔW); outputs stay the same. Returns the number merged.", merge_lora, true, "let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\nprint(tuned.merge_lora());\ntuned.save(out_path(\"tuned.safetensors\"));"),
         ("unmerge_lora", "model.unmerge_lora() -> int", "Takes merged adapters back out of the weights.", unmerge_lora, false, "let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\ntuned.merge_lora();\nprint(tuned.unmerge_lora());\ntuned.save_lora(out_path(\"adapters.safetensors\"));"),
@@ -338,12 +298,12 @@ pub fn register(reg: &mut Registrar) {
             let g = genome_for(P, &d, None)?;
             peak_codes(&g.0, &d.0.peaks, len as u64, 0, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?.codes
         } else {
-            crate::model::inference::sequence_codes(P, &seqs, len)?.codes
+            crate::seq::sequence_codes(P, &seqs, len)?.codes
         };
-        let z = gscript_runtime::model::embed_codes(&t.net, &codes, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
+        let z = gscript_runtime::models::scbasset::embed_codes(&t.net, &codes, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
         let (w, b) = dec.net.readout(&states);
         let probs = tch::no_grad(|| (z.to_device(w.device()).matmul(&w) + b.unsqueeze(0)).sigmoid());
-        Ok(crate::model::tensor_matrix(&probs))
+        Ok(tensor_matrix(&probs))
     });
 
     reg.docs.add(
@@ -367,7 +327,7 @@ pub fn register(reg: &mut Registrar) {
         Ok((0..d.n_cells())
             .map(|c| {
                 let scores: Vec<f32> = (0..d.n_peaks()).map(|p| pred.get(p, c)).collect();
-                Dynamic::from(gscript_runtime::model::exact_auroc(&scores, &labels[c]).unwrap_or(f64::NAN))
+                Dynamic::from(gscript_runtime::train::exact_auroc(&scores, &labels[c]).unwrap_or(f64::NAN))
             })
             .collect())
     });
@@ -421,7 +381,7 @@ pub fn register(reg: &mut Registrar) {
             return Err(primitive_error(P, Some("base"), &format!("the adapters were trained on another base model (fingerprint {} vs this model's {fp})", meta["base_fingerprint"])));
         }
         let lcfg: LoraConfig = serde_json::from_value(meta["lora"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
-        let cfg: gscript_runtime::model::ScBassetConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        let cfg: ScBassetConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         let barcodes: Vec<String> = serde_json::from_value(meta["barcodes"].clone()).unwrap_or_default();
         let device = b.net.device();
         let (vs, mut net) = on_trunk_of(P, &b.net, &cfg)?;

@@ -13,6 +13,7 @@ pub mod model;
 pub mod plot;
 pub mod seq;
 pub mod system;
+pub mod training;
 pub mod values;
 
 /// Every standard-library area, registered in one go.

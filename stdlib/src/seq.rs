@@ -128,3 +128,25 @@ pub fn register(reg: &mut Registrar) {
         g.0.chromosomes().iter().map(|e| (e.name.as_str().into(), Dynamic::from(e.length as i64))).collect()
     });
 }
+
+/// Sequences from a string or an array of strings, as codes of the model's length.
+pub(crate) fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResult<seq::SeqCodes> {
+    let list: Vec<String> = if let Some(s) = seqs.clone().try_cast::<String>() {
+        vec![s]
+    } else if let Some(a) = seqs.clone().try_cast::<gscript_lang::rhai::Array>() {
+        a.into_iter()
+            .enumerate()
+            .map(|(i, v)| v.try_cast::<String>().ok_or_else(|| gscript_lang::primitive_error(primitive, Some("seqs"), &format!("element {i} is not a string"))))
+            .collect::<ScriptResult<_>>()?
+    } else {
+        return Err(gscript_lang::primitive_error(primitive, Some("seqs"), &format!("expected a DNA string or an array of them, got {}", seqs.type_name())));
+    };
+    if let Some((i, s)) = list.iter().enumerate().find(|(_, s)| s.len() != seq_len) {
+        return Err(gscript_lang::primitive_error(
+            primitive,
+            Some("seqs"),
+            &format!("sequence {i} is {} bp; the model reads {seq_len}-bp sequences (fetch windows of that length with genome.fetch)", s.len()),
+        ));
+    }
+    seq::SeqCodes::from_sequences(&list, 0).map_err(|e| crate::bridge::script_error(primitive, e))
+}

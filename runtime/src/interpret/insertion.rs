@@ -14,7 +14,7 @@ use tch::{Kind, Tensor};
 
 use super::{embed_all, embed_stream, zscore_rows, CellReadout, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
-use crate::model::DenoiseScale;
+use crate::models::scbasset::DenoiseScale;
 use crate::motif::Motif;
 use crate::progress::{CancelToken, Progress};
 use crate::seq::codes::base_code;

@@ -6,7 +6,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::*;
 use crate::data::PeakSet;
-use crate::model::{ScBasset, ScBassetConfig};
+use crate::models::scbasset::{ScBasset, ScBassetConfig};
 use crate::motif::{parse_meme, STRING_SOURCE};
 use crate::progress::NoProgress;
 

@@ -19,7 +19,7 @@ pub mod variants;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{Result, RuntimeError};
-use crate::model::{eval_batch, DenoiseScale, ScBasset, EVAL_BATCH};
+use crate::models::scbasset::{eval_batch, DenoiseScale, ScBasset, EVAL_BATCH};
 use crate::progress::{CancelToken, Progress};
 
 pub use insertion::{insert_motifs, sample_backgrounds, InsertionOptions, TfActivity};

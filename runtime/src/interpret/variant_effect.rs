@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 use super::{embed_all, CellReadout, SequenceEmbedder, Variant};
 use crate::data::PeakSet;
 use crate::error::Result;
-use crate::model::DenoiseScale;
+use crate::models::scbasset::DenoiseScale;
 use crate::progress::{CancelToken, Progress};
 use crate::seq::codes::{encode_into, NResolver};
 use crate::seq::Genome;

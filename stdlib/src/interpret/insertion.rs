@@ -5,14 +5,14 @@ use gscript_lang::{primitive_error, FnDoc, OptDefault, Registrar};
 use gscript_runtime::data::PeakSet;
 use gscript_runtime::interpret::insertion::{sample_backgrounds, shuffle_backgrounds};
 use gscript_runtime::interpret::{insert_motifs, CellReadout, InsertionOptions};
-use gscript_runtime::model::DenoiseScale;
+use gscript_runtime::models::scbasset::DenoiseScale;
 use gscript_runtime::seq::peak_codes;
 
 use super::motifs::motif_list;
 use crate::analysis::register2;
 use crate::bridge::{cancel_token, in_primitive, SessionProgress};
-use crate::model::train::genome_for;
-use crate::model::ModelValue;
+use crate::training::genome_for;
+use crate::values::model::ModelValue;
 use crate::values::peak_data::PeakData;
 use crate::values::Matrix;
 

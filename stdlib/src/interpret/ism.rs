@@ -12,7 +12,7 @@ use tch::Tensor;
 use super::{cell_selection, codes_of, genome_option, sequence_input};
 use crate::analysis::register2;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
-use crate::model::ModelValue;
+use crate::values::model::ModelValue;
 use crate::values::Matrix;
 
 /// ISM of one sequence for a set of rows (cells or cell groups).

@@ -21,7 +21,7 @@ use gscript_runtime::seq::{self, Genome, Region};
 use tch::{Kind, Tensor};
 
 use crate::bridge::ScriptResult;
-use crate::model::TrainedModel;
+use crate::values::model::TrainedModel;
 use crate::seq::GenomeValue;
 use crate::values::peak_data::PeakData;
 

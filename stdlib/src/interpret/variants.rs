@@ -7,12 +7,12 @@ use std::sync::Arc;
 use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
 use gscript_runtime::interpret::{parse_variant, read_vcf, variant_effects, CellReadout, Variant, VariantCentre, VariantStatus};
-use gscript_runtime::model::DenoiseScale;
+use gscript_runtime::models::scbasset::DenoiseScale;
 use tch::Kind;
 
 use super::cell_selection;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
-use crate::model::ModelValue;
+use crate::values::model::ModelValue;
 use crate::seq::GenomeValue;
 use crate::values::peak_data::PeakData;
 use crate::values::{Column, Matrix, Table};

@@ -1,12 +1,12 @@
 //! Models on disk: `model.save(path)` and `load_model(path)` (safetensors + JSON sidecar, see
-//! `gscript_runtime::model::saved`), and `import_scbasset` for pretrained Keras and scvi-tools models.
+//! `gscript_runtime::models::scbasset::saved`), and `import_scbasset` for pretrained Keras and scvi-tools models.
 
 use std::path::PathBuf;
 
 use gscript_lang::rhai::Map;
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
-use gscript_runtime::model::{
-    import_keras_h5, import_scvi, load_model, save_model, BatchImport, History, ImportOptions, ModelMeta, Versions, MODEL_FORMAT,
+use gscript_runtime::models::scbasset::{
+    import_keras_h5, import_scvi, load_model, save_model, BatchImport, ImportOptions, ModelMeta, Versions, MODEL_FORMAT,
     SCVI_CONVERSION_SNIPPET,
 };
 
@@ -85,7 +85,7 @@ pub fn register(reg: &mut Registrar) {
             .transpose()?;
         let cell_batch = match (o.string("batch")?, &data) {
             (Some(_), None) => return Err(primitive_error(P, Some("batch"), "needs `data`, whose obs column it names")),
-            (Some(col), Some(d)) => Some(super::train::batches_of(P, d, &col)?),
+            (Some(col), Some(d)) => Some(crate::training::batches_of(P, d, &col)?),
             (None, _) => None,
         };
         let format = o.choice("format", &["auto", "keras", "scvi"])?.unwrap();
@@ -134,8 +134,8 @@ pub fn register(reg: &mut Registrar) {
             barcodes,
             cell_batch,
             batch_names,
-            peaks: data.as_ref().map(|d| gscript_runtime::model::PeakFingerprint::of(&d.0.peaks)),
-            history: History::default(),
+            peaks: data.as_ref().map(|d| gscript_runtime::models::scbasset::PeakFingerprint::of(&d.0.peaks)),
+            history: gscript_runtime::train::History::default(),
             versions: Versions::current(),
         };
         Ok(ModelValue::new(TrainedModel { vs: imported.vs, net: imported.net, meta, tuning: None }))

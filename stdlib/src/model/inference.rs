@@ -5,15 +5,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
 use gscript_runtime::analysis::roc::{per_column, per_row, RankMetric, RankingSummary};
-use gscript_runtime::model::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale};
-use gscript_runtime::seq::{peak_codes, SeqCodes};
+use gscript_runtime::models::scbasset::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale};
+use gscript_runtime::seq::peak_codes;
 use tch::Tensor;
 
-use super::train::genome_for;
+use crate::training::genome_for;
+use crate::seq::sequence_codes;
 use super::{tensor_matrix, ModelValue, TrainedModel};
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
 use crate::values::peak_data::PeakData;
@@ -56,28 +57,6 @@ fn peak_z(host: &Arc<Host>, primitive: &'static str, m: &TrainedModel, data: &Pe
 fn scale_of(primitive: &str, o: &Options) -> ScriptResult<DenoiseScale> {
     let s = o.choice("scale", &["sigmoid", "logit", "none"])?.unwrap_or_else(|| "sigmoid".into());
     s.parse().map_err(|e: gscript_runtime::RuntimeError| primitive_error(primitive, Some("scale"), &e.to_string()))
-}
-
-/// Sequences from a string or an array of strings, as codes of the model's length.
-pub(crate) fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) -> ScriptResult<SeqCodes> {
-    let list: Vec<String> = if let Some(s) = seqs.clone().try_cast::<String>() {
-        vec![s]
-    } else if let Some(a) = seqs.clone().try_cast::<Array>() {
-        a.into_iter()
-            .enumerate()
-            .map(|(i, v)| v.try_cast::<String>().ok_or_else(|| primitive_error(primitive, Some("seqs"), &format!("element {i} is not a string"))))
-            .collect::<ScriptResult<_>>()?
-    } else {
-        return Err(primitive_error(primitive, Some("seqs"), &format!("expected a DNA string or an array of them, got {}", seqs.type_name())));
-    };
-    if let Some((i, s)) = list.iter().enumerate().find(|(_, s)| s.len() != seq_len) {
-        return Err(primitive_error(
-            primitive,
-            Some("seqs"),
-            &format!("sequence {i} is {} bp; the model reads {seq_len}-bp sequences (fetch windows of that length with genome.fetch)", s.len()),
-        ));
-    }
-    SeqCodes::from_sequences(&list, 0).map_err(|e| crate::bridge::script_error(primitive, e))
 }
 
 pub fn register(reg: &mut Registrar) {

@@ -10,143 +10,23 @@ pub mod inference;
 pub mod train;
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{FnDoc, MimeBundle, Registrar};
-use gscript_runtime::model::{EpochStats, History, ModelMeta, ScBasset};
-use tch::nn;
+use gscript_runtime::models::scbasset::layer_table;
+use gscript_runtime::models::SequenceModel;
+use gscript_runtime::train::{EpochStats, History};
 
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
-
-/// A model and what it was trained on.
-pub struct TrainedModel {
-    pub vs: nn::VarStore,
-    pub net: ScBasset,
-    pub meta: ModelMeta,
-    /// LoRA adapters and the fine-tuning head, for models made by `lora_finetune`.
-    pub tuning: Option<crate::finetune::Tuning>,
-}
-
-/// The model as a script value (tensors live behind a mutex: values must be shareable).
-#[derive(Clone)]
-pub struct ModelValue(pub Arc<Mutex<TrainedModel>>);
-
-impl ModelValue {
-    pub fn new(model: TrainedModel) -> Self {
-        ModelValue(Arc::new(Mutex::new(model)))
-    }
-
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, TrainedModel> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn text(&self) -> String {
-        let m = self.lock();
-        let c = m.net.config();
-        let best = m
-            .meta
-            .history
-            .best()
-            .map(|b| format!(", best train auROC {:.3} at epoch {}", b.train_auroc.unwrap_or(f64::NAN), b.epoch))
-            .unwrap_or_default();
-        let batches = m.meta.batch_names.as_ref().map(|b| format!(", {} batches", b.len())).unwrap_or_default();
-        let batches = match &m.tuning {
-            Some(t) => format!("{batches}, {}", t.describe()),
-            None => batches,
-        };
-        format!(
-            "ScBassetModel({}, {} bp, {} cells{batches}, {} parameters, {}; {} epochs{best})",
-            m.meta.preset,
-            c.seq_len,
-            c.n_cells,
-            m.net.trainable_parameter_count(),
-            device_name(m.net.device()),
-            m.meta.history.len()
-        )
-    }
-}
-
-pub(crate) fn device_name(d: tch::Device) -> String {
-    match d {
-        tch::Device::Cpu => "cpu".into(),
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-/// One row of the layer table: name, output shape, trainable and non-trainable parameter counts.
-pub struct LayerRow {
-    pub name: String,
-    pub output: String,
-    pub trainable: usize,
-    pub fixed: usize,
-}
-
-/// The network layer by layer, Keras `model.summary()` style.
-pub fn layer_table(net: &ScBasset) -> Vec<LayerRow> {
-    let c = net.config();
-    let mut rows = Vec::new();
-    let mut len = c.seq_len as i64;
-    let bn_fixed = |bn: &nn::BatchNorm| bn.running_mean.numel() + bn.running_var.numel();
-    rows.push(LayerRow { name: "input (one-hot)".into(), output: format!("{len} × 4"), trainable: 0, fixed: 0 });
-    let n_blocks = net.conv_blocks().count();
-    for (i, b) in net.conv_blocks().enumerate() {
-        let size = b.weight.size();
-        let (c_out, c_in, k) = (size[0], size[1], size[2]);
-        if b.pool > 1 {
-            len = (len + 2 * b.pool_padding - b.pool) / b.pool + 1;
-        }
-        let name = match i {
-            0 => format!("stem: GELU → conv {k}×{c_in}→{c_out} → BN → max-pool {}", b.pool),
-            i if i + 1 == n_blocks => format!("1×1: GELU → conv {k}×{c_in}→{c_out} → BN"),
-            i => format!("tower {i}: GELU → conv {k}×{c_in}→{c_out} → BN → max-pool {}", b.pool),
-        };
-        let trainable: usize = b.trainable().iter().map(|t| t.numel()).sum();
-        rows.push(LayerRow { name, output: format!("{len} × {c_out}"), trainable, fixed: bn_fixed(&b.bn) });
-    }
-    let d = net.dense_block();
-    let (units, inputs) = (d.weight.size()[0], d.weight.size()[1]);
-    rows.push(LayerRow {
-        name: format!("bottleneck: GELU → flatten {inputs} → dense {units} (no bias) → BN → dropout {} → GELU", d.dropout),
-        output: format!("{units}"),
-        trainable: d.trainable().iter().map(|t| t.numel()).sum(),
-        fixed: bn_fixed(&d.bn),
-    });
-    rows.push(LayerRow {
-        name: "cells: dense (cell embeddings + intercepts)".into(),
-        output: format!("{}", c.n_cells),
-        trainable: (c.bottleneck + 1) * c.n_cells,
-        fixed: 0,
-    });
-    if let Some(h) = net.batch_head() {
-        let k = h.bias.numel();
-        rows.push(LayerRow {
-            name: "batches: dense (batch embeddings + biases) → cells".into(),
-            output: format!("{}", c.n_cells),
-            trainable: (c.bottleneck + 1) * k,
-            fixed: 0,
-        });
-    }
-    rows
-}
+pub use crate::values::model::{ModelValue, TrainedModel};
+pub(crate) use crate::values::model::{device_name, tensor_matrix};
 
 fn summary_text(m: &TrainedModel) -> String {
-    let rows = layer_table(&m.net);
-    let width = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0);
-    let mut s = String::new();
-    let _ = writeln!(s, "{:<width$}  {:>10}  {:>12}", "layer", "output", "parameters");
-    for r in &rows {
-        let _ = writeln!(s, "{:<width$}  {:>10}  {:>12}", r.name, r.output, group(r.trainable));
-    }
-    let trainable: usize = rows.iter().map(|r| r.trainable).sum();
-    let fixed: usize = rows.iter().map(|r| r.fixed).sum();
-    let _ = writeln!(s, "trainable parameters: {}; non-trainable (BN moving statistics): {}", group(trainable), group(fixed));
     let c = m.net.config();
-    let _ = write!(
-        s,
-        "preset {}, arch {:?}, {} bp, {} cells, device {}, precision {:?}, {} epochs trained",
+    format!(
+        "{}\npreset {}, arch {:?}, {} bp, {} cells, device {}, precision {:?}, {} epochs trained",
+        SequenceModel::summary(&m.net),
         m.meta.preset,
         c.arch,
         c.seq_len,
@@ -154,8 +34,7 @@ fn summary_text(m: &TrainedModel) -> String {
         device_name(m.net.device()),
         m.net.precision(),
         m.meta.history.len()
-    );
-    s
+    )
 }
 
 fn summary_html(m: &TrainedModel) -> String {
@@ -187,14 +66,6 @@ fn history_map(h: &History) -> Map {
     m.insert("val_peak_auroc".into(), col(&|e| e.val_peak_auroc));
     m.insert("seconds".into(), col(&|e| Some(e.seconds)));
     m
-}
-
-/// A CPU fp32 `(rows, cols)` tensor as a Matrix.
-pub(crate) fn tensor_matrix(t: &tch::Tensor) -> Matrix {
-    let t = t.to_kind(tch::Kind::Float).to_device(tch::Device::Cpu).contiguous();
-    let (r, c) = (t.size()[0] as usize, t.size()[1] as usize);
-    let v: Vec<f32> = Vec::try_from(t.reshape([-1])).unwrap_or_else(|_| vec![f32::NAN; r * c]);
-    Matrix::new(r, c, v)
 }
 
 pub fn register(reg: &mut Registrar) {

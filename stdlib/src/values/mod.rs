@@ -1,6 +1,7 @@
 //! Value types users hold in scripts, shared by several areas.
 
 pub mod matrix;
+pub mod model;
 pub mod peak_data;
 pub mod table;
 
