@@ -7,8 +7,12 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::config::{Arch, ScBassetConfig};
 use super::keras::{bottleneck_kernel_to_keras, conv_kernel_to_keras};
-use super::layers::BN_EPS;
 use super::scbasset::ScBasset;
+
+/// Batch-norm epsilon of the original: Keras' `BatchNormalization` default (1e-3), which scBasset's `conv_block` and
+/// `dense_block` (calico/scBasset `scbasset/basenji_utils.py`) leave unchanged. Written here, not taken from the
+/// model, so that the comparison fails when the model's epsilon changes.
+const KERAS_BN_EPS: f64 = 1e-3;
 
 fn values(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
@@ -50,7 +54,7 @@ impl Bn {
             };
             for x in xs.iter_mut() {
                 for row in x.iter_mut() {
-                    row[c] = (row[c] - mean) / (var + BN_EPS).sqrt() * self.gamma[c] + self.beta[c];
+                    row[c] = (row[c] - mean) / (var + KERAS_BN_EPS).sqrt() * self.gamma[c] + self.beta[c];
                 }
             }
         }
