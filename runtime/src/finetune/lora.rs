@@ -1,6 +1,7 @@
-//! LoRA on scBasset (scooby's use of peft, spec §A "LoRA"): adapters on the convolution blocks and the bottleneck
-//! dense layer, `y = W x + (α/r)·B(A x)`, A kaiming-uniform (a = √5, i.e. U(±1/√fan_in)), B zero, so a freshly
-//! adapted model computes exactly what the base computes. Merging adds `ΔW = (α/r)·Σ_r B[o,r]·A[r,i,t]` to `W`.
+//! LoRA on scBasset (scooby's use of peft: `get_lora` in gagneurlab/scooby `scooby/utils/utils.py`): adapters on the
+//! convolution blocks and the bottleneck dense layer, `y = W x + (α/r)·B(A x)`, A kaiming-uniform (a = √5, i.e.
+//! U(±1/√fan_in)), B zero, so a freshly adapted model computes exactly what the base computes. Merging adds
+//! `ΔW = (α/r)·Σ_r B[o,r]·A[r,i,t]` to `W`.
 
 use tch::{nn, Device, Kind, Tensor};
 

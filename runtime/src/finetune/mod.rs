@@ -1,6 +1,6 @@
-//! Transfer learning (scooby's ideas on scBasset, spec scooby.md §A, §D): low-rank adapters on a pretrained model
-//! ([`lora`]), a cell-state decoder that predicts each cell's read-out from its embedding ([`decoder`]), and the
-//! fine-tuning loop ([`train`](mod@train)).
+//! Transfer learning (scooby's ideas on scBasset: gagneurlab/scooby `scooby/modeling/scooby.py`,
+//! `scripts/train_multiome.py`): low-rank adapters on a pretrained model ([`lora`]), a cell-state decoder that predicts
+//! each cell's read-out from its embedding ([`decoder`]), and the fine-tuning loop ([`train`](mod@train)).
 
 pub mod decoder;
 pub mod lora;

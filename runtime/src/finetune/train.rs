@@ -1,6 +1,7 @@
-//! The fine-tuning loop (scooby's recipe, spec §D, adapted to scBasset peaks): AdamW with two learning rates (head
-//! 4e-4, adapters 1e-4; weight decay 1e-6 on matrices), linear warm-up, global gradient-norm clipping at 1.0. Only
-//! the adapters and the head train; the pretrained trunk runs in inference mode (BN moving statistics, no dropout).
+//! The fine-tuning loop (scooby's recipe in gagneurlab/scooby `scripts/train_multiome.py`, adapted to scBasset peaks):
+//! AdamW with two learning rates (head 4e-4, adapters 1e-4; weight decay 1e-6 on matrices), linear warm-up, global
+//! gradient-norm clipping at 1.0. Only the adapters and the head train; the pretrained trunk runs in inference mode (BN
+//! moving statistics, no dropout).
 //!
 //! Heads: [`Head::Cells`] trains scBasset's per-cell layer of the new dataset on all cells of each minibatch;
 //! [`Head::Decoder`] samples `cells_per_batch` cells (with replacement, as scooby) per minibatch and predicts their

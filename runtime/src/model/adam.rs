@@ -1,4 +1,5 @@
-//! Adam in the form of TensorFlow 2.8 / Keras (spec §C), written out so that its moments can be checkpointed:
+//! Adam in the form of TensorFlow 2.8 / Keras (as calico/scBasset `bin/scbasset_train.py` compiles it), written out so
+//! that its moments can be checkpointed:
 //!
 //! ```text
 //! t ← t + 1;  lr_t = lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)

@@ -1,7 +1,8 @@
-//! An independent forward pass written from the spec (§A, §B) in plain f64 loops over Keras' channels-last layout,
-//! fed with the model's weights converted to Keras layouts, and compared with the libtorch model. It checks the
-//! layer order, the sigmoid GELU before every convolution, "same" padding, the pooling windows of both stems, the
-//! position-major flatten of the Keras bottleneck, batch norm in both modes, and both heads.
+//! An independent forward pass written from the original's definition (calico/scBasset `make_model`, `make_model_bc`
+//! in `scbasset/utils.py`, `GELU`, `conv_block`, `dense_block` in `scbasset/basenji_utils.py`) in plain f64 loops over
+//! Keras' channels-last layout, fed with the model's weights converted to Keras layouts, and compared with the libtorch
+//! model. It checks the layer order, the sigmoid GELU before every convolution, "same" padding, the pooling windows of
+//! both stems, the position-major flatten of the Keras bottleneck, batch norm in both modes, and both heads.
 
 use tch::{nn, Device, Kind, Tensor};
 
@@ -117,7 +118,7 @@ fn conv_block(xs: &[Vec<Vec<f64>>], kernel: &Tensor, bn: &Bn, pool: usize, pad: 
         .collect()
 }
 
-/// The whole network from the spec; returns `(z, logits)` per sample.
+/// The whole network as the original defines it; returns `(z, logits)` per sample.
 fn reference(model: &ScBasset, codes: &[Vec<u8>], train: bool) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let cfg = model.config();
     let mut h: Vec<Vec<Vec<f64>>> = codes
