@@ -1,7 +1,7 @@
 //! The scBasset training loop (calico/scBasset `bin/scbasset_train.py`): minibatches of training peaks → one-hot →
-//! per-minibatch augmentation → logits → BCE over the positives (+ L2) → Keras-form Adam; per-epoch Keras-style
-//! metrics, validation, early stopping on training auROC, best-weight restore, NaN guard, interruption and exact
-//! checkpoint/resume.
+//! per-minibatch augmentation → logits → BCE from logits (softplus over all entries minus the positives' logits) and
+//! L2 → Keras-form Adam; per-epoch Keras-style metrics, validation, early stopping on training auROC, best-weight
+//! restore, NaN guard, interruption and exact checkpoint/resume.
 //!
 //! **Randomness.** Every epoch derives three independent streams from `(seed, epoch)`: the shuffle (ChaCha8), the
 //! augmentation draws ([`Augmenter`]) and libtorch's global generator (re-seeded with `tch::manual_seed` at the start
