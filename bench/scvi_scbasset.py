@@ -8,8 +8,7 @@ Not run in CI. Peers (tested with Python 3.11):
     venv-scvi/bin/pip install torch==2.13.0 scvi-tools==1.4.2      # pulls lightning, torchmetrics, anndata, scipy
     venv-scvi/bin/python bench/scvi_scbasset.py --cells 2000 --peaks 20000 --threads 2
 
-(On the project's dev machine: /work/scratch/python-scvi.sh bench/scvi_scbasset.py …, a venv with scvi-tools 1.4.2
-over the cached torch 2.13.0.)
+Run it with the Python of such a venv; with any other Python it stops with an error naming the missing package.
 
 What is timed. Not scvi's Lightning training loop (its per-epoch bookkeeping, logging and the data splitter are
 awkward to time per step) but the module's own training step in a plain loop, which is what one Lightning
@@ -33,9 +32,13 @@ import resource
 import sys
 import time
 
-import numpy as np
-import scipy.sparse as sp
-import torch
+try:
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+except ImportError as e:
+    sys.exit(f"scvi_scbasset.py: {e.name} is not installed for {sys.executable}; run this script with the Python of a "
+             "venv holding torch==2.13.0 and scvi-tools==1.4.2 (see the commands at the top of this file)")
 
 
 def peak_rss_mib():
@@ -92,8 +95,12 @@ def main():
     if args.cells < 1 or args.peaks < 2 or not 0 < args.density < 1 or args.batch_size < 2 or args.steps < 1:
         ap.error("need --cells ≥ 1, --peaks ≥ 2, 0 < --density < 1, --batch-size ≥ 2, --steps ≥ 1")
 
-    import scvi
-    from scvi.external.scbasset._module import ScBassetModule
+    try:
+        import scvi
+        from scvi.external.scbasset._module import ScBassetModule
+    except ImportError as e:
+        sys.exit(f"scvi_scbasset.py: cannot import scvi-tools' ScBassetModule with {sys.executable} ({e}); run "
+                 "this script with the Python of a venv holding scvi-tools==1.4.2 (see the commands at the top)")
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,8 +1,7 @@
-//! The cell-state decoder of scooby (Hingerl et al. 2024, "scooby"; gagneurlab/scooby `scooby/modeling/scooby.py`,
-//! the cell-state decoder of `Scooby`): an MLP from a cell's state embedding (E dims: PCA/LSI of
-//! the peak matrix, or any obsm entry) to the weights and bias of that cell's read-out of the sequence embedding,
-//! `E → 128 → 256 → 1024 → D + 1` with exact GELU and dropout after the second and third hidden layers. Logits for
-//! a batch of sequences and a set of cells are one matmul: `z·W_cᵀ + b_c`.
+//! The cell-state decoder of scooby (`Scooby.cell_state_to_conv`, gagneurlab/scooby `scooby/modeling/scooby.py`): an
+//! MLP from a cell's state embedding (E dims: PCA/LSI of the peak matrix, or any obsm entry) to the weights and bias of
+//! that cell's read-out of the sequence embedding, `E → 128 → 256 → 1024 → D + 1` with exact GELU and dropout after the
+//! second and third hidden layers. Logits for a batch of sequences and a set of cells are one matmul: `z·W_cᵀ + b_c`.
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};

@@ -1,6 +1,6 @@
-//! TF activity by motif insertion (spec §E, `motif_score`): for each motif, sequences sampled from its PWM are
-//! written over the centre of dinucleotide-shuffled peak sequences; a cell's score is the mean change in its
-//! predicted accessibility against the unmodified backgrounds, z-scored across cells (ddof = 0).
+//! TF activity by motif insertion (`motif_score` in calico/scBasset `scbasset/utils.py`): for each motif, sequences
+//! sampled from its PWM are written over the centre of dinucleotide-shuffled peak sequences; a cell's score is the mean
+//! change in its predicted accessibility against the unmodified backgrounds, z-scored across cells (ddof = 0).
 //!
 //! The original reads 1,000 pre-shuffled peaks and one FASTA per motif from disk; here both are generated in
 //! memory, seeded: background `i` is peak `sample[i]` shuffled with its own generator, and motif `m`'s instance `i`

@@ -1,6 +1,6 @@
-//! In-silico saturation mutagenesis (spec §E, `ism`): every position × every other base of one sequence, batched
-//! through the model in evaluation mode. The result is the change of the sequence embedding, `Δz` `(P, 4, D)`
-//! (zero at the reference base); projecting it on a cell's read-out weights gives the original's
+//! In-silico saturation mutagenesis (`ism` in calico/scBasset `scbasset/utils.py`): every position × every other base
+//! of one sequence, batched through the model in evaluation mode. The result is the change of the sequence embedding,
+//! `Δz` `(P, 4, D)` (zero at the reference base); projecting it on a cell's read-out weights gives the original's
 //! `(z_mut − z_ref)·w_c` logit differences, and on a group's mean weights the group's mean difference.
 //!
 //! The published notebooks then use `m − mean over the 4 bases` (the "normalised" ISM) and its value at the

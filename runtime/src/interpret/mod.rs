@@ -1,5 +1,5 @@
-//! Interpreting a trained sequence → cells model (spec §E): TF activity by motif insertion, in-silico mutagenesis
-//! (ISM) and variant effects.
+//! Interpreting a trained sequence → cells model (scBasset's downstream analyses, calico/scBasset `scbasset/utils.py`):
+//! TF activity by motif insertion, in-silico mutagenesis (ISM) and variant effects.
 //!
 //! Everything here needs two things from a model: the sequence embedding `z` of a batch of sequences
 //! ([`SequenceEmbedder`]) and a linear read-out per cell, `z·w_c + b_c` ([`CellReadout`]). scBasset's final dense

@@ -1,4 +1,5 @@
-//! Training-time augmentation of scBasset (spec §A): a reverse complement with probability 1/2 and a shift drawn
+//! Training-time augmentation of scBasset (`StochasticReverseComplement`, `StochasticShift(3)` in calico/scBasset
+//! `scbasset/basenji_utils.py`, applied by `make_model`): a reverse complement with probability 1/2 and a shift drawn
 //! uniformly from `{−max_shift, …, max_shift}`, both drawn **once per minibatch** and applied to the whole batch.
 //! Vacated positions are filled with [`SHIFT_PAD_VALUE`] on all four channels.
 

@@ -54,3 +54,17 @@ pub fn gradient_norm(params: &[(String, Tensor)]) -> f64 {
             .sqrt()
     })
 }
+
+/// A gradient hook that records the global gradient norm of every step (before clipping), e.g. for a live plot.
+#[derive(Debug, Default)]
+pub struct GradientNorms {
+    /// `(step context, norm)` in step order.
+    pub norms: Vec<(StepContext, f64)>,
+}
+
+impl GradientHook for GradientNorms {
+    fn after_backward(&mut self, ctx: &StepContext, params: &[(String, Tensor)]) -> Result<(), TrainError> {
+        self.norms.push((*ctx, gradient_norm(params)));
+        Ok(())
+    }
+}

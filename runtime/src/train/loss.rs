@@ -1,4 +1,6 @@
-//! Binary cross-entropy with logits from the positive entries only (spec §C): with a 0/1 target `y`,
+//! Binary cross-entropy with logits without a dense target (scBasset's loss, Keras `BinaryCrossentropy` in
+//! calico/scBasset `bin/scbasset_train.py`, here from logits): softplus summed over all entries minus the positives'
+//! logits, divided by the number of entries. With a 0/1 target `y`,
 //!
 //! ```text
 //! mean over B·n of [softplus(x) − y·x] = (Σ softplus(x) − Σ_{y=1} x) / (B·n)

@@ -1,5 +1,6 @@
-//! Training metrics of scBasset (spec §C): per-cell auROC and auPR accumulated over an epoch like Keras
-//! `AUC(multi_label=True, num_thresholds=200)`, and an exact auROC for per-peak scores and tests.
+//! Training metrics of scBasset (as calico/scBasset `bin/scbasset_train.py` compiles them): per-cell auROC and auPR
+//! accumulated over an epoch like Keras `AUC(multi_label=True, num_thresholds=200)`, and an exact auROC for per-peak
+//! scores and tests.
 //!
 //! **Histogram AUC.** Keras evaluates the confusion matrix at 200 thresholds `t₀ = −ε, tᵢ = i/199 (i = 1…198),
 //! t₁₉₉ = 1 + ε`, counting a prediction `p` as positive at `tᵢ` when `p > tᵢ`. Equivalently, each prediction falls

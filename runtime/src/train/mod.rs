@@ -38,7 +38,7 @@ pub use checkpoint::{load_checkpoint, save_checkpoint, sidecar_path, sorted_vari
 pub use data::TrainData;
 pub use error::TrainError;
 pub use history::{EarlyStopping, EpochStats, History};
-pub use hooks::{gradient_norm, GradientHook, StepContext, TrainObserver};
+pub use hooks::{gradient_norm, GradientHook, GradientNorms, StepContext, TrainObserver};
 pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
 pub use optim::{clip_grad_norm, Optimizer, Schedule};

@@ -1,6 +1,7 @@
-//! Interpretation in the language (spec §E): motif sets (`read_motifs`, `jaspar_motifs`), motif scanning
-//! (`scan_motifs`), TF activity by motif insertion (`insert_motif`), in-silico mutagenesis (`ism`) and variant
-//! effects (`variant_effect`). Computation lives in `gscript_runtime::interpret` and `gscript_runtime::motif`.
+//! Interpretation in the language (scBasset's downstream analyses, calico/scBasset `scbasset/utils.py`): motif sets
+//! (`read_motifs`, `jaspar_motifs`), motif scanning (`scan_motifs`), TF activity by motif insertion (`insert_motif`),
+//! in-silico mutagenesis (`ism`) and variant effects (`variant_effect`). Computation lives in
+//! `gscript_runtime::interpret` and `gscript_runtime::motif`.
 //!
 //! - [`motifs`]: the `MotifSet` and `Motif` values, reading and the shipped JASPAR set.
 //! - [`scanning`]: `scan_motifs`, with PWM–ISM scores when given an ISM result.

@@ -1,5 +1,6 @@
-//! Configuration of the scBasset network (spec §A): layer widths, kernel sizes, pools and the optional
-//! batch-correction head, with the two width/pooling conventions of the Keras original and the scvi-tools port.
+//! Configuration of the scBasset network (`make_model` in calico/scBasset `scbasset/utils.py`): layer widths, kernel
+//! sizes, pools and the optional batch-correction head, with the two width/pooling conventions of the Keras original
+//! and the scvi-tools port.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,11 +41,13 @@ pub struct ScBassetConfig {
     pub bottleneck: usize,
     /// Dropout rate after the bottleneck batch norm (0.2), active in training only.
     pub dropout: f64,
-    /// Number of batches for the batch-correction head of scBasset-BC (spec §B); `None` for the plain model.
+    /// Number of batches for the batch-correction head of scBasset-BC (`make_model_bc` in `scbasset/utils.py`); `None`
+    /// for the plain model.
     pub n_batches: Option<usize>,
 }
 
-/// Width and pooling convention (spec §A, §F).
+/// Width and pooling convention (calico/scBasset `make_model`, or scvi-tools' `ScBassetModule` in
+/// `scvi/external/scbasset/_module.py`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {

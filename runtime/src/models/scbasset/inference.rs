@@ -1,6 +1,7 @@
-//! Inference with a trained scBasset model (spec §E), in evaluation mode and in minibatches so that memory stays
-//! O(batch × cells): sequence embeddings `z`, per-cell predictions for arbitrary sequences, and denoised
-//! accessibility streamed in blocks of peaks.
+//! Inference with a trained scBasset model (`imputation_Y`, `imputation_Y_normalize` in calico/scBasset
+//! `scbasset/utils.py`), in evaluation mode and in minibatches so that memory stays O(batch × cells): sequence
+//! embeddings `z`, per-cell predictions for arbitrary sequences, and denoised accessibility streamed in blocks of
+//! peaks.
 //!
 //! **Denoising scales.** `Sigmoid` is `σ(z·w_c)`, Keras `imputation_Y_normalize(scale_method="sigmoid")` at HEAD (no
 //! intercept, so sequencing depth is normalised away); `Logit` is `z·w_c`, the same without the sigmoid (Keras

@@ -1,4 +1,5 @@
-//! Weight layout conversions between Keras scBasset kernels and this module's torch layouts (spec §F.3).
+//! Weight layout conversions between Keras scBasset kernels and this module's torch layouts (Keras `Conv1D`/`Dense`
+//! kernels as calico/scBasset's `make_model` stores them; scvi-tools' `ScBassetModule` uses torch's own layouts).
 //!
 //! - Conv1D kernel `(k, C_in, C_out)` ↔ `(C_out, C_in, k)`: a permutation, no flip (both cross-correlate).
 //! - Bottleneck Dense kernel `(P·C, U)` with rows in Keras' position-major flatten order (`p·C + c`) ↔ the Linear

@@ -1,5 +1,6 @@
-//! Building blocks of scBasset (spec §A): the sigmoid GELU, Keras initialisers, the pre-activation convolution block
-//! and the dense bottleneck block, each able to run its matrix products in bfloat16 while keeping fp32 weights.
+//! Building blocks of scBasset (`GELU`, `conv_block`, `dense_block` in calico/scBasset `scbasset/basenji_utils.py`):
+//! the sigmoid GELU, Keras initialisers, the pre-activation convolution block and the dense bottleneck block, each able
+//! to run its matrix products in bfloat16 while keeping fp32 weights.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -7,7 +8,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adapters::Lora;
 
-/// Batch-norm epsilon of Keras `BatchNormalization` (spec §A).
+/// Batch-norm epsilon: Keras' `BatchNormalization` default, which calico/scBasset's `conv_block` and `dense_block`
+/// (`scbasset/basenji_utils.py`) keep.
 pub const BN_EPS: f64 = 1e-3;
 /// Batch-norm momentum in the torch convention: `running = 0.9·running + 0.1·batch` (Keras momentum 0.9).
 pub const BN_MOMENTUM: f64 = 0.1;

@@ -1,5 +1,6 @@
-//! The scBasset network (spec §A, §B): a convolutional tower that maps a one-hot DNA sequence to a `bottleneck`-wide
-//! sequence embedding `z`, and a final cell layer whose kernel columns are the cell embeddings.
+//! The scBasset network (`make_model`, `make_model_bc` in calico/scBasset `scbasset/utils.py`): a convolutional tower
+//! that maps a one-hot DNA sequence to a `bottleneck`-wide sequence embedding `z`, and a final cell layer whose kernel
+//! columns are the cell embeddings.
 //!
 //! ```text
 //! (B,4,L) ─ stem ConvBlock ─ tower ConvBlock × repeat ─ 1×1 ConvBlock ─ DenseBlock ─ GELU ─ z (B,bottleneck)
@@ -49,8 +50,8 @@ impl ScBasset {
         Ok(Self::build(path, config, cell_embedding, None))
     }
 
-    /// Builds scBasset-BC (spec §B) for `config.n_batches = Some(k)`; `cell_batch[c] < k` is the batch of cell `c`.
-    /// Both cell-level dense layers use Keras' defaults, glorot_uniform kernels and zero biases.
+    /// Builds scBasset-BC (`make_model_bc`) for `config.n_batches = Some(k)`; `cell_batch[c] < k` is the batch of cell
+    /// `c`. Both cell-level dense layers use Keras' defaults, glorot_uniform kernels and zero biases.
     pub fn with_batches(path: &nn::Path, config: &ScBassetConfig, cell_batch: &[usize]) -> Result<Self> {
         config.validate()?;
         let Some(k) = config.n_batches else {

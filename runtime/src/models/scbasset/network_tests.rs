@@ -1,5 +1,5 @@
-//! Tests of the assembled model: parameter counts (spec §A arithmetic), shapes, batch-norm moving averages,
-//! stem pooling alignment, the batch-correction head and gradient flow.
+//! Tests of the assembled model: parameter counts (the arithmetic of calico/scBasset's `make_model`), shapes,
+//! batch-norm moving averages, stem pooling alignment, the batch-correction head and gradient flow.
 
 use tch::{nn, Device, Kind, Tensor};
 

@@ -1,14 +1,19 @@
-//! An independent forward pass written from the spec (§A, §B) in plain f64 loops over Keras' channels-last layout,
-//! fed with the model's weights converted to Keras layouts, and compared with the libtorch model. It checks the
-//! layer order, the sigmoid GELU before every convolution, "same" padding, the pooling windows of both stems, the
-//! position-major flatten of the Keras bottleneck, batch norm in both modes, and both heads.
+//! An independent forward pass written from the original's definition (calico/scBasset `make_model`, `make_model_bc`
+//! in `scbasset/utils.py`, `GELU`, `conv_block`, `dense_block` in `scbasset/basenji_utils.py`) in plain f64 loops over
+//! Keras' channels-last layout, fed with the model's weights converted to Keras layouts, and compared with the libtorch
+//! model. It checks the layer order, the sigmoid GELU before every convolution, "same" padding, the pooling windows of
+//! both stems, the position-major flatten of the Keras bottleneck, batch norm in both modes, and both heads.
 
 use tch::{nn, Device, Kind, Tensor};
 
 use super::config::{Arch, ScBassetConfig};
 use super::keras::{bottleneck_kernel_to_keras, conv_kernel_to_keras};
-use super::layers::BN_EPS;
 use super::network::ScBasset;
+
+/// Batch-norm epsilon of the original: Keras' `BatchNormalization` default (1e-3), which scBasset's `conv_block` and
+/// `dense_block` (calico/scBasset `scbasset/basenji_utils.py`) leave unchanged. Written here, not taken from the
+/// model, so that the comparison fails when the model's epsilon changes.
+const KERAS_BN_EPS: f64 = 1e-3;
 
 fn values(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.to_kind(Kind::Double).reshape([-1])).unwrap()
@@ -50,7 +55,7 @@ impl Bn {
             };
             for x in xs.iter_mut() {
                 for row in x.iter_mut() {
-                    row[c] = (row[c] - mean) / (var + BN_EPS).sqrt() * self.gamma[c] + self.beta[c];
+                    row[c] = (row[c] - mean) / (var + KERAS_BN_EPS).sqrt() * self.gamma[c] + self.beta[c];
                 }
             }
         }
@@ -113,7 +118,7 @@ fn conv_block(xs: &[Vec<Vec<f64>>], kernel: &Tensor, bn: &Bn, pool: usize, pad: 
         .collect()
 }
 
-/// The whole network from the spec; returns `(z, logits)` per sample.
+/// The whole network as the original defines it; returns `(z, logits)` per sample.
 fn reference(model: &ScBasset, codes: &[Vec<u8>], train: bool) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let cfg = model.config();
     let mut h: Vec<Vec<Vec<f64>>> = codes

@@ -8,8 +8,10 @@ DIR holds, written by the Rust test:
                        ("bottleneck.keras_kernel", (positions*channels, units), rows position-major)
   input.safetensors    "codes": (B, L) int64 base codes
 Writes DIR/out.safetensors: eval_z, eval_logits, then train_logits and every BN's running stats after one
-training-mode step. The network is built here from the spec (docs: scbasset.md sections A, B), independently of
-the Rust code: tower widths from the config's rule, Keras position-major flatten, one-hot B matrix for the BC head.
+training-mode step. The network is built here from the original's definition (calico/scBasset `make_model` and
+`make_model_bc` in `scbasset/utils.py`, `conv_block`/`dense_block` in `scbasset/basenji_utils.py`; scvi-tools'
+`ScBassetModule` in `scvi/external/scbasset/_module.py` for the scvi stem), independently of the Rust code: tower
+widths from the config's rule, Keras position-major flatten, one-hot B matrix for the BC head.
 """
 import json
 import sys

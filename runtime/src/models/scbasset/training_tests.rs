@@ -13,8 +13,8 @@ use super::config::ScBassetConfig;
 use crate::train::history::{EpochStats, History};
 use super::layers::Precision;
 use super::network::ScBasset;
-use super::training::{train, TrainConfig};
-use crate::train::{batch_ranges, TrainError, TrainObserver, TrainOutcome};
+use super::training::{train, train_with_hooks, TrainConfig};
+use crate::train::{batch_ranges, GradientHook, GradientNorms, StepContext, TrainError, TrainObserver, TrainOutcome};
 use crate::train::data::TrainData;
 
 /// Owned synthetic data: peaks carrying motif A are open in the first half of the cells, motif B in the second.
@@ -315,6 +315,62 @@ fn config_serde_defaults() {
     assert_eq!((d.lr, d.beta1, d.beta2, d.eps, d.min_delta), (0.01, 0.95, 0.9995, 1e-7, 1e-6));
     assert!(d.augment && d.restore_best && d.checkpoint.is_none());
     assert!(serde_json::from_str::<TrainConfig>(r#"{"epoch": 5}"#).is_err());
+}
+
+/// Multiplies every gradient by a constant.
+struct Scale(f64);
+
+impl GradientHook for Scale {
+    fn after_backward(&mut self, _ctx: &StepContext, params: &[(String, Tensor)]) -> Result<(), TrainError> {
+        tch::no_grad(|| {
+            for (_, p) in params {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.g_mul_scalar_(self.0);
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn a_zero_scaling_hook_keeps_scbasset_weights_in_place() {
+    let _rng = crate::testing::torch_rng_lock();
+    tch::manual_seed(4);
+    let n_cells = 10;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut net = ScBasset::new(&vs.root(), &ScBassetConfig::tiny(n_cells)).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let n_peaks = 40;
+    let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
+    let positives: Vec<Vec<u32>> = (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize) % 3 == 0).collect()).collect();
+    let train: Vec<usize> = (0..32).collect();
+    let val: Vec<usize> = (32..40).collect();
+    let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };
+    let trainable = |vs: &nn::VarStore| -> Vec<(String, Tensor)> {
+        crate::train::sorted_variables(vs).into_iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t.detach().copy())).collect()
+    };
+    let before = trainable(&vs);
+    let config = TrainConfig { epochs: 2, batch_size: 16, seed: 1, restore_best: false, ..TrainConfig::default() };
+    let (mut zero, mut rec) = (Scale(0.0), GradientNorms::default());
+    // the recorder runs after the zeroing hook: it must see zero gradients
+    let out = train_with_hooks(&mut net, &vs, &data, &config, &mut (), &|| false, vec![&mut zero, &mut rec]).unwrap();
+    assert_eq!(out.history.len(), 2);
+    assert_eq!(rec.norms.len(), 4, "2 epochs × 2 minibatches");
+    assert!(rec.norms.iter().all(|(_, n)| *n == 0.0), "{:?}", rec.norms);
+    for ((name, a), (_, b)) in before.iter().zip(trainable(&vs)) {
+        assert!(a.equal(&b), "`{name}` moved although its gradients were scaled by 0");
+    }
+    // without the hook the same run moves the weights
+    tch::manual_seed(4);
+    let vs2 = nn::VarStore::new(Device::Cpu);
+    let mut net2 = ScBasset::new(&vs2.root(), &ScBassetConfig::tiny(n_cells)).unwrap();
+    let mut rec2 = GradientNorms::default();
+    train_with_hooks(&mut net2, &vs2, &data, &config, &mut (), &|| false, vec![&mut rec2]).unwrap();
+    assert!(rec2.norms.iter().all(|(_, n)| n.is_finite() && *n > 0.0), "{:?}", rec2.norms);
+    let moved = before.iter().zip(trainable(&vs2)).filter(|((_, a), (_, b))| !a.equal(b)).count();
+    assert_eq!(moved, before.len(), "every trainable tensor moves without the hook");
 }
 
 /// One epoch of the full Keras model: 2,000 cells, 512 training peaks, fp32 and bf16, on the CPU with

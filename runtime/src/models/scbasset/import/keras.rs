@@ -6,7 +6,8 @@
 //! (`<scope>/kernel:0`, …) and holds them as datasets under those relative paths. A model file also has the JSON
 //! `model_config` attribute at the root. Layers are recognised by their weights, never by their names: a 3-D
 //! `kernel` is a Conv1D, `gamma/beta/moving_mean/moving_variance` a BatchNormalization, a 2-D `kernel` (with or
-//! without `bias`) a Dense. scBasset's weighted layers come in this order (spec §A, §B):
+//! without `bias`) a Dense. scBasset's weighted layers come in this order (`make_model`, `make_model_bc` in
+//! calico/scBasset `scbasset/utils.py`):
 //!
 //! ```text
 //! (Conv1D, BN) stem, (Conv1D, BN) × tower blocks, (Conv1D, BN) 1×1, Dense (no bias), BN, Dense(n_cells) [, Dense(n_batches)]
@@ -285,8 +286,8 @@ fn bias(layer: &Layer) -> Source {
 
 /// Reads a Keras scBasset `.h5` (whole model or weights only, plain or scBasset-BC), infers its configuration from
 /// the weight shapes (and `model_config` when present), checks every weight and copies it into a new model on
-/// `options.device` (layouts per spec §F.3). For scBasset-BC the batch head is built when each cell's batch is known
-/// (`options.cell_batch`, else the batch matrix in `model_config`); otherwise only the cell path is imported.
+/// `options.device` (layouts: [`crate::model::keras`]). For scBasset-BC the batch head is built when each cell's batch
+/// is known (`options.cell_batch`, else the batch matrix in `model_config`); otherwise only the cell path is imported.
 pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Result<ImportedModel, ImportError> {
     let path = path.as_ref();
     let h5 = open(path)?;

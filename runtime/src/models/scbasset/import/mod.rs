@@ -1,4 +1,5 @@
-//! Importing pretrained scBasset weights (spec §F) into an [`ScBasset`] model.
+//! Importing pretrained scBasset weights (calico/scBasset Keras files, scvi-tools `SCBASSET` state dicts) into an
+//! [`ScBasset`] model.
 //!
 //! - [`import_keras_h5`]: a Keras file from calico/scBasset, either a whole model (`model.save("x.h5")`, weights under
 //!   `model_weights/`) or weights only (`model.save_weights("x.h5")`), plain or batch-corrected (scBasset-BC).
@@ -70,7 +71,7 @@ pub struct ImportSource {
     pub path: PathBuf,
 }
 
-/// What became of the batch-correction path of a batch-corrected model (spec §B).
+/// What became of the batch-correction path of a batch-corrected model (calico/scBasset `make_model_bc`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BatchImport {
     /// The file holds a plain scBasset model.

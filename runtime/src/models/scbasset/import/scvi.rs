@@ -14,7 +14,8 @@
 //! ```
 //!
 //! The module has scvi's tower widths and stem pooling, so the import is [`Arch::Scvi`]. scvi has no per-batch bias:
-//! the batch head gets `batch_embedding = batch_emdedding.weightᵀ` and a zero `batch_bias` (spec §F.3).
+//! the batch head gets `batch_embedding = batch_emdedding.weightᵀ` and a zero `batch_bias` (`ScBassetModule.generative`
+//! in scvi-tools `scvi/external/scbasset/_module.py` adds the batch embedding to the cell embedding, no bias).
 
 use std::collections::BTreeMap;
 use std::io::Read;
