@@ -70,11 +70,12 @@ fn parse_session_args(args: &[String]) -> Result<SessionArgs, Usage> {
         match a.as_str() {
             "--set" | "-s" => {
                 let kv = value(i)?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| Usage(format!("--set expects KEY=VALUE, got '{kv}'")))?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| Usage(format!("--set expects KEY=VALUE, got '{kv}'")))?;
                 let k = k.trim();
-                if k.is_empty() || !k.chars().all(|c| c.is_alphanumeric() || c == '_') || k.starts_with(|c: char| c.is_ascii_digit()) {
+                if k.is_empty()
+                    || !k.chars().all(|c| c.is_alphanumeric() || c == '_')
+                    || k.starts_with(|c: char| c.is_ascii_digit())
+                {
                     return Err(Usage(format!("--set key '{k}' is not a valid name (letters, digits, _)")));
                 }
                 out.sets.push((k.to_string(), v.to_string()));
@@ -190,13 +191,15 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
         "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("analysis") => bench_analysis(&rest[1..]),
         "bench" if rest.first().map(String::as_str) == Some("interpret") => bench_interpret(&rest[1..]),
-        "bench" if rest.first().map(String::as_str) == Some("finetune") => match gscript_runtime::bench_finetune::print(&rest[1..]) {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(e) => {
-                eprintln!("gscript bench finetune: {e}");
-                Ok(ExitCode::from(1))
+        "bench" if rest.first().map(String::as_str) == Some("finetune") => {
+            match gscript_runtime::bench_finetune::print(&rest[1..]) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("gscript bench finetune: {e}");
+                    Ok(ExitCode::from(1))
+                }
             }
-        },
+        }
         "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
             let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
             gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
@@ -241,12 +244,22 @@ fn bench_data(args: &[String]) -> Result<ExitCode, Usage> {
     if !path.exists() {
         let t = std::time::Instant::now();
         let tmp = path.with_extension("partial");
-        let nnz = gscript_runtime::bench_data::write_random_h5ad(&tmp, size.0, size.1, size.2, 1).map_err(|e| Usage(e.to_string()))?;
+        let nnz = gscript_runtime::bench_data::write_random_h5ad(&tmp, size.0, size.1, size.2, 1)
+            .map_err(|e| Usage(e.to_string()))?;
         std::fs::rename(&tmp, &path).map_err(|e| Usage(e.to_string()))?;
-        println!("generated {} ({:.1}M entries) in {:.1} s", path.display(), nnz as f64 / 1e6, t.elapsed().as_secs_f64());
+        println!(
+            "generated {} ({:.1}M entries) in {:.1} s",
+            path.display(),
+            nnz as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
     }
     let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
-    let status = std::process::Command::new(exe).args(["bench", "--load-h5ad"]).arg(&path).status().map_err(|e| Usage(e.to_string()))?;
+    let status = std::process::Command::new(exe)
+        .args(["bench", "--load-h5ad"])
+        .arg(&path)
+        .status()
+        .map_err(|e| Usage(e.to_string()))?;
     Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -256,7 +269,11 @@ fn bench_analysis(args: &[String]) -> Result<ExitCode, Usage> {
     let mut i = 0;
     while i < args.len() {
         let v = args.get(i + 1).ok_or_else(|| Usage(format!("{} needs a value", args[i])))?;
-        let parsed = v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| Usage(format!("{}: '{v}' is not a positive integer", args[i])))?;
+        let parsed = v
+            .parse::<usize>()
+            .ok()
+            .filter(|&x| x > 0)
+            .ok_or_else(|| Usage(format!("{}: '{v}' is not a positive integer", args[i])))?;
         match args[i].as_str() {
             "--cells" => n = parsed,
             "--dims" => d = parsed,
@@ -346,7 +363,8 @@ fn bench_model(args: &[String]) -> Result<ExitCode, Usage> {
         println!("{}", bm::USAGE);
         return Ok(ExitCode::SUCCESS);
     }
-    let config = bm::ModelBenchConfig::from_args(args).map_err(|e| Usage(format!("bench model: {e} (all options: gscript bench model --help)")))?;
+    let config = bm::ModelBenchConfig::from_args(args)
+        .map_err(|e| Usage(format!("bench model: {e} (all options: gscript bench model --help)")))?;
     match bm::run(&config, !config.json) {
         Ok(report) if config.json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
         Ok(report) => print!("{}", bm::render_table(&report)),

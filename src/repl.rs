@@ -72,7 +72,10 @@ pub fn run(session: Session) -> ExitCode {
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
-        eprintln!("gscript {} — help() lists functions, help(\"name\") explains one; Ctrl-D quits.", env!("CARGO_PKG_VERSION"));
+        eprintln!(
+            "gscript {} — help() lists functions, help(\"name\") explains one; Ctrl-D quits.",
+            env!("CARGO_PKG_VERSION")
+        );
     }
     let mut buffer = String::new();
     let mut cell = 0usize;

@@ -159,7 +159,10 @@ mod tests {
             .with_png(vec![0x89, b'P', b'N', b'G'], 1, 1)
             .with_text("image/svg+xml", "<svg/>")
             .with_file_stem("umap");
-        assert_eq!(sink.save_figure(&fig).unwrap(), vec![dir.path().join("out/umap.png"), dir.path().join("out/umap.svg")]);
+        assert_eq!(
+            sink.save_figure(&fig).unwrap(),
+            vec![dir.path().join("out/umap.png"), dir.path().join("out/umap.svg")]
+        );
         assert_eq!(sink.save_figure(&fig).unwrap()[0], dir.path().join("out/umap-2.png"));
         assert_eq!(std::fs::read_to_string(dir.path().join("out/umap-2.svg")).unwrap(), "<svg/>");
         // live updates are not written; only the final display is

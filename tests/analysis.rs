@@ -18,7 +18,12 @@ fn clustering_an_lsi_embedding_recovers_the_planted_cell_types() {
     let ari = float(&mut s, "ari(types, leiden(g, #{n_clusters: 4}))");
     assert!(ari > 0.95, "ARI {ari}");
     assert_eq!(eval(&mut s, "leiden(g, #{n_clusters: 4}).len()").as_int().unwrap(), 400);
-    let n_clusters = eval(&mut s, "let c = leiden(g, #{resolution: 0.5}); let seen = #{}; for x in c { seen[x] = true; } seen.len()").as_int().unwrap();
+    let n_clusters = eval(
+        &mut s,
+        "let c = leiden(g, #{resolution: 0.5}); let seen = #{}; for x in c { seen[x] = true; } seen.len()",
+    )
+    .as_int()
+    .unwrap();
     assert!((2..=12).contains(&n_clusters), "{n_clusters}");
     let approx = float(&mut s, "ari(types, leiden(neighbors(emb, #{k: 15, algorithm: \"hnsw\"}), #{n_clusters: 4}))");
     assert!(approx > 0.95, "ARI on the HNSW graph {approx}");
@@ -28,7 +33,8 @@ fn clustering_an_lsi_embedding_recovers_the_planted_cell_types() {
     let ls = eval(&mut s, "label_score(emb, types, #{k: [10, 50]})").cast::<gscript_lang::rhai::Map>();
     let l10 = ls["10"].as_float().unwrap();
     assert!(l10 > 0.9, "label score {l10}");
-    let _ = eval(&mut s, "let shuffled = []; for i in 0..types.len() { shuffled.push(types[(i * 7919) % types.len()]); }");
+    let _ =
+        eval(&mut s, "let shuffled = []; for i in 0..types.len() { shuffled.push(types[(i * 7919) % types.len()]); }");
     assert!(float(&mut s, "label_score(emb, shuffled, #{k: 10})[\"10\"]") < 0.5);
     let asw = float(&mut s, "cell_type_asw(emb, types)");
     assert!(asw > 0.55 && asw <= 1.0, "{asw}");
@@ -56,7 +62,10 @@ fn metrics_follow_their_definitions() {
     assert!(float(&mut s, "completeness([0, 0, 1, 1], [0, 1, 2, 3])") < 0.6);
     assert!((float(&mut s, "auroc([0.1, 0.9, 0.4, 0.8], [false, true, false, true])") - 1.0).abs() < 1e-12);
     assert!((float(&mut s, "auroc([0.5, 0.5], [false, true])") - 0.5).abs() < 1e-12);
-    assert!((float(&mut s, "average_precision([0.9, 0.8, 0.1], [true, false, true])") - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+    assert!(
+        (float(&mut s, "average_precision([0.9, 0.8, 0.1], [true, false, true])") - (1.0 + 2.0 / 3.0) / 2.0).abs()
+            < 1e-12
+    );
     assert!((float(&mut s, "pearson([1, 2, 3], [2, 4, 6])") - 1.0).abs() < 1e-12);
     assert!((float(&mut s, "spearman([1, 2, 3, 4], [1, 8, 27, 64])") - 1.0).abs() < 1e-12);
     let m = eval(&mut s, "let m = matrix([[1, 0], [0, 1], [2, 2]]); scale(m).to_array()").into_array().unwrap();
@@ -92,8 +101,12 @@ fn bad_inputs_give_clear_errors() {
 fn layouts_keep_cell_types_together() {
     let (mut s, _dir) = session();
     let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 240, n_peaks: 1500, n_cell_types: 3, seed: 5}); let types = sim.data.obs(\"cell_type\"); let emb = lsi(sim.data, #{n: 10});");
-    let _ = eval(&mut s, "let u = umap(emb, #{seed: 1}); let t = tsne(emb, #{perplexity: 20.0, max_iter: 400, seed: 1});");
-    assert_eq!(eval(&mut s, "u.shape()").into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect::<Vec<_>>(), vec![240, 2]);
+    let _ =
+        eval(&mut s, "let u = umap(emb, #{seed: 1}); let t = tsne(emb, #{perplexity: 20.0, max_iter: 400, seed: 1});");
+    assert_eq!(
+        eval(&mut s, "u.shape()").into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect::<Vec<_>>(),
+        vec![240, 2]
+    );
     for layout in ["u", "t"] {
         let agree = float(&mut s, &format!("label_score({layout}, types, #{{k: 10}})[\"10\"]"));
         assert!(agree > 0.9, "{layout}: 2-D label agreement {agree}");

@@ -41,7 +41,14 @@ fn script_error_exits_1_with_located_message() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [vec![], vec!["frobnicate"], vec!["run"], vec!["run", "/no/such/file.gscript"], vec!["run", "x", "--set", "novalue"], vec!["doc", "--bogus"]] {
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["run"],
+        vec!["run", "/no/such/file.gscript"],
+        vec!["run", "x", "--set", "novalue"],
+        vec!["doc", "--bogus"],
+    ] {
         let o = gscript().args(&args).output().unwrap();
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "args {args:?}: {err}");
@@ -73,7 +80,8 @@ fn repl_reads_multi_line_input_from_a_pipe() {
 
 #[test]
 fn repl_reports_errors_and_keeps_going() {
-    let mut child = gscript().arg("repl").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        gscript().arg("repl").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"undefined_thing\nprint(\"after\");\n").unwrap();
     let o = child.wait_with_output().unwrap();
     let (out, err) = text(&o);
@@ -141,7 +149,12 @@ fn killed_and_resumed(body: &str, epochs: usize, min_saved: usize) {
     let p = script(&dir, "train.gscript", body);
     let run = |ck: &std::path::Path, resume: bool| {
         let mut c = gscript();
-        c.arg("run").arg(&p).arg("--set").arg(format!("ck={}", ck.display())).arg("--set").arg(format!("resume={resume}"));
+        c.arg("run")
+            .arg(&p)
+            .arg("--set")
+            .arg(format!("ck={}", ck.display()))
+            .arg("--set")
+            .arg(format!("resume={resume}"));
         c
     };
     // the reference: an uninterrupted run

@@ -47,7 +47,12 @@ fn every_primitive_has_an_example() {
         "import_scbasset",
     ];
     let docs = session().docs().clone();
-    let missing: Vec<String> = docs.all().filter(|d| d.examples.is_empty()).map(|d| d.qualified_name()).filter(|n| !NO_EXAMPLE.contains(&n.as_str())).collect();
+    let missing: Vec<String> = docs
+        .all()
+        .filter(|d| d.examples.is_empty())
+        .map(|d| d.qualified_name())
+        .filter(|n| !NO_EXAMPLE.contains(&n.as_str()))
+        .collect();
     assert!(missing.is_empty(), "{} documented functions without an example: {missing:?}", missing.len());
     for name in NO_EXAMPLE {
         let d = docs.get(name).unwrap_or_else(|| panic!("allow-listed `{name}` is not documented"));

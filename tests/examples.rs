@@ -21,7 +21,8 @@ fn run_example(name: &str, out: &Path) -> String {
         .arg(out)
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string());
     assert!(o.status.success(), "{name} failed:\n{stdout}\n{stderr}");
     stdout
 }
@@ -29,7 +30,8 @@ fn run_example(name: &str, out: &Path) -> String {
 /// The number after `key` in `text` (e.g. "ARI vs planted types: 0.98").
 fn number_after(text: &str, key: &str) -> f64 {
     let at = text.find(key).unwrap_or_else(|| panic!("no `{key}` in:\n{text}")) + key.len();
-    let s: String = text[at..].trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
+    let s: String =
+        text[at..].trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
     s.parse().unwrap_or_else(|_| panic!("no number after `{key}`: {s}"))
 }
 
@@ -73,7 +75,9 @@ fn quickstart_runs_and_recovers_the_planted_truth() {
             assert!(std::fs::read_to_string(p).unwrap().contains("<svg"), "{f}");
         }
     }
-    for stem in ["umap_clusters", "umap_cell_types", "denoised_blocks", "tf_activity_top_motifs", "ism_logo", "training"] {
+    for stem in
+        ["umap_clusters", "umap_cell_types", "denoised_blocks", "tf_activity_top_motifs", "ism_logo", "training"]
+    {
         assert!(figures.iter().any(|f| f.ends_with(&format!("{stem}.png"))), "no {stem}.png in {figures:?}");
     }
     // the .h5ad for scanpy: embedding in obsm, clusters in obs, denoised layer
@@ -102,7 +106,13 @@ fn pbmc_tutorial_runs_on_its_stand_in() {
     let bc = number_after(line, "→");
     assert!(bc >= plain && bc > 0.8, "{line}");
     assert!(number_after(&out, "per-peak auROC") > 0.65, "{out}");
-    for f in ["pbmc_scbasset.h5ad", "pbmc_tf_activity.csv", "pbmc_umap_clusters.png", "pbmc_umap_batches_corrected.png", "pbmc_tf_clusters.png"] {
+    for f in [
+        "pbmc_scbasset.h5ad",
+        "pbmc_tf_activity.csv",
+        "pbmc_umap_clusters.png",
+        "pbmc_umap_batches_corrected.png",
+        "pbmc_tf_clusters.png",
+    ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
     assert_png(&dir.path().join("pbmc_tf_GATA1.png"));
@@ -114,10 +124,16 @@ fn pbmc_tutorial_runs_on_its_stand_in() {
 #[test]
 fn quickstart_notebook_holds_the_scripts_code() {
     let code_lines = |text: &str| -> Vec<String> {
-        text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//")).map(String::from).collect()
+        text.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//"))
+            .map(String::from)
+            .collect()
     };
     let script = std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.gscript")).unwrap();
-    let nb: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.ipynb")).unwrap()).unwrap();
+    let nb: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("examples/quickstart.ipynb")).unwrap())
+            .unwrap();
     let mut nb_code = String::new();
     for cell in nb["cells"].as_array().unwrap() {
         if cell["cell_type"] == "code" {

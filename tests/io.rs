@@ -38,7 +38,8 @@ fn simulate_load_filter_and_write() {
     assert!(eval(&mut s, "all.obs(\"cell_type\") == sim.data.obs(\"cell_type\")").as_bool().unwrap());
     run(&mut s, "let f = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.2});");
     let kept = eval(&mut s, "f.n_peaks()").as_int().unwrap();
-    let counts: Vec<i64> = eval(&mut s, "all.cells_per_peak()").into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect();
+    let counts: Vec<i64> =
+        eval(&mut s, "all.cells_per_peak()").into_array().unwrap().iter().map(|v| v.as_int().unwrap()).collect();
     assert!(kept > 0 && kept < 60, "{kept}");
     assert_eq!(kept as usize, counts.iter().filter(|&&c| c > 16).count());
     // genome check: all simulated chromosomes are present
@@ -79,12 +80,19 @@ fn load_peaks_options_and_errors() {
     let e = err(&mut s, "load_peaks(\"/no/such/file.h5ad\")");
     assert!(e.starts_with("load_peaks:") && e.contains("/no/such/file.h5ad"), "{e}");
     // chromosome lists, binarising, Matrix Market directories
-    run(&mut s, "let only1 = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, chromosomes: [\"chr1\"], binarize: true});");
+    run(
+        &mut s,
+        "let only1 = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, chromosomes: [\"chr1\"], binarize: true});",
+    );
     let chroms = eval(&mut s, "let p = only1.peaks(); let c = []; for i in 0..p.len() { c.push(p.get(i).chrom); } c");
     assert!(chroms.into_array().unwrap().iter().all(|c| c.to_string() == "chr1"));
     let mtx = dir.path().join("mtx");
     std::fs::create_dir_all(&mtx).unwrap();
-    std::fs::write(mtx.join("matrix.mtx"), "%%MatrixMarket matrix coordinate integer general\n2 3 3\n1 1 2\n2 2 1\n2 3 5\n").unwrap();
+    std::fs::write(
+        mtx.join("matrix.mtx"),
+        "%%MatrixMarket matrix coordinate integer general\n2 3 3\n1 1 2\n2 2 1\n2 3 5\n",
+    )
+    .unwrap();
     std::fs::write(mtx.join("barcodes.tsv"), "A-1\nB-1\nC-1\n").unwrap();
     std::fs::write(mtx.join("peaks.bed"), "chr1\t10\t20\nchr2\t30\t40\n").unwrap();
     run(&mut s, &format!("let m = load_peaks(\"{}\", #{{min_cell_fraction: 0.0}});", mtx.display()));
@@ -111,6 +119,10 @@ fn tables_and_beds_are_written_atomically() {
     assert_eq!(eval(&mut s, "back.len()").as_int().unwrap(), 5);
     let e = err(&mut s, "write_csv(one_hot(\"A\"), \"/no/such/dir/x.csv\")");
     assert!(e.contains("write_csv") && e.contains("/no/such/dir/x.csv"), "{e}");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

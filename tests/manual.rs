@@ -33,7 +33,10 @@ fn readme_table_of_primitives_is_the_registry() {
 
 #[test]
 fn reference_manual_is_the_registry() {
-    assert!(read("docs/reference.md") == session().docs().render_markdown(), "docs/reference.md is out of date: run ./dev docs");
+    assert!(
+        read("docs/reference.md") == session().docs().render_markdown(),
+        "docs/reference.md is out of date: run ./dev docs"
+    );
 }
 
 #[test]

@@ -19,10 +19,16 @@ fn tiny_model_learns_and_embeds_cell_types() {
     let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 200, n_peaks: 1500, n_cell_types: 3, seed: 2});");
     let _ = eval(&mut s, "let data = load_peaks(sim.files.h5ad, #{genome: sim.genome, min_cell_fraction: 0.0});");
     let _ = eval(&mut s, "let model = train_scbasset(data, #{preset: \"tiny\", epochs: 40, batch_size: 64, seed: 1});");
-    let auroc: Vec<f64> = eval(&mut s, "model.history().train_auroc").into_array().unwrap().iter().map(|v| v.as_float().unwrap()).collect();
+    let auroc: Vec<f64> = eval(&mut s, "model.history().train_auroc")
+        .into_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_float().unwrap())
+        .collect();
     let best = auroc.iter().cloned().fold(f64::MIN, f64::max);
     assert!(best > 0.68 && auroc[0] < 0.6, "train auROC {auroc:?}");
-    let val: Vec<f64> = eval(&mut s, "model.history().val_auroc").into_array().unwrap().iter().map(|v| v.as_float().unwrap()).collect();
+    let val: Vec<f64> =
+        eval(&mut s, "model.history().val_auroc").into_array().unwrap().iter().map(|v| v.as_float().unwrap()).collect();
     assert!(val.last().unwrap() > &0.65, "val auROC {val:?}");
 
     // nearest-centroid accuracy of the embedding against the planted types (chance: 1/3)
@@ -32,7 +38,8 @@ fn tiny_model_learns_and_embeds_cell_types() {
         .into_iter()
         .map(|r| r.into_array().unwrap().iter().map(|v| v.as_float().unwrap()).collect())
         .collect();
-    let types: Vec<String> = eval(&mut s, "data.obs(\"cell_type\")").into_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let types: Vec<String> =
+        eval(&mut s, "data.obs(\"cell_type\")").into_array().unwrap().iter().map(|v| v.to_string()).collect();
     let mut names = types.clone();
     names.sort();
     names.dedup();
@@ -58,7 +65,13 @@ fn tiny_model_learns_and_embeds_cell_types() {
 
     // a live training figure was displayed and updated in place
     let events = sink.take();
-    let live: Vec<_> = events.iter().filter_map(|e| match e { SinkEvent::Display { display_id: Some(id), update, .. } => Some((id.clone(), *update)), _ => None }).collect();
+    let live: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SinkEvent::Display { display_id: Some(id), update, .. } => Some((id.clone(), *update)),
+            _ => None,
+        })
+        .collect();
     assert!(live.len() >= 2 && !live[0].1 && live[1..].iter().all(|(id, u)| *u && id == &live[0].0), "{live:?}");
     assert_eq!(eval(&mut s, "model.intercept().len()").as_int().unwrap(), 200);
     // evaluation on all peaks: per-cell and per-peak auROC well above chance, one value per cell and per peak
@@ -135,7 +148,8 @@ fn denoise_predict_embed_save_and_load() {
     let pe = matrix(&mut s, "model.peak_embeddings(data)");
     assert_eq!((pe.len(), pe[0].len()), (300, 8));
     // save → load gives the same model
-    let _ = eval(&mut s, "model.save(out_path(\"m.safetensors\")); let again = load_model(out_path(\"m.safetensors\"));");
+    let _ =
+        eval(&mut s, "model.save(out_path(\"m.safetensors\")); let again = load_model(out_path(\"m.safetensors\"));");
     assert_eq!(matrix(&mut s, "again.denoise(data)"), sig);
     assert_eq!(floats(eval(&mut s, "again.history().train_loss")), floats(eval(&mut s, "model.history().train_loss")));
     assert!(dir.path().join("m.safetensors.json").is_file());
@@ -144,7 +158,10 @@ fn denoise_predict_embed_save_and_load() {
     let n = eval(&mut s, "model.parameter_count()").as_int().unwrap();
     let grouped = {
         let d = n.to_string();
-        d.chars().enumerate().flat_map(|(i, ch)| (i > 0 && (d.len() - i).is_multiple_of(3)).then_some(',').into_iter().chain([ch])).collect::<String>()
+        d.chars()
+            .enumerate()
+            .flat_map(|(i, ch)| (i > 0 && (d.len() - i).is_multiple_of(3)).then_some(',').into_iter().chain([ch]))
+            .collect::<String>()
     };
     assert!(summary.contains(&format!("trainable parameters: {grouped}")), "{summary}");
     // write_denoised streams the same values into an h5ad layer that load_peaks reads back as a dataset
@@ -174,7 +191,10 @@ fn model_input_errors_are_clear() {
     let e = s.eval("load_model(out_path(\"ck.safetensors\"))", "<t>").unwrap_err().message;
     assert!(e.contains("resume"), "{e}");
     // divergence is reported with the epoch and a suggestion
-    let e = s.eval("train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, lr: 1e30})", "<t>").unwrap_err().message;
+    let e = s
+        .eval("train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, lr: 1e30})", "<t>")
+        .unwrap_err()
+        .message;
     assert!(e.contains("training diverged") && e.contains("lower learning rate"), "{e}");
 }
 
@@ -187,7 +207,10 @@ fn batch_corrected_training() {
     let _ = eval(&mut s, "let i = 0; let b = []; for x in sim.data.barcodes() { b.push(if i % 2 == 0 { \"lane1\" } else { \"lane2\" }); i += 1; }");
     let _ = eval(&mut s, "let data = sim.data.set_obs(\"lane\", b);");
     let _ = eval(&mut s, "let plain = train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32});");
-    let _ = eval(&mut s, "let bc = train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, batch: \"lane\", l2: 1e-8});");
+    let _ = eval(
+        &mut s,
+        "let bc = train_scbasset(data, #{preset: \"tiny\", epochs: 2, batch_size: 32, batch: \"lane\", l2: 1e-8});",
+    );
     let extra = eval(&mut s, "bc.parameter_count() - plain.parameter_count()").as_int().unwrap();
     assert_eq!(extra, 2 * (8 + 1), "a batch path of 2 batches × (8 + 1) parameters");
     assert!(eval(&mut s, "bc.to_string()").into_string().unwrap().contains("2 batches"));
@@ -208,16 +231,25 @@ fn batch_correction_removes_a_simulated_batch_effect() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
     s.host().set_out_dir(dir.path());
-    let score = |s: &mut Session, emb: &str, labels: &str| eval(s, &format!("label_score({emb}, {labels}, #{{k: [10]}})[\"10\"]")).as_float().unwrap();
+    let score = |s: &mut Session, emb: &str, labels: &str| {
+        eval(s, &format!("label_score({emb}, {labels}, #{{k: [10]}})[\"10\"]")).as_float().unwrap()
+    };
     let train = "#{preset: \"tiny\", epochs: 20, batch_size: 64, seed: 1}";
     let _ = eval(&mut s, "let none = simulate_atac(#{n_cells: 300, n_peaks: 2000, batches: 2, batch_effect: 0.0, seed: 7, dir: out_path(\"none\")}).data;");
-    let _ = eval(&mut s, &format!("let opts = {train}; opts.batch = \"batch\"; let bc0 = train_scbasset(none, opts).cell_embeddings();"));
+    let _ = eval(
+        &mut s,
+        &format!("let opts = {train}; opts.batch = \"batch\"; let bc0 = train_scbasset(none, opts).cell_embeddings();"),
+    );
     let same_library = score(&mut s, "bc0", "none.obs(\"batch\")");
-    assert!(same_library < 0.65, "without a batch effect, neighbours share the library {same_library:.3} of the time (0.5 = mixed)");
+    assert!(
+        same_library < 0.65,
+        "without a batch effect, neighbours share the library {same_library:.3} of the time (0.5 = mixed)"
+    );
 
     let _ = eval(&mut s, "let d = simulate_atac(#{n_cells: 300, n_peaks: 2000, batches: 2, batch_effect: 1.0, seed: 7, dir: out_path(\"batch\")}).data;");
     let _ = eval(&mut s, &format!("let plain = train_scbasset(d, {train}).cell_embeddings(); let bc = train_scbasset(d, opts).cell_embeddings();"));
-    let (types_plain, types_bc) = (score(&mut s, "plain", "d.obs(\"cell_type\")"), score(&mut s, "bc", "d.obs(\"cell_type\")"));
+    let (types_plain, types_bc) =
+        (score(&mut s, "plain", "d.obs(\"cell_type\")"), score(&mut s, "bc", "d.obs(\"cell_type\")"));
     let ilisi = |s: &mut Session, emb: &str| eval(s, &format!("ilisi({emb}, d.obs(\"batch\"))")).as_float().unwrap();
     let (mix_plain, mix_bc) = (ilisi(&mut s, "plain"), ilisi(&mut s, "bc"));
     println!("label score {types_plain:.3} → {types_bc:.3}, iLISI {mix_plain:.3} → {mix_bc:.3}");
@@ -237,7 +269,8 @@ fn pretrained_keras_and_scvi_files_import_through_the_language() {
     // the trained weights under gscript's variable names → npz → files in the Keras and scvi-tools layouts, written
     // by an independent numpy/h5py script
     let tensors = tch::Tensor::read_safetensors(dir.path().join("m.safetensors")).unwrap();
-    let mut vars: Vec<(String, tch::Tensor)> = tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("model/").map(|n| (n.to_string(), t))).collect();
+    let mut vars: Vec<(String, tch::Tensor)> =
+        tensors.into_iter().filter_map(|(k, t)| k.strip_prefix("model/").map(|n| (n.to_string(), t))).collect();
     for (key, value) in [("meta.seq_len", 336i64), ("meta.stem_pool", 3), ("meta.tower_pool", 2)] {
         vars.push((key.into(), tch::Tensor::from_slice(&[value]).reshape([] as [i64; 0])));
     }
@@ -245,13 +278,18 @@ fn pretrained_keras_and_scvi_files_import_through_the_language() {
     tch::Tensor::write_npz(&vars, &npz).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/src/model/import/fixtures.py");
     for (kind, out) in [("keras", "k.h5"), ("scvi", "s.safetensors")] {
-        let o = std::process::Command::new(&py).args([script, kind, npz.to_str().unwrap(), dir.path().join(out).to_str().unwrap()]).output().unwrap();
+        let o = std::process::Command::new(&py)
+            .args([script, kind, npz.to_str().unwrap(), dir.path().join(out).to_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let reference = matrix(&mut s, "model.denoise(data)");
     let _ = eval(&mut s, "let k = import_scbasset(out_path(\"k.h5\"), #{data: data});");
     let k = matrix(&mut s, "k.denoise(data)");
-    let err = |a: &Vec<Vec<f64>>| a.iter().flatten().zip(reference.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let err = |a: &Vec<Vec<f64>>| {
+        a.iter().flatten().zip(reference.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    };
     assert!(err(&k) < 1e-5, "keras import differs by {}", err(&k));
     assert_eq!(eval(&mut s, "k.barcodes()[5] == data.barcodes()[5]").as_bool(), Ok(true));
     assert_eq!(eval(&mut s, "k.parameter_count() == model.parameter_count()").as_bool(), Ok(true));

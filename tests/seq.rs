@@ -24,7 +24,11 @@ fn genome_fetch_one_hot_and_revcomp() {
     assert_eq!(eval(&mut s, "one_hot(\"ACGTN\").sum()").as_float().unwrap(), 4.0);
     assert_eq!(eval(&mut s, "one_hot(\"ACGTN\").get(2, 2)").as_float().unwrap(), 1.0);
     let shuffled = eval(&mut s, "dinucleotide_shuffle(\"AACGTTGCAACGTAGGCT\", 3)").into_string().unwrap();
-    let dinucs = |x: &str| { let mut v: Vec<&str> = (0..x.len() - 1).map(|i| &x[i..i + 2]).collect(); v.sort(); v.join(",") };
+    let dinucs = |x: &str| {
+        let mut v: Vec<&str> = (0..x.len() - 1).map(|i| &x[i..i + 2]).collect();
+        v.sort();
+        v.join(",")
+    };
     assert_eq!(dinucs(&shuffled), dinucs("AACGTTGCAACGTAGGCT"));
     assert_eq!(shuffled, eval(&mut s, "dinucleotide_shuffle(\"AACGTTGCAACGTAGGCT\", 3)").into_string().unwrap());
     let err = s.eval("g.fetch(\"chrZ:1-5\")", "<test>").unwrap_err();

@@ -63,7 +63,9 @@ impl Interpreter {
                 let (code, cursor) = code_and_cursor(req);
                 let (start, end, matches) = self.session.complete(code, char_to_byte(code, cursor));
                 let to_chars = |b: usize| code[..b.min(code.len())].chars().count();
-                Some(json!({"status": "ok", "matches": matches, "cursor_start": to_chars(start), "cursor_end": to_chars(end), "metadata": {}}))
+                Some(
+                    json!({"status": "ok", "matches": matches, "cursor_start": to_chars(start), "cursor_end": to_chars(end), "metadata": {}}),
+                )
             }
             "inspect_request" => {
                 let (code, cursor) = code_and_cursor(req);
@@ -76,7 +78,12 @@ impl Interpreter {
                 let output = req.bool("output", false);
                 let n = req.int("n").map(|n| n.max(0) as usize);
                 let history = match req.str("hist_access_type") {
-                    "range" => self.history.range(req.int("session").unwrap_or(SESSION), req.int("start").unwrap_or(0), req.int("stop").unwrap_or(0), output),
+                    "range" => self.history.range(
+                        req.int("session").unwrap_or(SESSION),
+                        req.int("start").unwrap_or(0),
+                        req.int("stop").unwrap_or(0),
+                        output,
+                    ),
                     "search" => self.history.search(req.str("pattern"), req.bool("unique", false), n, output),
                     _ => self.history.tail(n.unwrap_or(10), output),
                 };
@@ -117,7 +124,10 @@ impl Interpreter {
                     output = Some(bundle.plain_text().to_string());
                     if !silent {
                         let (data, metadata) = bundle_json(&bundle);
-                        self.sink.send("execute_result", json!({"execution_count": count, "data": data, "metadata": metadata}));
+                        self.sink.send(
+                            "execute_result",
+                            json!({"execution_count": count, "data": data, "metadata": metadata}),
+                        );
                     }
                 }
                 if store {

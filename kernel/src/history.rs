@@ -46,7 +46,8 @@ impl History {
     /// Entries whose input matches the glob `pattern`; the last `n` of them (all when `n` is None), each input once
     /// when `unique` (its latest occurrence).
     pub fn search(&self, pattern: &str, unique: bool, n: Option<usize>, output: bool) -> Vec<Value> {
-        let mut hits: Vec<&(i64, String, Option<String>)> = self.entries.iter().filter(|e| glob_match(pattern, &e.1)).collect();
+        let mut hits: Vec<&(i64, String, Option<String>)> =
+            self.entries.iter().filter(|e| glob_match(pattern, &e.1)).collect();
         if unique {
             let mut seen = std::collections::HashSet::new();
             let mut kept: Vec<_> = hits.iter().rev().filter(|e| seen.insert(e.1.as_str())).copied().collect();

@@ -37,10 +37,12 @@ fn sys_prefix() -> Result<PathBuf, String> {
             return Ok(PathBuf::from(p));
         }
     }
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.prefix)"])
-        .output()
-        .map_err(|e| format!("--sys-prefix needs an active Python environment (VIRTUAL_ENV or CONDA_PREFIX) or python3 on PATH: {e}"))?;
+    let out =
+        std::process::Command::new("python3").args(["-c", "import sys; print(sys.prefix)"]).output().map_err(|e| {
+            format!(
+                "--sys-prefix needs an active Python environment (VIRTUAL_ENV or CONDA_PREFIX) or python3 on PATH: {e}"
+            )
+        })?;
     if !out.status.success() {
         return Err("python3 could not report sys.prefix".into());
     }
@@ -89,13 +91,20 @@ pub fn kernel_json(exe: &Path, display_name: &str, interrupt_mode: InterruptMode
 
 /// Writes `<kernels dir>/<name>/{kernel.json, logo-32x32.png, logo-64x64.png}` (each atomically) and returns the
 /// kernelspec directory.
-pub fn install(location: &InstallLocation, name: &str, display_name: &str, exe: &Path, interrupt_mode: InterruptMode) -> Result<PathBuf, String> {
+pub fn install(
+    location: &InstallLocation,
+    name: &str,
+    display_name: &str,
+    exe: &Path,
+    interrupt_mode: InterruptMode,
+) -> Result<PathBuf, String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
         return Err(format!("kernel name `{name}`: use letters, digits, '-', '_' or '.' (Jupyter's rule)"));
     }
     let dir = kernels_dir(location)?.join(name.to_ascii_lowercase());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let json = serde_json::to_string_pretty(&kernel_json(exe, display_name, interrupt_mode)).map_err(|e| e.to_string())?;
+    let json =
+        serde_json::to_string_pretty(&kernel_json(exe, display_name, interrupt_mode)).map_err(|e| e.to_string())?;
     let write = |file: &str, bytes: &[u8]| {
         let p = dir.join(file);
         gscript_runtime::io::write_atomic(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))
@@ -149,16 +158,34 @@ mod tests {
     #[test]
     fn installs_under_a_prefix_with_a_valid_kernel_json() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = install(&InstallLocation::Prefix(dir.path().to_path_buf()), "gscript", "gscript", Path::new("/opt/bin/gscript"), InterruptMode::Message).unwrap();
+        let spec = install(
+            &InstallLocation::Prefix(dir.path().to_path_buf()),
+            "gscript",
+            "gscript",
+            Path::new("/opt/bin/gscript"),
+            InterruptMode::Message,
+        )
+        .unwrap();
         assert_eq!(spec, dir.path().join("share/jupyter/kernels/gscript"));
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(spec.join("kernel.json")).unwrap()).unwrap();
-        assert_eq!(v["argv"], serde_json::json!(["/opt/bin/gscript", "kernel", "run", "--connection-file", "{connection_file}"]));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(spec.join("kernel.json")).unwrap()).unwrap();
+        assert_eq!(
+            v["argv"],
+            serde_json::json!(["/opt/bin/gscript", "kernel", "run", "--connection-file", "{connection_file}"])
+        );
         assert_eq!(v["language"], "gscript");
         assert_eq!(v["interrupt_mode"], "message");
         for s in [32, 64] {
             let png = std::fs::read(spec.join(format!("logo-{s}x{s}.png"))).unwrap();
             assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         }
-        assert!(install(&InstallLocation::Prefix(dir.path().to_path_buf()), "bad name", "x", Path::new("g"), InterruptMode::Signal).is_err());
+        assert!(install(
+            &InstallLocation::Prefix(dir.path().to_path_buf()),
+            "bad name",
+            "x",
+            Path::new("g"),
+            InterruptMode::Signal
+        )
+        .is_err());
     }
 }

@@ -16,8 +16,8 @@ use std::time::Instant;
 use gscript_lang::{Package, Session};
 use jupyter_protocol::{ConnectionInfo, JupyterMessage};
 use jupyter_zmq_client::{
-    create_kernel_control_connection, create_kernel_heartbeat_connection, create_kernel_iopub_xpub_connection, create_kernel_shell_connection,
-    create_kernel_stdin_connection, SubscriptionEvent,
+    create_kernel_control_connection, create_kernel_heartbeat_connection, create_kernel_iopub_xpub_connection,
+    create_kernel_shell_connection, create_kernel_stdin_connection, SubscriptionEvent,
 };
 use serde_json::{json, Value};
 use tokio::sync::mpsc as amsync;
@@ -66,9 +66,13 @@ pub struct KernelOptions {
 /// Runs the kernel for a connection file until shutdown.
 pub fn run(connection_file: &Path, options: KernelOptions) -> Result<(), String> {
     let text = std::fs::read_to_string(connection_file).map_err(|e| format!("{}: {e}", connection_file.display()))?;
-    let info: ConnectionInfo =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a Jupyter connection file: {e}", connection_file.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let info: ConnectionInfo = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a Jupyter connection file: {e}", connection_file.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     rt.block_on(serve_all(info, options))
 }
 
@@ -80,9 +84,11 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
     let session_id = session_id();
     let err = |e: jupyter_zmq_client::RuntimeError| e.to_string();
     let mut heartbeat = create_kernel_heartbeat_connection(&info).await.map_err(err)?;
-    let (mut shell_writer, mut shell_reader) = create_kernel_shell_connection(&info, &session_id).await.map_err(err)?.split();
+    let (mut shell_writer, mut shell_reader) =
+        create_kernel_shell_connection(&info, &session_id).await.map_err(err)?.split();
     let mut control = create_kernel_control_connection(&info, &session_id).await.map_err(err)?;
-    let (mut stdin_writer, mut stdin_reader) = create_kernel_stdin_connection(&info, &session_id).await.map_err(err)?.split();
+    let (mut stdin_writer, mut stdin_reader) =
+        create_kernel_stdin_connection(&info, &session_id).await.map_err(err)?.split();
     let mut iopub = create_kernel_iopub_xpub_connection(&info, &session_id).await.map_err(err)?;
     let (iopub_tx, mut iopub_rx) = amsync::unbounded_channel::<JupyterMessage>();
     let (stdin_tx, mut stdin_rx) = amsync::unbounded_channel::<InputRequest>();
@@ -171,11 +177,22 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
                 (Some(answer), _) => answer,
                 // no comm targets: close any comm a front end opens, as the protocol asks
                 (None, "comm_open") => {
-                    let _ = shell_iopub.send(child(&req.message, "comm_close", json!({"comm_id": req.str("comm_id"), "data": {}})));
+                    let _ = shell_iopub.send(child(
+                        &req.message,
+                        "comm_close",
+                        json!({"comm_id": req.str("comm_id"), "data": {}}),
+                    ));
                     (None, false)
                 }
                 (None, "comm_msg" | "comm_close") => (None, false),
-                (None, "execute_request" | "complete_request" | "inspect_request" | "is_complete_request" | "history_request") => {
+                (
+                    None,
+                    "execute_request"
+                    | "complete_request"
+                    | "inspect_request"
+                    | "is_complete_request"
+                    | "history_request",
+                ) => {
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     if job_tx.send(Job { request: req.clone(), received, reply: tx }).is_err() {
                         return;
@@ -244,7 +261,10 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
 fn answer_here(req: &Request) -> Option<(Option<JupyterMessage>, bool)> {
     match req.msg_type() {
         "kernel_info_request" => Some((Some(child(&req.message, "kernel_info_reply", kernel_info_content())), false)),
-        "shutdown_request" => Some((Some(child(&req.message, "shutdown_reply", json!({"status": "ok", "restart": req.bool("restart", false)}))), true)),
+        "shutdown_request" => Some((
+            Some(child(&req.message, "shutdown_reply", json!({"status": "ok", "restart": req.bool("restart", false)}))),
+            true,
+        )),
         _ => None,
     }
 }

@@ -45,7 +45,10 @@ fn html_escape(s: &str) -> String {
 pub fn progress_html(state: &ProgressState) -> String {
     let line = state.render_line();
     let bar = match state.total {
-        Some(t) if t > 0 => format!("<progress value=\"{}\" max=\"{t}\" style=\"width:16em;vertical-align:middle\"></progress> ", state.position.min(t)),
+        Some(t) if t > 0 => format!(
+            "<progress value=\"{}\" max=\"{t}\" style=\"width:16em;vertical-align:middle\"></progress> ",
+            state.position.min(t)
+        ),
         _ => String::new(),
     };
     let rest = line.strip_prefix(&state.label).unwrap_or(&line);
@@ -54,7 +57,11 @@ pub fn progress_html(state: &ProgressState) -> String {
         (Some(a), Some(b)) if a < b => format!("{}{}", &rest[..a], &rest[b + 1..]),
         _ => rest.to_string(),
     };
-    format!("<div style=\"font-family:monospace\"><b>{}</b> {bar}{}</div>", html_escape(&state.label), html_escape(rest.trim()))
+    format!(
+        "<div style=\"font-family:monospace\"><b>{}</b> {bar}{}</div>",
+        html_escape(&state.label),
+        html_escape(rest.trim())
+    )
 }
 
 /// A pending `input()`: the input_request to send, and where its value goes.
@@ -185,7 +192,13 @@ mod tests {
 
     #[test]
     fn progress_html_shows_a_bar_and_escapes_text() {
-        let s = ProgressState { label: "epochs <a>".into(), position: 3, total: Some(10), message: "loss 0.5".into(), elapsed: 2.0 };
+        let s = ProgressState {
+            label: "epochs <a>".into(),
+            position: 3,
+            total: Some(10),
+            message: "loss 0.5".into(),
+            elapsed: 2.0,
+        };
         let h = progress_html(&s);
         assert!(h.contains("<progress value=\"3\" max=\"10\""), "{h}");
         assert!(h.contains("epochs &lt;a&gt;") && h.contains("3/10") && h.contains("loss 0.5"), "{h}");

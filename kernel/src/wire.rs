@@ -83,11 +83,16 @@ pub fn parse(frames: Vec<Bytes>, key: Option<&ring::hmac::Key>) -> Result<Reques
         ring::hmac::verify(key, &signed, &signature).map_err(|_| "bad HMAC-SHA256 signature".to_string())?;
     }
     let header = parse_header(&parts[1])?;
-    let parent_header = serde_json::from_slice::<Value>(&parts[2]).ok().and_then(|v| serde_json::from_value::<Header>(v).ok());
+    let parent_header =
+        serde_json::from_slice::<Value>(&parts[2]).ok().and_then(|v| serde_json::from_value::<Header>(v).ok());
     let metadata = serde_json::from_slice::<Value>(&parts[3]).unwrap_or(Value::Object(Map::new()));
     let content = serde_json::from_slice::<Value>(&parts[4]).map_err(|e| format!("content is not JSON: {e}"))?;
-    let typed = JupyterMessageContent::from_type_and_content(&header.msg_type, content.clone())
-        .unwrap_or_else(|_| JupyterMessageContent::UnknownMessage(UnknownMessage { msg_type: header.msg_type.clone(), content: content.clone() }));
+    let typed = JupyterMessageContent::from_type_and_content(&header.msg_type, content.clone()).unwrap_or_else(|_| {
+        JupyterMessageContent::UnknownMessage(UnknownMessage {
+            msg_type: header.msg_type.clone(),
+            content: content.clone(),
+        })
+    });
     let message = JupyterMessage {
         zmq_identities: identities,
         header,
@@ -139,7 +144,8 @@ mod tests {
         f
     }
 
-    const HEADER: &str = r#"{"msg_id": "1", "msg_type": "history_request", "session": "s", "username": "u", "version": "5.3"}"#;
+    const HEADER: &str =
+        r#"{"msg_id": "1", "msg_type": "history_request", "session": "s", "username": "u", "version": "5.3"}"#;
 
     #[test]
     fn verifies_signatures_and_tolerates_missing_fields() {
@@ -155,7 +161,10 @@ mod tests {
         assert!(err.contains("bad HMAC"), "{err}");
         let other = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"other");
         assert!(parse(frames(Some(&other), HEADER, content, false), Some(&key)).is_err());
-        assert!(parse(frames(None, HEADER, content, false), Some(&key)).is_err(), "an unsigned message must not pass a keyed connection");
+        assert!(
+            parse(frames(None, HEADER, content, false), Some(&key)).is_err(),
+            "an unsigned message must not pass a keyed connection"
+        );
         // no key: no check
         assert!(parse(frames(None, HEADER, content, false), None).is_ok());
     }

@@ -28,7 +28,9 @@ pub fn completeness(engine: &Engine, code: &str) -> Completeness {
             };
             match &*err.0 {
                 ParseErrorType::UnexpectedEOF => Completeness::Incomplete,
-                ParseErrorType::MissingToken(..) | ParseErrorType::MissingSymbol(..) if at_end => Completeness::Incomplete,
+                ParseErrorType::MissingToken(..) | ParseErrorType::MissingSymbol(..) if at_end => {
+                    Completeness::Incomplete
+                }
                 ParseErrorType::BadInput(LexError::UnterminatedString) => Completeness::Incomplete,
                 _ => Completeness::Invalid,
             }
@@ -52,11 +54,10 @@ pub fn complete(session: &Session, code: &str, cursor: usize) -> (usize, usize, 
     // obj.meth|  → methods, filtered by the receiver's type when it is a variable in scope.
     if before[..start].ends_with('.') {
         let recv = before[..start - 1].trim_end();
-        let recv_name: String = recv.chars().rev().take_while(|c| is_ident(*c)).collect::<Vec<_>>().into_iter().rev().collect();
-        let recv_type = session
-            .scope()
-            .get(&recv_name)
-            .map(|v| session.engine().map_type_name(v.type_name()).to_string());
+        let recv_name: String =
+            recv.chars().rev().take_while(|c| is_ident(*c)).collect::<Vec<_>>().into_iter().rev().collect();
+        let recv_type =
+            session.scope().get(&recv_name).map(|v| session.engine().map_type_name(v.type_name()).to_string());
         let mut m = docs.names_with_prefix(prefix, true, recv_type.as_deref());
         if m.is_empty() {
             m = docs.names_with_prefix(prefix, true, None);
@@ -67,7 +68,8 @@ pub fn complete(session: &Session, code: &str, cursor: usize) -> (usize, usize, 
     // f(x, #{ ke|  → option keys of f.
     if let Some(func) = options_map_owner(&before[..start]) {
         if let Some(doc) = docs.get(&func) {
-            let m: Vec<String> = doc.options.iter().filter(|o| o.name.starts_with(prefix)).map(|o| o.name.to_string()).collect();
+            let m: Vec<String> =
+                doc.options.iter().filter(|o| o.name.starts_with(prefix)).map(|o| o.name.to_string()).collect();
             return (start, end, m);
         }
     }
@@ -169,7 +171,8 @@ fn options_map_owner(text: &str) -> Option<String> {
             b'(' => {
                 if depth == 0 {
                     let head = t[..i].trim_end();
-                    let name: String = head.chars().rev().take_while(|c| is_ident(*c)).collect::<Vec<_>>().into_iter().rev().collect();
+                    let name: String =
+                        head.chars().rev().take_while(|c| is_ident(*c)).collect::<Vec<_>>().into_iter().rev().collect();
                     return (!name.is_empty()).then_some(name);
                 }
                 depth -= 1;
@@ -204,7 +207,9 @@ mod tests {
         for code in ["1 + 1", "let x = [1, 2];", "fn f(a) { a * 2 }", "   "] {
             assert_eq!(completeness(&engine, code), Completeness::Complete, "{code}");
         }
-        for code in ["let x = [1, 2", "fn f(a) {", "if true {\n  print(1);", "print(1", "let s = \"abc", "let x = [1,\n"] {
+        for code in
+            ["let x = [1, 2", "fn f(a) {", "if true {\n  print(1);", "print(1", "let s = \"abc", "let x = [1,\n"]
+        {
             assert_eq!(completeness(&engine, code), Completeness::Incomplete, "{code}");
         }
         for code in ["let = 3;", "1 + + * 2", "let x = 1 2", "let x = 1\nlet y = 2", "x = ]"] {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult};
 
 use crate::docs::{DocsRegistry, FnDoc, OptDefault};
-use crate::options::Options;
 use crate::error::primitive_error;
 use crate::host::Host;
+use crate::options::Options;
 use crate::session::{Package, Registrar};
 use crate::sink::MimeBundle;
 
@@ -20,8 +20,13 @@ pub struct CorePackage;
 impl Package for CorePackage {
     fn register(&self, reg: &mut Registrar) {
         reg.docs.add(
-            FnDoc::new("help", "core", "help(name?: string)", "Shows the documentation of a function, or lists every function.")
-                .example("help(\"param\")"),
+            FnDoc::new(
+                "help",
+                "core",
+                "help(name?: string)",
+                "Shows the documentation of a function, or lists every function.",
+            )
+            .example("help(\"param\")"),
         );
 
         reg.docs.add(
@@ -31,8 +36,10 @@ impl Package for CorePackage {
                 "param(name: string, default?: any) -> any",
                 "The value given on the command line with `--set name=value`, else `default`.",
             )
-            .details("Numbers and true/false given with --set arrive as numbers and booleans; anything else as a string. \
-                      Without a default, a missing parameter is an error naming it.")
+            .details(
+                "Numbers and true/false given with --set arrive as numbers and booleans; anything else as a string. \
+                      Without a default, a missing parameter is an error naming it.",
+            )
             .example("let size = param(\"size\", \"tiny\");"),
         );
         let h = reg.host.clone();
@@ -60,7 +67,8 @@ impl Package for CorePackage {
         let h = reg.host.clone();
         let show = move |ctx: &rhai::NativeCallContext, value: Dynamic, name: Option<&str>| {
             let mut bundle = h.render(&value).unwrap_or_else(|| {
-                let text = ctx.call_native_fn::<String>("to_string", (value.clone(),)).unwrap_or_else(|_| value.to_string());
+                let text =
+                    ctx.call_native_fn::<String>("to_string", (value.clone(),)).unwrap_or_else(|_| value.to_string());
                 MimeBundle::plain(text)
             });
             if let Some(n) = name.filter(|n| !n.trim().is_empty()) {
@@ -70,7 +78,9 @@ impl Package for CorePackage {
         };
         let s2 = show.clone();
         reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic| show(&ctx, value, None));
-        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic, name: &str| s2(&ctx, value, Some(name)));
+        reg.engine.register_fn("show", move |ctx: rhai::NativeCallContext, value: Dynamic, name: &str| {
+            s2(&ctx, value, Some(name))
+        });
 
         reg.docs.add(
             FnDoc::new(
@@ -82,7 +92,9 @@ impl Package for CorePackage {
             .example("for p in saved_figures() { print(p); }"),
         );
         let h = reg.host.clone();
-        reg.engine.register_fn("saved_figures", move || -> rhai::Array { h.sink().saved_figures().into_iter().map(Dynamic::from).collect() });
+        reg.engine.register_fn("saved_figures", move || -> rhai::Array {
+            h.sink().saved_figures().into_iter().map(Dynamic::from).collect()
+        });
 
         reg.docs.add(
             FnDoc::new("input", "core", "input(prompt?: string) -> string", "Reads one line typed by the user (terminal, or the notebook's input box).")
@@ -91,7 +103,9 @@ impl Package for CorePackage {
         );
         let h = reg.host.clone();
         let read = move |prompt: &str| -> Result<String, Box<EvalAltResult>> {
-            h.sink().input(prompt, false).ok_or_else(|| primitive_error("input", None, "this front end cannot read input"))
+            h.sink()
+                .input(prompt, false)
+                .ok_or_else(|| primitive_error("input", None, "this front end cannot read input"))
         };
         let r2 = read.clone();
         reg.engine.register_fn("input", move |prompt: &str| read(prompt));
@@ -146,14 +160,23 @@ impl Package for CorePackage {
         reg.engine.register_fn("out_path", move |name: &str| -> Result<String, Box<EvalAltResult>> {
             let dir = h.out_dir();
             std::fs::create_dir_all(&dir).map_err(|e| {
-                crate::error::primitive_error("out_path", None, &format!("cannot create the output directory {}: {e}", dir.display()))
+                crate::error::primitive_error(
+                    "out_path",
+                    None,
+                    &format!("cannot create the output directory {}: {e}", dir.display()),
+                )
             })?;
             Ok(dir.join(name).display().to_string())
         });
 
         reg.docs.add(
-            FnDoc::new("fmt", "core", "fmt(x: float, digits: int) -> string", "A number with a fixed number of decimals, for printing.")
-                .example("print(`ARI ${fmt(0.98765, 3)}`);"),
+            FnDoc::new(
+                "fmt",
+                "core",
+                "fmt(x: float, digits: int) -> string",
+                "A number with a fixed number of decimals, for printing.",
+            )
+            .example("print(`ARI ${fmt(0.98765, 3)}`);"),
         );
         let fmt = |x: f64, digits: i64| -> String { format!("{x:.*}", digits.clamp(0, 17) as usize) };
         reg.engine.register_fn("fmt", fmt);
@@ -172,7 +195,8 @@ pub(crate) fn register_help(engine: &mut Engine, docs: Arc<DocsRegistry>, host: 
                 Ok(())
             }
             None => {
-                let close: Vec<String> = docs.all().filter(|d| d.name.contains(name)).map(|d| d.qualified_name()).take(8).collect();
+                let close: Vec<String> =
+                    docs.all().filter(|d| d.name.contains(name)).map(|d| d.qualified_name()).take(8).collect();
                 let hint = if close.is_empty() { String::new() } else { format!("; similar: {}", close.join(", ")) };
                 Err(primitive_error("help", Some("name"), &format!("no function named `{name}`{hint}")))
             }

@@ -167,9 +167,7 @@ impl DocsRegistry {
     }
     /// Looks up `name`, `Type.name`, or a method `name` on any type.
     pub fn get(&self, name: &str) -> Option<&FnDoc> {
-        self.entries
-            .get(name)
-            .or_else(|| self.entries.values().find(|d| d.name == name))
+        self.entries.get(name).or_else(|| self.entries.values().find(|d| d.name == name))
     }
     pub fn all(&self) -> impl Iterator<Item = &FnDoc> {
         self.entries.values()

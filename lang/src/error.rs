@@ -138,7 +138,13 @@ impl ScriptError {
     pub fn syntax(err: &rhai::ParseError, source: &str, lookup: &dyn Fn(&str, usize) -> Option<String>) -> Self {
         let location = location(source, err.1);
         let source_line = location.as_ref().and_then(|l| lookup(&l.source, l.line));
-        ScriptError { kind: ErrorKind::Syntax, message: parse_message(&err.0), location, source_line, call_stack: vec![] }
+        ScriptError {
+            kind: ErrorKind::Syntax,
+            message: parse_message(&err.0),
+            location,
+            source_line,
+            call_stack: vec![],
+        }
     }
 
     pub fn internal(message: String) -> Self {

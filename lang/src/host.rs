@@ -119,7 +119,8 @@ impl Host {
     /// Starts a progress bar; updates are throttled, and the bar finishes when dropped.
     pub fn progress(self: &Arc<Self>, label: &str, total: Option<u64>) -> ProgressBar {
         let id = self.next_id();
-        let state = ProgressState { label: label.to_string(), position: 0, total, message: String::new(), elapsed: 0.0 };
+        let state =
+            ProgressState { label: label.to_string(), position: 0, total, message: String::new(), elapsed: 0.0 };
         self.sink().progress_start(id, &state);
         ProgressBar { host: self.clone(), id, state, started: Instant::now(), last_sent: None, finished: false }
     }

@@ -60,11 +60,7 @@ impl Options {
     }
 
     fn type_error(&self, key: &str, expected: &str, got: &Dynamic) -> Box<EvalAltResult> {
-        primitive_error(
-            &self.primitive,
-            Some(key),
-            &format!("expected {expected}, got {} `{got}`", got.type_name()),
-        )
+        primitive_error(&self.primitive, Some(key), &format!("expected {expected}, got {} `{got}`", got.type_name()))
     }
 
     pub fn int(&self, key: &str) -> Res<Option<i64>> {
@@ -80,7 +76,9 @@ impl Options {
     /// Integer option that must be ≥ `min`.
     pub fn int_at_least(&self, key: &str, min: i64) -> Res<Option<i64>> {
         match self.int(key)? {
-            Some(v) if v < min => Err(primitive_error(&self.primitive, Some(key), &format!("must be at least {min}, got {v}"))),
+            Some(v) if v < min => {
+                Err(primitive_error(&self.primitive, Some(key), &format!("must be at least {min}, got {v}")))
+            }
             other => Ok(other),
         }
     }
@@ -134,7 +132,10 @@ impl Options {
             Some(v) if !choices.contains(&v.as_str()) => Err(primitive_error(
                 &self.primitive,
                 Some(key),
-                &format!("\"{v}\" is not one of {}", choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")),
+                &format!(
+                    "\"{v}\" is not one of {}",
+                    choices.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
+                ),
             )),
             other => Ok(other),
         }
@@ -143,12 +144,7 @@ impl Options {
 
 /// The valid key closest to a mistyped one (edit distance ≤ 2).
 fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
-    valid
-        .iter()
-        .map(|v| (edit_distance(key, v), *v))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, v)| v)
+    valid.iter().map(|v| (edit_distance(key, v), *v)).filter(|(d, _)| *d <= 2).min().map(|(_, v)| v)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

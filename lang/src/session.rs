@@ -65,13 +65,15 @@ impl Session {
             h.eprint(&format!("{at}{s}\n"));
         });
         let flag = host.interrupt_flag();
-        engine.on_progress(move |_| {
-            if flag.load(std::sync::atomic::Ordering::Relaxed) {
-                Some(Dynamic::UNIT)
-            } else {
-                None
-            }
-        });
+        engine.on_progress(
+            move |_| {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    Some(Dynamic::UNIT)
+                } else {
+                    None
+                }
+            },
+        );
         let mut docs = DocsRegistry::default();
         {
             let mut reg = Registrar { engine: &mut engine, docs: &mut docs, host: host.clone() };
@@ -217,7 +219,9 @@ impl Session {
 
 /// Functions Rhai itself provides (operators, property accessors, conversions) are documented by Rhai.
 fn is_rhai_builtin(name: &str) -> bool {
-    name.starts_with("get$") || name.starts_with("set$") || name.starts_with("index$")
+    name.starts_with("get$")
+        || name.starts_with("set$")
+        || name.starts_with("index$")
         || !name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
         || crate::core::RHAI_STANDARD_NAMES.contains(&name)
 }

@@ -221,9 +221,21 @@ mod tests {
 
     #[test]
     fn progress_line_shows_fraction_and_eta() {
-        let st = ProgressState { label: "train".into(), position: 25, total: Some(100), message: "loss 0.5".into(), elapsed: 10.0 };
+        let st = ProgressState {
+            label: "train".into(),
+            position: 25,
+            total: Some(100),
+            message: "loss 0.5".into(),
+            elapsed: 10.0,
+        };
         let line = st.render_line();
-        assert!(line.contains("25/100") && line.contains(" 25%") && line.contains("00:10<00:30") && line.ends_with("loss 0.5"), "{line}");
+        assert!(
+            line.contains("25/100")
+                && line.contains(" 25%")
+                && line.contains("00:10<00:30")
+                && line.ends_with("loss 0.5"),
+            "{line}"
+        );
         assert_eq!(format_duration(3725.0), "1:02:05");
         let unknown = ProgressState { total: None, ..st };
         assert_eq!(unknown.eta(), None);

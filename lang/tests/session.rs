@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gscript_lang::{CaptureSink, Completeness, ErrorKind, FnDoc, OptDefault, Options, Package, Registrar, Session};
 use gscript_lang::rhai::{Dynamic, EvalAltResult, Map};
+use gscript_lang::{CaptureSink, Completeness, ErrorKind, FnDoc, OptDefault, Options, Package, Registrar, Session};
 
 /// A tiny package exercising option maps, like the standard library does.
 struct Demo;
@@ -137,7 +137,8 @@ fn panics_in_primitives_become_errors() {
 fn imports_resolve_relative_to_the_importing_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("lib")).unwrap();
-    std::fs::write(dir.path().join("lib/helpers.gscript"), "fn triple(x) { x * 3 }\nfn broken() { 1 + missing }\n").unwrap();
+    std::fs::write(dir.path().join("lib/helpers.gscript"), "fn triple(x) { x * 3 }\nfn broken() { 1 + missing }\n")
+        .unwrap();
     std::fs::write(dir.path().join("main.gscript"), "import \"lib/helpers.gscript\" as h;\nh::triple(14)\n").unwrap();
     let (mut s, _) = session();
     // run from another working directory: resolution must not depend on it
@@ -246,5 +247,7 @@ fn display_string_uses_registered_to_string() {
     let sink = Arc::new(CaptureSink::default());
     s.host().set_sink(sink.clone());
     let _ = s.eval("show(thing())", "<t>").unwrap();
-    assert!(matches!(&sink.take()[0], gscript_lang::SinkEvent::Display { bundle, .. } if bundle.plain_text() == "Thing(42)"));
+    assert!(
+        matches!(&sink.take()[0], gscript_lang::SinkEvent::Display { bundle, .. } if bundle.plain_text() == "Thing(42)")
+    );
 }

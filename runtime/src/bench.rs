@@ -53,14 +53,18 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-
 /// The standard probe suite, printed as a table: fp32 and bf16 matmul on CPU (and CUDA when usable), peak RSS.
 pub fn print_suite(quick: bool) {
     let n = if quick { 512 } else { 2048 };
     let reps = if quick { 2 } else { 5 };
     let info = crate::info::RuntimeInfo::collect();
-    println!("gscript bench — libtorch {}, {} intra-op threads", info.libtorch_version.as_deref().unwrap_or("?"), info.intra_op_threads);
-    let mut rows = vec![matmul_gflops(n, Kind::Float, Device::Cpu, reps), matmul_gflops(n, Kind::BFloat16, Device::Cpu, reps)];
+    println!(
+        "gscript bench — libtorch {}, {} intra-op threads",
+        info.libtorch_version.as_deref().unwrap_or("?"),
+        info.intra_op_threads
+    );
+    let mut rows =
+        vec![matmul_gflops(n, Kind::Float, Device::Cpu, reps), matmul_gflops(n, Kind::BFloat16, Device::Cpu, reps)];
     if let crate::device::CudaStatus::Available { .. } = info.cuda {
         rows.push(matmul_gflops(4 * n, Kind::Float, Device::Cuda(0), reps));
         rows.push(matmul_gflops(4 * n, Kind::BFloat16, Device::Cuda(0), reps));

@@ -70,7 +70,10 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
 
 /// Prints the steps as they finish, then the total and peak RSS.
 pub fn print(n: usize, d: usize, seed: u64) -> Result<(), AnalysisError> {
-    println!("gscript bench analysis — {n} cells × {d} dims (Gaussian mixture, 12 centres), {} threads", rayon::current_num_threads());
+    println!(
+        "gscript bench analysis — {n} cells × {d} dims (Gaussian mixture, 12 centres), {} threads",
+        rayon::current_num_threads()
+    );
     let steps = run(n, d, seed, |s| println!("{:<32} {:>8.2} s   {}", s.name, s.seconds, s.detail))?;
     let total: f64 = steps.iter().map(|s| s.seconds).sum();
     let rss = peak_rss_bytes().map_or("unknown".to_string(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));

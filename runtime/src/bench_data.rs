@@ -71,7 +71,11 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
     let x = file.create_group("X").map_err(&e)?;
     set_str_attr(&x, "encoding-type", "csr_matrix").map_err(&e)?;
     set_str_attr(&x, "encoding-version", "0.1.0").map_err(&e)?;
-    x.new_attr::<i64>().shape(2).create("shape").and_then(|a| a.write(&[n_cells as i64, n_peaks as i64])).map_err(&e)?;
+    x.new_attr::<i64>()
+        .shape(2)
+        .create("shape")
+        .and_then(|a| a.write(&[n_cells as i64, n_peaks as i64]))
+        .map_err(&e)?;
     x.new_dataset_builder().with_data(&indptr).create("indptr").map_err(&e)?;
     let chunk = 1usize << 20;
     let indices = x.new_dataset::<i32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("indices").map_err(&e)?;
@@ -90,7 +94,8 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
         }
     }
     write_frame(&file, "obs", (0..n_cells).map(|i| format!("cell{i}"))).map_err(&e)?;
-    write_frame(&file, "var", (0..n_peaks).map(|i| format!("chr{}:{}-{}", 1 + i % 22, 1000 * i, 1000 * i + 500))).map_err(&e)?;
+    write_frame(&file, "var", (0..n_peaks).map(|i| format!("chr{}:{}-{}", 1 + i % 22, 1000 * i, 1000 * i + 500)))
+        .map_err(&e)?;
     Ok(nnz as u64)
 }
 

@@ -5,15 +5,16 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::adapters::{adapter_tensors, attach_lora, freeze_trunk, LoraConfig};
 use crate::bench_model::{parse_precisions, Preset, RandomPeaks};
 use crate::error::{Result, RuntimeError};
-use crate::adapters::{adapter_tensors, attach_lora, freeze_trunk, LoraConfig};
 use crate::finetune::{fine_tune, FineTuneConfig, Head, Param};
 use crate::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
 use crate::models::scbasset::{train, Precision, ScBasset, TrainConfig};
 use crate::train::{TrainData, TrainError, TrainObserver};
 
-pub const USAGE: &str = "gscript bench finetune [--preset keras|scvi|tiny] [--cells N] [--batches N] [--precision fp32|bf16] [--threads N]";
+pub const USAGE: &str =
+    "gscript bench finetune [--preset keras|scvi|tiny] [--cells N] [--batches N] [--precision fp32|bf16] [--threads N]";
 
 /// Times the minibatch steps after the first (warm-up) step of one epoch: the clock starts when step 1 ends and
 /// stops when the last step ends, so the warm-up step, setup and the end of the epoch are not counted.
@@ -24,7 +25,13 @@ struct StepClock {
 }
 
 impl TrainObserver for StepClock {
-    fn on_batch(&mut self, _epoch: usize, batch: usize, _n_batches: usize, _running_loss: f64) -> std::result::Result<(), TrainError> {
+    fn on_batch(
+        &mut self,
+        _epoch: usize,
+        batch: usize,
+        _n_batches: usize,
+        _running_loss: f64,
+    ) -> std::result::Result<(), TrainError> {
         let now = Instant::now();
         if batch == 1 {
             self.after_warmup = Some(now);
@@ -39,7 +46,9 @@ impl StepClock {
     fn per_step(&self) -> Result<f64> {
         match (self.after_warmup, self.last) {
             (Some(start), Some((batch, end))) if batch > 1 => Ok((end - start).as_secs_f64() / (batch - 1) as f64),
-            _ => Err(RuntimeError::Other("the benchmark ran fewer than two steps; nothing to time after the warm-up".into())),
+            _ => Err(RuntimeError::Other(
+                "the benchmark ran fewer than two steps; nothing to time after the warm-up".into(),
+            )),
         }
     }
 }
@@ -54,7 +63,12 @@ pub fn print(args: &[String]) -> Result<()> {
     let mut i = 0;
     while i < args.len() {
         let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
-        let int = || v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")));
+        let int = || {
+            v.parse::<usize>()
+                .ok()
+                .filter(|&x| x > 0)
+                .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
+        };
         match args[i].as_str() {
             "--preset" => preset = v.parse()?,
             "--cells" => n_cells = int()?,
@@ -62,7 +76,12 @@ pub fn print(args: &[String]) -> Result<()> {
             "--threads" => tch::set_num_threads(int()? as i32),
             "--precision" => match parse_precisions(v)?.as_slice() {
                 [p] => precision = *p,
-                _ => return Err(RuntimeError::invalid("--precision", format!("one precision at a time; usage: {USAGE}"))),
+                _ => {
+                    return Err(RuntimeError::invalid(
+                        "--precision",
+                        format!("one precision at a time; usage: {USAGE}"),
+                    ))
+                }
             },
             other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
         }
@@ -73,7 +92,14 @@ pub fn print(args: &[String]) -> Result<()> {
     let n_peaks = batch * (batches + 1);
     let data = RandomPeaks::generate(n_peaks, config.seq_len, n_cells, 0.05, 1);
     let train_ids: Vec<usize> = (0..n_peaks).collect();
-    let tdata = TrainData { codes: &data.codes, seq_len: data.seq_len, n_cells, positives: &data.positives, train: &train_ids, val: &[] };
+    let tdata = TrainData {
+        codes: &data.codes,
+        seq_len: data.seq_len,
+        n_cells,
+        positives: &data.positives,
+        train: &train_ids,
+        val: &[],
+    };
     println!("fine-tuning step time: {preset:?} preset ({} bp, {n_cells} cells), batch {batch}, {:?}, {} threads, mean of {} steps after one warm-up", config.seq_len, precision, tch::get_num_threads(), batches);
     println!("{:<40} {:>10} {:>12} {:>14}", "mode", "s/step", "seq/s", "trainable");
 
@@ -96,7 +122,8 @@ pub fn print(args: &[String]) -> Result<()> {
         let avs = nn::VarStore::new(Device::Cpu);
         attach_lora(&mut net, &avs.root(), &LoraConfig::default())?;
         freeze_trunk(&net);
-        let mut params: Vec<Param> = adapter_tensors(&mut net).into_iter().map(|(name, tensor)| Param { name, tensor, head: false }).collect();
+        let mut params: Vec<Param> =
+            adapter_tensors(&mut net).into_iter().map(|(name, tensor)| Param { name, tensor, head: false }).collect();
         let (w, b) = net.cell_layer();
         let dvs = nn::VarStore::new(Device::Cpu);
         let states = Tensor::randn([n_cells as i64, 16], (Kind::Float, Device::Cpu));
@@ -108,7 +135,11 @@ pub fn print(args: &[String]) -> Result<()> {
             params.push(Param { name: "b".into(), tensor: b, head: true });
         }
         let count: usize = params.iter().map(|p| p.tensor.numel()).sum();
-        let head = if decoder { Head::Decoder(DecoderHead { decoder: &dec, states: &states }) } else { Head::Cells(net.cell_head()) };
+        let head = if decoder {
+            Head::Decoder(DecoderHead { decoder: &dec, states: &states })
+        } else {
+            Head::Cells(net.cell_head())
+        };
         let fcfg = FineTuneConfig { epochs: 1, batch_size: batch, ..FineTuneConfig::default() };
         let mut clock = StepClock::default();
         fine_tune(&net, params, &head, &tdata, &fcfg, &mut clock, &|| false, Vec::new()).map_err(err)?;

@@ -50,7 +50,8 @@ impl Default for InterpretBenchConfig {
     }
 }
 
-pub const USAGE: &str = "gscript bench interpret [--preset keras|scvi|tiny] [--cells N] [--motifs N] [--backgrounds N] \
+pub const USAGE: &str =
+    "gscript bench interpret [--preset keras|scvi|tiny] [--cells N] [--motifs N] [--backgrounds N] \
 [--ism-window N] [--precision fp32|bf16|both] [--threads N] [--device cpu|cuda|auto]";
 
 impl InterpretBenchConfig {
@@ -59,7 +60,12 @@ impl InterpretBenchConfig {
         let mut i = 0;
         while i < args.len() {
             let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
-            let int = || v.parse::<usize>().ok().filter(|&x| x > 0).ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")));
+            let int = || {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&x| x > 0)
+                    .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
+            };
             match args[i].as_str() {
                 "--preset" => c.preset = v.parse()?,
                 "--cells" => c.n_cells = int()?,
@@ -99,7 +105,10 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         c.n_cells,
         tch::get_num_threads()
     );
-    println!("{:<10} {:>14} {:>12} {:>22} {:>14} {:>14}", "precision", "insert seq/s", "motifs/s", "JASPAR×1000 bg (est.)", "ISM pos/s", "ISM s/seq");
+    println!(
+        "{:<10} {:>14} {:>12} {:>22} {:>14} {:>14}",
+        "precision", "insert seq/s", "motifs/s", "JASPAR×1000 bg (est.)", "ISM pos/s", "ISM s/seq"
+    );
     let cancel = CancelToken::default();
     for &precision in &c.precisions {
         tch::manual_seed(1);
@@ -117,7 +126,15 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         // Warm-up (first-call allocations, kernel selection).
         let _ = ism(&model, &seq, 0..2, &mut NoProgress, &cancel)?;
         let t = Instant::now();
-        let _ = insert_motifs(&model, &readout, &motifs, &backgrounds, &InsertionOptions::default(), &mut NoProgress, &cancel)?;
+        let _ = insert_motifs(
+            &model,
+            &readout,
+            &motifs,
+            &backgrounds,
+            &InsertionOptions::default(),
+            &mut NoProgress,
+            &cancel,
+        )?;
         let insert_s = t.elapsed().as_secs_f64();
         let n_seq = (motifs.len() + 1) * c.backgrounds;
         let seq_per_s = n_seq as f64 / insert_s;

@@ -366,7 +366,13 @@ struct BatchTimer {
 }
 
 impl TrainObserver for BatchTimer {
-    fn on_batch(&mut self, epoch: usize, batch: usize, n_batches: usize, _loss: f64) -> std::result::Result<(), TrainError> {
+    fn on_batch(
+        &mut self,
+        epoch: usize,
+        batch: usize,
+        n_batches: usize,
+        _loss: f64,
+    ) -> std::result::Result<(), TrainError> {
         let now = Instant::now();
         if let Some((e, t)) = self.last {
             if e == epoch {
@@ -407,8 +413,10 @@ fn infer_rate(model: &ScBasset, data: &RandomPeaks, batch: usize, n_batches: usi
         let first = (b * batch) % n_peaks;
         let rows = batch.min(n_peaks - first);
         let codes = &data.codes[first * data.seq_len..(first + rows) * data.seq_len];
-        let codes = Tensor::from_slice(codes).f_view([rows as i64, data.seq_len as i64])?.f_to_device(model.device())?;
-        let logits = tch::no_grad(|| model.try_forward_codes(&codes, false)).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        let codes =
+            Tensor::from_slice(codes).f_view([rows as i64, data.seq_len as i64])?.f_to_device(model.device())?;
+        let logits =
+            tch::no_grad(|| model.try_forward_codes(&codes, false)).map_err(|e| RuntimeError::Other(e.to_string()))?;
         sync(model.device());
         drop(logits);
         if b == 0 {
@@ -472,7 +480,13 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
             restore_best: false,
             ..TrainConfig::default()
         };
-        say(format!("{}: training {} epoch(s) of {} minibatches of {} …", label(precision), config.epochs, ranges.len(), config.batch_size));
+        say(format!(
+            "{}: training {} epoch(s) of {} minibatches of {} …",
+            label(precision),
+            config.epochs,
+            ranges.len(),
+            config.batch_size
+        ));
         let sizes = ranges.iter().map(|r| r.len()).collect();
         let mut timer = BatchTimer { sizes, last: None, seconds: 0.0, batches: 0, seqs: 0, verbose };
         let outcome = train(&mut model, &vs, &train_data, &train_config, &mut timer, &|| false)
@@ -555,7 +569,17 @@ pub fn render_table(r: &ModelBenchReport) -> String {
     );
     s += &format!(
         "{:<5} {:>9} {:>8} {:>16} {:>11} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8}\n",
-        "prec", "train/s", "s/batch", "epoch as run", "full epoch", "GFLOP/s", "matmul", "ratio", "infer/s", "GFLOP/s", "loss"
+        "prec",
+        "train/s",
+        "s/batch",
+        "epoch as run",
+        "full epoch",
+        "GFLOP/s",
+        "matmul",
+        "ratio",
+        "infer/s",
+        "GFLOP/s",
+        "loss"
     );
     for p in &r.results {
         s += &format!(

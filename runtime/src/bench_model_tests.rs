@@ -45,7 +45,17 @@ fn parses_options_and_rejects_bad_ones() {
     assert_eq!((c.n_cells, c.n_peaks, c.precisions.len(), c.json), (100_000, 5000, 2, true));
     assert_eq!(ModelBenchConfig::from_args(&[]).unwrap(), ModelBenchConfig::default());
     assert_eq!(ModelBenchConfig::from_args(&args("--max-batches all")).unwrap().max_batches, None);
-    for bad in ["--cells x", "--cells", "--density 1.5", "--precision fp16", "--max-batches 1", "--threads 0", "--frob 1", "--device tpu", "--batch-size 1"] {
+    for bad in [
+        "--cells x",
+        "--cells",
+        "--density 1.5",
+        "--precision fp16",
+        "--max-batches 1",
+        "--threads 0",
+        "--frob 1",
+        "--device tpu",
+        "--batch-size 1",
+    ] {
         assert!(ModelBenchConfig::from_args(&args(bad)).is_err(), "{bad}");
     }
 }

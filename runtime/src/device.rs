@@ -104,9 +104,14 @@ impl DeviceRequest {
 /// Whether CUDA can be used, and if not, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CudaStatus {
-    Available { devices: usize },
+    Available {
+        devices: usize,
+    },
     /// `libtorch_cuda` could not be loaded (a library is missing).
-    LibraryMissing { library: PathBuf, reason: String },
+    LibraryMissing {
+        library: PathBuf,
+        reason: String,
+    },
     /// The libraries loaded but the driver reports no device.
     NoDevice,
 }

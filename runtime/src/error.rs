@@ -12,7 +12,11 @@ pub enum RuntimeError {
 
     /// An I/O failure on a named file.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A bad value for a named setting or argument.
     #[error("`{field}`: {message}")]

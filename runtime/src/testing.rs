@@ -8,7 +8,9 @@ use std::path::PathBuf;
 pub fn test_python() -> Option<PathBuf> {
     match std::env::var_os("GSCRIPT_TEST_PYTHON").filter(|p| !p.is_empty()) {
         Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test"),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("GSCRIPT_TEST_PYTHON is not set: run the tests with ./dev test")
+        }
         None => {
             eprintln!("skipped: GSCRIPT_TEST_PYTHON is not set (./dev test sets it)");
             None

@@ -14,7 +14,9 @@ use gscript_runtime::analysis::knn::knn_exact;
 use gscript_runtime::analysis::roc::{auroc, average_precision, pearson, spearman};
 use gscript_runtime::analysis::silhouette::silhouette_score;
 use gscript_runtime::analysis::synthetic::gaussian_mixture;
-use gscript_runtime::analysis::{graph::modularity, leiden, lsi, pca, tfidf, Graph, LeidenOptions, LsiOptions, PcaOptions, SvdSolver};
+use gscript_runtime::analysis::{
+    graph::modularity, leiden, lsi, pca, tfidf, Graph, LeidenOptions, LsiOptions, PcaOptions, SvdSolver,
+};
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use serde_json::json;
 
@@ -31,11 +33,15 @@ fn analysis_agrees_with_scikit_learn_scipy_and_leidenalg() {
     let positives: Vec<bool> = truth.iter().map(|&t| t == 0).collect();
     let knn = knn_exact(&x, n, d, 10).unwrap();
     let p = pca(&x, n, d, &PcaOptions { n_components: 5, solver: SvdSolver::Exact, ..Default::default() }).unwrap();
-    let pr = pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Randomized, seed: 2, ..Default::default() }).unwrap();
+    let pr =
+        pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Randomized, seed: 2, ..Default::default() })
+            .unwrap();
     let graph = Graph::from_knn(&knn).unwrap();
     let part = leiden(&graph, &LeidenOptions { seed: 1, ..Default::default() }).unwrap();
     let edges: Vec<[u32; 2]> = graph.edges().iter().filter(|e| e.0 < e.1).map(|e| [e.0, e.1]).collect();
-    let sim = simulate_atac(&SimulateOptions { n_cells: 150, n_peaks: 400, n_cell_types: 3, seed: 2, ..Default::default() }).unwrap();
+    let sim =
+        simulate_atac(&SimulateOptions { n_cells: 150, n_peaks: 400, n_cell_types: 3, seed: 2, ..Default::default() })
+            .unwrap();
     let m = &sim.data.matrix;
     let l = lsi(m, &LsiOptions { n_components: 8, drop_first: false, ..Default::default() }).unwrap();
     let t = tfidf(m, 1e4).unwrap();

@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gscript_runtime::data::{
-    load_peaks, read_any, write_h5ad, write_h5ad_streamed, CellMeta, ChromosomeFilter, DenseArray, FilterSpec, H5adExtras, LoadOptions, MetaColumn,
-    PeakDataset, PeakMatrix, StreamedLayer,
-};
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
+use gscript_runtime::data::{
+    load_peaks, read_any, write_h5ad, write_h5ad_streamed, CellMeta, ChromosomeFilter, DenseArray, FilterSpec,
+    H5adExtras, LoadOptions, MetaColumn, PeakDataset, PeakMatrix, StreamedLayer,
+};
 use gscript_runtime::{CancelToken, NoProgress};
 use serde_json::Value;
 
@@ -23,7 +23,12 @@ fn py_script(name: &str) -> PathBuf {
 
 fn run_py(py: &Path, args: &[&str]) -> String {
     let out = Command::new(py).args(args).output().expect("python runs");
-    assert!(out.status.success(), "python {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -46,7 +51,12 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn check_against_expected(d: &PeakDataset, e: &Value, with_obs: bool, what: &str) {
-    let want: Vec<Vec<f32>> = e["dense_peaks_by_cells"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let want: Vec<Vec<f32>> = e["dense_peaks_by_cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect();
     assert_eq!(dense(&d.matrix), want, "{what}: matrix");
     assert_eq!(d.peaks.chrom, strings(&e["chroms"]), "{what}: chroms");
     let starts: Vec<u64> = e["starts"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
@@ -54,7 +64,10 @@ fn check_against_expected(d: &PeakDataset, e: &Value, with_obs: bool, what: &str
     assert_eq!(d.cells.barcodes, strings(&e["barcodes"]), "{what}: barcodes");
     if with_obs {
         assert_eq!(d.cells.column("cell_type").unwrap().labels(), strings(&e["cell_type"]), "{what}: cell_type");
-        assert!(matches!(d.cells.column("cell_type").unwrap(), MetaColumn::Categorical { .. }), "{what}: categorical kept");
+        assert!(
+            matches!(d.cells.column("cell_type").unwrap(), MetaColumn::Categorical { .. }),
+            "{what}: categorical kept"
+        );
         assert_eq!(d.cells.column("sample").unwrap().labels(), strings(&e["sample"]), "{what}: sample");
         let nf: Vec<i64> = e["n_fragments"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
         assert_eq!(d.cells.column("n_fragments").unwrap(), &MetaColumn::Integer(nf), "{what}: n_fragments");
@@ -104,26 +117,39 @@ fn reads_files_written_by_anndata_and_cell_ranger_layouts() {
     assert_eq!(report.peaks_off_chromosomes, 1);
     let full = read(&d.join("csr_regions.h5ad"), &o).unwrap();
     let threshold = (0.3 * 13f64).floor() as u32;
-    let expect_kept = (0..full.n_peaks()).filter(|&p| full.peaks.chrom[p] != "chrM" && full.matrix.cells_per_peak()[p] > threshold).count();
+    let expect_kept = (0..full.n_peaks())
+        .filter(|&p| full.peaks.chrom[p] != "chrM" && full.matrix.cells_per_peak()[p] > threshold)
+        .count();
     assert_eq!(f.n_peaks(), expect_kept);
     assert!(f.matrix.values.iter().all(|&v| v == 1.0));
 }
 
 #[test]
 fn written_h5ad_opens_in_python_anndata_without_warnings() {
-    let sim = simulate_atac(&SimulateOptions { n_cells: 40, n_peaks: 30, n_cell_types: 3, seed: 3, ..Default::default() }).unwrap();
+    let sim =
+        simulate_atac(&SimulateOptions { n_cells: 40, n_peaks: 30, n_cell_types: 3, seed: 3, ..Default::default() })
+            .unwrap();
     let mut data = sim.data.clone();
-    data.cells.set_column("n_peaks", MetaColumn::Integer(data.matrix.peaks_per_cell().iter().map(|&n| n as i64).collect())).unwrap();
-    data.cells.set_column("is_big", MetaColumn::Bool(data.matrix.peaks_per_cell().iter().map(|&n| n > 5).collect())).unwrap();
+    data.cells
+        .set_column("n_peaks", MetaColumn::Integer(data.matrix.peaks_per_cell().iter().map(|&n| n as i64).collect()))
+        .unwrap();
+    data.cells
+        .set_column("is_big", MetaColumn::Bool(data.matrix.peaks_per_cell().iter().map(|&n| n > 5).collect()))
+        .unwrap();
     data.cells.set_column("note", MetaColumn::Text((0..40).map(|i| format!("n{i}")).collect())).unwrap();
     let emb = DenseArray::new(40, 4, (0..160).map(|i| i as f32 * 0.5).collect()).unwrap();
     let layer = DenseArray::new(40, 30, (0..1200).map(|i| (i % 7) as f32).collect()).unwrap();
-    let extras = H5adExtras { obsm: vec![("X_scbasset".into(), emb.clone())], layers: vec![("denoised".into(), layer.clone())], ..Default::default() };
+    let extras = H5adExtras {
+        obsm: vec![("X_scbasset".into(), emb.clone())],
+        layers: vec![("denoised".into(), layer.clone())],
+        ..Default::default()
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.h5ad");
     write_h5ad(&path, &data.matrix, &data.peaks, &data.cells, &extras).unwrap();
     // no temporary file is left behind
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["out.h5ad".to_string()]);
 
     // our own reader gets everything back
@@ -153,13 +179,16 @@ fn written_h5ad_opens_in_python_anndata_without_warnings() {
     });
     let ej = dir.path().join("expected.json");
     std::fs::write(&ej, expected.to_string()).unwrap();
-    let out = run_py(&py, &[py_script("check_h5ad.py").to_str().unwrap(), path.to_str().unwrap(), ej.to_str().unwrap()]);
+    let out =
+        run_py(&py, &[py_script("check_h5ad.py").to_str().unwrap(), path.to_str().unwrap(), ej.to_str().unwrap()]);
     assert_eq!(out.trim(), "OK");
 }
 
 #[test]
 fn streamed_layer_is_written_block_by_block_and_opens_in_anndata() {
-    let sim = simulate_atac(&SimulateOptions { n_cells: 23, n_peaks: 70, n_cell_types: 2, seed: 5, ..Default::default() }).unwrap();
+    let sim =
+        simulate_atac(&SimulateOptions { n_cells: 23, n_peaks: 70, n_cell_types: 2, seed: 5, ..Default::default() })
+            .unwrap();
     let d = &sim.data;
     let (nc, np) = (d.n_cells(), d.n_peaks());
     let value = |c: usize, p: usize| (c * 1000 + p) as f32 * 0.25;
@@ -180,12 +209,21 @@ fn streamed_layer_is_written_block_by_block_and_opens_in_anndata() {
     write_h5ad_streamed(&path, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), layer).unwrap();
     // a failing producer (e.g. an interrupt) leaves nothing behind, and an incomplete layer is refused
     let bad = dir.path().join("bad.h5ad");
-    let failing = StreamedLayer { name: "x".into(), block: 16, produce: Box::new(|_| Err(gscript_runtime::RuntimeError::Interrupted)) };
-    assert!(matches!(write_h5ad_streamed(&bad, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), failing), Err(gscript_runtime::RuntimeError::Interrupted)));
-    let partial = StreamedLayer { name: "x".into(), block: 16, produce: Box::new(|sink| sink(0..16, &vec![0.0; nc * 16])) };
+    let failing = StreamedLayer {
+        name: "x".into(),
+        block: 16,
+        produce: Box::new(|_| Err(gscript_runtime::RuntimeError::Interrupted)),
+    };
+    assert!(matches!(
+        write_h5ad_streamed(&bad, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), failing),
+        Err(gscript_runtime::RuntimeError::Interrupted)
+    ));
+    let partial =
+        StreamedLayer { name: "x".into(), block: 16, produce: Box::new(|sink| sink(0..16, &vec![0.0; nc * 16])) };
     let e = write_h5ad_streamed(&bad, &d.matrix, &d.peaks, &d.cells, &H5adExtras::default(), partial).unwrap_err();
     assert!(e.to_string().contains("peak 16 was never written"), "{e}");
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["den.h5ad".to_string()]);
     let Some(py) = python() else { return };
     let m = dense(&d.matrix);
@@ -197,7 +235,8 @@ fn streamed_layer_is_written_block_by_block_and_opens_in_anndata() {
     });
     let ej = dir.path().join("expected.json");
     std::fs::write(&ej, expected.to_string()).unwrap();
-    let out = run_py(&py, &[py_script("check_h5ad.py").to_str().unwrap(), path.to_str().unwrap(), ej.to_str().unwrap()]);
+    let out =
+        run_py(&py, &[py_script("check_h5ad.py").to_str().unwrap(), path.to_str().unwrap(), ej.to_str().unwrap()]);
     assert_eq!(out.trim(), "OK");
 }
 
@@ -214,7 +253,8 @@ fn broken_hdf5_inputs_give_clear_errors() {
     assert!(read(&text, &o).unwrap_err().to_string().contains("cannot open as HDF5"));
 
     // a valid file, then truncated
-    let sim = simulate_atac(&SimulateOptions { n_cells: 20, n_peaks: 15, n_cell_types: 2, ..Default::default() }).unwrap();
+    let sim =
+        simulate_atac(&SimulateOptions { n_cells: 20, n_peaks: 15, n_cell_types: 2, ..Default::default() }).unwrap();
     let good = d.join("good.h5ad");
     write_h5ad(&good, &sim.data.matrix, &sim.data.peaks, &sim.data.cells, &H5adExtras::default()).unwrap();
     let bytes = std::fs::read(&good).unwrap();
@@ -294,7 +334,12 @@ fn simulation_plants_its_truth() {
         let site = &chrom[s.start as usize..s.start as usize + m.width()];
         let site = if s.strand == '-' { gscript_runtime::seq::reverse_complement(site) } else { site.to_vec() };
         let consensus_matches = site.iter().zip(m.consensus().bytes()).filter(|(a, b)| a == &b).count();
-        assert!(consensus_matches * 2 > m.width(), "site {:?} vs consensus {}", String::from_utf8_lossy(&site), m.consensus());
+        assert!(
+            consensus_matches * 2 > m.width(),
+            "site {:?} vs consensus {}",
+            String::from_utf8_lossy(&site),
+            m.consensus()
+        );
         let centre = (d.peaks.start[s.peak] + d.peaks.end[s.peak]) / 2;
         assert!(s.start + 200 > centre && s.start < centre + 200);
     }
@@ -304,7 +349,9 @@ fn simulation_plants_its_truth() {
     let other = simulate_atac(&SimulateOptions { n_cells: 200, n_peaks: 300, seed: 12, ..Default::default() }).unwrap();
     assert_ne!(other.data.matrix, d.matrix);
     // bad options are named
-    let e = simulate_atac(&SimulateOptions { motifs: vec!["NOPE".into(); 4], ..Default::default() }).unwrap_err().to_string();
+    let e = simulate_atac(&SimulateOptions { motifs: vec!["NOPE".into(); 4], ..Default::default() })
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no motif 'NOPE'"), "{e}");
     let e = simulate_atac(&SimulateOptions { dropout: 1.5, ..Default::default() }).unwrap_err().to_string();
     assert!(e.contains("dropout"), "{e}");
@@ -312,7 +359,8 @@ fn simulation_plants_its_truth() {
 
 #[test]
 fn saved_simulation_reloads_with_genome_windows_matching() {
-    let sim = simulate_atac(&SimulateOptions { n_cells: 30, n_peaks: 20, n_cell_types: 2, ..Default::default() }).unwrap();
+    let sim =
+        simulate_atac(&SimulateOptions { n_cells: 30, n_peaks: 20, n_cell_types: 2, ..Default::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let files = sim.save(dir.path()).unwrap();
     let back = read(&files.h5ad, &LoadOptions::default()).unwrap();
@@ -320,7 +368,8 @@ fn saved_simulation_reloads_with_genome_windows_matching() {
     assert_eq!(back.cells.column("cell_type").unwrap().labels(), sim.data.cells.column("cell_type").unwrap().labels());
     let genome = gscript_runtime::seq::Genome::open(&files.genome).unwrap();
     assert!(back.missing_chromosomes(&genome).is_empty());
-    let codes = gscript_runtime::seq::peak_codes(&genome, &back.peaks, 1344, 0, &mut NoProgress, &CancelToken::new()).unwrap();
+    let codes =
+        gscript_runtime::seq::peak_codes(&genome, &back.peaks, 1344, 0, &mut NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(codes.len(), 20);
     for p in [0, 7, 19] {
         let centre = ((back.peaks.start[p] + back.peaks.end[p]) / 2) as usize;

@@ -40,11 +40,13 @@ fn layouts_and_connectivities_match_scikit_learn() {
 
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name);
-    std::fs::write(p("meta.json"), format!(r#"{{"n": {n}, "d": {d}, "k": {k}, "n_neighbors": {n_neighbors}}}"#)).unwrap();
+    std::fs::write(p("meta.json"), format!(r#"{{"n": {n}, "d": {d}, "k": {k}, "n_neighbors": {n_neighbors}}}"#))
+        .unwrap();
     write_le(&p("data.bin"), &data, f32::to_le_bytes);
     write_le(&p("umap.bin"), &umap.embedding, f32::to_le_bytes);
     write_le(&p("tsne.bin"), &tsne.embedding, f32::to_le_bytes);
-    let rows: Vec<u32> = (0..n).flat_map(|i| std::iter::repeat_n(i as u32, graph.indptr[i + 1] - graph.indptr[i])).collect();
+    let rows: Vec<u32> =
+        (0..n).flat_map(|i| std::iter::repeat_n(i as u32, graph.indptr[i + 1] - graph.indptr[i])).collect();
     write_le(&p("conn_rows.bin"), &rows, u32::to_le_bytes);
     write_le(&p("conn_cols.bin"), &graph.indices, u32::to_le_bytes);
     write_le(&p("conn_vals.bin"), &graph.weights, f32::to_le_bytes);
@@ -62,8 +64,17 @@ fn layouts_and_connectivities_match_scikit_learn() {
     assert!((num("trust_tsne") - trust_tsne).abs() < 1e-6, "t-SNE: ours {trust_tsne} vs sklearn {}", num("trust_tsne"));
     // Layout quality: on par with sklearn's TSNE on the same data.
     assert!(trust_umap > 0.9 && trust_tsne > 0.9, "umap {trust_umap}, t-SNE {trust_tsne}");
-    assert!(trust_tsne > num("trust_sklearn_tsne") - 0.03, "t-SNE {trust_tsne} vs sklearn {}", num("trust_sklearn_tsne"));
-    assert!((tsne.kl_divergence - num("kl_sklearn_tsne")).abs() < 0.1 * num("kl_sklearn_tsne"), "KL {} vs sklearn {}", tsne.kl_divergence, num("kl_sklearn_tsne"));
+    assert!(
+        trust_tsne > num("trust_sklearn_tsne") - 0.03,
+        "t-SNE {trust_tsne} vs sklearn {}",
+        num("trust_sklearn_tsne")
+    );
+    assert!(
+        (tsne.kl_divergence - num("kl_sklearn_tsne")).abs() < 0.1 * num("kl_sklearn_tsne"),
+        "KL {} vs sklearn {}",
+        tsne.kl_divergence,
+        num("kl_sklearn_tsne")
+    );
     // Connectivities: same entries, same weights up to float32 rounding.
     let nnz = res["conn_nnz"].as_array().expect("conn_nnz");
     assert_eq!(nnz[0].as_u64(), Some(graph.indices.len() as u64));

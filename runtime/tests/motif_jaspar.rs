@@ -4,10 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use gscript_runtime::motif::{
-    parse_meme, read_motif_file, write_meme, MotifFormat, Pssm, Strand,
-    DEFAULT_PSEUDOCOUNT,
-};
+use gscript_runtime::motif::{parse_meme, read_motif_file, write_meme, MotifFormat, Pssm, Strand, DEFAULT_PSEUDOCOUNT};
 use gscript_runtime::seq::shuffle::dinucleotide_shuffle;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -34,15 +31,7 @@ fn raw_ids_and_widths(text: &str) -> Vec<(String, usize)> {
         if let Some(rest) = line.strip_prefix("MOTIF ") {
             pending = Some(rest.split_whitespace().next().unwrap().to_string());
         } else if line.starts_with("letter-probability matrix:") {
-            let w: usize = line
-                .split("w=")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let w: usize = line.split("w=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
             out.push((pending.take().unwrap(), w));
         }
     }
@@ -90,10 +79,7 @@ fn excerpt_lookup_and_known_matrix() {
     let set = read_motif_file(data(EXCERPT)).unwrap();
     assert_eq!(set.len(), 5);
     let ids: Vec<&str> = set.iter().map(|m| m.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["MA0002.3", "MA0004.1", "MA0035.5", "MA0079.5", "MA0139.2"]
-    );
+    assert_eq!(ids, ["MA0002.3", "MA0004.1", "MA0035.5", "MA0079.5", "MA0139.2"]);
     // MA0004.1 Arnt: counts A[4 19 0 0 0 0] C[16 0 20 0 0 0] G[0 1 0 20 0 20]
     // T[0 0 0 0 20 0] -> consensus CACGTG (the E-box).
     let arnt = set.get("arnt").unwrap();
@@ -124,12 +110,7 @@ fn planted_jaspar_sites_are_found_in_shuffled_background() {
     let set = read_motif_file(data(EXCERPT)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
     // Background: a dinucleotide shuffle of a fixed repetitive sequence.
-    let base: Vec<u8> = b"ACGTTGCAAGCTTTAACCGGATCGATCGGCTAAGCTT"
-        .iter()
-        .cycle()
-        .take(800)
-        .copied()
-        .collect();
+    let base: Vec<u8> = b"ACGTTGCAAGCTTTAACCGGATCGATCGGCTAAGCTT".iter().cycle().take(800).copied().collect();
     for m in set.iter() {
         let pssm = Pssm::new(m, DEFAULT_PSEUDOCOUNT).unwrap();
         let mut seq = dinucleotide_shuffle(&base, &mut rng);
@@ -148,11 +129,8 @@ fn planted_jaspar_sites_are_found_in_shuffled_background() {
             .collect();
         seq[500..500 + m.width()].copy_from_slice(&rc);
         let hits = pssm.scan(&seq, 1e-3);
-        let at = |start: usize, strand: Strand| {
-            hits.iter().find(|h| h.start == start && h.strand == strand)
-        };
-        let fwd =
-            at(100, Strand::Forward).unwrap_or_else(|| panic!("{}: consensus not found", m.id));
+        let at = |start: usize, strand: Strand| hits.iter().find(|h| h.start == start && h.strand == strand);
+        let fwd = at(100, Strand::Forward).unwrap_or_else(|| panic!("{}: consensus not found", m.id));
         assert_eq!(fwd.matched.as_bytes(), consensus.as_slice());
         // The consensus is the best possible window, so nothing scores higher.
         assert!(hits.iter().all(|h| h.score <= fwd.score + 1e-9));
@@ -177,10 +155,6 @@ fn every_jaspar_motif_gets_a_valid_score_distribution() {
         // the top integer score, whose tail holds at least its own mass.
         let top = p.distribution().len() - 1;
         assert_eq!(pv, p.p_value(top), "{}", m.id);
-        assert!(
-            pv >= 0.25f64.powi(m.width() as i32) * (1.0 - 1e-12),
-            "{}",
-            m.id
-        );
+        assert!(pv >= 0.25f64.powi(m.width() as i32) * (1.0 - 1e-12), "{}", m.id);
     }
 }

@@ -13,7 +13,9 @@ pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 /// Converts a runtime error into a script error naming the primitive (and the field when the error has one).
 pub fn script_error(primitive: &str, err: RuntimeError) -> Box<EvalAltResult> {
     match err {
-        RuntimeError::Interrupted => Box::new(EvalAltResult::ErrorTerminated(().into(), gscript_lang::rhai::Position::NONE)),
+        RuntimeError::Interrupted => {
+            Box::new(EvalAltResult::ErrorTerminated(().into(), gscript_lang::rhai::Position::NONE))
+        }
         RuntimeError::InvalidArgument { field, message } => primitive_error(primitive, Some(&field), &message),
         other => primitive_error(primitive, None, &other.to_string()),
     }
@@ -65,10 +67,9 @@ pub fn device_option(primitive: &'static str, o: &Options) -> ScriptResult<tch::
 
 /// An array of numbers (integers accepted) as `f64`; the error names the primitive, the argument and the element.
 pub fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>> {
-    let arr = v
-        .clone()
-        .try_cast::<Array>()
-        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of numbers, got {}", v.type_name())))?;
+    let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+        primitive_error(primitive, Some(key), &format!("expected an array of numbers, got {}", v.type_name()))
+    })?;
     arr.iter()
         .enumerate()
         .map(|(i, x)| {
@@ -81,5 +82,9 @@ pub fn numbers(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<f64>
 
 /// A label as text: a string as is (no quotes), anything else as it prints.
 pub fn label_text(x: &Dynamic) -> String {
-    if x.is_string() { x.clone().into_string().unwrap_or_default() } else { x.to_string() }
+    if x.is_string() {
+        x.clone().into_string().unwrap_or_default()
+    } else {
+        x.to_string()
+    }
 }

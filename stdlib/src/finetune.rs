@@ -11,7 +11,9 @@ use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar}
 use gscript_runtime::adapters::{adapter_tensors, attach_lora, freeze_trunk, merge_lora, unmerge_lora, LoraConfig};
 use gscript_runtime::finetune::{fine_tune, FineTuneConfig, Head, Param};
 use gscript_runtime::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
-use gscript_runtime::models::scbasset::{Fnv1a, ModelMeta, PeakFingerprint, ScBasset, ScBassetConfig, Versions, MODEL_FORMAT};
+use gscript_runtime::models::scbasset::{
+    Fnv1a, ModelMeta, PeakFingerprint, ScBasset, ScBassetConfig, Versions, MODEL_FORMAT,
+};
 use gscript_runtime::seq::peak_codes;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -26,7 +28,8 @@ use crate::values::Matrix;
 pub fn trunk_fingerprint(net: &ScBasset) -> String {
     let mut h = Fnv1a::default();
     for t in net.trunk_tensors() {
-        let v: Vec<f32> = Vec::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1])).unwrap_or_default();
+        let v: Vec<f32> =
+            Vec::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1])).unwrap_or_default();
         for x in v {
             h.update(&x.to_le_bytes());
         }
@@ -50,11 +53,13 @@ fn standardise(m: &Matrix, stats: Option<(&[f32], &[f32])>, device: Device) -> (
                 }
             }
             let mean: Vec<f64> = mean.iter().map(|s| s / n as f64).collect();
-            let sd: Vec<f32> = (0..e).map(|c| ((sq[c] / n as f64 - mean[c] * mean[c]).max(0.0).sqrt() as f32).max(1e-6)).collect();
+            let sd: Vec<f32> =
+                (0..e).map(|c| ((sq[c] / n as f64 - mean[c] * mean[c]).max(0.0).sqrt() as f32).max(1e-6)).collect();
             (mean.iter().map(|&x| x as f32).collect(), sd)
         }
     };
-    let data: Vec<f32> = (0..n).flat_map(|r| (0..e).map(|c| (m.get(r, c) - mean[c]) / sd[c]).collect::<Vec<_>>()).collect();
+    let data: Vec<f32> =
+        (0..n).flat_map(|r| (0..e).map(|c| (m.get(r, c) - mean[c]) / sd[c]).collect::<Vec<_>>()).collect();
     (Tensor::from_slice(&data).view([n as i64, e as i64]).to_device(device), mean, sd)
 }
 
@@ -114,7 +119,11 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     let head_kind = o.choice("head", &["cells", "decoder"])?.unwrap();
     let b = base.lock();
     if b.tuning.as_ref().is_some_and(|t| !t.merged) {
-        return Err(primitive_error(P, Some("base"), "the base model has unmerged LoRA adapters: call base.merge_lora() first"));
+        return Err(primitive_error(
+            P,
+            Some("base"),
+            "the base model has unmerged LoRA adapters: call base.merge_lora() first",
+        ));
     }
     let mut cfg = b.net.config().clone();
     cfg.n_cells = d.n_cells();
@@ -133,37 +142,67 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
 
     let targets: Vec<String> = match o.raw("targets") {
         None => vec!["*".into()],
-        Some(v) => v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("targets"), "expected an array of layer-name patterns"))?.iter().map(|x| x.to_string()).collect(),
+        Some(v) => v
+            .clone()
+            .try_cast::<Array>()
+            .ok_or_else(|| primitive_error(P, Some("targets"), "expected an array of layer-name patterns"))?
+            .iter()
+            .map(|x| x.to_string())
+            .collect(),
     };
-    let lcfg = LoraConfig { rank: o.int_at_least("rank", 1)?.unwrap() as usize, alpha: o.float("alpha")?.unwrap(), targets };
+    let lcfg =
+        LoraConfig { rank: o.int_at_least("rank", 1)?.unwrap() as usize, alpha: o.float("alpha")?.unwrap(), targets };
     let avs = nn::VarStore::new(device);
     let adapted = attach_lora(&mut net, &avs.root(), &lcfg).map_err(in_primitive(P))?;
     freeze_trunk(&net);
-    let mut params: Vec<Param> = adapter_tensors(&mut net).into_iter().map(|(name, tensor)| Param { name: format!("lora.{name}"), tensor, head: false }).collect();
+    let mut params: Vec<Param> = adapter_tensors(&mut net)
+        .into_iter()
+        .map(|(name, tensor)| Param { name: format!("lora.{name}"), tensor, head: false })
+        .collect();
     let (cell_w, cell_b) = net.cell_layer();
     let decoder = if head_kind == "decoder" {
         let m = o
             .raw("cell_embedding")
-            .ok_or_else(|| primitive_error(P, Some("cell_embedding"), "head \"decoder\" needs each cell's state embedding: #{cell_embedding: lsi(data)} (cells × E)"))?
+            .ok_or_else(|| {
+                primitive_error(
+                    P,
+                    Some("cell_embedding"),
+                    "head \"decoder\" needs each cell's state embedding: #{cell_embedding: lsi(data)} (cells × E)",
+                )
+            })?
             .clone()
             .try_cast::<Matrix>()
             .ok_or_else(|| primitive_error(P, Some("cell_embedding"), "expected a Matrix (cells × E)"))?;
         if m.rows != d.n_cells() {
-            return Err(primitive_error(P, Some("cell_embedding"), &format!("has {} rows but the data has {} cells", m.rows, d.n_cells())));
+            return Err(primitive_error(
+                P,
+                Some("cell_embedding"),
+                &format!("has {} rows but the data has {} cells", m.rows, d.n_cells()),
+            ));
         }
         let (states, mean, sd) = standardise(&m, None, device);
         let hidden: Vec<usize> = match o.raw("decoder_hidden") {
             None => vec![128, 256, 1024],
-            Some(v) => crate::bridge::numbers(P, "decoder_hidden", v)?.into_iter().map(|x| x.max(1.0) as usize).collect(),
+            Some(v) => {
+                crate::bridge::numbers(P, "decoder_hidden", v)?.into_iter().map(|x| x.max(1.0) as usize).collect()
+            }
         };
         let dvs = nn::VarStore::new(device);
-        let dec = CellStateDecoder::new(&dvs.root(), &DecoderConfig { input: m.cols, hidden, output: cfg.bottleneck, dropout: 0.2 }).map_err(in_primitive(P))?;
+        let dec = CellStateDecoder::new(
+            &dvs.root(),
+            &DecoderConfig { input: m.cols, hidden, output: cfg.bottleneck, dropout: 0.2 },
+        )
+        .map_err(in_primitive(P))?;
         for t in [&cell_w, &cell_b] {
             let _ = t.set_requires_grad(false);
         }
         let mut vars: Vec<(String, Tensor)> = dvs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
-        params.extend(vars.into_iter().map(|(name, tensor)| Param { name: format!("decoder.{name}"), tensor, head: true }));
+        params.extend(vars.into_iter().map(|(name, tensor)| Param {
+            name: format!("decoder.{name}"),
+            tensor,
+            head: true,
+        }));
         Some((DecoderState { vs: dvs, net: dec, mean, sd }, states))
     } else {
         params.push(Param { name: "cell_embedding".into(), tensor: cell_w.shallow_clone(), head: true });
@@ -172,7 +211,8 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     };
     let trainable: usize = params.iter().map(|p| p.tensor.numel()).sum();
     let adapters: usize = params.iter().filter(|p| !p.head).map(|p| p.tensor.numel()).sum();
-    let frozen: usize = net.trunk_tensors().iter().map(|t| t.numel()).sum::<usize>() + if decoder.is_some() { cell_w.numel() + cell_b.numel() } else { 0 };
+    let frozen: usize = net.trunk_tensors().iter().map(|t| t.numel()).sum::<usize>()
+        + if decoder.is_some() { cell_w.numel() + cell_b.numel() } else { 0 };
     host.print(&format!(
         "lora_finetune: {} trainable parameters (adapters {} on {} layers, {} head {}), {} frozen\n",
         gscript_runtime::plot::group_thousands(trainable as i64),
@@ -203,7 +243,10 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     let total = n_batches * fcfg.epochs as u64;
     let mut observer = SessionObserver {
         host: host.clone(),
-        bar: host.progress(&format!("fine-tuning ({head_kind} head, {} peaks × {} cells)", d.n_peaks(), d.n_cells()), Some(total)),
+        bar: host.progress(
+            &format!("fine-tuning ({head_kind} head, {} peaks × {} cells)", d.n_peaks(), d.n_cells()),
+            Some(total),
+        ),
         n_batches_total: total,
         display_id: format!("training-{}", host.next_id()),
         shown: false,
@@ -213,9 +256,16 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         Some((dec, states)) => Head::Decoder(DecoderHead { decoder: &dec.net, states }),
     };
     let h2 = host.clone();
-    let outcome = fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), Vec::new())
-        .map_err(|e| crate::bridge::script_error(P, e.into()))?;
-    observer.bar.finish(&outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss)).unwrap_or_default());
+    let outcome =
+        fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), Vec::new())
+            .map_err(|e| crate::bridge::script_error(P, e.into()))?;
+    observer.bar.finish(
+        &outcome
+            .history
+            .last()
+            .map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss))
+            .unwrap_or_default(),
+    );
     let decoder = match decoder {
         None => None,
         Some((dec, states)) => {
@@ -235,7 +285,17 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         history: outcome.history,
         versions: Versions::current(),
     };
-    let tuning = Tuning { adapter_vs: avs, lora: lcfg, adapted, merged: false, head: head_kind, decoder, trainable, frozen, base_fingerprint: fingerprint };
+    let tuning = Tuning {
+        adapter_vs: avs,
+        lora: lcfg,
+        adapted,
+        merged: false,
+        head: head_kind,
+        decoder,
+        trainable,
+        frozen,
+        base_fingerprint: fingerprint,
+    };
     Ok(ModelValue::new(TrainedModel { vs, net, meta, tuning: Some(tuning) }))
 }
 
@@ -254,7 +314,9 @@ pub fn register(reg: &mut Registrar) {
         reg.engine.register_fn(name, move |model: &mut ModelValue| -> ScriptResult<i64> {
             let mut g = model.lock();
             let t = &mut *g;
-            let tuning = t.tuning.as_mut().ok_or_else(|| primitive_error(name, None, "the model has no LoRA adapters (make one with lora_finetune)"))?;
+            let tuning = t.tuning.as_mut().ok_or_else(|| {
+                primitive_error(name, None, "the model has no LoRA adapters (make one with lora_finetune)")
+            })?;
             let n = apply(&mut t.net);
             tuning.merged = merged;
             Ok(n as i64)
@@ -268,7 +330,10 @@ pub fn register(reg: &mut Registrar) {
             Some(x) => {
                 m.insert("trainable".into(), (x.trainable as i64).into());
                 m.insert("frozen".into(), (x.frozen as i64).into());
-                m.insert("adapted_layers".into(), Dynamic::from_array(x.adapted.iter().cloned().map(Dynamic::from).collect()));
+                m.insert(
+                    "adapted_layers".into(),
+                    Dynamic::from_array(x.adapted.iter().cloned().map(Dynamic::from).collect()),
+                );
             }
             None => {
                 m.insert("trainable".into(), (t.net.trainable_parameter_count() as i64).into());
@@ -284,27 +349,44 @@ pub fn register(reg: &mut Registrar) {
                       with the training cells' statistics. Values are σ(z·w_c + b_c). `seqs`: DNA strings of the model's length, or a dataset (all its peaks).").example("let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, seed: 1});\nlet emb = lsi(sim.data, #{n: 5});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1});\nlet dec = lora_finetune(base, sim.data, #{head: \"decoder\", cell_embedding: emb, decoder_hidden: [32], epochs: 1, rank: 2});\nlet pred = dec.predict_cells(emb.select_rows([0, 1, 2]), sim.data);\nprint(cell_auroc(pred, sim.data.select_cells([0, 1, 2])));"),
     );
     let host = reg.host.clone();
-    reg.engine.register_fn("predict_cells", move |model: &mut ModelValue, emb: Matrix, seqs: Dynamic| -> ScriptResult<Matrix> {
-        const P: &str = "predict_cells";
-        let t = model.lock();
-        let dec = t.tuning.as_ref().and_then(|x| x.decoder.as_ref()).ok_or_else(|| primitive_error(P, None, "the model has no cell-state decoder (lora_finetune with head: \"decoder\")"))?;
-        if emb.cols != dec.net.config.input {
-            return Err(primitive_error(P, Some("cell_embedding"), &format!("has {} columns; the decoder reads {}", emb.cols, dec.net.config.input)));
-        }
-        let (states, _, _) = standardise(&emb, Some((&dec.mean, &dec.sd)), t.net.device());
-        let len = t.net.config().seq_len;
-        let cancel = cancel_token(&host);
-        let codes = if let Some(d) = seqs.clone().try_cast::<PeakData>() {
-            let g = genome_for(P, &d, None)?;
-            peak_codes(&g.0, &d.0.peaks, len as u64, 0, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?.codes
-        } else {
-            crate::seq::sequence_codes(P, &seqs, len)?.codes
-        };
-        let z = gscript_runtime::models::scbasset::embed_codes(&t.net, &codes, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
-        let (w, b) = dec.net.readout(&states);
-        let probs = tch::no_grad(|| (z.to_device(w.device()).matmul(&w) + b.unsqueeze(0)).sigmoid());
-        Ok(tensor_matrix(&probs))
-    });
+    reg.engine.register_fn(
+        "predict_cells",
+        move |model: &mut ModelValue, emb: Matrix, seqs: Dynamic| -> ScriptResult<Matrix> {
+            const P: &str = "predict_cells";
+            let t = model.lock();
+            let dec = t.tuning.as_ref().and_then(|x| x.decoder.as_ref()).ok_or_else(|| {
+                primitive_error(P, None, "the model has no cell-state decoder (lora_finetune with head: \"decoder\")")
+            })?;
+            if emb.cols != dec.net.config.input {
+                return Err(primitive_error(
+                    P,
+                    Some("cell_embedding"),
+                    &format!("has {} columns; the decoder reads {}", emb.cols, dec.net.config.input),
+                ));
+            }
+            let (states, _, _) = standardise(&emb, Some((&dec.mean, &dec.sd)), t.net.device());
+            let len = t.net.config().seq_len;
+            let cancel = cancel_token(&host);
+            let codes = if let Some(d) = seqs.clone().try_cast::<PeakData>() {
+                let g = genome_for(P, &d, None)?;
+                peak_codes(&g.0, &d.0.peaks, len as u64, 0, &mut SessionProgress::new(&host), &cancel)
+                    .map_err(in_primitive(P))?
+                    .codes
+            } else {
+                crate::seq::sequence_codes(P, &seqs, len)?.codes
+            };
+            let z = gscript_runtime::models::scbasset::embed_codes(
+                &t.net,
+                &codes,
+                &mut SessionProgress::new(&host),
+                &cancel,
+            )
+            .map_err(in_primitive(P))?;
+            let (w, b) = dec.net.readout(&states);
+            let probs = tch::no_grad(|| (z.to_device(w.device()).matmul(&w) + b.unsqueeze(0)).sigmoid());
+            Ok(tensor_matrix(&probs))
+        },
+    );
 
     reg.docs.add(
         FnDoc::new("cell_auroc", "finetune", "cell_auroc(pred: Matrix, data: PeakDataset) -> array", "auROC of each cell's predicted accessibility (peaks × cells, the data's order) against the data's open peaks.")
@@ -314,7 +396,17 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_fn("cell_auroc", |pred: Matrix, data: PeakData| -> ScriptResult<Array> {
         let d = &data.0;
         if pred.rows != d.n_peaks() || pred.cols != d.n_cells() {
-            return Err(primitive_error("cell_auroc", Some("pred"), &format!("is {} × {}; expected peaks × cells = {} × {}", pred.rows, pred.cols, d.n_peaks(), d.n_cells())));
+            return Err(primitive_error(
+                "cell_auroc",
+                Some("pred"),
+                &format!(
+                    "is {} × {}; expected peaks × cells = {} × {}",
+                    pred.rows,
+                    pred.cols,
+                    d.n_peaks(),
+                    d.n_cells()
+                ),
+            ));
         }
         let mut labels = vec![vec![false; d.n_peaks()]; d.n_cells()];
         for p in 0..d.n_peaks() {
@@ -338,7 +430,11 @@ pub fn register(reg: &mut Registrar) {
         let t = &mut *g;
         let tuning = t.tuning.as_ref().ok_or_else(|| primitive_error(P, None, "the model has no LoRA adapters"))?;
         if tuning.merged {
-            return Err(primitive_error(P, None, "the adapters are merged into the weights: call model.unmerge_lora() first"));
+            return Err(primitive_error(
+                P,
+                None,
+                "the adapters are merged into the weights: call model.unmerge_lora() first",
+            ));
         }
         let mut named: Vec<(String, Tensor)> = Vec::new();
         for (n, x) in adapter_tensors(&mut t.net) {
@@ -358,7 +454,10 @@ pub fn register(reg: &mut Registrar) {
         });
         named.push(("meta/json".into(), Tensor::from_slice(meta.to_string().as_bytes())));
         let p = PathBuf::from(path);
-        gscript_runtime::io::write_via_temp(&p, |tmp| Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)).map_err(|e| primitive_error(P, Some("path"), &format!("{path}: {e}")))
+        gscript_runtime::io::write_via_temp(&p, |tmp| {
+            Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(|e| primitive_error(P, Some("path"), &format!("{path}: {e}")))
     });
 
     reg.docs.add(
@@ -368,25 +467,45 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("load_lora", |base: ModelValue, path: &str| -> ScriptResult<ModelValue> {
         const P: &str = "load_lora";
-        let mut t: HashMap<String, Tensor> = Tensor::read_safetensors(path).map_err(|e| primitive_error(P, Some("path"), &format!("{path}: not a readable safetensors file: {e}")))?.into_iter().collect();
-        let meta = t.remove("meta/json").ok_or_else(|| primitive_error(P, Some("path"), &format!("{path}: no meta/json entry: not a save_lora file")))?;
+        let mut t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+            .map_err(|e| primitive_error(P, Some("path"), &format!("{path}: not a readable safetensors file: {e}")))?
+            .into_iter()
+            .collect();
+        let meta = t.remove("meta/json").ok_or_else(|| {
+            primitive_error(P, Some("path"), &format!("{path}: no meta/json entry: not a save_lora file"))
+        })?;
         let bytes: Vec<u8> = Vec::try_from(&meta).unwrap_or_default();
-        let meta: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| primitive_error(P, Some("path"), &format!("{path}: unreadable metadata: {e}")))?;
+        let meta: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| primitive_error(P, Some("path"), &format!("{path}: unreadable metadata: {e}")))?;
         if meta["format"] != "gscript-lora-1" {
-            return Err(primitive_error(P, Some("path"), &format!("{path}: not a save_lora file (format {})", meta["format"])));
+            return Err(primitive_error(
+                P,
+                Some("path"),
+                &format!("{path}: not a save_lora file (format {})", meta["format"]),
+            ));
         }
         let b = base.lock();
         let fp = trunk_fingerprint(&b.net);
         if meta["base_fingerprint"] != fp.as_str() {
-            return Err(primitive_error(P, Some("base"), &format!("the adapters were trained on another base model (fingerprint {} vs this model's {fp})", meta["base_fingerprint"])));
+            return Err(primitive_error(
+                P,
+                Some("base"),
+                &format!(
+                    "the adapters were trained on another base model (fingerprint {} vs this model's {fp})",
+                    meta["base_fingerprint"]
+                ),
+            ));
         }
-        let lcfg: LoraConfig = serde_json::from_value(meta["lora"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
-        let cfg: ScBassetConfig = serde_json::from_value(meta["config"].clone()).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        let lcfg: LoraConfig = serde_json::from_value(meta["lora"].clone())
+            .map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        let cfg: ScBassetConfig = serde_json::from_value(meta["config"].clone())
+            .map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         let barcodes: Vec<String> = serde_json::from_value(meta["barcodes"].clone()).unwrap_or_default();
         let device = b.net.device();
         let (vs, mut net) = on_trunk_of(P, &b.net, &cfg)?;
         let get = |k: &str| t.get(k).ok_or_else(|| primitive_error(P, Some("path"), &format!("{path}: no `{k}`")));
-        net.set_cell_layer(get("cell_embedding")?, get("cell_bias")?).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        net.set_cell_layer(get("cell_embedding")?, get("cell_bias")?)
+            .map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         let avs = nn::VarStore::new(device);
         let adapted = attach_lora(&mut net, &avs.root(), &lcfg).map_err(in_primitive(P))?;
         freeze_trunk(&net);
@@ -394,7 +513,11 @@ pub fn register(reg: &mut Registrar) {
             for (n, mut x) in adapter_tensors(&mut net) {
                 let src = get(&format!("lora.{n}"))?;
                 if src.size() != x.size() {
-                    return Err(primitive_error(P, Some("path"), &format!("{path}: `lora.{n}` has shape {:?}, expected {:?}", src.size(), x.size())));
+                    return Err(primitive_error(
+                        P,
+                        Some("path"),
+                        &format!("{path}: `lora.{n}` has shape {:?}, expected {:?}", src.size(), x.size()),
+                    ));
                 }
                 x.copy_(&src.to_device(device));
             }
@@ -413,9 +536,21 @@ pub fn register(reg: &mut Registrar) {
             history,
             versions: Versions::current(),
         };
-        let trainable = adapter_tensors(&mut net).iter().map(|(_, x)| x.numel()).sum::<usize>() + net.cell_layer().0.numel() + net.cell_layer().1.numel();
+        let trainable = adapter_tensors(&mut net).iter().map(|(_, x)| x.numel()).sum::<usize>()
+            + net.cell_layer().0.numel()
+            + net.cell_layer().1.numel();
         let frozen = net.trunk_tensors().iter().map(|x| x.numel()).sum();
-        let tuning = Tuning { adapter_vs: avs, lora: lcfg, adapted, merged: false, head: meta["head"].as_str().unwrap_or("cells").to_string(), decoder: None, trainable, frozen, base_fingerprint: fp };
+        let tuning = Tuning {
+            adapter_vs: avs,
+            lora: lcfg,
+            adapted,
+            merged: false,
+            head: meta["head"].as_str().unwrap_or("cells").to_string(),
+            decoder: None,
+            trainable,
+            frozen,
+            base_fingerprint: fp,
+        };
         Ok(ModelValue::new(TrainedModel { vs, net, meta: m, tuning: Some(tuning) }))
     });
 }

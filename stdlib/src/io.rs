@@ -21,10 +21,16 @@ fn chromosome_filter(o: &Options) -> ScriptResult<ChromosomeFilter> {
         Some(v) if v.is_string() => match v.to_string().as_str() {
             "standard" => Ok(ChromosomeFilter::Standard),
             "all" => Ok(ChromosomeFilter::All),
-            other => Err(primitive_error("load_peaks", Some("chromosomes"), &format!("\"{other}\" is not \"standard\", \"all\" or a list of names"))),
+            other => Err(primitive_error(
+                "load_peaks",
+                Some("chromosomes"),
+                &format!("\"{other}\" is not \"standard\", \"all\" or a list of names"),
+            )),
         },
         Some(v) => {
-            let list = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error("load_peaks", Some("chromosomes"), "expected \"standard\", \"all\" or a list of names"))?;
+            let list = v.clone().try_cast::<Array>().ok_or_else(|| {
+                primitive_error("load_peaks", Some("chromosomes"), "expected \"standard\", \"all\" or a list of names")
+            })?;
             Ok(ChromosomeFilter::List(list.iter().map(|c| c.to_string()).collect()))
         }
     }
@@ -60,10 +66,13 @@ pub fn register(reg: &mut Registrar) {
         let o = Options::new(P, opts, &specs)?;
         let format = match o.string("format")? {
             None => None,
-            Some(f) => Some(Format::parse(&f).ok_or_else(|| primitive_error(P, Some("format"), &format!("\"{f}\" is not one of {}", Format::NAMES.join(", "))))?),
+            Some(f) => Some(Format::parse(&f).ok_or_else(|| {
+                primitive_error(P, Some("format"), &format!("\"{f}\" is not one of {}", Format::NAMES.join(", ")))
+            })?),
         };
         let min_cells = o.int_at_least("min_cells", 0)?.map(|v| v as u32);
-        let fraction = if min_cells.is_some() && !o.has("min_cell_fraction") { None } else { o.float("min_cell_fraction")? };
+        let fraction =
+            if min_cells.is_some() && !o.has("min_cell_fraction") { None } else { o.float("min_cell_fraction")? };
         if let Some(f) = fraction {
             if !(0.0..1.0).contains(&f) {
                 return Err(primitive_error(P, Some("min_cell_fraction"), &format!("must be in [0, 1), got {f}")));
@@ -83,15 +92,22 @@ pub fn register(reg: &mut Registrar) {
         };
         let genome = match o.raw("genome") {
             None => None,
-            Some(g) => Some(g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(P, Some("genome"), "expected a Genome from load_genome"))?),
+            Some(g) => Some(
+                g.clone()
+                    .try_cast::<GenomeValue>()
+                    .ok_or_else(|| primitive_error(P, Some("genome"), "expected a Genome from load_genome"))?,
+            ),
         };
         let mut progress = SessionProgress::new(&host);
-        let (data, report) = load_peaks(&PathBuf::from(path), &opts, &mut progress, &cancel_token(&host)).map_err(in_primitive(P))?;
+        let (data, report) =
+            load_peaks(&PathBuf::from(path), &opts, &mut progress, &cancel_token(&host)).map_err(in_primitive(P))?;
         host.eprint(&format!("load_peaks: {report}\n"));
         let data = match &genome {
             None => data,
             Some(g) => {
-                let (d, warning) = data.match_genome(&g.0, o.bool("drop_missing_chromosomes")?.unwrap_or(false)).map_err(in_primitive(P))?;
+                let (d, warning) = data
+                    .match_genome(&g.0, o.bool("drop_missing_chromosomes")?.unwrap_or(false))
+                    .map_err(in_primitive(P))?;
                 if let Some(w) = warning {
                     host.warn(&w);
                 }
@@ -116,8 +132,13 @@ pub fn register(reg: &mut Registrar) {
     register_simulate(reg);
 
     reg.docs.add(
-        FnDoc::new("write_csv", "io", "write_csv(m: Matrix, path: string)", "Writes a matrix as CSV (or TSV when the path ends in .tsv), with its row and column names.")
-            .example("write_csv(one_hot(\"ACGT\"), out_path(\"onehot.tsv\"));"),
+        FnDoc::new(
+            "write_csv",
+            "io",
+            "write_csv(m: Matrix, path: string)",
+            "Writes a matrix as CSV (or TSV when the path ends in .tsv), with its row and column names.",
+        )
+        .example("write_csv(one_hot(\"ACGT\"), out_path(\"onehot.tsv\"));"),
     );
     reg.engine.register_fn("write_csv", |m: Matrix, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
@@ -142,7 +163,8 @@ pub fn register(reg: &mut Registrar) {
             out.push('\n');
         }
         let p = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&p, out.as_bytes()).map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
+        gscript_runtime::io::write_atomic(&p, out.as_bytes())
+            .map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
     });
 }
 
@@ -184,7 +206,13 @@ fn register_simulate(reg: &mut Registrar) {
         let int = |k: &str| -> ScriptResult<usize> { Ok(o.int_at_least(k, 1)?.unwrap() as usize) };
         let motifs = match o.raw("motifs") {
             None => Vec::new(),
-            Some(v) => v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("motifs"), "expected a list of motif names"))?.iter().map(|m| m.to_string()).collect(),
+            Some(v) => v
+                .clone()
+                .try_cast::<Array>()
+                .ok_or_else(|| primitive_error(P, Some("motifs"), "expected a list of motif names"))?
+                .iter()
+                .map(|m| m.to_string())
+                .collect(),
         };
         let opts = SimulateOptions {
             n_cells: int("n_cells")?,
@@ -207,16 +235,32 @@ fn register_simulate(reg: &mut Registrar) {
         let files = sim.save(&dir).map_err(in_primitive(P))?;
         let genome = Genome::open(&files.genome).map_err(in_primitive(P))?;
         let mut f = Map::new();
-        for (k, p) in [("genome", &files.genome), ("peaks", &files.peaks), ("h5ad", &files.h5ad), ("tenx_h5", &files.tenx_h5), ("sites", &files.sites), ("drivers", &files.drivers)] {
+        for (k, p) in [
+            ("genome", &files.genome),
+            ("peaks", &files.peaks),
+            ("h5ad", &files.h5ad),
+            ("tenx_h5", &files.tenx_h5),
+            ("sites", &files.sites),
+            ("drivers", &files.drivers),
+        ] {
             f.insert(k.into(), p.display().to_string().into());
         }
         let mut m = Map::new();
-        m.insert("cell_types".into(), Dynamic::from_array(sim.truth.cell_types.iter().cloned().map(Dynamic::from).collect()));
-        m.insert("motifs".into(), Dynamic::from_array(sim.truth.motifs.iter().map(|m| Dynamic::from(m.name.clone())).collect()));
+        m.insert(
+            "cell_types".into(),
+            Dynamic::from_array(sim.truth.cell_types.iter().cloned().map(Dynamic::from).collect()),
+        );
+        m.insert(
+            "motifs".into(),
+            Dynamic::from_array(sim.truth.motifs.iter().map(|m| Dynamic::from(m.name.clone())).collect()),
+        );
         m.insert("dir".into(), dir.display().to_string().into());
         m.insert("files".into(), f.into());
         m.insert("sites".into(), Dynamic::from(planted_sites_table(&sim)));
-        m.insert("peak_drivers".into(), Dynamic::from_array(sim.peak_driver_types().into_iter().map(Dynamic::from).collect()));
+        m.insert(
+            "peak_drivers".into(),
+            Dynamic::from_array(sim.peak_driver_types().into_iter().map(Dynamic::from).collect()),
+        );
         let genome = GenomeValue(Arc::new(genome));
         m.insert("genome".into(), Dynamic::from(genome.clone()));
         m.insert("data".into(), Dynamic::from(PeakData(Arc::new(sim.data), Some(genome))));

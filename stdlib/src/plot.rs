@@ -7,8 +7,8 @@ use std::sync::Arc;
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, OptSpec, Options, Registrar};
 use gscript_runtime::plot::{
-    BoxOptions, EmbeddingColor, EmbeddingOptions, Figure, HeatmapDistance, HeatmapOptions, HistOptions, IsmOptions, IsmRow, MotifHit, PlotError,
-    TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
+    BoxOptions, EmbeddingColor, EmbeddingOptions, Figure, HeatmapDistance, HeatmapOptions, HistOptions, IsmOptions,
+    IsmRow, MotifHit, PlotError, TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
 };
 
 use crate::bridge::{numbers, ScriptResult};
@@ -37,7 +37,10 @@ pub fn figure_bundle(f: &Figure) -> MimeBundle {
 }
 
 fn strings(prim: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<String>> {
-    let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(prim, Some(key), &format!("expected an array, got {}", v.type_name())))?;
+    let arr = v
+        .clone()
+        .try_cast::<Array>()
+        .ok_or_else(|| primitive_error(prim, Some(key), &format!("expected an array, got {}", v.type_name())))?;
     Ok(arr.iter().map(|x| x.to_string()).collect())
 }
 
@@ -98,13 +101,24 @@ macro_rules! register2 {
 pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<FigureValue>("Figure");
     reg.host.register_renderer::<FigureValue>(|f| figure_bundle(&f.0));
-    reg.docs.add(FnDoc::method("Figure", "to_string", "plot", "fig.to_string() -> string", "Kind, size and number of elements.").example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nprint(fig.to_string());"));
+    reg.docs.add(
+        FnDoc::method("Figure", "to_string", "plot", "fig.to_string() -> string", "Kind, size and number of elements.")
+            .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nprint(fig.to_string());"),
+    );
     reg.engine.register_fn("to_string", |f: &mut FigureValue| f.0.summary());
     reg.docs.add(
-        FnDoc::method("Figure", "save", "plot", "fig.save(path: string)", "Writes the figure as SVG or PNG, chosen by the extension (atomically).")
-            .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nfig.save(out_path(\"hist.svg\"));"),
+        FnDoc::method(
+            "Figure",
+            "save",
+            "plot",
+            "fig.save(path: string)",
+            "Writes the figure as SVG or PNG, chosen by the extension (atomically).",
+        )
+        .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nfig.save(out_path(\"hist.svg\"));"),
     );
-    reg.engine.register_fn("save", |f: &mut FigureValue, path: &str| -> ScriptResult<()> { f.0.save(path).map_err(|e| plot_err("Figure.save", e)) });
+    reg.engine.register_fn("save", |f: &mut FigureValue, path: &str| -> ScriptResult<()> {
+        f.0.save(path).map_err(|e| plot_err("Figure.save", e))
+    });
 
     // embedding
     let doc = with_common(
@@ -137,8 +151,14 @@ pub fn register(reg: &mut Registrar) {
         };
         let opts = EmbeddingOptions {
             title: title(&o, "title")?,
-            x_label: o.string("x_label")?.or_else(|| xy.col_names.as_ref().map(|n| n[0].clone())).unwrap_or_else(|| "dim 1".into()),
-            y_label: o.string("y_label")?.or_else(|| xy.col_names.as_ref().map(|n| n[1].clone())).unwrap_or_else(|| "dim 2".into()),
+            x_label: o
+                .string("x_label")?
+                .or_else(|| xy.col_names.as_ref().map(|n| n[0].clone()))
+                .unwrap_or_else(|| "dim 1".into()),
+            y_label: o
+                .string("y_label")?
+                .or_else(|| xy.col_names.as_ref().map(|n| n[1].clone()))
+                .unwrap_or_else(|| "dim 2".into()),
             point_size: o.float("point_size")?,
             alpha: o.float("alpha")?,
             color_label: title(&o, "color_label")?,
@@ -194,10 +214,23 @@ pub fn register(reg: &mut Registrar) {
 
 fn ism_rows(prim: &str, v: Dynamic) -> ScriptResult<Vec<IsmRow>> {
     let to_row = |label: String, m: Matrix| -> ScriptResult<IsmRow> {
-        let m = if m.cols == 4 { m } else if m.rows == 4 { transpose(&m) } else {
-            return Err(primitive_error(prim, Some("scores"), &format!("expected L × 4 (or 4 × L) scores, got {} × {}", m.rows, m.cols)));
+        let m = if m.cols == 4 {
+            m
+        } else if m.rows == 4 {
+            transpose(&m)
+        } else {
+            return Err(primitive_error(
+                prim,
+                Some("scores"),
+                &format!("expected L × 4 (or 4 × L) scores, got {} × {}", m.rows, m.cols),
+            ));
         };
-        Ok(IsmRow { label, scores: (0..m.rows).map(|r| [m.get(r, 0) as f64, m.get(r, 1) as f64, m.get(r, 2) as f64, m.get(r, 3) as f64]).collect() })
+        Ok(IsmRow {
+            label,
+            scores: (0..m.rows)
+                .map(|r| [m.get(r, 0) as f64, m.get(r, 1) as f64, m.get(r, 2) as f64, m.get(r, 3) as f64])
+                .collect(),
+        })
     };
     if let Some(m) = v.clone().try_cast::<Matrix>() {
         return Ok(vec![to_row(String::new(), m)?]);
@@ -206,7 +239,9 @@ fn ism_rows(prim: &str, v: Dynamic) -> ScriptResult<Vec<IsmRow>> {
         return map
             .into_iter()
             .map(|(k, v)| {
-                let m = v.try_cast::<Matrix>().ok_or_else(|| primitive_error(prim, Some(&format!("scores.{k}")), "expected a Matrix"))?;
+                let m = v
+                    .try_cast::<Matrix>()
+                    .ok_or_else(|| primitive_error(prim, Some(&format!("scores.{k}")), "expected a Matrix"))?;
                 to_row(k.to_string(), m)
             })
             .collect();
@@ -247,7 +282,14 @@ fn register_more(reg: &mut Registrar) {
         let rows = match &ism {
             Some(r) => {
                 if r.0.names.len() > 16 {
-                    return Err(primitive_error(P, Some("scores"), &format!("the ISM result has {} rows; a logo per row needs ≤ 16 (run ism with `groups`)", r.0.names.len())));
+                    return Err(primitive_error(
+                        P,
+                        Some("scores"),
+                        &format!(
+                            "the ISM result has {} rows; a logo per row needs ≤ 16 (run ism with `groups`)",
+                            r.0.names.len()
+                        ),
+                    ));
                 }
                 r.0.logo_rows().into_iter().map(|(label, scores)| IsmRow { label, scores }).collect()
             }
@@ -264,8 +306,14 @@ fn register_more(reg: &mut Registrar) {
                         _ => None,
                     }
                 };
-                let (Some(start), Some(end), Some(Column::Text(names))) = (ints("start"), ints("end"), t.column("motif")) else {
-                    return Err(primitive_error(P, Some("hits"), "a hits table needs start, end and motif columns (from scan_motifs)"));
+                let (Some(start), Some(end), Some(Column::Text(names))) =
+                    (ints("start"), ints("end"), t.column("motif"))
+                else {
+                    return Err(primitive_error(
+                        P,
+                        Some("hits"),
+                        "a hits table needs start, end and motif columns (from scan_motifs)",
+                    ));
                 };
                 let width = rows.first().map_or(0, |r| r.scores.len()) as i64;
                 let shift: i64 = match (&ism, ints("genomic_start")) {
@@ -281,16 +329,28 @@ fn register_more(reg: &mut Registrar) {
                             _ => start[i] + shift,
                         };
                         let e = s + (end[i] - start[i]);
-                        (s >= 0 && e <= width).then(|| MotifHit { start: s as usize, end: e as usize, name: names[i].clone() })
+                        (s >= 0 && e <= width).then(|| MotifHit {
+                            start: s as usize,
+                            end: e as usize,
+                            name: names[i].clone(),
+                        })
                     })
                     .collect()
             }
             Some(v) => {
-                let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("hits"), "expected a scan_motifs table or an array of #{start, end, name}"))?;
+                let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+                    primitive_error(P, Some("hits"), "expected a scan_motifs table or an array of #{start, end, name}")
+                })?;
                 arr.into_iter()
                     .map(|h| {
-                        let m = h.try_cast::<Map>().ok_or_else(|| primitive_error(P, Some("hits"), "each hit must be #{start, end, name}"))?;
-                        let int = |k: &str| m.get(k).and_then(|v| v.as_int().ok()).ok_or_else(|| primitive_error(P, Some("hits"), &format!("a hit lacks an integer `{k}`")));
+                        let m = h
+                            .try_cast::<Map>()
+                            .ok_or_else(|| primitive_error(P, Some("hits"), "each hit must be #{start, end, name}"))?;
+                        let int = |k: &str| {
+                            m.get(k).and_then(|v| v.as_int().ok()).ok_or_else(|| {
+                                primitive_error(P, Some("hits"), &format!("a hit lacks an integer `{k}`"))
+                            })
+                        };
                         let name = m.get("name").or_else(|| m.get("motif")).map(|v| v.to_string()).unwrap_or_default();
                         Ok(MotifHit { start: int("start")?.max(0) as usize, end: int("end")?.max(0) as usize, name })
                     })
@@ -328,28 +388,53 @@ fn register_more(reg: &mut Registrar) {
     reg.docs.add(doc);
     register1!(reg, "plot_training", specs, |history: Map, o| {
         const P: &str = "plot_training";
-        let series = history.iter().filter(|(k, _)| !matches!(k.as_str(), "epoch" | "seconds")).map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?))).collect::<ScriptResult<Vec<_>>>()?;
-        finish(P, Figure::training(series, TrainingOptions { title: title(&o, "title")?, ..TrainingOptions::default() }).map_err(|e| plot_err(P, e))?, &o)
+        let series = history
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "epoch" | "seconds"))
+            .map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?)))
+            .collect::<ScriptResult<Vec<_>>>()?;
+        finish(
+            P,
+            Figure::training(series, TrainingOptions { title: title(&o, "title")?, ..TrainingOptions::default() })
+                .map_err(|e| plot_err(P, e))?,
+            &o,
+        )
     });
 
     for (name, summary, is_violin) in [
-        ("plot_violin", "Violin plot of values per group (Gaussian kernel density, median and quartiles marked).", true),
+        (
+            "plot_violin",
+            "Violin plot of values per group (Gaussian kernel density, median and quartiles marked).",
+            true,
+        ),
         ("plot_box", "Box plot of values per group (whiskers at 1.5 IQR, outliers drawn).", false),
     ] {
         let doc = with_common(
-            FnDoc::new(name, "plot", &format!("{name}(values: array, groups: array, options?: map) -> Figure"), summary)
-                .opt("title", "string", OptDefault::None, "title")
-                .opt("x_label", "string", OptDefault::None, "x-axis label")
-                .opt("y_label", "string", OptDefault::None, "y-axis label"),
+            FnDoc::new(
+                name,
+                "plot",
+                &format!("{name}(values: array, groups: array, options?: map) -> Figure"),
+                summary,
+            )
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("x_label", "string", OptDefault::None, "x-axis label")
+            .opt("y_label", "string", OptDefault::None, "y-axis label"),
         )
-        .example(&format!("let fig = {name}([1, 2, 3, 2, 5, 6, 7, 6], [\"a\", \"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"b\"]);"));
+        .example(&format!(
+            "let fig = {name}([1, 2, 3, 2, 5, 6, 7, 6], [\"a\", \"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"b\"]);"
+        ));
         let specs = doc.options.clone();
         reg.docs.add(doc);
         register2!(reg, name, specs, |values: Array, groups: Array, o| {
             let v = numbers(name, "values", &Dynamic::from_array(values))?;
             let g = strings(name, "groups", &Dynamic::from_array(groups))?;
-            let opts = ViolinOptions { title: title(&o, "title")?, x_label: title(&o, "x_label")?, y_label: title(&o, "y_label")? };
-            let fig = if is_violin { Figure::violin(&v, &g, opts) } else { Figure::boxplot(&v, &g, opts as BoxOptions) };
+            let opts = ViolinOptions {
+                title: title(&o, "title")?,
+                x_label: title(&o, "x_label")?,
+                y_label: title(&o, "y_label")?,
+            };
+            let fig =
+                if is_violin { Figure::violin(&v, &g, opts) } else { Figure::boxplot(&v, &g, opts as BoxOptions) };
             finish(name, fig.map_err(|e| plot_err(name, e))?, &o)
         });
     }
@@ -375,7 +460,11 @@ fn register_more(reg: &mut Registrar) {
             density: o.bool("density")?.unwrap_or(false),
             ..HistOptions::default()
         };
-        finish(P, Figure::hist(&v, o.int_at_least("bins", 1)?.unwrap_or(30) as usize, opts).map_err(|e| plot_err(P, e))?, &o)
+        finish(
+            P,
+            Figure::hist(&v, o.int_at_least("bins", 1)?.unwrap_or(30) as usize, opts).map_err(|e| plot_err(P, e))?,
+            &o,
+        )
     });
 
     let doc = with_common(
@@ -394,8 +483,15 @@ fn register_more(reg: &mut Registrar) {
         let mut out = Vec::new();
         for (label, v) in series {
             let (positions, values) = if let Some(m) = v.clone().try_cast::<Map>() {
-                let get = |k: &str| m.get(k).cloned().ok_or_else(|| primitive_error(P, Some(&format!("series.{label}")), &format!("missing `{k}`")));
-                (numbers(P, "positions", &get("positions")?)?.into_iter().map(|p| p.max(0.0) as u64).collect(), numbers(P, "values", &get("values")?)?)
+                let get = |k: &str| {
+                    m.get(k)
+                        .cloned()
+                        .ok_or_else(|| primitive_error(P, Some(&format!("series.{label}")), &format!("missing `{k}`")))
+                };
+                (
+                    numbers(P, "positions", &get("positions")?)?.into_iter().map(|p| p.max(0.0) as u64).collect(),
+                    numbers(P, "values", &get("values")?)?,
+                )
             } else {
                 let values = numbers(P, &label, &v)?;
                 let n = values.len().max(1) as f64;
@@ -404,7 +500,11 @@ fn register_more(reg: &mut Registrar) {
             };
             out.push(TrackSeries { label: label.to_string(), positions, values });
         }
-        let opts = TrackOptions { title: title(&o, "title")?, shared_y: o.bool("shared_y")?.unwrap_or(false), ..TrackOptions::default() };
+        let opts = TrackOptions {
+            title: title(&o, "title")?,
+            shared_y: o.bool("shared_y")?.unwrap_or(false),
+            ..TrackOptions::default()
+        };
         finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(|e| plot_err(P, e))?, &o)
     });
 }

@@ -32,9 +32,14 @@ fn region_map(r: &Region) -> Map {
 
 pub fn register(reg: &mut Registrar) {
     reg.docs.add(
-        FnDoc::new("one_hot", "seq", "one_hot(seq: string) -> Matrix", "4 × L one-hot matrix of a sequence, rows A, C, G, T.")
-            .details("Lower-case bases count as normal bases; N and other characters give an all-zero column.")
-            .example("let m = one_hot(\"ACGTN\");\nprint(m.get(3, 3));"),
+        FnDoc::new(
+            "one_hot",
+            "seq",
+            "one_hot(seq: string) -> Matrix",
+            "4 × L one-hot matrix of a sequence, rows A, C, G, T.",
+        )
+        .details("Lower-case bases count as normal bases; N and other characters give an all-zero column.")
+        .example("let m = one_hot(\"ACGTN\");\nprint(m.get(3, 3));"),
     );
     reg.engine.register_fn("one_hot", |s: &str| -> Matrix {
         let l = s.len();
@@ -48,8 +53,13 @@ pub fn register(reg: &mut Registrar) {
     });
 
     reg.docs.add(
-        FnDoc::new("reverse_complement", "seq", "reverse_complement(seq: string) -> string", "Reverse complement (case and IUPAC codes kept).")
-            .example("reverse_complement(\"AACGTn\")"),
+        FnDoc::new(
+            "reverse_complement",
+            "seq",
+            "reverse_complement(seq: string) -> string",
+            "Reverse complement (case and IUPAC codes kept).",
+        )
+        .example("reverse_complement(\"AACGTn\")"),
     );
     reg.engine.register_fn("reverse_complement", |s: &str| -> String {
         String::from_utf8_lossy(&seq::reverse_complement(s.as_bytes())).into_owned()
@@ -62,8 +72,10 @@ pub fn register(reg: &mut Registrar) {
             "dinucleotide_shuffle(seq: string, seed: int) -> string",
             "Random shuffle preserving every dinucleotide count and the first and last letters (Altschul–Erickson).",
         )
-        .details("Uniform over sequences with the same dinucleotide composition (random Eulerian path), as \
-                  fasta-ushuffle -k 2. The same seed gives the same shuffle.")
+        .details(
+            "Uniform over sequences with the same dinucleotide composition (random Eulerian path), as \
+                  fasta-ushuffle -k 2. The same seed gives the same shuffle.",
+        )
         .example("let s = dinucleotide_shuffle(\"ACGTTGCAACGT\", 1);\nprint(s);"),
     );
     reg.engine.register_fn("dinucleotide_shuffle", |s: &str, seed: i64| -> String {
@@ -73,16 +85,27 @@ pub fn register(reg: &mut Registrar) {
     });
 
     reg.docs.add(
-        FnDoc::new("gc_content", "seq", "gc_content(seq: string) -> float", "Fraction of G and C among the A/C/G/T bases.")
-            .example("gc_content(\"GGCCAATT\")"),
+        FnDoc::new(
+            "gc_content",
+            "seq",
+            "gc_content(seq: string) -> float",
+            "Fraction of G and C among the A/C/G/T bases.",
+        )
+        .example("gc_content(\"GGCCAATT\")"),
     );
     reg.engine.register_fn("gc_content", |s: &str| -> ScriptResult<f64> {
-        seq::gc_content(s.as_bytes()).ok_or_else(|| gscript_lang::primitive_error("gc_content", Some("seq"), "has no A, C, G or T bases"))
+        seq::gc_content(s.as_bytes())
+            .ok_or_else(|| gscript_lang::primitive_error("gc_content", Some("seq"), "has no A, C, G or T bases"))
     });
 
     reg.docs.add(
-        FnDoc::new("parse_region", "seq", "parse_region(text: string) -> map", "Reads `chr:start-end`, `chr-start-end` or `chr_start_end` (BED coordinates).")
-            .example("let r = parse_region(\"chr1:1,000-2,000\");\nprint(r.end - r.start);"),
+        FnDoc::new(
+            "parse_region",
+            "seq",
+            "parse_region(text: string) -> map",
+            "Reads `chr:start-end`, `chr-start-end` or `chr_start_end` (BED coordinates).",
+        )
+        .example("let r = parse_region(\"chr1:1,000-2,000\");\nprint(r.end - r.start);"),
     );
     reg.engine.register_fn("parse_region", |s: &str| -> ScriptResult<Map> {
         let r: Region = s.parse().map_err(in_primitive("parse_region"))?;
@@ -91,7 +114,16 @@ pub fn register(reg: &mut Registrar) {
 
     reg.engine.register_type_with_name::<GenomeValue>("Genome");
     reg.host.register_renderer::<GenomeValue>(|g| MimeBundle::plain(g.summary()));
-    reg.docs.add(FnDoc::method("Genome", "to_string", "seq", "genome.to_string() -> string", "Path, number of sequences and total length.").example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nprint(sim.genome.to_string());"));
+    reg.docs.add(
+        FnDoc::method(
+            "Genome",
+            "to_string",
+            "seq",
+            "genome.to_string() -> string",
+            "Path, number of sequences and total length.",
+        )
+        .example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nprint(sim.genome.to_string());"),
+    );
     reg.engine.register_fn("to_string", |g: &mut GenomeValue| g.summary());
 
     reg.docs.add(
@@ -136,10 +168,18 @@ pub(crate) fn sequence_codes(primitive: &str, seqs: &Dynamic, seq_len: usize) ->
     } else if let Some(a) = seqs.clone().try_cast::<gscript_lang::rhai::Array>() {
         a.into_iter()
             .enumerate()
-            .map(|(i, v)| v.try_cast::<String>().ok_or_else(|| gscript_lang::primitive_error(primitive, Some("seqs"), &format!("element {i} is not a string"))))
+            .map(|(i, v)| {
+                v.try_cast::<String>().ok_or_else(|| {
+                    gscript_lang::primitive_error(primitive, Some("seqs"), &format!("element {i} is not a string"))
+                })
+            })
             .collect::<ScriptResult<_>>()?
     } else {
-        return Err(gscript_lang::primitive_error(primitive, Some("seqs"), &format!("expected a DNA string or an array of them, got {}", seqs.type_name())));
+        return Err(gscript_lang::primitive_error(
+            primitive,
+            Some("seqs"),
+            &format!("expected a DNA string or an array of them, got {}", seqs.type_name()),
+        ));
     };
     if let Some((i, s)) = list.iter().enumerate().find(|(_, s)| s.len() != seq_len) {
         return Err(gscript_lang::primitive_error(

@@ -22,10 +22,7 @@ pub fn register(reg: &mut Registrar) {
         let info = RuntimeInfo::collect();
         let mut m = Map::new();
         m.insert("libtorch_version".into(), info.libtorch_version.unwrap_or_default().into());
-        m.insert(
-            "libtorch_dir".into(),
-            info.libtorch_dir.map(|p| p.display().to_string()).unwrap_or_default().into(),
-        );
+        m.insert("libtorch_dir".into(), info.libtorch_dir.map(|p| p.display().to_string()).unwrap_or_default().into());
         m.insert("threads".into(), (info.intra_op_threads as i64).into());
         m.insert("logical_cpus".into(), (info.logical_cpus as i64).into());
         m.insert("cpu".into(), info.cpu_model.unwrap_or_default().into());
@@ -43,12 +40,21 @@ pub fn register(reg: &mut Registrar) {
     });
 
     reg.docs.add(
-        FnDoc::new("set_threads", "core", "set_threads(n: int)", "Sets the number of CPU threads libtorch uses for compute.")
-            .example("set_threads(2);"),
+        FnDoc::new(
+            "set_threads",
+            "core",
+            "set_threads(n: int)",
+            "Sets the number of CPU threads libtorch uses for compute.",
+        )
+        .example("set_threads(2);"),
     );
     reg.engine.register_fn("set_threads", |n: i64| -> ScriptResult<()> {
         if n < 1 {
-            return Err(gscript_lang::primitive_error("set_threads", Some("n"), &format!("must be at least 1, got {n}")));
+            return Err(gscript_lang::primitive_error(
+                "set_threads",
+                Some("n"),
+                &format!("must be at least 1, got {n}"),
+            ));
         }
         tch::set_num_threads(n as i32);
         Ok(())

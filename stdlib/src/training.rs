@@ -16,7 +16,9 @@ use crate::seq::GenomeValue;
 use crate::values::peak_data::PeakData;
 
 fn training_figure(h: &History) -> Option<Figure> {
-    let series = |name: &str, f: &dyn Fn(&EpochStats) -> Option<f64>| TrainingSeries::new(name, h.epochs.iter().map(|e| f(e).unwrap_or(f64::NAN)).collect());
+    let series = |name: &str, f: &dyn Fn(&EpochStats) -> Option<f64>| {
+        TrainingSeries::new(name, h.epochs.iter().map(|e| f(e).unwrap_or(f64::NAN)).collect())
+    };
     let mut s = vec![series("train loss", &|e| Some(e.train_loss)), series("train auROC", &|e| e.train_auroc)];
     if h.epochs.iter().any(|e| e.val_loss.is_some()) {
         s.push(series("val loss", &|e| e.val_loss));
@@ -44,7 +46,13 @@ impl TrainObserver for SessionObserver {
         let f = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.4}"));
         self.bar.update(
             self.bar_position(),
-            &format!("epoch {} loss {:.4} auROC {} val auROC {}", s.epoch, s.train_loss, f(s.train_auroc), f(s.val_auroc)),
+            &format!(
+                "epoch {} loss {:.4} auROC {} val auROC {}",
+                s.epoch,
+                s.train_loss,
+                f(s.train_auroc),
+                f(s.val_auroc)
+            ),
         );
         if let Some(fig) = training_figure(h) {
             self.host.display_live(&figure_bundle(&fig), &self.display_id, !self.shown);
@@ -72,9 +80,17 @@ pub(crate) struct TrainingInputs {
 }
 
 impl TrainingInputs {
-    pub(crate) fn new(primitive: &'static str, host: &Arc<Host>, genome: &GenomeValue, d: &PeakDataset, seq_len: usize, seed: u64) -> ScriptResult<Self> {
+    pub(crate) fn new(
+        primitive: &'static str,
+        host: &Arc<Host>,
+        genome: &GenomeValue,
+        d: &PeakDataset,
+        seq_len: usize,
+        seed: u64,
+    ) -> ScriptResult<Self> {
         let cancel = cancel_token(host);
-        let codes = peak_codes(&genome.0, &d.peaks, seq_len as u64, seed, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))?;
+        let codes = peak_codes(&genome.0, &d.peaks, seq_len as u64, seed, &mut SessionProgress::new(host), &cancel)
+            .map_err(in_primitive(primitive))?;
         let positives = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
         let split = Split::new(d.n_peaks(), 0.9, seed).map_err(in_primitive(primitive))?;
         Ok(TrainingInputs { codes, positives, split, n_cells: d.n_cells() })
@@ -92,7 +108,11 @@ impl TrainingInputs {
     }
 }
 
-pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscript_lang::rhai::Dynamic>) -> ScriptResult<GenomeValue> {
+pub(crate) fn genome_for(
+    primitive: &str,
+    data: &PeakData,
+    option: Option<&gscript_lang::rhai::Dynamic>,
+) -> ScriptResult<GenomeValue> {
     let genome = match option {
         Some(g) => g.clone().try_cast::<GenomeValue>().ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome"))?,
         None => data.1.clone().ok_or_else(|| {
@@ -105,7 +125,11 @@ pub(crate) fn genome_for(primitive: &str, data: &PeakData, option: Option<&gscri
     };
     let missing = data.0.missing_chromosomes(&genome.0);
     if !missing.is_empty() {
-        return Err(primitive_error(primitive, Some("genome"), &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", "))));
+        return Err(primitive_error(
+            primitive,
+            Some("genome"),
+            &format!("peaks lie on chromosomes the genome lacks: {}", missing.join(", ")),
+        ));
     }
     Ok(genome)
 }
@@ -120,7 +144,11 @@ pub(crate) fn batches_of(primitive: &str, data: &PeakData, column: &str) -> Scri
     let mut cell_batch = Vec::with_capacity(labels.len());
     for (c, l) in labels.iter().enumerate() {
         if l.is_empty() || l == "NA" || l == "nan" {
-            return Err(primitive_error(p, Some("batch"), &format!("cell {} ({}) has no value in column `{column}`", c, data.0.cells.barcodes[c])));
+            return Err(primitive_error(
+                p,
+                Some("batch"),
+                &format!("cell {} ({}) has no value in column `{column}`", c, data.0.cells.barcodes[c]),
+            ));
         }
         let k = *index.entry(l.clone()).or_insert_with(|| {
             names.push(l.clone());
@@ -129,8 +157,14 @@ pub(crate) fn batches_of(primitive: &str, data: &PeakData, column: &str) -> Scri
         cell_batch.push(k);
     }
     if names.len() < 2 {
-        return Err(primitive_error(p, Some("batch"), &format!("column `{column}` has a single value ({}): batch correction needs at least two batches", names.join(""))));
+        return Err(primitive_error(
+            p,
+            Some("batch"),
+            &format!(
+                "column `{column}` has a single value ({}): batch correction needs at least two batches",
+                names.join("")
+            ),
+        ));
     }
     Ok((cell_batch, names))
 }
-

@@ -125,7 +125,10 @@ pub fn attach_lora(model: &mut dyn Adaptable, path: &nn::Path, config: &LoraConf
     let names: Vec<String> = layers.iter().map(|l| l.name.clone()).collect();
     for t in &config.targets {
         if !names.iter().any(|n| glob_match(t, n)) {
-            return Err(RuntimeError::invalid("targets", format!("`{t}` matches no layer; the layers are {}", names.join(", "))));
+            return Err(RuntimeError::invalid(
+                "targets",
+                format!("`{t}` matches no layer; the layers are {}", names.join(", ")),
+            ));
         }
     }
     let r = config.rank as i64;
@@ -221,7 +224,12 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("tower*", "tower3") && glob_match("*", "stem") && glob_match("*1x1", "conv1x1") && glob_match("t*r*", "tower0"));
+        assert!(
+            glob_match("tower*", "tower3")
+                && glob_match("*", "stem")
+                && glob_match("*1x1", "conv1x1")
+                && glob_match("t*r*", "tower0")
+        );
         assert!(!glob_match("tower*", "stem") && !glob_match("tower", "tower0"));
     }
 
@@ -231,7 +239,8 @@ mod tests {
         let x = codes();
         let base = net.forward_codes(&x, false);
         let lvs = nn::VarStore::new(Device::Cpu);
-        let names = attach_lora(&mut net, &lvs.root(), &LoraConfig { rank: 3, alpha: 6.0, targets: vec!["*".into()] }).unwrap();
+        let names =
+            attach_lora(&mut net, &lvs.root(), &LoraConfig { rank: 3, alpha: 6.0, targets: vec!["*".into()] }).unwrap();
         assert_eq!(names, ["stem", "tower0", "tower1", "tower2", "tower3", "conv1x1", "bottleneck"]);
         assert!(net.forward_codes(&x, false).equal(&base), "B = 0: exactly the base outputs");
         // Random B: the adapted model differs; merged equals unmerged; unmerge restores the weights.
@@ -251,7 +260,9 @@ mod tests {
         let back = f64::try_from((&net.conv_blocks().nth(1).unwrap().weight - &w0).abs().max()).unwrap();
         assert!(back < 1e-6, "{back}");
         assert_eq!(adapter_tensors(&mut net).len(), 14);
-        let e = attach_lora(&mut net, &lvs.root(), &LoraConfig { targets: vec!["nope*".into()], ..LoraConfig::default() }).unwrap_err();
+        let e =
+            attach_lora(&mut net, &lvs.root(), &LoraConfig { targets: vec!["nope*".into()], ..LoraConfig::default() })
+                .unwrap_err();
         assert!(e.to_string().contains("stem, tower0"), "{e}");
     }
 

@@ -3,7 +3,9 @@
 
 pub mod lora;
 
-pub use lora::{adapter_tensors, attach_lora, glob_match, merge_lora, unmerge_lora, Adaptable, AdaptableLayer, Lora, LoraConfig};
+pub use lora::{
+    adapter_tensors, attach_lora, glob_match, merge_lora, unmerge_lora, Adaptable, AdaptableLayer, Lora, LoraConfig,
+};
 
 use crate::models::{GroupKind, SequenceModel};
 

@@ -31,8 +31,7 @@ fn contingency(labels_true: &[u32], labels_pred: &[u32]) -> Result<Contingency> 
     }
     let t = compact_labels(labels_true);
     let p = compact_labels(labels_pred);
-    let mut keys: Vec<u64> =
-        t.codes.iter().zip(&p.codes).map(|(&a, &b)| ((a as u64) << 32) | b as u64).collect();
+    let mut keys: Vec<u64> = t.codes.iter().zip(&p.codes).map(|(&a, &b)| ((a as u64) << 32) | b as u64).collect();
     keys.sort_unstable();
     let mut cells = Vec::new();
     let mut i = 0;
@@ -161,9 +160,7 @@ fn expected_mutual_info_of(ct: &Contingency) -> f64 {
     let n = ct.n;
     let per_row: Vec<f64> = rows
         .par_iter()
-        .map(|&(a, ma)| {
-            ma as f64 * neumaier_sum(cols.iter().map(|&(b, mb)| mb as f64 * pair_emi(n, a, b)))
-        })
+        .map(|&(a, ma)| ma as f64 * neumaier_sum(cols.iter().map(|&(b, mb)| mb as f64 * pair_emi(n, a, b))))
         .collect();
     neumaier_sum(per_row)
 }

@@ -132,8 +132,7 @@ fn mutual_information_equals_entropy_identity() {
         let t = random_labels(500, 3 + seed as u32, seed);
         let p = random_labels(500, 4, seed + 10);
         let mi = mutual_information(&t, &p).unwrap();
-        let identity = label_entropy(&t).unwrap() + label_entropy(&p).unwrap()
-            - label_entropy(&joint(&t, &p)).unwrap();
+        let identity = label_entropy(&t).unwrap() + label_entropy(&p).unwrap() - label_entropy(&joint(&t, &p)).unwrap();
         assert!((mi - identity).abs() < 1e-13, "{mi} vs {identity}");
     }
     // MI of a labeling with itself is its entropy.
@@ -266,10 +265,7 @@ fn degenerate_labelings() {
 #[test]
 fn errors_instead_of_panics() {
     let e = adjusted_rand_index(&[0, 1], &[0, 1, 2]).unwrap_err();
-    assert_eq!(
-        e,
-        AnalysisError::LengthMismatch { what_a: "labels_true", len_a: 2, what_b: "labels_pred", len_b: 3 }
-    );
+    assert_eq!(e, AnalysisError::LengthMismatch { what_a: "labels_true", len_a: 2, what_b: "labels_pred", len_b: 3 });
     assert!(matches!(adjusted_mutual_information(&[], &[]), Err(AnalysisError::EmptyInput { .. })));
     assert!(matches!(normalized_mutual_information(&[], &[]), Err(AnalysisError::EmptyInput { .. })));
     assert!(matches!(label_entropy(&[]), Err(AnalysisError::EmptyInput { .. })));

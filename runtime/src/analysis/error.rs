@@ -140,12 +140,7 @@ mod tests {
     fn messages_name_the_details() {
         let e = AnalysisError::NonFinite { what: "data", row: 17 };
         assert!(e.to_string().contains("row 17"), "{e}");
-        let e = AnalysisError::LengthMismatch {
-            what_a: "labels_true",
-            len_a: 3,
-            what_b: "labels_pred",
-            len_b: 5,
-        };
+        let e = AnalysisError::LengthMismatch { what_a: "labels_true", len_a: 3, what_b: "labels_pred", len_b: 5 };
         let s = e.to_string();
         assert!(s.contains('3') && s.contains('5') && s.contains("labels_pred"), "{s}");
         let e = AnalysisError::TooFewPoints { n_points: 4, k: 10 };

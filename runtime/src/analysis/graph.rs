@@ -41,7 +41,12 @@ impl Graph {
         for (pos, &(i, j, w)) in edges.iter().enumerate() {
             for v in [i, j] {
                 if v as usize >= n_nodes {
-                    return Err(AnalysisError::IndexOutOfRange { what: "edges", position: pos, index: v as usize, bound: n_nodes });
+                    return Err(AnalysisError::IndexOutOfRange {
+                        what: "edges",
+                        position: pos,
+                        index: v as usize,
+                        bound: n_nodes,
+                    });
                 }
             }
             if !w.is_finite() {
@@ -275,11 +280,7 @@ pub fn modularity(graph: &Graph, membership: &[u32], resolution: f64) -> Result<
             }
         }
     }
-    let q: f64 = internal
-        .iter()
-        .zip(&total)
-        .map(|(&a, &k)| a / two_m - resolution * (k / two_m) * (k / two_m))
-        .sum();
+    let q: f64 = internal.iter().zip(&total).map(|(&a, &k)| a / two_m - resolution * (k / two_m) * (k / two_m)).sum();
     Ok(q)
 }
 

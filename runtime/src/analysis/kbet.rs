@@ -38,13 +38,7 @@ pub fn kbet(knn: &Knn, batch_labels: &[u32], k: usize, alpha: f64) -> Result<Kbe
 /// Uses each tested cell's first `k` stored neighbours (`1 <= k <= knn.k`),
 /// excluding the cell itself. Needs at least two batches and
 /// `0 < alpha < 1`.
-pub fn kbet_subset(
-    knn: &Knn,
-    batch_labels: &[u32],
-    k: usize,
-    alpha: f64,
-    cells: &[usize],
-) -> Result<KbetResult> {
+pub fn kbet_subset(knn: &Knn, batch_labels: &[u32], k: usize, alpha: f64, cells: &[usize]) -> Result<KbetResult> {
     check_same_len("knn points", knn.n, "batch_labels", batch_labels.len())?;
     check_k(knn, k)?;
     if !(alpha > 0.0 && alpha < 1.0) {
@@ -62,9 +56,7 @@ pub fn kbet_subset(
     let compact = compact_labels(batch_labels);
     let n_batches = compact.n_classes;
     if n_batches < 2 {
-        return Err(AnalysisError::InvalidLabels(format!(
-            "kBET needs at least two batches, got {n_batches}"
-        )));
+        return Err(AnalysisError::InvalidLabels(format!("kBET needs at least two batches, got {n_batches}")));
     }
     let n = knn.n as f64;
     let expected: Vec<f64> = compact.counts.iter().map(|&c| k as f64 * c as f64 / n).collect();

@@ -65,7 +65,12 @@ impl Knn {
             return Err(AnalysisError::ShapeMismatch { what: "knn indices", len: indices.len(), n_rows: n, n_cols: k });
         }
         if distances.len() != expected {
-            return Err(AnalysisError::ShapeMismatch { what: "knn distances", len: distances.len(), n_rows: n, n_cols: k });
+            return Err(AnalysisError::ShapeMismatch {
+                what: "knn distances",
+                len: distances.len(),
+                n_rows: n,
+                n_cols: k,
+            });
         }
         let mut sorted_row = Vec::with_capacity(k);
         for i in 0..n {
@@ -73,7 +78,12 @@ impl Knn {
             let drow = &distances[i * k..(i + 1) * k];
             for (p, &j) in row.iter().enumerate() {
                 if j as usize >= n {
-                    return Err(AnalysisError::IndexOutOfRange { what: "knn indices", position: i * k + p, index: j as usize, bound: n });
+                    return Err(AnalysisError::IndexOutOfRange {
+                        what: "knn indices",
+                        position: i * k + p,
+                        index: j as usize,
+                        bound: n,
+                    });
                 }
                 if j as usize == i {
                     return Err(AnalysisError::InvalidParameter {
@@ -179,11 +189,8 @@ pub fn knn_exact(data: &[f32], n_rows: usize, n_cols: usize, k: usize) -> Result
     }
     let mut indices = vec![0u32; n_rows * k];
     let mut distances = vec![0f32; n_rows * k];
-    indices
-        .par_chunks_mut(QUERY_BLOCK * k)
-        .zip(distances.par_chunks_mut(QUERY_BLOCK * k))
-        .enumerate()
-        .for_each(|(block, (idx_out, dist_out))| {
+    indices.par_chunks_mut(QUERY_BLOCK * k).zip(distances.par_chunks_mut(QUERY_BLOCK * k)).enumerate().for_each(
+        |(block, (idx_out, dist_out))| {
             let q0 = block * QUERY_BLOCK;
             let nq = idx_out.len() / k;
             let mut best: Vec<Vec<(f32, u32)>> = (0..nq).map(|_| Vec::with_capacity(k + 1)).collect();
@@ -211,7 +218,8 @@ pub fn knn_exact(data: &[f32], n_rows: usize, n_cols: usize, k: usize) -> Result
                     dist_out[qi * k + p] = d.sqrt();
                 }
             }
-        });
+        },
+    );
     Ok(Knn { n: n_rows, k, indices, distances })
 }
 
@@ -283,12 +291,27 @@ mod tests {
         assert!(matches!(broken.truncate(2), Err(AnalysisError::ShapeMismatch { .. })));
         assert!(crate::analysis::knn::label_score(&broken, &[0; 200], 2).is_err());
         assert!(crate::analysis::graph::Graph::from_knn(&broken).is_err());
-        assert!(matches!(Knn::from_parts(2, 1, vec![0, 0], vec![1.0, 1.0]), Err(AnalysisError::InvalidParameter { .. })));
-        assert!(matches!(Knn::from_parts(2, 1, vec![1, 2], vec![1.0, 1.0]), Err(AnalysisError::IndexOutOfRange { .. })));
+        assert!(matches!(
+            Knn::from_parts(2, 1, vec![0, 0], vec![1.0, 1.0]),
+            Err(AnalysisError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Knn::from_parts(2, 1, vec![1, 2], vec![1.0, 1.0]),
+            Err(AnalysisError::IndexOutOfRange { .. })
+        ));
         assert!(matches!(Knn::from_parts(2, 1, vec![1], vec![1.0]), Err(AnalysisError::ShapeMismatch { .. })));
-        assert!(matches!(Knn::from_parts(3, 2, vec![1, 1, 0, 2, 0, 1], vec![1.0; 6]), Err(AnalysisError::InvalidParameter { .. })));
-        assert!(matches!(Knn::from_parts(3, 2, vec![1, 2, 0, 2, 0, 1], vec![2.0, 1.0, 0.0, 1.0, 0.0, 1.0]), Err(AnalysisError::InvalidParameter { .. })));
-        assert!(matches!(Knn::from_parts(2, 1, vec![1, 0], vec![f32::NAN, 1.0]), Err(AnalysisError::NonFinite { row: 0, .. })));
+        assert!(matches!(
+            Knn::from_parts(3, 2, vec![1, 1, 0, 2, 0, 1], vec![1.0; 6]),
+            Err(AnalysisError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Knn::from_parts(3, 2, vec![1, 2, 0, 2, 0, 1], vec![2.0, 1.0, 0.0, 1.0, 0.0, 1.0]),
+            Err(AnalysisError::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            Knn::from_parts(2, 1, vec![1, 0], vec![f32::NAN, 1.0]),
+            Err(AnalysisError::NonFinite { row: 0, .. })
+        ));
     }
 
     #[test]

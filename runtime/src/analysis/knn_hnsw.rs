@@ -51,7 +51,10 @@ pub fn knn_hnsw(data: &[f32], n_rows: usize, n_cols: usize, k: usize, options: &
     }
     let rows: Vec<Row> = data.chunks(n_cols).map(Row).collect();
     let ids: Vec<u32> = (0..n_rows as u32).collect();
-    let builder = Builder::default().ef_construction(options.ef_construction.max(k + 1)).ef_search(options.ef_search.max(k + 1)).seed(options.seed);
+    let builder = Builder::default()
+        .ef_construction(options.ef_construction.max(k + 1))
+        .ef_search(options.ef_search.max(k + 1))
+        .seed(options.seed);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -59,26 +62,29 @@ pub fn knn_hnsw(data: &[f32], n_rows: usize, n_cols: usize, k: usize, options: &
     let index: HnswMap<Row, u32> = pool.install(|| builder.build(rows.clone(), ids));
     let mut indices = vec![0u32; n_rows * k];
     let mut distances = vec![0f32; n_rows * k];
-    indices.par_chunks_mut(k).zip(distances.par_chunks_mut(k)).enumerate().for_each_init(Search::default, |search, (i, (idx, dist))| {
-        let mut found: Vec<(f32, u32)> = index
-            .search(&rows[i], search)
-            .map(|item| *item.value)
-            .filter(|&j| j as usize != i)
-            .map(|j| (sq_dist_f32(rows[i].0, rows[j as usize].0), j))
-            .collect();
-        found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        for (p, &(d, j)) in found.iter().take(k).enumerate() {
-            idx[p] = j;
-            dist[p] = d.sqrt();
-        }
-        // a point whose search found fewer than k others (only on degenerate data) repeats its last neighbour
-        if let Some(&(d, j)) = found.get(found.len().min(k).wrapping_sub(1)) {
-            for p in found.len().min(k)..k {
+    indices.par_chunks_mut(k).zip(distances.par_chunks_mut(k)).enumerate().for_each_init(
+        Search::default,
+        |search, (i, (idx, dist))| {
+            let mut found: Vec<(f32, u32)> = index
+                .search(&rows[i], search)
+                .map(|item| *item.value)
+                .filter(|&j| j as usize != i)
+                .map(|j| (sq_dist_f32(rows[i].0, rows[j as usize].0), j))
+                .collect();
+            found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (p, &(d, j)) in found.iter().take(k).enumerate() {
                 idx[p] = j;
                 dist[p] = d.sqrt();
             }
-        }
-    });
+            // a point whose search found fewer than k others (only on degenerate data) repeats its last neighbour
+            if let Some(&(d, j)) = found.get(found.len().min(k).wrapping_sub(1)) {
+                for p in found.len().min(k)..k {
+                    idx[p] = j;
+                    dist[p] = d.sqrt();
+                }
+            }
+        },
+    );
     Ok(Knn { n: n_rows, k, indices, distances })
 }
 
@@ -118,7 +124,13 @@ mod tests {
 
     #[test]
     fn bad_inputs() {
-        assert!(matches!(knn_hnsw(&[0.0; 6], 3, 2, 3, &HnswOptions::default()), Err(AnalysisError::TooFewPoints { .. })));
-        assert!(matches!(knn_hnsw(&[0.0, f32::NAN, 1.0, 2.0], 2, 2, 1, &HnswOptions::default()), Err(AnalysisError::NonFinite { row: 0, .. })));
+        assert!(matches!(
+            knn_hnsw(&[0.0; 6], 3, 2, 3, &HnswOptions::default()),
+            Err(AnalysisError::TooFewPoints { .. })
+        ));
+        assert!(matches!(
+            knn_hnsw(&[0.0, f32::NAN, 1.0, 2.0], 2, 2, 1, &HnswOptions::default()),
+            Err(AnalysisError::NonFinite { row: 0, .. })
+        ));
     }
 }

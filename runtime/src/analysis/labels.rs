@@ -61,10 +61,7 @@ pub fn compact_labels(labels: &[u32]) -> Compact {
         }
         labels.iter().map(|&v| table[v as usize]).collect()
     } else {
-        labels
-            .iter()
-            .map(|v| distinct.binary_search(v).map(|p| p as u32).unwrap_or(0))
-            .collect()
+        labels.iter().map(|v| distinct.binary_search(v).map(|p| p as u32).unwrap_or(0)).collect()
     };
     for &c in &codes {
         counts[c as usize] += 1;
@@ -73,12 +70,7 @@ pub fn compact_labels(labels: &[u32]) -> Compact {
 }
 
 /// Checks that two label (or value) vectors have the same length.
-pub(crate) fn check_same_len(
-    what_a: &'static str,
-    len_a: usize,
-    what_b: &'static str,
-    len_b: usize,
-) -> Result<()> {
+pub(crate) fn check_same_len(what_a: &'static str, len_a: usize, what_b: &'static str, len_b: usize) -> Result<()> {
     if len_a != len_b {
         return Err(AnalysisError::LengthMismatch { what_a, len_a, what_b, len_b });
     }
@@ -121,9 +113,6 @@ mod tests {
     fn same_len_check_reports_both_lengths() {
         assert!(check_same_len("a", 2, "b", 2).is_ok());
         let e = check_same_len("a", 2, "b", 3).unwrap_err();
-        assert_eq!(
-            e,
-            AnalysisError::LengthMismatch { what_a: "a", len_a: 2, what_b: "b", len_b: 3 }
-        );
+        assert_eq!(e, AnalysisError::LengthMismatch { what_a: "a", len_a: 2, what_b: "b", len_b: 3 });
     }
 }

@@ -29,7 +29,10 @@ pub(crate) fn symmetric_eigen(mat: &[f64], p: usize) -> (Vec<f64>, Vec<f64>) {
         v[i * p + i] = 1.0;
     }
     for _sweep in 0..100 {
-        let off: f64 = (0..p).flat_map(|i| (0..p).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * p + j].powi(2)).sum();
+        let off: f64 = (0..p)
+            .flat_map(|i| (0..p).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * p + j].powi(2))
+            .sum();
         let scale: f64 = a.iter().map(|x| x * x).sum::<f64>();
         if off <= 1e-30 * scale.max(f64::MIN_POSITIVE) {
             break;
@@ -223,7 +226,8 @@ pub fn spectral_layout(graph: &Graph, dim: usize, seed: u64) -> Result<(Vec<f32>
             for (l, &g) in nodes.iter().enumerate() {
                 local[g] = l;
             }
-            let inv_sqrt: Vec<f64> = nodes.iter().map(|&g| 1.0 / graph.row(g).1.iter().map(|&w| w as f64).sum::<f64>().sqrt()).collect();
+            let inv_sqrt: Vec<f64> =
+                nodes.iter().map(|&g| 1.0 / graph.row(g).1.iter().map(|&w| w as f64).sum::<f64>().sqrt()).collect();
             let norm = inv_sqrt.iter().map(|x| 1.0 / (x * x)).sum::<f64>().sqrt();
             let trivial: Vec<f64> = inv_sqrt.iter().map(|x| 1.0 / x / norm).collect();
             let apply = |v: &[f64], w: &mut [f64], p: usize| {
@@ -283,7 +287,8 @@ mod tests {
         assert!(info.converged && info.n_components == 1);
         // Eigenvectors of the symmetric normalised Laplacian are D^{1/2} f with f
         // the (monotone) random-walk Fiedler vector.
-        let coords: Vec<f32> = coords.iter().enumerate().map(|(i, c)| c / if i == 0 || i == 9 { 1.0 } else { 2f32.sqrt() }).collect();
+        let coords: Vec<f32> =
+            coords.iter().enumerate().map(|(i, c)| c / if i == 0 || i == 9 { 1.0 } else { 2f32.sqrt() }).collect();
         let inc = coords.windows(2).all(|w| w[1] > w[0]);
         let dec = coords.windows(2).all(|w| w[1] < w[0]);
         assert!(inc || dec, "{coords:?}");

@@ -20,13 +20,22 @@ use rayon::prelude::*;
 /// distances in `f64`, ties ordered by index). `data` is row-major
 /// `n_rows × n_cols`, `embedding` row-major `n_rows × n_components`; needs
 /// `1 <= k < n_rows / 2`. Costs `O(n² n_cols)` time, parallel over points.
-pub fn trustworthiness(data: &[f32], n_rows: usize, n_cols: usize, embedding: &[f32], n_components: usize, k: usize) -> Result<f64> {
+pub fn trustworthiness(
+    data: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    embedding: &[f32],
+    n_components: usize,
+    k: usize,
+) -> Result<f64> {
     validate_matrix("data", data, n_rows, n_cols)?;
     validate_matrix("embedding", embedding, n_rows, n_components)?;
     if k == 0 || 2 * k >= n_rows {
         return Err(AnalysisError::InvalidParameter {
             name: "k",
-            reason: format!("trustworthiness needs 1 <= k < n_rows / 2 (scikit-learn's rule), got k = {k} for {n_rows} points"),
+            reason: format!(
+                "trustworthiness needs 1 <= k < n_rows / 2 (scikit-learn's rule), got k = {k} for {n_rows} points"
+            ),
         });
     }
     let emb_knn = knn_exact(embedding, n_rows, n_components, k)?;
@@ -67,7 +76,13 @@ pub fn trustworthiness(data: &[f32], n_rows: usize, n_cols: usize, embedding: &[
 
 /// Share of each point's `k` nearest neighbours in the layout that carry
 /// its label ([`label_score`] on an exact kNN of the layout).
-pub fn layout_label_agreement(embedding: &[f32], n_rows: usize, n_components: usize, labels: &[u32], k: usize) -> Result<f64> {
+pub fn layout_label_agreement(
+    embedding: &[f32],
+    n_rows: usize,
+    n_components: usize,
+    labels: &[u32],
+    k: usize,
+) -> Result<f64> {
     check_same_len("embedding rows", n_rows, "labels", labels.len())?;
     let knn = knn_exact(embedding, n_rows, n_components, k)?;
     label_score(&knn, labels, k)
@@ -122,7 +137,10 @@ mod tests {
         assert!(e.to_string().contains("k < n_rows / 2"), "{e}");
         let mut bad = data.clone();
         bad[3] = f32::NAN;
-        assert!(matches!(trustworthiness(&data, 10, 2, &bad, 2, 2), Err(AnalysisError::NonFinite { what: "embedding", row: 1 })));
+        assert!(matches!(
+            trustworthiness(&data, 10, 2, &bad, 2, 2),
+            Err(AnalysisError::NonFinite { what: "embedding", row: 1 })
+        ));
         assert!(layout_label_agreement(&data, 10, 2, &[0; 9], 2).is_err());
     }
 }

@@ -298,7 +298,8 @@ pub fn leiden(graph: &Graph, options: &LeidenOptions) -> Result<Partition> {
         let mut next = leiden_iteration(&g, &membership, gamma, options.theta, &mut rng);
         compact_in_place(&mut next);
         let q_next = quality(&g, &next, gamma);
-        let unchanged = crate::analysis::community::canonical(&next).0 == crate::analysis::community::canonical(&membership).0;
+        let unchanged =
+            crate::analysis::community::canonical(&next).0 == crate::analysis::community::canonical(&membership).0;
         let improved = q_next > q + GAIN_EPS * g.two_m;
         membership = next;
         q = q_next;

@@ -25,8 +25,11 @@ fn recovers_planted_blocks() {
 
 #[test]
 fn two_triangles() {
-    let g = Graph::from_edges(6, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (3, 4, 1.0), (4, 5, 1.0), (3, 5, 1.0), (2, 3, 1.0)])
-        .unwrap();
+    let g = Graph::from_edges(
+        6,
+        &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (3, 4, 1.0), (4, 5, 1.0), (3, 5, 1.0), (2, 3, 1.0)],
+    )
+    .unwrap();
     let p = leiden(&g, &LeidenOptions::default()).unwrap();
     assert_eq!(p.membership, vec![0, 0, 0, 1, 1, 1]);
     assert!((p.modularity - (6.0 / 7.0 - 0.5)).abs() < 1e-12);
@@ -109,7 +112,8 @@ fn invalid_options() {
     let bad_init = LeidenOptions { initial_membership: Some(vec![0, 0]), ..Default::default() };
     assert!(matches!(leiden(&g, &bad_init), Err(AnalysisError::LengthMismatch { len_a: 3, len_b: 2, .. })));
     // Arbitrary (even huge) codes are fine as a starting partition.
-    let big = LeidenOptions { initial_membership: Some(vec![u32::MAX, 7, u32::MAX]), n_iterations: 0, ..Default::default() };
+    let big =
+        LeidenOptions { initial_membership: Some(vec![u32::MAX, 7, u32::MAX]), n_iterations: 0, ..Default::default() };
     assert_eq!(leiden(&g, &big).unwrap().membership, vec![0, 1, 0]);
     let bad_res = LeidenOptions { resolution: f64::INFINITY, ..Default::default() };
     assert!(matches!(leiden(&g, &bad_res), Err(AnalysisError::InvalidParameter { name: "resolution", .. })));

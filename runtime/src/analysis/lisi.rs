@@ -93,10 +93,7 @@ pub fn lisi(knn: &Knn, labels: &[u32], perplexity: f64) -> Result<LisiResult> {
     if !(perplexity.is_finite() && perplexity > 0.0 && perplexity < knn.k as f64) {
         return Err(AnalysisError::InvalidParameter {
             name: "perplexity",
-            reason: format!(
-                "must be positive and below the number of stored neighbours ({}), got {perplexity}",
-                knn.k
-            ),
+            reason: format!("must be positive and below the number of stored neighbours ({}), got {perplexity}", knn.k),
         });
     }
     let compact = compact_labels(labels);
@@ -191,9 +188,8 @@ mod tests {
         // Three batches, 30 neighbours each, all at the same distance: uniform
         // weights, LISI = 3.
         let batch3: Vec<u32> = (0..91).map(|j| (j % 3) as u32).collect();
-        let rows: Vec<_> = (0..91)
-            .map(|i| ((0..91u32).filter(|&j| j as usize != i).take(90).collect(), vec![2.5f32; 90]))
-            .collect();
+        let rows: Vec<_> =
+            (0..91).map(|i| ((0..91u32).filter(|&j| j as usize != i).take(90).collect(), vec![2.5f32; 90])).collect();
         let knn = knn_from_rows(rows);
         let r = ilisi(&knn, &batch3, 30.0).unwrap();
         // Point 0's neighbours 1..=90: 30 of each batch.

@@ -130,8 +130,11 @@ mod tests {
 
     #[test]
     fn two_triangles_split_at_the_bridge() {
-        let g = Graph::from_edges(6, &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (3, 4, 1.0), (4, 5, 1.0), (3, 5, 1.0), (2, 3, 1.0)])
-            .unwrap();
+        let g = Graph::from_edges(
+            6,
+            &[(0, 1, 1.0), (1, 2, 1.0), (0, 2, 1.0), (3, 4, 1.0), (4, 5, 1.0), (3, 5, 1.0), (2, 3, 1.0)],
+        )
+        .unwrap();
         let p = louvain(&g, &LouvainOptions::default()).unwrap();
         assert_eq!(p.membership, vec![0, 0, 0, 1, 1, 1]);
         assert!((p.modularity - (6.0 / 7.0 - 0.5)).abs() < 1e-12);

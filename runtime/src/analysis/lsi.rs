@@ -71,10 +71,16 @@ pub fn tfidf(m: &PeakMatrix, scale_factor: f64) -> Result<TfIdf> {
         return Err(AnalysisError::EmptyInput { what: "peak matrix" });
     }
     if !(scale_factor.is_finite() && scale_factor > 0.0) {
-        return Err(AnalysisError::InvalidParameter { name: "scale_factor", reason: format!("{scale_factor} is not a positive number") });
+        return Err(AnalysisError::InvalidParameter {
+            name: "scale_factor",
+            reason: format!("{scale_factor} is not a positive number"),
+        });
     }
     if let Some(i) = m.values.iter().position(|v| !v.is_finite() || *v < 0.0) {
-        return Err(AnalysisError::InvalidParameter { name: "peak matrix", reason: format!("entry {i} is {} (counts must be finite and ≥ 0)", m.values[i]) });
+        return Err(AnalysisError::InvalidParameter {
+            name: "peak matrix",
+            reason: format!("entry {i} is {} (counts must be finite and ≥ 0)", m.values[i]),
+        });
     }
     let mut totals = vec![0f64; m.n_cells];
     let mut counts = vec![0usize; m.n_cells + 1];
@@ -90,7 +96,10 @@ pub fn tfidf(m: &PeakMatrix, scale_factor: f64) -> Result<TfIdf> {
         }
     }
     if let Some(c) = totals.iter().position(|&t| t <= 0.0) {
-        return Err(AnalysisError::InvalidParameter { name: "peak matrix", reason: format!("cell {c} has no counts; remove empty cells before TF-IDF") });
+        return Err(AnalysisError::InvalidParameter {
+            name: "peak matrix",
+            reason: format!("cell {c} has no counts; remove empty cells before TF-IDF"),
+        });
     }
     for c in 0..m.n_cells {
         counts[c + 1] += counts[c];
@@ -172,7 +181,6 @@ impl LinearOperator for SparseOperator<'_> {
     }
 }
 
-
 /// LSI of a peaks × cells matrix (see the module docs).
 pub fn lsi(m: &PeakMatrix, options: &LsiOptions) -> Result<Lsi> {
     let t = tfidf(m, options.scale_factor)?;
@@ -219,13 +227,14 @@ pub fn lsi(m: &PeakMatrix, options: &LsiOptions) -> Result<Lsi> {
 mod tests {
     use super::*;
     use crate::analysis::cluster_metrics::adjusted_rand_index;
-    use crate::analysis::{leiden, resolution_for_k_clusters, Graph, LeidenOptions};
     use crate::analysis::knn::knn_exact;
+    use crate::analysis::{leiden, resolution_for_k_clusters, Graph, LeidenOptions};
     use crate::data::simulate::{simulate_atac, SimulateOptions};
 
     fn tiny() -> PeakMatrix {
         // 3 peaks × 4 cells: (peak, cell, value)
-        PeakMatrix::from_triplets(3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 3, 0], &[1.0, 2.0, 1.0, 1.0, 3.0, 1.0]).unwrap()
+        PeakMatrix::from_triplets(3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 3, 0], &[1.0, 2.0, 1.0, 1.0, 3.0, 1.0])
+            .unwrap()
     }
 
     #[test]
@@ -261,11 +270,22 @@ mod tests {
 
     #[test]
     fn lsi_recovers_simulated_cell_types() {
-        let sim = simulate_atac(&SimulateOptions { n_cells: 300, n_peaks: 1500, n_cell_types: 3, seed: 8, ..Default::default() }).unwrap();
+        let sim = simulate_atac(&SimulateOptions {
+            n_cells: 300,
+            n_peaks: 1500,
+            n_cell_types: 3,
+            seed: 8,
+            ..Default::default()
+        })
+        .unwrap();
         let l = lsi(&sim.data.matrix, &LsiOptions { n_components: 10, ..Default::default() }).unwrap();
         assert_eq!(l.embedding.len(), 300 * 10);
         // the first component follows depth more than the kept ones
-        assert!(l.depth_correlation[0].abs() > l.depth_correlation[1..].iter().fold(0f64, |m, c| m.max(c.abs())), "{:?}", l.depth_correlation);
+        assert!(
+            l.depth_correlation[0].abs() > l.depth_correlation[1..].iter().fold(0f64, |m, c| m.max(c.abs())),
+            "{:?}",
+            l.depth_correlation
+        );
         let knn = knn_exact(&l.embedding, 300, 10, 15).unwrap();
         let g = Graph::from_knn(&knn).unwrap();
         let (_, part) = resolution_for_k_clusters(&g, 3, 1).unwrap();

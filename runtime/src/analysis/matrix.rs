@@ -91,15 +91,9 @@ mod tests {
         );
         assert_eq!(validate_matrix("x", &[], 0, 3), Err(AnalysisError::EmptyInput { what: "x" }));
         let data = [0.0, 1.0, 2.0, 3.0, 4.0, f32::NAN, 6.0, f32::INFINITY, 8.0];
-        assert_eq!(
-            validate_matrix("x", &data, 3, 3),
-            Err(AnalysisError::NonFinite { what: "x", row: 1 })
-        );
+        assert_eq!(validate_matrix("x", &data, 3, 3), Err(AnalysisError::NonFinite { what: "x", row: 1 }));
         // Overflowing shapes are reported, not a panic.
-        assert!(matches!(
-            validate_matrix("x", &[1.0], usize::MAX, 2),
-            Err(AnalysisError::ShapeMismatch { .. })
-        ));
+        assert!(matches!(validate_matrix("x", &[1.0], usize::MAX, 2), Err(AnalysisError::ShapeMismatch { .. })));
     }
 
     #[test]

@@ -14,12 +14,7 @@ pub fn label_score(knn: &Knn, labels: &[u32], k: usize) -> Result<f64> {
     check_same_len("knn points", knn.n, "labels", labels.len())?;
     check_k(knn, k)?;
     let total: usize = (0..knn.n)
-        .map(|i| {
-            knn.indices[i * knn.k..i * knn.k + k]
-                .iter()
-                .filter(|&&j| labels[j as usize] == labels[i])
-                .count()
-        })
+        .map(|i| knn.indices[i * knn.k..i * knn.k + k].iter().filter(|&&j| labels[j as usize] == labels[i]).count())
         .sum();
     Ok(total as f64 / (knn.n as f64 * k as f64))
 }

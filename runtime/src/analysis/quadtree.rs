@@ -69,7 +69,8 @@ impl QuadTree {
         }
         let parent = &self.cells[node];
         let h = parent.half / 2.0;
-        let center = [parent.center[0] + if q & 1 == 1 { h } else { -h }, parent.center[1] + if q & 2 == 2 { h } else { -h }];
+        let center =
+            [parent.center[0] + if q & 1 == 1 { h } else { -h }, parent.center[1] + if q & 2 == 2 { h } else { -h }];
         self.cells.push(Cell::empty(center, h));
         let id = self.cells.len() - 1;
         self.cells[node].children[q] = id as u32;

@@ -88,11 +88,20 @@ pub fn exact_svd(a: &Tensor, k: usize) -> Result<TruncatedSvd> {
 /// The Krylov space `[AΩ, (AAᵀ)AΩ, …, (AAᵀ)^q AΩ]` (each block re-orthonormalised) is orthonormalised as a whole and
 /// `A` is projected onto it; unlike plain subspace iteration its accuracy does not depend on a gap after the k-th
 /// singular value, which matters for the flat spectra of sparse count data.
-pub fn randomized_svd(op: &dyn LinearOperator, k: usize, oversamples: usize, power_iterations: usize, seed: u64) -> Result<TruncatedSvd> {
+pub fn randomized_svd(
+    op: &dyn LinearOperator,
+    k: usize,
+    oversamples: usize,
+    power_iterations: usize,
+    seed: u64,
+) -> Result<TruncatedSvd> {
     let (rows, cols) = (op.rows(), op.cols());
     let max_k = rows.min(cols);
     if k == 0 || k > max_k {
-        return Err(AnalysisError::InvalidParameter { name: "n_components", reason: format!("{k} is not in 1..={max_k}") });
+        return Err(AnalysisError::InvalidParameter {
+            name: "n_components",
+            reason: format!("{k} is not in 1..={max_k}"),
+        });
     }
     let l = (k + oversamples).min(max_k);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -175,7 +184,10 @@ fn to_vec_f64(t: &Tensor) -> Vec<f64> {
 pub fn pca(data: &[f32], n_rows: usize, n_cols: usize, options: &PcaOptions) -> Result<Pca> {
     validate_matrix("data", data, n_rows, n_cols)?;
     if n_rows < 2 {
-        return Err(AnalysisError::InvalidParameter { name: "data", reason: format!("PCA needs at least 2 rows, got {n_rows}") });
+        return Err(AnalysisError::InvalidParameter {
+            name: "data",
+            reason: format!("PCA needs at least 2 rows, got {n_rows}"),
+        });
     }
     let max_k = n_rows.min(n_cols);
     if options.n_components == 0 {
@@ -215,7 +227,10 @@ pub fn standard_scale(data: &[f32], n_rows: usize, n_cols: usize, max_value: Opt
     validate_matrix("data", data, n_rows, n_cols)?;
     if let Some(m) = max_value {
         if !(m.is_finite() && m > 0.0) {
-            return Err(AnalysisError::InvalidParameter { name: "max_value", reason: format!("{m} is not a positive number") });
+            return Err(AnalysisError::InvalidParameter {
+                name: "max_value",
+                reason: format!("{m} is not a positive number"),
+            });
         }
     }
     let mut mean = vec![0f64; n_cols];
@@ -268,8 +283,10 @@ mod tests {
     fn exact_and_randomized_agree_on_a_low_rank_matrix() {
         let (n, d) = (300, 40);
         let x = low_rank(n, d, 1);
-        let exact = pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Exact, ..Default::default() }).unwrap();
-        let rand = pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Randomized, ..Default::default() }).unwrap();
+        let exact =
+            pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Exact, ..Default::default() }).unwrap();
+        let rand = pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Randomized, ..Default::default() })
+            .unwrap();
         assert!(!exact.randomized && rand.randomized);
         for (a, b) in exact.embedding.iter().zip(&rand.embedding) {
             assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{a} vs {b}");

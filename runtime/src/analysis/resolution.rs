@@ -48,9 +48,8 @@ pub fn resolution_for_k_clusters_with(
             reason: format!("need 0 < low < high, both finite; got [{low}, {high}]"),
         });
     }
-    let run = |resolution: f64| -> Result<Partition> {
-        leiden(graph, &LeidenOptions { resolution, ..options.clone() })
-    };
+    let run =
+        |resolution: f64| -> Result<Partition> { leiden(graph, &LeidenOptions { resolution, ..options.clone() }) };
     let mut best: Option<(usize, f64)> = None;
     let mut note = |count: usize, resolution: f64| {
         let better = match best {

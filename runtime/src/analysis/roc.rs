@@ -154,7 +154,12 @@ fn check_positives(positives: &[Vec<u32>], n_rows: usize, n_cols: usize) -> Resu
     check_same_len("score rows", n_rows, "positives", positives.len())?;
     for (i, row) in positives.iter().enumerate() {
         if let Some(&j) = row.iter().find(|&&j| j as usize >= n_cols) {
-            return Err(AnalysisError::IndexOutOfRange { what: "positives", position: i, index: j as usize, bound: n_cols });
+            return Err(AnalysisError::IndexOutOfRange {
+                what: "positives",
+                position: i,
+                index: j as usize,
+                bound: n_cols,
+            });
         }
     }
     Ok(())

@@ -43,10 +43,7 @@ fn random_case(n: usize, levels: u32, seed: u64) -> (Vec<f64>, Vec<bool>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let labels: Vec<bool> = (0..n).map(|_| rng.random::<f64>() < 0.3).collect();
     // Quantised scores (many ties), shifted up for positives.
-    let x = labels
-        .iter()
-        .map(|&l| (rng.random_range(0..levels) as f64 + if l { 2.0 } else { 0.0 }) * 0.25)
-        .collect();
+    let x = labels.iter().map(|&l| (rng.random_range(0..levels) as f64 + if l { 2.0 } else { 0.0 }) * 0.25).collect();
     (x, labels)
 }
 
@@ -155,10 +152,7 @@ fn per_row_matches_single_calls() {
 fn errors() {
     assert!(matches!(auroc(&[1.0f64, 2.0], &[true, true]), Err(AnalysisError::InvalidLabels(_))));
     assert!(matches!(average_precision(&[1.0f64], &[true, false]), Err(AnalysisError::LengthMismatch { .. })));
-    assert_eq!(
-        auroc(&[1.0f64, f64::NAN], &[true, false]),
-        Err(AnalysisError::NonFinite { what: "scores", row: 1 })
-    );
+    assert_eq!(auroc(&[1.0f64, f64::NAN], &[true, false]), Err(AnalysisError::NonFinite { what: "scores", row: 1 }));
     assert_eq!(pearson(&[1.0f64, 1.0], &[1.0, 2.0]), Err(AnalysisError::ZeroVariance { what: "x" }));
     assert_eq!(spearman(&[1.0f64, 2.0], &[3.0, 3.0]), Err(AnalysisError::ZeroVariance { what: "y" }));
     assert!(matches!(pearson(&[1.0f64], &[1.0]), Err(AnalysisError::InvalidParameter { .. })));
@@ -168,6 +162,12 @@ fn errors() {
         per_row(&scores, 2, 2, &[vec![0], vec![2]], RankMetric::AuRoc),
         Err(AnalysisError::IndexOutOfRange { position: 1, index: 2, bound: 2, .. })
     ));
-    assert!(matches!(per_column(&scores, 2, 2, &[vec![0]], RankMetric::AuRoc), Err(AnalysisError::LengthMismatch { .. })));
-    assert!(matches!(per_row(&scores, 2, 3, &[vec![], vec![]], RankMetric::AuRoc), Err(AnalysisError::ShapeMismatch { .. })));
+    assert!(matches!(
+        per_column(&scores, 2, 2, &[vec![0]], RankMetric::AuRoc),
+        Err(AnalysisError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        per_row(&scores, 2, 3, &[vec![], vec![]], RankMetric::AuRoc),
+        Err(AnalysisError::ShapeMismatch { .. })
+    ));
 }

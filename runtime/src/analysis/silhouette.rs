@@ -205,10 +205,7 @@ mod tests {
             Err(AnalysisError::LengthMismatch { what_a: "data rows", len_a: 4, what_b: "labels", len_b: 3 })
         );
         let bad = [0.0f32, 1.0, f32::NAN, 3.0];
-        assert_eq!(
-            silhouette_score(&bad, 2, 2, &[0, 1]),
-            Err(AnalysisError::NonFinite { what: "data", row: 1 })
-        );
+        assert_eq!(silhouette_score(&bad, 2, 2, &[0, 1]), Err(AnalysisError::NonFinite { what: "data", row: 1 }));
         assert!(matches!(cell_type_asw(&[], 0, 2, &[]), Err(AnalysisError::EmptyInput { .. })));
     }
 }

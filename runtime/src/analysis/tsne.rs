@@ -18,8 +18,8 @@
 
 use crate::analysis::error::{AnalysisError, Result};
 use crate::analysis::knn::{knn_exact, Knn};
-use crate::analysis::reduce::{pca, PcaOptions};
 use crate::analysis::quadtree::QuadTree;
+use crate::analysis::reduce::{pca, PcaOptions};
 use crate::analysis::synthetic::standard_normal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -110,7 +110,10 @@ pub fn neighbors_for_perplexity(n: usize, perplexity: f64) -> usize {
 
 fn check_perplexity(n: usize, perplexity: f64) -> Result<()> {
     if !(perplexity.is_finite() && perplexity > 0.0) {
-        return Err(AnalysisError::InvalidParameter { name: "perplexity", reason: format!("must be finite and > 0, got {perplexity}") });
+        return Err(AnalysisError::InvalidParameter {
+            name: "perplexity",
+            reason: format!("must be finite and > 0, got {perplexity}"),
+        });
     }
     if perplexity >= n as f64 {
         return Err(AnalysisError::InvalidParameter {
@@ -245,12 +248,16 @@ pub fn tsne_from_knn(knn: &Knn, init: &[f32], options: &TsneOptions) -> Result<T
         return bad("learning_rate", format!("must be finite and > 0, got {lr}"));
     }
     if o.exploration_iter == 0 || o.max_iter < o.exploration_iter {
-        return bad("max_iter", format!("need 0 < exploration_iter ({}) <= max_iter ({})", o.exploration_iter, o.max_iter));
+        return bad(
+            "max_iter",
+            format!("need 0 < exploration_iter ({}) <= max_iter ({})", o.exploration_iter, o.max_iter),
+        );
     }
     let p = tsne_affinities(knn, o.perplexity)?;
     let learning_rate = o.learning_rate.unwrap_or((n as f64 / o.early_exaggeration / 4.0).max(50.0));
     let mut y: Vec<f64> = init.iter().map(|&v| v as f64).collect();
-    let stage1 = descend(&p, &mut y, o.early_exaggeration, 0, o.exploration_iter, 0.5, o.exploration_iter, learning_rate, o);
+    let stage1 =
+        descend(&p, &mut y, o.early_exaggeration, 0, o.exploration_iter, 0.5, o.exploration_iter, learning_rate, o);
     let (mut kl, mut last) = stage1;
     if o.max_iter > o.exploration_iter {
         (kl, last) = descend(&p, &mut y, 1.0, last + 1, o.max_iter, 0.8, o.n_iter_without_progress, learning_rate, o);
@@ -261,7 +268,17 @@ pub fn tsne_from_knn(knn: &Knn, init: &[f32], options: &TsneOptions) -> Result<T
 /// scikit-learn's `_gradient_descent` from iteration `start` to `end`
 /// (exclusive); returns the last error and the last iteration index.
 #[allow(clippy::too_many_arguments)]
-fn descend(p: &Affinities, y: &mut [f64], exaggeration: f64, start: usize, end: usize, momentum: f64, patience: usize, lr: f64, o: &TsneOptions) -> (f64, usize) {
+fn descend(
+    p: &Affinities,
+    y: &mut [f64],
+    exaggeration: f64,
+    start: usize,
+    end: usize,
+    momentum: f64,
+    patience: usize,
+    lr: f64,
+    o: &TsneOptions,
+) -> (f64, usize) {
     let mut update = vec![0f64; y.len()];
     let mut gains = vec![1f64; y.len()];
     let (mut error, mut best_error, mut best_iter) = (f64::MAX, f64::MAX, start);
@@ -310,9 +327,18 @@ pub fn tsne(data: &[f32], n_rows: usize, n_cols: usize, options: &TsneOptions) -
     let init: Vec<f32> = match options.init {
         TsneInit::Pca => {
             if n_cols < 2 {
-                return Err(AnalysisError::InvalidParameter { name: "init", reason: "PCA initialisation needs at least 2 columns".into() });
+                return Err(AnalysisError::InvalidParameter {
+                    name: "init",
+                    reason: "PCA initialisation needs at least 2 columns".into(),
+                });
             }
-            let scores = pca(data, n_rows, n_cols, &PcaOptions { n_components: 2, seed: options.seed, ..PcaOptions::default() })?.embedding;
+            let scores = pca(
+                data,
+                n_rows,
+                n_cols,
+                &PcaOptions { n_components: 2, seed: options.seed, ..PcaOptions::default() },
+            )?
+            .embedding;
             let mean = scores.iter().step_by(2).map(|&v| v as f64).sum::<f64>() / n_rows as f64;
             let var = scores.iter().step_by(2).map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n_rows as f64;
             let scale = 1e-4 / var.sqrt().max(f64::MIN_POSITIVE);

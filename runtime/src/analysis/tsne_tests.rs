@@ -25,7 +25,11 @@ fn affinities_have_the_requested_perplexity() {
         let w: Vec<f64> = d2.iter().map(|d| (-d * beta).exp()).collect();
         let s: f64 = w.iter().sum();
         let h = -w.iter().map(|x| x / s).filter(|&x| x > 0.0).map(|x| x * x.ln()).sum::<f64>();
-        if h > 10f64.ln() { lo = beta } else { hi = beta }
+        if h > 10f64.ln() {
+            lo = beta
+        } else {
+            hi = beta
+        }
     }
     assert!(lo > 1e-6 && hi < 1e6);
 }
@@ -57,7 +61,10 @@ fn seeded_runs_reproduce() {
 fn bad_input_is_an_error() {
     let (mut data, _) = gaussian_mixture(20, 3, 2, 3.0, 1);
     let e = tsne(&data, 20, 3, &TsneOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("perplexity") && e.to_string().contains("less than the number of points (20)"), "{e}");
+    assert!(
+        e.to_string().contains("perplexity") && e.to_string().contains("less than the number of points (20)"),
+        "{e}"
+    );
     data[3 * 4] = f32::INFINITY;
     let e = tsne(&data, 20, 3, &TsneOptions { perplexity: 5.0, ..Default::default() }).unwrap_err();
     assert_eq!(e, AnalysisError::NonFinite { what: "data", row: 4 });
@@ -71,5 +78,8 @@ fn bad_input_is_an_error() {
         assert!(matches!(tsne(&data, 20, 3, &bad), Err(AnalysisError::InvalidParameter { .. })), "{bad:?}");
     }
     let knn = knn_exact(&data, 20, 3, 5).unwrap();
-    assert!(matches!(tsne_from_knn(&knn, &[0.0; 10], &TsneOptions { perplexity: 3.0, ..Default::default() }), Err(AnalysisError::ShapeMismatch { .. })));
+    assert!(matches!(
+        tsne_from_knn(&knn, &[0.0; 10], &TsneOptions { perplexity: 3.0, ..Default::default() }),
+        Err(AnalysisError::ShapeMismatch { .. })
+    ));
 }

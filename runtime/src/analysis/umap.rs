@@ -121,7 +121,9 @@ pub fn find_ab_params(spread: f64, min_dist: f64) -> Result<(f64, f64)> {
     }
     let xs: Vec<f64> = (0..300).map(|i| 3.0 * spread * i as f64 / 299.0).collect();
     let ys: Vec<f64> = xs.iter().map(|&x| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() }).collect();
-    let cost = |a: f64, b: f64| -> f64 { xs.iter().zip(&ys).map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2)).sum() };
+    let cost = |a: f64, b: f64| -> f64 {
+        xs.iter().zip(&ys).map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2)).sum()
+    };
     let (mut a, mut b, mut lambda) = (1.0f64, 1.0f64, 1e-3f64);
     let mut current = cost(a, b);
     for _ in 0..500 {
@@ -224,13 +226,21 @@ pub fn umap_layout(graph: &Graph, options: &UmapOptions) -> Result<UmapLayout> {
     let (a, b) = find_ab_params(options.spread, options.min_dist)?;
     let n_epochs = options.n_epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
     // Prune weak edges (umap-learn uses the default epoch count when n_epochs <= 10).
-    let prune_epochs = if n_epochs > 10 { n_epochs } else if n <= 10_000 { 500 } else { 200 };
+    let prune_epochs = if n_epochs > 10 {
+        n_epochs
+    } else if n <= 10_000 {
+        500
+    } else {
+        200
+    };
     let threshold = max_w / prune_epochs as f32;
     let kept: Vec<(u32, u32, f32)> = graph.edges().into_iter().filter(|&(_, _, w)| w >= threshold).collect();
     let pruned = Graph::from_edges(n, &kept)?;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let (mut emb, init) = match options.init {
-        UmapInit::Random => ((0..n * dim).map(|_| rng.random_range(-10.0f32..10.0)).collect::<Vec<f32>>(), InitUsed::Random),
+        UmapInit::Random => {
+            ((0..n * dim).map(|_| rng.random_range(-10.0f32..10.0)).collect::<Vec<f32>>(), InitUsed::Random)
+        }
         UmapInit::Spectral => {
             let (mut coords, info) = spectral_layout(&pruned, dim, options.seed ^ 0x5bd1_e995)?;
             let max_abs = coords.iter().fold(0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
@@ -241,7 +251,8 @@ pub fn umap_layout(graph: &Graph, options: &UmapOptions) -> Result<UmapLayout> {
         }
     };
     for d in 0..dim {
-        let (lo, hi) = (0..n).map(|i| emb[i * dim + d]).fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
+        let (lo, hi) =
+            (0..n).map(|i| emb[i * dim + d]).fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), x| (l.min(x), h.max(x)));
         let range = if hi > lo { hi - lo } else { 1.0 };
         (0..n).for_each(|i| emb[i * dim + d] = 10.0 * (emb[i * dim + d] - lo) / range);
     }
@@ -256,7 +267,16 @@ fn clip(x: f32) -> f32 {
 
 /// The SGD epochs (umap-learn's `optimize_layout_euclidean`, one thread).
 #[allow(clippy::too_many_arguments)]
-fn optimize(emb: &mut [f32], dim: usize, graph: &Graph, a: f32, b: f32, n_epochs: usize, o: &UmapOptions, rng: &mut ChaCha8Rng) {
+fn optimize(
+    emb: &mut [f32],
+    dim: usize,
+    graph: &Graph,
+    a: f32,
+    b: f32,
+    n_epochs: usize,
+    o: &UmapOptions,
+    rng: &mut ChaCha8Rng,
+) {
     let n = graph.n_nodes();
     let mut head = Vec::with_capacity(graph.indices.len());
     for i in 0..n {
@@ -264,7 +284,8 @@ fn optimize(emb: &mut [f32], dim: usize, graph: &Graph, a: f32, b: f32, n_epochs
     }
     let tail = &graph.indices;
     let max_w = graph.weights.iter().fold(0f32, |m, &w| m.max(w)) as f64;
-    let epochs_per_sample: Vec<f64> = graph.weights.iter().map(|&w| n_epochs as f64 / (n_epochs as f64 * (w as f64 / max_w))).collect();
+    let epochs_per_sample: Vec<f64> =
+        graph.weights.iter().map(|&w| n_epochs as f64 / (n_epochs as f64 * (w as f64 / max_w))).collect();
     let nsr = o.negative_sample_rate as f64;
     let epochs_per_negative: Vec<f64> = epochs_per_sample.iter().map(|e| e / nsr).collect();
     let mut next_sample = epochs_per_sample.clone();
@@ -301,11 +322,7 @@ fn optimize(emb: &mut [f32], dim: usize, graph: &Graph, a: f32, b: f32, n_epochs
                 }
                 let other = &emb[k * dim..(k + 1) * dim];
                 let d2 = sq(&cur, other);
-                let coeff = if d2 > 0.0 {
-                    2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
-                } else {
-                    0.0
-                };
+                let coeff = if d2 > 0.0 { 2.0 * gamma * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0)) } else { 0.0 };
                 if coeff > 0.0 {
                     for d in 0..dim {
                         cur[d] += clip(coeff * (cur[d] - other[d])) * alpha;

@@ -75,7 +75,11 @@ pub fn read_bed(path: &Path) -> Result<PeakSet> {
         }
         let num = |k: usize, what: &str| -> Result<u64> {
             fields[k].trim().parse::<u64>().map_err(|_| {
-                RuntimeError::parse(path, lineno, format!("{what} (column {}) is not a non-negative integer: '{}'", k + 1, fields[k]))
+                RuntimeError::parse(
+                    path,
+                    lineno,
+                    format!("{what} (column {}) is not a non-negative integer: '{}'", k + 1, fields[k]),
+                )
             })
         };
         let (start, end) = (num(1, "start")?, num(2, "end")?);

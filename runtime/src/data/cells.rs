@@ -6,7 +6,10 @@ use crate::error::{Result, RuntimeError};
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetaColumn {
     /// Codes into `categories`; −1 marks a missing value.
-    Categorical { codes: Vec<i32>, categories: Vec<String> },
+    Categorical {
+        codes: Vec<i32>,
+        categories: Vec<String>,
+    },
     /// Floating-point values (NaN for missing; nullable integers are stored here too).
     Number(Vec<f64>),
     Integer(Vec<i64>),
@@ -41,7 +44,11 @@ impl MetaColumn {
     pub fn text(&self, i: usize) -> String {
         match self {
             MetaColumn::Categorical { codes, categories } => {
-                if codes[i] < 0 { "NA".into() } else { categories[codes[i] as usize].clone() }
+                if codes[i] < 0 {
+                    "NA".into()
+                } else {
+                    categories[codes[i] as usize].clone()
+                }
             }
             MetaColumn::Number(v) => format!("{}", v[i]),
             MetaColumn::Integer(v) => v[i].to_string(),
@@ -64,9 +71,10 @@ impl MetaColumn {
     /// Keeps rows `keep` in that order.
     pub fn select(&self, keep: &[usize]) -> MetaColumn {
         match self {
-            MetaColumn::Categorical { codes, categories } => {
-                MetaColumn::Categorical { codes: keep.iter().map(|&i| codes[i]).collect(), categories: categories.clone() }
-            }
+            MetaColumn::Categorical { codes, categories } => MetaColumn::Categorical {
+                codes: keep.iter().map(|&i| codes[i]).collect(),
+                categories: categories.clone(),
+            },
             MetaColumn::Number(v) => MetaColumn::Number(keep.iter().map(|&i| v[i]).collect()),
             MetaColumn::Integer(v) => MetaColumn::Integer(keep.iter().map(|&i| v[i]).collect()),
             MetaColumn::Bool(v) => MetaColumn::Bool(keep.iter().map(|&i| v[i]).collect()),
@@ -97,14 +105,21 @@ impl CellMeta {
             let names: Vec<&str> = self.columns.iter().map(|(n, _)| n.as_str()).collect();
             RuntimeError::invalid(
                 name,
-                if names.is_empty() { "no such cell column: the data has no cell metadata".to_string() } else { format!("no such cell column; the data has: {}", names.join(", ")) },
+                if names.is_empty() {
+                    "no such cell column: the data has no cell metadata".to_string()
+                } else {
+                    format!("no such cell column; the data has: {}", names.join(", "))
+                },
             )
         })
     }
     /// Adds or replaces a column; its length must match the number of cells.
     pub fn set_column(&mut self, name: &str, column: MetaColumn) -> Result<()> {
         if column.len() != self.len() {
-            return Err(RuntimeError::invalid(name, format!("has {} values but there are {} cells", column.len(), self.len())));
+            return Err(RuntimeError::invalid(
+                name,
+                format!("has {} values but there are {} cells", column.len(), self.len()),
+            ));
         }
         match self.columns.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = column,
@@ -129,7 +144,11 @@ mod tests {
         let mut m = CellMeta::new(vec!["a".into(), "b".into(), "c".into()]);
         m.set_column("type", MetaColumn::categorical_from(&["T".into(), "B".into(), "T".into()])).unwrap();
         m.set_column("depth", MetaColumn::Number(vec![1.0, 2.0, 3.0])).unwrap();
-        assert!(m.set_column("x", MetaColumn::Bool(vec![true])).unwrap_err().to_string().contains("has 1 values but there are 3 cells"));
+        assert!(m
+            .set_column("x", MetaColumn::Bool(vec![true]))
+            .unwrap_err()
+            .to_string()
+            .contains("has 1 values but there are 3 cells"));
         let s = m.select(&[2, 0]);
         assert_eq!(s.barcodes, vec!["c", "a"]);
         assert_eq!(s.column("type").unwrap().labels(), vec!["T", "T"]);

@@ -68,7 +68,13 @@ impl PeakDataset {
         if matrix.n_peaks != peaks.len() || matrix.n_cells != cells.len() {
             return Err(RuntimeError::invalid(
                 "data",
-                format!("the matrix is {} peaks × {} cells but there are {} peaks and {} cells", matrix.n_peaks, matrix.n_cells, peaks.len(), cells.len()),
+                format!(
+                    "the matrix is {} peaks × {} cells but there are {} peaks and {} cells",
+                    matrix.n_peaks,
+                    matrix.n_cells,
+                    peaks.len(),
+                    cells.len()
+                ),
             ));
         }
         Ok(PeakDataset { peaks, cells, matrix, source: source.into() })
@@ -86,7 +92,12 @@ impl PeakDataset {
 
     /// Keeps peaks `p` and cells `c` (both in the given order).
     pub fn select(&self, p: &[usize], c: &[usize]) -> PeakDataset {
-        PeakDataset { peaks: self.peaks.select(p), cells: self.cells.select(c), matrix: self.matrix.select(p, c), source: self.source.clone() }
+        PeakDataset {
+            peaks: self.peaks.select(p),
+            cells: self.cells.select(c),
+            matrix: self.matrix.select(p, c),
+            source: self.source.clone(),
+        }
     }
 
     /// Applies the chromosome allow-list and the cell/peak filters; cells are filtered first (on all peaks), then
@@ -103,9 +114,16 @@ impl PeakDataset {
             cells_sparse: self.n_cells() - cells.len(),
         };
         if peaks.is_empty() || cells.is_empty() {
-            return Err(RuntimeError::invalid("filters", format!("no data left: {report}; relax min_cell_fraction / min_peaks_per_cell / chromosomes")));
+            return Err(RuntimeError::invalid(
+                "filters",
+                format!("no data left: {report}; relax min_cell_fraction / min_peaks_per_cell / chromosomes"),
+            ));
         }
-        let out = if peaks.len() == self.n_peaks() && cells.len() == self.n_cells() { self.clone() } else { self.select(&peaks, &cells) };
+        let out = if peaks.len() == self.n_peaks() && cells.len() == self.n_cells() {
+            self.clone()
+        } else {
+            self.select(&peaks, &cells)
+        };
         Ok((out, report))
     }
 
@@ -124,7 +142,11 @@ impl PeakDataset {
             return Ok((self, None));
         }
         let n_missing = self.peaks.chrom.iter().filter(|c| missing.binary_search(c).is_ok()).count();
-        let list = if missing.len() > 10 { format!("{} … ({} in all)", missing[..10].join(", "), missing.len()) } else { missing.join(", ") };
+        let list = if missing.len() > 10 {
+            format!("{} … ({} in all)", missing[..10].join(", "), missing.len())
+        } else {
+            missing.join(", ")
+        };
         if !drop {
             return Err(RuntimeError::invalid(
                 "genome",
@@ -134,9 +156,13 @@ impl PeakDataset {
                 ),
             ));
         }
-        let keep: Vec<usize> = (0..self.n_peaks()).filter(|&p| missing.binary_search(&self.peaks.chrom[p]).is_err()).collect();
+        let keep: Vec<usize> =
+            (0..self.n_peaks()).filter(|&p| missing.binary_search(&self.peaks.chrom[p]).is_err()).collect();
         if keep.is_empty() {
-            return Err(RuntimeError::invalid("genome", format!("every peak lies on a chromosome missing from {}: {list}", genome.path().display())));
+            return Err(RuntimeError::invalid(
+                "genome",
+                format!("every peak lies on a chromosome missing from {}: {list}", genome.path().display()),
+            ));
         }
         let all: Vec<usize> = (0..self.n_cells()).collect();
         let warning = format!("dropped {n_missing} peaks on chromosomes missing from the genome: {list}");

@@ -26,7 +26,11 @@ impl H5File {
         // Read-only and without HDF5's advisory file lock: we never write through this handle, and the lock would refuse
         // a file this process has just written and whose handle HDF5 is still closing (its "weak" close degree).
         let file = File::with_options().with_fapl(|p| p.file_locking(false)).open(path).map_err(|e| {
-            RuntimeError::parse(path, 0, format!("cannot open as HDF5 (not an HDF5 file, or truncated/corrupt): {}", short(&e)))
+            RuntimeError::parse(
+                path,
+                0,
+                format!("cannot open as HDF5 (not an HDF5 file, or truncated/corrupt): {}", short(&e)),
+            )
         })?;
         Ok(H5File { path: path.to_path_buf(), file })
     }
@@ -44,7 +48,9 @@ impl H5File {
         if !self.has(name) {
             return Err(self.err(name, format!("missing (expected {expected})")));
         }
-        self.file.dataset(name).map_err(|e| self.err(name, format!("not a dataset (expected {expected}): {}", short(&e))))
+        self.file
+            .dataset(name)
+            .map_err(|e| self.err(name, format!("not a dataset (expected {expected}): {}", short(&e))))
     }
 
     pub fn group(&self, name: &str) -> Result<Group> {
@@ -77,7 +83,9 @@ pub fn read_range<T: H5Type + Clone>(ds: &Dataset, start: usize, end: usize) -> 
     if start >= end {
         return Ok(Vec::new());
     }
-    ds.read_slice_1d::<T, _>(start..end).map(|a| a.to_vec()).map_err(|e| format!("cannot read entries {start}..{end}: {}", short(&e)))
+    ds.read_slice_1d::<T, _>(start..end)
+        .map(|a| a.to_vec())
+        .map_err(|e| format!("cannot read entries {start}..{end}: {}", short(&e)))
 }
 
 /// Strings stored in any of HDF5's string types (10x uses fixed-length ASCII, AnnData variable-length UTF-8).
@@ -88,11 +96,21 @@ pub fn read_strings(ds: &Dataset) -> std::result::Result<Vec<String>, String> {
     let desc = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| short(&e))?;
     let read = |e: hdf5::Error| format!("cannot read strings: {}", short(&e));
     let out = match desc {
-        TypeDescriptor::VarLenUnicode => ds.read_raw::<VarLenUnicode>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect(),
-        TypeDescriptor::VarLenAscii => ds.read_raw::<VarLenAscii>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect(),
-        TypeDescriptor::FixedAscii(n) if n <= 1024 => ds.read_raw::<FixedAscii<1024>>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect(),
-        TypeDescriptor::FixedUnicode(n) if n <= 1024 => ds.read_raw::<FixedUnicode<1024>>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect(),
-        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => return Err(format!("strings of {n} bytes are longer than the 1024 supported")),
+        TypeDescriptor::VarLenUnicode => {
+            ds.read_raw::<VarLenUnicode>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect()
+        }
+        TypeDescriptor::VarLenAscii => {
+            ds.read_raw::<VarLenAscii>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect()
+        }
+        TypeDescriptor::FixedAscii(n) if n <= 1024 => {
+            ds.read_raw::<FixedAscii<1024>>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect()
+        }
+        TypeDescriptor::FixedUnicode(n) if n <= 1024 => {
+            ds.read_raw::<FixedUnicode<1024>>().map_err(read)?.iter().map(|s| s.as_str().to_string()).collect()
+        }
+        TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => {
+            return Err(format!("strings of {n} bytes are longer than the 1024 supported"))
+        }
         other => return Err(format!("expected strings, found {other}")),
     };
     Ok(out)
@@ -106,7 +124,9 @@ pub fn string_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
         TypeDescriptor::VarLenUnicode => attr.read_scalar::<VarLenUnicode>().ok().map(|s| s.as_str().to_string()),
         TypeDescriptor::VarLenAscii => attr.read_scalar::<VarLenAscii>().ok().map(|s| s.as_str().to_string()),
         TypeDescriptor::FixedAscii(_) => attr.read_scalar::<FixedAscii<1024>>().ok().map(|s| s.as_str().to_string()),
-        TypeDescriptor::FixedUnicode(_) => attr.read_scalar::<FixedUnicode<1024>>().ok().map(|s| s.as_str().to_string()),
+        TypeDescriptor::FixedUnicode(_) => {
+            attr.read_scalar::<FixedUnicode<1024>>().ok().map(|s| s.as_str().to_string())
+        }
         _ => None,
     }
 }
@@ -136,10 +156,22 @@ pub fn string_list_attr(loc: &hdf5::Location, name: &str) -> Vec<String> {
         return string_attr(loc, name).into_iter().collect();
     }
     match desc {
-        TypeDescriptor::VarLenUnicode => attr.read_raw::<VarLenUnicode>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).unwrap_or_default(),
-        TypeDescriptor::VarLenAscii => attr.read_raw::<VarLenAscii>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).unwrap_or_default(),
-        TypeDescriptor::FixedAscii(_) => attr.read_raw::<FixedAscii<1024>>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).unwrap_or_default(),
-        TypeDescriptor::FixedUnicode(_) => attr.read_raw::<FixedUnicode<1024>>().map(|v| v.iter().map(|s| s.as_str().to_string()).collect()).unwrap_or_default(),
+        TypeDescriptor::VarLenUnicode => attr
+            .read_raw::<VarLenUnicode>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        TypeDescriptor::VarLenAscii => attr
+            .read_raw::<VarLenAscii>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        TypeDescriptor::FixedAscii(_) => attr
+            .read_raw::<FixedAscii<1024>>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        TypeDescriptor::FixedUnicode(_) => attr
+            .read_raw::<FixedUnicode<1024>>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

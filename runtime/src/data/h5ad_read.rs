@@ -13,7 +13,7 @@ use hdf5::Dataset;
 
 use crate::data::bed::PeakSet;
 use crate::data::cells::{CellMeta, MetaColumn};
-use crate::data::h5::{read_range, read_strings, short, string_attr, string_list_attr, int_list_attr, H5File};
+use crate::data::h5::{int_list_attr, read_range, read_strings, short, string_attr, string_list_attr, H5File};
 use crate::data::matrix::PeakMatrix;
 use crate::data::sparse_h5::SparseH5;
 use crate::error::Result;
@@ -28,7 +28,11 @@ pub struct Frame {
 }
 
 /// Reads a peak matrix from an `.h5ad` file: (peaks × cells matrix, peaks, cell metadata).
-pub fn read_h5ad(path: &Path, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<(PeakMatrix, PeakSet, CellMeta)> {
+pub fn read_h5ad(
+    path: &Path,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(PeakMatrix, PeakSet, CellMeta)> {
     let f = H5File::open(path)?;
     if !f.has("X") {
         return Err(f.err("X", "missing: the file has no data matrix (is it an .h5ad file?)"));
@@ -59,18 +63,42 @@ pub fn read_h5ad(path: &Path, progress: &mut dyn Progress, cancel: &CancelToken)
 
     let x = read_x(&f, n_obs, n_var, peaks_on_var, progress, cancel)?;
     if (x.n_peaks, x.n_cells) != (peaks.len(), cells.len()) {
-        return Err(f.err("X", format!("is {} peaks × {} cells but the peak table has {} rows and the cell table {}", x.n_peaks, x.n_cells, peaks.len(), cells.len())));
+        return Err(f.err(
+            "X",
+            format!(
+                "is {} peaks × {} cells but the peak table has {} rows and the cell table {}",
+                x.n_peaks,
+                x.n_cells,
+                peaks.len(),
+                cells.len()
+            ),
+        ));
     }
     Ok((x, peaks, cells))
 }
 
-fn read_x(f: &H5File, n_obs: usize, n_var: usize, peaks_on_var: bool, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<PeakMatrix> {
-    let loc = f.file.group("X").map(|g| (*g).clone()).or_else(|_| f.file.dataset("X").map(|d| (**d).clone())).map_err(|e| f.err("X", short(&e)))?;
-    let encoding = string_attr(&loc, "encoding-type").or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
+fn read_x(
+    f: &H5File,
+    n_obs: usize,
+    n_var: usize,
+    peaks_on_var: bool,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<PeakMatrix> {
+    let loc = f
+        .file
+        .group("X")
+        .map(|g| (*g).clone())
+        .or_else(|_| f.file.dataset("X").map(|d| (**d).clone()))
+        .map_err(|e| f.err("X", short(&e)))?;
+    let encoding = string_attr(&loc, "encoding-type")
+        .or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
     let shape_err = |s: &[i64]| f.err("X", format!("has shape {s:?} but obs has {n_obs} rows and var {n_var}"));
     match encoding.as_deref() {
         Some(enc @ ("csr_matrix" | "csc_matrix")) => {
-            let shape = int_list_attr(&loc, "shape").or_else(|| int_list_attr(&loc, "h5sparse_shape")).ok_or_else(|| f.err("X", "sparse matrix without a 'shape' attribute"))?;
+            let shape = int_list_attr(&loc, "shape")
+                .or_else(|| int_list_attr(&loc, "h5sparse_shape"))
+                .ok_or_else(|| f.err("X", "sparse matrix without a 'shape' attribute"))?;
             if shape.len() != 2 || (shape[0] as usize, shape[1] as usize) != (n_obs, n_var) {
                 return Err(shape_err(&shape));
             }
@@ -97,18 +125,29 @@ fn read_x(f: &H5File, n_obs: usize, n_var: usize, peaks_on_var: bool, progress: 
             }
             dense_to_peaks(f, &ds, n_obs, n_var, peaks_on_var, cancel)
         }
-        other => Err(f.err("X", format!("unsupported encoding {other:?}: expected csr_matrix, csc_matrix or a dense array"))),
+        other => {
+            Err(f.err("X", format!("unsupported encoding {other:?}: expected csr_matrix, csc_matrix or a dense array")))
+        }
     }
 }
 
 /// A dense X, read a block of rows at a time, keeping the non-zero entries.
-fn dense_to_peaks(f: &H5File, ds: &Dataset, n_obs: usize, n_var: usize, peaks_on_var: bool, cancel: &CancelToken) -> Result<PeakMatrix> {
+fn dense_to_peaks(
+    f: &H5File,
+    ds: &Dataset,
+    n_obs: usize,
+    n_var: usize,
+    peaks_on_var: bool,
+    cancel: &CancelToken,
+) -> Result<PeakMatrix> {
     let (mut rows, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
     let block = (1 << 22) / n_var.max(1) + 1;
     for a in (0..n_obs).step_by(block) {
         cancel.check()?;
         let b = (a + block).min(n_obs);
-        let arr = ds.read_slice_2d::<f32, _>((a..b, ..)).map_err(|e| f.err("X", format!("cannot read rows {a}..{b}: {}", short(&e))))?;
+        let arr = ds
+            .read_slice_2d::<f32, _>((a..b, ..))
+            .map_err(|e| f.err("X", format!("cannot read rows {a}..{b}: {}", short(&e))))?;
         for ((i, j), &v) in arr.indexed_iter() {
             if v != 0.0 {
                 let (o, va) = ((a + i) as u32, j as u32);
@@ -134,11 +173,19 @@ pub fn read_frame(f: &H5File, name: &str) -> Result<Frame> {
     } else if f.has(&format!("{name}/index")) {
         frame.index = f.strings(&format!("{name}/index"), "the row names")?;
     } else {
-        return Err(f.err(name, format!("has no row names (expected the dataset named by its _index attribute, '{index_name}')")));
+        return Err(f.err(
+            name,
+            format!("has no row names (expected the dataset named by its _index attribute, '{index_name}')"),
+        ));
     }
     let mut order = string_list_attr(&g, "column-order");
     if order.is_empty() {
-        order = g.member_names().unwrap_or_default().into_iter().filter(|m| *m != index_name && !m.starts_with("__")).collect();
+        order = g
+            .member_names()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| *m != index_name && !m.starts_with("__"))
+            .collect();
     }
     for col in order {
         let p = format!("{name}/{col}");
@@ -161,7 +208,8 @@ fn read_column(f: &H5File, frame: &str, col: &str) -> std::result::Result<MetaCo
         let ds = |n: &str| g.dataset(n).map_err(|e| format!("'{n}': {}", short(&e)));
         return match enc.as_str() {
             "categorical" => {
-                let categories = read_strings(&ds("categories")?).or_else(|_| numeric(&ds("categories")?).map(|c| c.labels()))?;
+                let categories =
+                    read_strings(&ds("categories")?).or_else(|_| numeric(&ds("categories")?).map(|c| c.labels()))?;
                 let codes = read_range::<i32>(&ds("codes")?, 0, ds("codes")?.size())?;
                 check_codes(&codes, categories.len())?;
                 Ok(MetaColumn::Categorical { codes, categories })
@@ -171,11 +219,14 @@ fn read_column(f: &H5File, frame: &str, col: &str) -> std::result::Result<MetaCo
                 let values = ds("values")?;
                 if enc == "nullable-string-array" {
                     let v = read_strings(&values)?;
-                    let labels: Vec<String> = v.into_iter().zip(&mask).map(|(s, &m)| if m != 0 { "NA".to_string() } else { s }).collect();
+                    let labels: Vec<String> =
+                        v.into_iter().zip(&mask).map(|(s, &m)| if m != 0 { "NA".to_string() } else { s }).collect();
                     return Ok(MetaColumn::Text(labels));
                 }
                 let v = read_range::<f64>(&values, 0, values.size())?;
-                Ok(MetaColumn::Number(v.into_iter().zip(&mask).map(|(x, &m)| if m != 0 { f64::NAN } else { x }).collect()))
+                Ok(MetaColumn::Number(
+                    v.into_iter().zip(&mask).map(|(x, &m)| if m != 0 { f64::NAN } else { x }).collect(),
+                ))
             }
             other => Err(format!("unsupported column encoding '{other}'")),
         };
@@ -190,9 +241,10 @@ fn read_column(f: &H5File, frame: &str, col: &str) -> std::result::Result<MetaCo
         return Ok(MetaColumn::Categorical { codes, categories });
     }
     match d.dtype().and_then(|t| t.to_descriptor()).map_err(|e| short(&e))? {
-        TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii | TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
-            Ok(MetaColumn::Text(read_strings(&d)?))
-        }
+        TypeDescriptor::VarLenUnicode
+        | TypeDescriptor::VarLenAscii
+        | TypeDescriptor::FixedAscii(_)
+        | TypeDescriptor::FixedUnicode(_) => Ok(MetaColumn::Text(read_strings(&d)?)),
         _ => numeric(&d),
     }
 }
@@ -208,7 +260,9 @@ fn numeric(d: &Dataset) -> std::result::Result<MetaColumn, String> {
     let n = d.size();
     match d.dtype().and_then(|t| t.to_descriptor()).map_err(|e| short(&e))? {
         TypeDescriptor::Boolean => Ok(MetaColumn::Bool(read_range::<bool>(d, 0, n)?)),
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => Ok(MetaColumn::Integer(read_range::<i64>(d, 0, n)?)),
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => {
+            Ok(MetaColumn::Integer(read_range::<i64>(d, 0, n)?))
+        }
         TypeDescriptor::Float(_) => Ok(MetaColumn::Number(read_range::<f64>(d, 0, n)?)),
         other => Err(format!("unsupported column type {other}")),
     }
@@ -223,7 +277,9 @@ pub fn peaks_from_frame(frame: &Frame) -> Option<PeakSet> {
     if frame.index.is_empty() {
         return None;
     }
-    let find = |names: &[&str]| frame.columns.iter().find(|(n, _)| names.contains(&n.to_ascii_lowercase().as_str())).map(|(_, c)| c);
+    let find = |names: &[&str]| {
+        frame.columns.iter().find(|(n, _)| names.contains(&n.to_ascii_lowercase().as_str())).map(|(_, c)| c)
+    };
     if let (Some(c), Some(s), Some(e)) = (find(&CHROM), find(&START), find(&END)) {
         let num = |col: &MetaColumn, i: usize| -> Option<u64> {
             match col {

@@ -46,7 +46,13 @@ pub struct H5adExtras {
 }
 
 /// Writes peaks × cells data as an AnnData file with cells as observations.
-pub fn write_h5ad(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> Result<()> {
+pub fn write_h5ad(
+    path: &Path,
+    matrix: &PeakMatrix,
+    peaks: &PeakSet,
+    cells: &CellMeta,
+    extras: &H5adExtras,
+) -> Result<()> {
     check_shapes(matrix, peaks, cells, extras)?;
     crate::io::write_via_temp(path, |tmp| write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other))
         .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
@@ -65,7 +71,14 @@ pub struct StreamedLayer<'a> {
 /// [`write_h5ad`] plus one layer produced block by block, so that memory stays at one block of peaks × all cells.
 /// The whole file is still written to a temporary name and renamed only when every block has been written: an
 /// error or interruption inside `produce` leaves no `.h5ad` behind.
-pub fn write_h5ad_streamed(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras, layer: StreamedLayer) -> Result<()> {
+pub fn write_h5ad_streamed(
+    path: &Path,
+    matrix: &PeakMatrix,
+    peaks: &PeakSet,
+    cells: &CellMeta,
+    extras: &H5adExtras,
+    layer: StreamedLayer,
+) -> Result<()> {
     check_shapes(matrix, peaks, cells, extras)?;
     if extras.layers.iter().any(|(n, _)| *n == layer.name) {
         return Err(RuntimeError::invalid(format!("layers.{}", layer.name), "is given twice"));
@@ -74,14 +87,20 @@ pub fn write_h5ad_streamed(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, ce
     let mut inner: Option<RuntimeError> = None;
     let result = crate::io::write_via_temp(path, |tmp| {
         write_to(tmp, matrix, peaks, cells, extras).map_err(std::io::Error::other)?;
-        let f = hdf5::File::with_options().with_fapl(|p| p.file_locking(false)).open_rw(tmp).map_err(std::io::Error::other)?;
+        let f = hdf5::File::with_options()
+            .with_fapl(|p| p.file_locking(false))
+            .open_rw(tmp)
+            .map_err(std::io::Error::other)?;
         let ds = create_layer(&f, &layer.name, n_cells, n_peaks, layer.block).map_err(std::io::Error::other)?;
         let mut written = vec![false; n_peaks];
         let mut sink = |range: std::ops::Range<usize>, values: &[f32]| -> Result<()> {
             if range.end > n_peaks || values.len() != n_cells * range.len() {
                 return Err(RuntimeError::invalid(
                     format!("layers.{}", layer.name),
-                    format!("block {range:?} with {} values does not fit {n_cells} cells × {n_peaks} peaks", values.len()),
+                    format!(
+                        "block {range:?} with {} values does not fit {n_cells} cells × {n_peaks} peaks",
+                        values.len()
+                    ),
                 ));
             }
             let block = ndarray::ArrayView2::from_shape((n_cells, range.len()), values).expect("checked length");
@@ -108,7 +127,13 @@ pub fn write_h5ad_streamed(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, ce
 }
 
 /// `layers/<name>`: a chunked, deflate-compressed `(n_cells, n_peaks)` float32 dataset with AnnData's array encoding.
-fn create_layer(f: &hdf5::File, name: &str, n_cells: usize, n_peaks: usize, block: usize) -> anyhow_like::Result<hdf5::Dataset> {
+fn create_layer(
+    f: &hdf5::File,
+    name: &str,
+    n_cells: usize,
+    n_peaks: usize,
+    block: usize,
+) -> anyhow_like::Result<hdf5::Dataset> {
     use hdf5::types::VarLenUnicode;
     let layers = if f.link_exists("layers") { f.group("layers")? } else { f.create_group("layers")? };
     let chunk = (n_cells.clamp(1, 4096), block.clamp(1, n_peaks.max(1)));
@@ -123,28 +148,46 @@ fn create_layer(f: &hdf5::File, name: &str, n_cells: usize, n_peaks: usize, bloc
 fn check_shapes(matrix: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> Result<()> {
     let (np, nc) = (matrix.n_peaks, matrix.n_cells);
     if peaks.len() != np || cells.len() != nc {
-        return Err(RuntimeError::invalid("data", format!("matrix is {np} × {nc} but there are {} peaks and {} cells", peaks.len(), cells.len())));
+        return Err(RuntimeError::invalid(
+            "data",
+            format!("matrix is {np} × {nc} but there are {} peaks and {} cells", peaks.len(), cells.len()),
+        ));
     }
-    for (kind, list, rows, cols) in [("obsm", &extras.obsm, nc, None), ("varm", &extras.varm, np, None), ("layers", &extras.layers, nc, Some(np))] {
+    for (kind, list, rows, cols) in
+        [("obsm", &extras.obsm, nc, None), ("varm", &extras.varm, np, None), ("layers", &extras.layers, nc, Some(np))]
+    {
         for (name, a) in list {
             if a.rows != rows || cols.is_some_and(|c| c != a.cols) {
                 let want = cols.map_or(format!("{rows} rows"), |c| format!("{rows} × {c}"));
-                return Err(RuntimeError::invalid(format!("{kind}.{name}"), format!("is {} × {} but must have {want}", a.rows, a.cols)));
+                return Err(RuntimeError::invalid(
+                    format!("{kind}.{name}"),
+                    format!("is {} × {} but must have {want}", a.rows, a.cols),
+                ));
             }
         }
     }
     Ok(())
 }
 
-fn write_to(tmp: &Path, m: &PeakMatrix, peaks: &PeakSet, cells: &CellMeta, extras: &H5adExtras) -> anyhow_like::Result<()> {
+fn write_to(
+    tmp: &Path,
+    m: &PeakMatrix,
+    peaks: &PeakSet,
+    cells: &CellMeta,
+    extras: &H5adExtras,
+) -> anyhow_like::Result<()> {
     // gzip (deflate) is built into every HDF5, h5py's included; the crate's default (Blosc/Zstd) needs a plugin that
     // Python users rarely have, so their anndata could not read X.
-    anndata::backend::set_default_write_config(anndata::backend::WriteConfig { compression: Some(anndata::backend::Compression::Gzip(4)), block_size: None });
+    anndata::backend::set_default_write_config(anndata::backend::WriteConfig {
+        compression: Some(anndata::backend::Compression::Gzip(4)),
+        block_size: None,
+    });
     let ad = AnnData::<H5>::new(tmp)?;
     ad.set_x(cell_major_csr(m)?)?;
     ad.set_obs_names(cells.barcodes.iter().cloned().collect::<DataFrameIndex>())?;
     ad.set_var_names(peaks.name.iter().cloned().collect::<DataFrameIndex>())?;
-    let obs: Vec<Column> = cells.columns.iter().map(|(n, c)| meta_series(n, c)).collect::<std::result::Result<_, _>>()?;
+    let obs: Vec<Column> =
+        cells.columns.iter().map(|(n, c)| meta_series(n, c)).collect::<std::result::Result<_, _>>()?;
     if !obs.is_empty() {
         ad.set_obs(DataFrame::new(cells.len(), obs)?)?;
     }
@@ -181,7 +224,10 @@ fn keep_category_order(path: &Path, cells: &CellMeta) -> anyhow_like::Result<()>
         for ds in ["categories", "codes"] {
             g.unlink(ds)?;
         }
-        let cats: Vec<VarLenUnicode> = categories.iter().map(|c| c.parse().map_err(|e| anyhow_like::msg(format!("{e}")))).collect::<Result<_, _>>()?;
+        let cats: Vec<VarLenUnicode> = categories
+            .iter()
+            .map(|c| c.parse().map_err(|e| anyhow_like::msg(format!("{e}"))))
+            .collect::<Result<_, _>>()?;
         let c = g.new_dataset_builder().with_data(&cats).create("categories")?;
         for (k, v) in [("encoding-type", "string-array"), ("encoding-version", "0.2.0")] {
             let v: VarLenUnicode = v.parse().map_err(|e| anyhow_like::msg(format!("{e}")))?;
@@ -222,14 +268,16 @@ fn cell_major_csr(m: &PeakMatrix) -> anyhow_like::Result<CsrMatrix<f32>> {
             *slot += 1;
         }
     }
-    CsrMatrix::try_from_csr_data(m.n_cells, m.n_peaks, offsets, cols, vals).map_err(|e| anyhow_like::msg(format!("{e}")))
+    CsrMatrix::try_from_csr_data(m.n_cells, m.n_peaks, offsets, cols, vals)
+        .map_err(|e| anyhow_like::msg(format!("{e}")))
 }
 
 fn meta_series(name: &str, c: &MetaColumn) -> anyhow_like::Result<Column> {
     let n = name.into();
     Ok(match c {
         MetaColumn::Categorical { codes, categories } => {
-            let labels: Vec<Option<&str>> = codes.iter().map(|&k| (k >= 0).then(|| categories[k as usize].as_str())).collect();
+            let labels: Vec<Option<&str>> =
+                codes.iter().map(|&k| (k >= 0).then(|| categories[k as usize].as_str())).collect();
             Series::new(n, labels).cast(&DataType::from_categories(Categories::global()))?.into()
         }
         MetaColumn::Number(v) => Column::new(n, v),

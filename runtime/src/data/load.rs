@@ -61,7 +61,12 @@ impl Default for LoadOptions {
 }
 
 /// Loads, then filters (and binarises when asked). Returns the dataset and what the filters removed.
-pub fn load_peaks(path: &Path, opts: &LoadOptions, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<(PeakDataset, FilterReport)> {
+pub fn load_peaks(
+    path: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(PeakDataset, FilterReport)> {
     let data = read_any(path, opts, progress, cancel)?;
     let (mut data, report) = data.filter(&opts.filter, &opts.chromosomes)?;
     if opts.binarize {
@@ -71,9 +76,17 @@ pub fn load_peaks(path: &Path, opts: &LoadOptions, progress: &mut dyn Progress, 
 }
 
 /// Reads a dataset without filtering.
-pub fn read_any(path: &Path, opts: &LoadOptions, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<PeakDataset> {
+pub fn read_any(
+    path: &Path,
+    opts: &LoadOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<PeakDataset> {
     if !path.exists() {
-        return Err(RuntimeError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        return Err(RuntimeError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
     }
     let source = path.display().to_string();
     if path.is_dir() {
@@ -127,7 +140,10 @@ fn detect(path: &Path) -> Result<Format> {
         let _ = f.read(&mut head);
     }
     if head == *b"\x89HDF\r\n\x1a\n" {
-        return Err(RuntimeError::invalid("format", format!("{} is HDF5 with an unknown extension: say format: \"10x_h5\" or \"h5ad\"", path.display())));
+        return Err(RuntimeError::invalid(
+            "format",
+            format!("{} is HDF5 with an unknown extension: say format: \"10x_h5\" or \"h5ad\"", path.display()),
+        ));
     }
     Err(RuntimeError::invalid(
         "path",
@@ -146,11 +162,14 @@ fn mtx_parts(dir: &Path, opts: &LoadOptions) -> Result<(PathBuf, PathBuf, PathBu
 fn barcodes_and_peaks(dir: &Path, opts: &LoadOptions) -> Result<(PathBuf, PathBuf)> {
     let b = match &opts.barcodes {
         Some(b) => b.clone(),
-        None => find(dir, &["barcodes.tsv", "barcodes.txt"]).ok_or_else(|| missing_part(dir, "barcodes", "barcodes.tsv[.gz]"))?,
+        None => find(dir, &["barcodes.tsv", "barcodes.txt"])
+            .ok_or_else(|| missing_part(dir, "barcodes", "barcodes.tsv[.gz]"))?,
     };
     let p = match &opts.peaks {
         Some(p) => p.clone(),
-        None => find(dir, &["peaks.bed", "peaks.narrowPeak"]).ok_or_else(|| missing_part(dir, "peaks", "peaks.bed[.gz]"))?,
+        None => {
+            find(dir, &["peaks.bed", "peaks.narrowPeak"]).ok_or_else(|| missing_part(dir, "peaks", "peaks.bed[.gz]"))?
+        }
     };
     Ok((b, p))
 }

@@ -23,7 +23,10 @@ impl PeakMatrix {
         let mut counts = vec![0u64; n_peaks + 1];
         for (k, (&r, &c)) in rows.iter().zip(cols).enumerate() {
             if r as usize >= n_peaks || c as usize >= n_cells {
-                return Err(RuntimeError::invalid("matrix", format!("entry {k} at ({r}, {c}) is outside {n_peaks} × {n_cells}")));
+                return Err(RuntimeError::invalid(
+                    "matrix",
+                    format!("entry {k} at ({r}, {c}) is outside {n_peaks} × {n_cells}"),
+                ));
             }
             counts[r as usize + 1] += 1;
         }
@@ -131,7 +134,8 @@ impl PeakMatrix {
                 .row_indices(p)
                 .iter()
                 .zip(self.row_values(p))
-                .filter(|&(&c, _)| remap[c as usize] != u32::MAX).map(|(&c, &v)| (remap[c as usize], v))
+                .filter(|&(&c, _)| remap[c as usize] != u32::MAX)
+                .map(|(&c, &v)| (remap[c as usize], v))
                 .collect();
             row.sort_unstable_by_key(|x| x.0);
             indices.extend(row.iter().map(|x| x.0));
@@ -156,9 +160,19 @@ pub struct FilterSpec {
 impl FilterSpec {
     /// (kept peaks, kept cells) for a matrix; `peak_ok` pre-selects peaks (e.g. the chromosome allow-list).
     pub fn apply(&self, m: &PeakMatrix, peak_ok: impl Fn(usize) -> bool) -> (Vec<usize>, Vec<usize>) {
-        let cells: Vec<usize> = m.peaks_per_cell().iter().enumerate().filter(|(_, &n)| n >= self.min_peaks_per_cell).map(|(i, _)| i).collect();
+        let cells: Vec<usize> = m
+            .peaks_per_cell()
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n >= self.min_peaks_per_cell)
+            .map(|(i, _)| i)
+            .collect();
         let n_cells = cells.len() as f64;
-        let counts = if cells.len() == m.n_cells { m.cells_per_peak() } else { m.select(&(0..m.n_peaks).collect::<Vec<_>>(), &cells).cells_per_peak() };
+        let counts = if cells.len() == m.n_cells {
+            m.cells_per_peak()
+        } else {
+            m.select(&(0..m.n_peaks).collect::<Vec<_>>(), &cells).cells_per_peak()
+        };
         let peaks = (0..m.n_peaks)
             .filter(|&p| peak_ok(p))
             .filter(|&p| match (self.min_cell_fraction, self.min_cells) {
@@ -184,7 +198,8 @@ mod tests {
 
     fn small() -> PeakMatrix {
         // 3 peaks × 4 cells, unordered triplets with a duplicate and an explicit zero
-        PeakMatrix::from_triplets(3, 4, &[2, 0, 0, 1, 2, 0, 1], &[3, 1, 0, 2, 0, 1, 3], &[1., 2., 1., 5., 0., 1., 0.]).unwrap()
+        PeakMatrix::from_triplets(3, 4, &[2, 0, 0, 1, 2, 0, 1], &[3, 1, 0, 2, 0, 1, 3], &[1., 2., 1., 5., 0., 1., 0.])
+            .unwrap()
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub fn read_mtx(path: &Path) -> Result<Coordinates> {
             if f.len() != 3 {
                 return Err(err(lineno, format!("expected the size line 'rows cols entries', found '{t}'")));
             }
-            let n = |k: usize| f[k].parse::<usize>().map_err(|_| err(lineno, format!("size field {} is not a number: '{}'", k + 1, f[k])));
+            let n = |k: usize| {
+                f[k].parse::<usize>()
+                    .map_err(|_| err(lineno, format!("size field {} is not a number: '{}'", k + 1, f[k])))
+            };
             let s = (n(0)?, n(1)?, n(2)?);
             row.reserve(s.2);
             col.reserve(s.2);
@@ -64,10 +67,14 @@ pub fn read_mtx(path: &Path) -> Result<Coordinates> {
         };
         let want = if pattern { 2 } else { 3 };
         if f.len() < want {
-            return Err(err(lineno, format!("expected {want} fields (row col{}), found {}", if pattern { "" } else { " value" }, f.len())));
+            return Err(err(
+                lineno,
+                format!("expected {want} fields (row col{}), found {}", if pattern { "" } else { " value" }, f.len()),
+            ));
         }
         let idx = |k: usize, n: usize, what: &str| -> Result<u32> {
-            let v: usize = f[k].parse().map_err(|_| err(lineno, format!("{what} index is not a positive integer: '{}'", f[k])))?;
+            let v: usize =
+                f[k].parse().map_err(|_| err(lineno, format!("{what} index is not a positive integer: '{}'", f[k])))?;
             if v == 0 || v > n {
                 return Err(err(lineno, format!("{what} index {v} is outside 1..={n}")));
             }
@@ -86,7 +93,10 @@ pub fn read_mtx(path: &Path) -> Result<Coordinates> {
     }
     let (rows, cols, nnz) = size.ok_or_else(|| err(0, "no size line: the file ends after its header".into()))?;
     if row.len() != nnz {
-        return Err(err(0, format!("the size line announces {nnz} entries but the file has {} (truncated?)", row.len())));
+        return Err(err(
+            0,
+            format!("the size line announces {nnz} entries but the file has {} (truncated?)", row.len()),
+        ));
     }
     Ok(Coordinates { rows, cols, row, col, val })
 }
@@ -147,7 +157,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bed = write(&dir, "peaks.bed", "chr1\t10\t20\nchr1\t30\t40\nchr2\t5\t9\n");
         let bc = write(&dir, "barcodes.tsv", "AAAC-1\nAAAG-1\n");
-        let mtx = write(&dir, "matrix.mtx", "%%MatrixMarket matrix coordinate integer general\n%metadata\n3 2 3\n1 1 2\n3 2 1\n2 2 4\n");
+        let mtx = write(
+            &dir,
+            "matrix.mtx",
+            "%%MatrixMarket matrix coordinate integer general\n%metadata\n3 2 3\n1 1 2\n3 2 1\n2 2 4\n",
+        );
         let (m, p, c) = read_mtx_dataset(&mtx, &bc, &bed).unwrap();
         assert_eq!((m.n_peaks, m.n_cells, m.nnz()), (3, 2, 3));
         assert_eq!(m.row_indices(1), &[1]);

@@ -34,7 +34,8 @@ pub fn jaspar_vertebrates() -> MotifSet {
 }
 
 /// Driver motifs used by default, in order (well-known, information-rich, distinct PWMs).
-pub const DEFAULT_DRIVERS: [&str; 10] = ["CTCF", "GATA1", "Spi1", "CEBPA", "EBF1", "HNF4A", "REST", "Runx1", "SOX2", "Nrf1"];
+pub const DEFAULT_DRIVERS: [&str; 10] =
+    ["CTCF", "GATA1", "Spi1", "CEBPA", "EBF1", "HNF4A", "REST", "Runx1", "SOX2", "Nrf1"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimulateOptions {
@@ -136,13 +137,22 @@ impl SimulateOptions {
             return bad("batch_effect", format!("must be a finite number ≥ 0, got {}", self.batch_effect));
         }
         if self.n_cell_types == 0 || self.n_cell_types > self.n_cells {
-            return bad("n_cell_types", format!("must be between 1 and n_cells ({}), got {}", self.n_cells, self.n_cell_types));
+            return bad(
+                "n_cell_types",
+                format!("must be between 1 and n_cells ({}), got {}", self.n_cells, self.n_cell_types),
+            );
         }
         if !self.motifs.is_empty() && self.motifs.len() != self.n_cell_types {
-            return bad("motifs", format!("give one motif per cell type: {} motifs for {} types", self.motifs.len(), self.n_cell_types));
+            return bad(
+                "motifs",
+                format!("give one motif per cell type: {} motifs for {} types", self.motifs.len(), self.n_cell_types),
+            );
         }
         if self.motifs.is_empty() && self.n_cell_types > DEFAULT_DRIVERS.len() {
-            return bad("motifs", format!("more than {} cell types: name a driver motif for each", DEFAULT_DRIVERS.len()));
+            return bad(
+                "motifs",
+                format!("more than {} cell types: name a driver motif for each", DEFAULT_DRIVERS.len()),
+            );
         }
         for (f, v) in [("driven_fraction", self.driven_fraction), ("dropout", self.dropout)] {
             if !(0.0..=1.0).contains(&v) {
@@ -150,7 +160,14 @@ impl SimulateOptions {
             }
         }
         if self.spacing < self.peak_width || self.site_spread * 2 + 40 > self.spacing {
-            return bad("spacing", format!("must exceed peak_width ({}) and 2·site_spread + 40 ({})", self.peak_width, self.site_spread * 2 + 40));
+            return bad(
+                "spacing",
+                format!(
+                    "must exceed peak_width ({}) and 2·site_spread + 40 ({})",
+                    self.peak_width,
+                    self.site_spread * 2 + 40
+                ),
+            );
         }
         if self.n_chromosomes == 0 {
             return bad("n_chromosomes", "must be at least 1".into());
@@ -166,14 +183,26 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 fn random_base(rng: &mut ChaCha8Rng) -> u8 {
     // GC content 42 %
     let u: f64 = rng.random();
-    if u < 0.29 { b'A' } else if u < 0.50 { b'C' } else if u < 0.71 { b'G' } else { b'T' }
+    if u < 0.29 {
+        b'A'
+    } else if u < 0.50 {
+        b'C'
+    } else if u < 0.71 {
+        b'G'
+    } else {
+        b'T'
+    }
 }
 
 pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     opts.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let jaspar = jaspar_vertebrates();
-    let names: Vec<String> = if opts.motifs.is_empty() { DEFAULT_DRIVERS[..opts.n_cell_types].iter().map(|s| s.to_string()).collect() } else { opts.motifs.clone() };
+    let names: Vec<String> = if opts.motifs.is_empty() {
+        DEFAULT_DRIVERS[..opts.n_cell_types].iter().map(|s| s.to_string()).collect()
+    } else {
+        opts.motifs.clone()
+    };
     // Programs: the distinct driver motifs; a type named "A+B" combines programs A and B (its cells open the peaks
     // of both), so a held-out combination type can be predicted from what the others teach.
     let mut program_names: Vec<String> = Vec::new();
@@ -196,8 +225,11 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
         .iter()
         .map(|n| jaspar.get(n).cloned().ok_or_else(|| RuntimeError::invalid("motifs", format!("no motif '{n}' in the shipped JASPAR collection (use a name like 'CTCF' or an id like 'MA0139.2')"))))
         .collect::<Result<_>>()?;
-    let cell_types: Vec<String> =
-        type_programs.iter().enumerate().map(|(k, ps)| format!("type{k}_{}", ps.iter().map(|&p| motifs[p].name.as_str()).collect::<Vec<_>>().join("+"))).collect();
+    let cell_types: Vec<String> = type_programs
+        .iter()
+        .enumerate()
+        .map(|(k, ps)| format!("type{k}_{}", ps.iter().map(|&p| motifs[p].name.as_str()).collect::<Vec<_>>().join("+")))
+        .collect();
 
     // peaks: evenly spread over the chromosomes, one every `spacing` bases
     let per_chrom = opts.n_peaks.div_ceil(opts.n_chromosomes);
@@ -239,7 +271,8 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
         for _ in 0..opts.instances {
             // non-overlapping sites within ± site_spread of the centre
             for _attempt in 0..20 {
-                let start = centre - opts.site_spread + rng.random_range(0..(2 * opts.site_spread).saturating_sub(w) + 1);
+                let start =
+                    centre - opts.site_spread + rng.random_range(0..(2 * opts.site_spread).saturating_sub(w) + 1);
                 if used.iter().any(|&(a, b)| start < b && a < start + w) {
                     continue;
                 }
@@ -250,7 +283,13 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
                     site = reverse_complement(&site);
                 }
                 chromosomes[ci].1[start as usize..(start + w) as usize].copy_from_slice(&site);
-                sites.push(PlantedSite { peak: p, chrom: chromosomes[ci].0.clone(), start, strand, motif: motif.name.clone() });
+                sites.push(PlantedSite {
+                    peak: p,
+                    chrom: chromosomes[ci].0.clone(),
+                    start,
+                    strand,
+                    motif: motif.name.clone(),
+                });
                 break;
             }
         }
@@ -272,12 +311,20 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
         cell_batch.swap(i, batch_rng.random_range(0..=i));
     }
     let batch_shift: Vec<Vec<f64>> = (0..opts.batches)
-        .map(|_| (0..opts.n_peaks).map(|_| if opts.batches > 1 { opts.batch_effect * normal(&mut batch_rng) } else { 0.0 }).collect())
+        .map(|_| {
+            (0..opts.n_peaks)
+                .map(|_| if opts.batches > 1 { opts.batch_effect * normal(&mut batch_rng) } else { 0.0 })
+                .collect()
+        })
         .collect();
     let (mut rows, mut cols) = (Vec::new(), Vec::new());
     for p in 0..opts.n_peaks {
         for c in 0..opts.n_cells {
-            let boost = if peak_driver[p] >= 0 && type_programs[cell_type[c]].contains(&(peak_driver[p] as usize)) { opts.strength } else { 0.0 };
+            let boost = if peak_driver[p] >= 0 && type_programs[cell_type[c]].contains(&(peak_driver[p] as usize)) {
+                opts.strength
+            } else {
+                0.0
+            };
             let prob = 1.0 / (1.0 + (-(base[p] + depth[c] + boost + batch_shift[cell_batch[c]][p])).exp());
             if rng.random::<f64>() < prob && rng.random::<f64>() >= opts.dropout {
                 rows.push(p as u32);
@@ -287,7 +334,8 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
     }
     let vals = vec![1f32; rows.len()];
     let matrix = PeakMatrix::from_triplets(opts.n_peaks, opts.n_cells, &rows, &cols, &vals)?;
-    let barcode = |c: usize| if opts.batches > 1 { format!("cell{c:05}-{}", cell_batch[c] + 1) } else { format!("cell{c:05}") };
+    let barcode =
+        |c: usize| if opts.batches > 1 { format!("cell{c:05}-{}", cell_batch[c] + 1) } else { format!("cell{c:05}") };
     let mut cells = CellMeta::new((0..opts.n_cells).map(barcode).collect());
     let labels: Vec<String> = cell_type.iter().map(|&t| cell_types[t].clone()).collect();
     cells.set_column("cell_type", MetaColumn::categorical_from(&labels))?;
@@ -297,7 +345,11 @@ pub fn simulate_atac(opts: &SimulateOptions) -> Result<Simulation> {
         cells.set_column("batch", MetaColumn::categorical_from(&batch_labels))?;
     }
     let data = PeakDataset::new(peaks, cells, matrix, "simulated")?;
-    Ok(Simulation { chromosomes, data, truth: SimulationTruth { cell_types, motifs, type_programs, peak_driver, sites } })
+    Ok(Simulation {
+        chromosomes,
+        data,
+        truth: SimulationTruth { cell_types, motifs, type_programs, peak_driver, sites },
+    })
 }
 
 impl Simulation {
@@ -323,7 +375,15 @@ impl Simulation {
     pub fn sites_tsv(&self) -> String {
         let mut s = String::from("peak\tchrom\tstart\tend\tstrand\tmotif\n");
         for site in &self.truth.sites {
-            s.push_str(&format!("{}\t{}\t{}\t{}\t{}\t{}\n", self.data.peaks.name[site.peak], site.chrom, site.start, self.site_end(site), site.strand, site.motif));
+            s.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\n",
+                self.data.peaks.name[site.peak],
+                site.chrom,
+                site.start,
+                self.site_end(site),
+                site.strand,
+                site.motif
+            ));
         }
         s
     }
@@ -338,7 +398,10 @@ impl Simulation {
                     return "none".to_string();
                 }
                 let d = d as usize;
-                t.type_programs.iter().position(|ps| ps == &[d]).map_or_else(|| t.motifs[d].name.clone(), |k| t.cell_types[k].clone())
+                t.type_programs
+                    .iter()
+                    .position(|ps| ps == &[d])
+                    .map_or_else(|| t.motifs[d].name.clone(), |k| t.cell_types[k].clone())
             })
             .collect()
     }
@@ -369,7 +432,8 @@ impl Simulation {
     /// Writes `genome.fa`, `peaks.bed`, `atac.h5ad` (cell types in obs), `planted_sites.tsv` and `peak_drivers.tsv`
     /// into `dir` (created if needed), each atomically.
     pub fn save(&self, dir: &std::path::Path) -> Result<SimulationFiles> {
-        let write_atomic = |p: &std::path::Path, b: &[u8]| crate::io::write_atomic(p, b).map_err(|e| RuntimeError::io(p, e));
+        let write_atomic =
+            |p: &std::path::Path, b: &[u8]| crate::io::write_atomic(p, b).map_err(|e| RuntimeError::io(p, e));
         std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(dir, e))?;
         let files = SimulationFiles {
             genome: dir.join("genome.fa"),
@@ -385,8 +449,21 @@ impl Simulation {
         write_atomic(&files.peaks, self.data.peaks.to_bed().as_bytes())?;
         write_atomic(&files.sites, self.sites_tsv().as_bytes())?;
         write_atomic(&files.drivers, self.drivers_tsv().as_bytes())?;
-        crate::data::h5ad_write::write_h5ad(&files.h5ad, &self.data.matrix, &self.data.peaks, &self.data.cells, &Default::default())?;
-        crate::data::tenx_write::write_10x_h5(&files.tenx_h5, &self.data.matrix, &self.data.peaks, &self.data.cells.barcodes, &self.gene_features(), "simulated")?;
+        crate::data::h5ad_write::write_h5ad(
+            &files.h5ad,
+            &self.data.matrix,
+            &self.data.peaks,
+            &self.data.cells,
+            &Default::default(),
+        )?;
+        crate::data::tenx_write::write_10x_h5(
+            &files.tenx_h5,
+            &self.data.matrix,
+            &self.data.peaks,
+            &self.data.cells.barcodes,
+            &self.gene_features(),
+            "simulated",
+        )?;
         Ok(files)
     }
 

@@ -33,7 +33,14 @@ impl SparseH5<'_> {
     fn read_indptr(&self) -> Result<Vec<u64>> {
         let n = self.indptr.size();
         if n != self.n_major + 1 {
-            return Err(self.err("indptr", format!("has {n} entries; the shape needs {} (one more than {} rows of the stored axis)", self.n_major + 1, self.n_major)));
+            return Err(self.err(
+                "indptr",
+                format!(
+                    "has {n} entries; the shape needs {} (one more than {} rows of the stored axis)",
+                    self.n_major + 1,
+                    self.n_major
+                ),
+            ));
         }
         let p = read_range::<i64>(&self.indptr, 0, n).map_err(|e| self.err("indptr", e))?;
         let nnz = self.indices.size();
@@ -44,7 +51,10 @@ impl SparseH5<'_> {
             return Err(self.err("indptr", "is not a non-decreasing list starting at 0 (corrupt matrix)"));
         }
         if *p.last().unwrap() as usize != nnz {
-            return Err(self.err("indptr", format!("ends at {} but the matrix stores {nnz} entries (truncated?)", p.last().unwrap())));
+            return Err(self.err(
+                "indptr",
+                format!("ends at {} but the matrix stores {nnz} entries (truncated?)", p.last().unwrap()),
+            ));
         }
         Ok(p.into_iter().map(|v| v as u64).collect())
     }
@@ -54,7 +64,10 @@ impl SparseH5<'_> {
         let idx = read_range::<i64>(&self.indices, a, b).map_err(|e| self.err("indices", e))?;
         let n = self.n_minor as i64;
         if let Some(k) = idx.iter().position(|&i| i < 0 || i >= n) {
-            return Err(self.err("indices", format!("entry {} is {}, outside 0..{n} (wrong shape or corrupt matrix)", a + k, idx[k])));
+            return Err(self.err(
+                "indices",
+                format!("entry {} is {}, outside 0..{n} (wrong shape or corrupt matrix)", a + k, idx[k]),
+            ));
         }
         let val = read_range::<f32>(&self.data, a, b).map_err(|e| self.err("data", e))?;
         Ok((idx.into_iter().map(|i| i as u32).collect(), val))
@@ -72,7 +85,10 @@ impl SparseH5<'_> {
     ) -> Result<PeakMatrix> {
         let indptr = self.read_indptr()?;
         let nnz = self.indices.size();
-        progress.start(&format!("reading {} stored entries{}", nnz, if major_is_peaks { "" } else { " (two passes)" }), Some(nnz as u64 * if major_is_peaks { 1 } else { 2 }));
+        progress.start(
+            &format!("reading {} stored entries{}", nnz, if major_is_peaks { "" } else { " (two passes)" }),
+            Some(nnz as u64 * if major_is_peaks { 1 } else { 2 }),
+        );
         let m = if major_is_peaks {
             let (mut indices, mut values) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
             for a in (0..nnz).step_by(CHUNK) {
@@ -92,7 +108,13 @@ impl SparseH5<'_> {
         Ok(m)
     }
 
-    fn transpose(&self, indptr: &[u64], keep: Option<&[u32]>, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<PeakMatrix> {
+    fn transpose(
+        &self,
+        indptr: &[u64],
+        keep: Option<&[u32]>,
+        progress: &mut dyn Progress,
+        cancel: &CancelToken,
+    ) -> Result<PeakMatrix> {
         let nnz = self.indices.size();
         let n_peaks = match keep {
             Some(k) => k.iter().filter(|&&p| p != u32::MAX).count(),
@@ -106,7 +128,10 @@ impl SparseH5<'_> {
             let idx = read_range::<i64>(&self.indices, a, (a + CHUNK).min(nnz)).map_err(|e| self.err("indices", e))?;
             for (k, &i) in idx.iter().enumerate() {
                 if i < 0 || i as usize >= self.n_minor {
-                    return Err(self.err("indices", format!("entry {} is {i}, outside 0..{} (wrong shape or corrupt matrix)", a + k, self.n_minor)));
+                    return Err(self.err(
+                        "indices",
+                        format!("entry {} is {i}, outside 0..{} (wrong shape or corrupt matrix)", a + k, self.n_minor),
+                    ));
                 }
                 let p = map(i as u32);
                 if p != u32::MAX {

@@ -15,7 +15,12 @@ use crate::progress::{CancelToken, Progress};
 use crate::seq::Region;
 
 /// Reads a 10x peak matrix: (peaks × cells matrix, peaks, barcodes).
-pub fn read_10x_h5(path: &Path, peaks_bed: Option<&Path>, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<(PeakMatrix, PeakSet, Vec<String>)> {
+pub fn read_10x_h5(
+    path: &Path,
+    peaks_bed: Option<&Path>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(PeakMatrix, PeakSet, Vec<String>)> {
     let f = H5File::open(path)?;
     let g = if f.has("matrix") {
         "matrix".to_string()
@@ -28,20 +33,33 @@ pub fn read_10x_h5(path: &Path, peaks_bed: Option<&Path>, progress: &mut dyn Pro
     };
     let shape = f.numbers::<i64>(&format!("{g}/shape"), "the matrix shape [features, barcodes]")?;
     if shape.len() != 2 || shape.iter().any(|&s| s < 0) {
-        return Err(f.err(&format!("{g}/shape"), format!("expected two non-negative numbers [features, barcodes], found {shape:?}")));
+        return Err(f.err(
+            &format!("{g}/shape"),
+            format!("expected two non-negative numbers [features, barcodes], found {shape:?}"),
+        ));
     }
     let (n_features, n_barcodes) = (shape[0] as usize, shape[1] as usize);
     let barcodes = f.strings(&format!("{g}/barcodes"), "the cell barcodes")?;
     if barcodes.len() != n_barcodes {
-        return Err(f.err(&format!("{g}/barcodes"), format!("has {} barcodes but the shape says {n_barcodes}", barcodes.len())));
+        return Err(f.err(
+            &format!("{g}/barcodes"),
+            format!("has {} barcodes but the shape says {n_barcodes}", barcodes.len()),
+        ));
     }
 
     // which features are peaks, and their coordinates
-    let feature_types = if f.has(&format!("{g}/features/feature_type")) { Some(f.strings(&format!("{g}/features/feature_type"), "feature types")?) } else { None };
+    let feature_types = if f.has(&format!("{g}/features/feature_type")) {
+        Some(f.strings(&format!("{g}/features/feature_type"), "feature types")?)
+    } else {
+        None
+    };
     let is_peak: Vec<bool> = match &feature_types {
         Some(t) => {
             if t.len() != n_features {
-                return Err(f.err(&format!("{g}/features/feature_type"), format!("has {} entries but the shape says {n_features} features", t.len())));
+                return Err(f.err(
+                    &format!("{g}/features/feature_type"),
+                    format!("has {} entries but the shape says {n_features} features", t.len()),
+                ));
             }
             t.iter().map(|s| s == "Peaks").collect()
         }
@@ -49,7 +67,10 @@ pub fn read_10x_h5(path: &Path, peaks_bed: Option<&Path>, progress: &mut dyn Pro
     };
     let n_peaks = is_peak.iter().filter(|&&p| p).count();
     if n_peaks == 0 {
-        return Err(f.err(&format!("{g}/features/feature_type"), "no feature has type 'Peaks': this is not an ATAC or multiome matrix"));
+        return Err(f.err(
+            &format!("{g}/features/feature_type"),
+            "no feature has type 'Peaks': this is not an ATAC or multiome matrix",
+        ));
     }
     let mut keep = vec![u32::MAX; n_features];
     let mut peak_rows = Vec::with_capacity(n_peaks);
@@ -61,7 +82,11 @@ pub fn read_10x_h5(path: &Path, peaks_bed: Option<&Path>, progress: &mut dyn Pro
         Some(bed) => {
             let p = read_bed(bed)?;
             if p.len() != n_peaks {
-                return Err(RuntimeError::parse(bed, 0, format!("has {} peaks but {} has {n_peaks} peak features", p.len(), path.display())));
+                return Err(RuntimeError::parse(
+                    bed,
+                    0,
+                    format!("has {} peaks but {} has {n_peaks} peak features", p.len(), path.display()),
+                ));
             }
             p
         }

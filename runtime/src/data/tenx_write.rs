@@ -21,15 +21,31 @@ pub struct GeneFeatures {
 }
 
 /// Writes peaks × cells counts (plus `genes`) as a 10x multiome feature-barcode matrix.
-pub fn write_10x_h5(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, barcodes: &[String], genes: &GeneFeatures, genome_name: &str) -> Result<()> {
+pub fn write_10x_h5(
+    path: &Path,
+    matrix: &PeakMatrix,
+    peaks: &PeakSet,
+    barcodes: &[String],
+    genes: &GeneFeatures,
+    genome_name: &str,
+) -> Result<()> {
     if peaks.len() != matrix.n_peaks || barcodes.len() != matrix.n_cells || genes.names.len() != genes.counts.len() {
         return Err(RuntimeError::invalid(
             "matrix",
-            format!("{} peaks, {} barcodes and {} genes do not fit a {} × {} matrix", peaks.len(), barcodes.len(), genes.names.len(), matrix.n_peaks, matrix.n_cells),
+            format!(
+                "{} peaks, {} barcodes and {} genes do not fit a {} × {} matrix",
+                peaks.len(),
+                barcodes.len(),
+                genes.names.len(),
+                matrix.n_peaks,
+                matrix.n_cells
+            ),
         ));
     }
-    crate::io::write_via_temp(path, |tmp| write_to(tmp, matrix, peaks, barcodes, genes, genome_name).map_err(|e| std::io::Error::other(e.to_string())))
-        .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
+    crate::io::write_via_temp(path, |tmp| {
+        write_to(tmp, matrix, peaks, barcodes, genes, genome_name).map_err(|e| std::io::Error::other(e.to_string()))
+    })
+    .map_err(|e| RuntimeError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 fn fixed(s: &str) -> std::result::Result<FixedAscii<256>, hdf5::Error> {
@@ -42,7 +58,14 @@ fn write_strings(g: &hdf5::Group, name: &str, values: &[String]) -> std::result:
     Ok(())
 }
 
-fn write_to(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, barcodes: &[String], genes: &GeneFeatures, genome_name: &str) -> std::result::Result<(), hdf5::Error> {
+fn write_to(
+    path: &Path,
+    matrix: &PeakMatrix,
+    peaks: &PeakSet,
+    barcodes: &[String],
+    genes: &GeneFeatures,
+    genome_name: &str,
+) -> std::result::Result<(), hdf5::Error> {
     let n_genes = genes.names.len();
     let n_features = n_genes + matrix.n_peaks;
     // CSC by barcode: every cell's (feature, count) entries in feature order (genes first, then peaks)
@@ -79,11 +102,13 @@ fn write_to(path: &Path, matrix: &PeakMatrix, peaks: &PeakSet, barcodes: &[Strin
     m.new_dataset_builder().with_data(&indptr).create("indptr")?;
     m.new_dataset_builder().with_data(&[n_features as i32, matrix.n_cells as i32]).create("shape")?;
     let f = m.create_group("features")?;
-    let peak_ids: Vec<String> = (0..peaks.len()).map(|i| format!("{}:{}-{}", peaks.chrom[i], peaks.start[i], peaks.end[i])).collect();
+    let peak_ids: Vec<String> =
+        (0..peaks.len()).map(|i| format!("{}:{}-{}", peaks.chrom[i], peaks.start[i], peaks.end[i])).collect();
     let ids: Vec<String> = genes.names.iter().cloned().chain(peak_ids.iter().cloned()).collect();
     write_strings(&f, "id", &ids)?;
     write_strings(&f, "name", &ids)?;
-    let types: Vec<String> = (0..n_features).map(|i| if i < n_genes { "Gene Expression" } else { "Peaks" }.to_string()).collect();
+    let types: Vec<String> =
+        (0..n_features).map(|i| if i < n_genes { "Gene Expression" } else { "Peaks" }.to_string()).collect();
     write_strings(&f, "feature_type", &types)?;
     write_strings(&f, "genome", &vec![genome_name.to_string(); n_features])?;
     let intervals: Vec<String> = genes.names.iter().map(|_| "NA".to_string()).chain(peak_ids).collect();
@@ -101,13 +126,17 @@ mod tests {
     #[test]
     fn written_multiome_matrix_reads_back_with_only_its_peaks() {
         let dir = tempfile::tempdir().unwrap();
-        let m = PeakMatrix::from_triplets(3, 4, &[0, 0, 1, 2, 2], &[0, 3, 1, 2, 3], &[1.0, 2.0, 1.0, 1.0, 3.0]).unwrap();
+        let m =
+            PeakMatrix::from_triplets(3, 4, &[0, 0, 1, 2, 2], &[0, 3, 1, 2, 3], &[1.0, 2.0, 1.0, 1.0, 3.0]).unwrap();
         let mut peaks = PeakSet::default();
         for (i, s) in [100u64, 5000, 9000].iter().enumerate() {
             peaks.push(if i < 2 { "chr1" } else { "chr2" }, *s, s + 500, None);
         }
         let barcodes: Vec<String> = (0..4).map(|c| format!("AAAC{c}-1")).collect();
-        let genes = GeneFeatures { names: vec!["GENE1".into(), "GENE2".into()], counts: vec![vec![(0, 5), (2, 1)], vec![(3, 2)]] };
+        let genes = GeneFeatures {
+            names: vec!["GENE1".into(), "GENE2".into()],
+            counts: vec![vec![(0, 5), (2, 1)], vec![(3, 2)]],
+        };
         let path = dir.path().join("filtered_feature_bc_matrix.h5");
         write_10x_h5(&path, &m, &peaks, &barcodes, &genes, "sim").unwrap();
         let (back, p, b) = read_10x_h5(&path, None, &mut NoProgress, &CancelToken::default()).unwrap();

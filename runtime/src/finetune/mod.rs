@@ -116,18 +116,29 @@ pub fn fine_tune(
     };
     data.validate(model.seq_len(), data.n_cells)?;
     if cell_head.n_cells() != data.n_cells {
-        return Err(TrainError::InvalidData(format!("{} cells in the data, {} in the model's cell layer", data.n_cells, cell_head.n_cells())));
+        return Err(TrainError::InvalidData(format!(
+            "{} cells in the data, {} in the model's cell layer",
+            data.n_cells,
+            cell_head.n_cells()
+        )));
     }
     if let Some(p) = params.iter().find(|p| !p.tensor.requires_grad()) {
-        return Err(TrainError::InvalidData(format!("`{}` is frozen; only trainable tensors can be fine-tuned", p.name)));
+        return Err(TrainError::InvalidData(format!(
+            "`{}` is frozen; only trainable tensors can be fine-tuned",
+            p.name
+        )));
     }
     let variables: Vec<(String, Tensor)> = params.iter().map(|p| (p.name.clone(), p.tensor.shallow_clone())).collect();
-    let identity: Vec<serde_json::Value> = params.iter().map(|p| serde_json::json!([p.name, p.tensor.size()])).collect();
+    let identity: Vec<serde_json::Value> =
+        params.iter().map(|p| serde_json::json!([p.name, p.tensor.size()])).collect();
     let (head_params, adapter_params): (Vec<Param>, Vec<Param>) = params.into_iter().partition(|p| p.head);
     let named = |ps: Vec<Param>| ps.into_iter().map(|p| (p.name, p.tensor)).collect::<Vec<_>>();
     let mut optimizer = AdamW::new(vec![
         (ParamGroup { name: "head".into(), lr: cfg.lr_head, weight_decay: cfg.weight_decay }, named(head_params)),
-        (ParamGroup { name: "adapters".into(), lr: cfg.lr_adapters, weight_decay: cfg.weight_decay }, named(adapter_params)),
+        (
+            ParamGroup { name: "adapters".into(), lr: cfg.lr_adapters, weight_decay: cfg.weight_decay },
+            named(adapter_params),
+        ),
     ]);
     let n_batches = crate::train::batch_ranges(data.train.len(), cfg.batch_size).len();
     let warmup = cfg.warmup_steps.unwrap_or(n_batches.min(1000)).max(1);
@@ -175,34 +186,51 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let mut net = ScBasset::new(&vs.root(), &ScBassetConfig::tiny(n_cells)).unwrap();
         let avs = nn::VarStore::new(Device::Cpu);
-        attach_lora(&mut net, &avs.root(), &LoraConfig { rank: 2, alpha: 4.0, targets: vec!["tower*".into(), "bottleneck".into()] }).unwrap();
+        attach_lora(
+            &mut net,
+            &avs.root(),
+            &LoraConfig { rank: 2, alpha: 4.0, targets: vec!["tower*".into(), "bottleneck".into()] },
+        )
+        .unwrap();
         freeze_trunk(&net);
         let trunk_before: Vec<Tensor> = net.trunk_tensors().iter().map(|t| t.copy()).collect();
         let adapters = adapter_tensors(&mut net);
         let b_before: Vec<Tensor> = adapters.iter().map(|(_, t)| t.copy()).collect();
         let (w, b) = net.cell_layer();
-        let mut params: Vec<Param> = adapters.into_iter().map(|(name, tensor)| Param { name, tensor, head: false }).collect();
+        let mut params: Vec<Param> =
+            adapters.into_iter().map(|(name, tensor)| Param { name, tensor, head: false }).collect();
         params.push(Param { name: "cell_embedding".into(), tensor: w.shallow_clone(), head: true });
         params.push(Param { name: "cell_bias".into(), tensor: b.shallow_clone(), head: true });
         // Peaks open in the first half of the cells when they start with A.
         let n_peaks = 96;
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
-        let positives: Vec<Vec<u32>> = (0..n_peaks).map(|p| if codes[p * 336 + 168] == 0 { (0..6).collect() } else { vec![7] }).collect();
+        let positives: Vec<Vec<u32>> =
+            (0..n_peaks).map(|p| if codes[p * 336 + 168] == 0 { (0..6).collect() } else { vec![7] }).collect();
         let train: Vec<usize> = (0..80).collect();
         let val: Vec<usize> = (80..96).collect();
         let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };
         struct Quiet;
         impl TrainObserver for Quiet {}
-        let cfg = FineTuneConfig { epochs: 4, batch_size: 16, lr_head: 1e-2, lr_adapters: 1e-2, ..FineTuneConfig::default() };
-        let out = fine_tune(&net, params, &Head::Cells(net.cell_head()), &data, &cfg, &mut Quiet, &|| false, Vec::new()).unwrap();
+        let cfg =
+            FineTuneConfig { epochs: 4, batch_size: 16, lr_head: 1e-2, lr_adapters: 1e-2, ..FineTuneConfig::default() };
+        let out =
+            fine_tune(&net, params, &Head::Cells(net.cell_head()), &data, &cfg, &mut Quiet, &|| false, Vec::new())
+                .unwrap();
         assert_eq!(out.history.len(), 4);
-        assert!(out.history.epochs[3].train_loss < out.history.epochs[0].train_loss, "{:?}", out.history.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>());
+        assert!(
+            out.history.epochs[3].train_loss < out.history.epochs[0].train_loss,
+            "{:?}",
+            out.history.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>()
+        );
         for (a, b) in net.trunk_tensors().iter().zip(&trunk_before) {
             assert!(a.equal(b), "a frozen tensor changed");
         }
         let after = adapter_tensors(&mut net);
-        assert!(after.iter().zip(&b_before).any(|((n, a), b)| n.ends_with("lora_b") && !a.equal(b)), "adapters did not train");
+        assert!(
+            after.iter().zip(&b_before).any(|((n, a), b)| n.ends_with("lora_b") && !a.equal(b)),
+            "adapters did not train"
+        );
         // Resume from a checkpoint reproduces the uninterrupted history.
         let dir = tempfile::tempdir().unwrap();
         let ck = dir.path().join("ft.safetensors");
@@ -211,10 +239,18 @@ mod tests {
             let vs = nn::VarStore::new(Device::Cpu);
             let mut net = ScBasset::new(&vs.root(), &ScBassetConfig::tiny(n_cells)).unwrap();
             let avs = nn::VarStore::new(Device::Cpu);
-            attach_lora(&mut net, &avs.root(), &LoraConfig { rank: 2, alpha: 4.0, targets: vec!["tower*".into(), "bottleneck".into()] }).unwrap();
+            attach_lora(
+                &mut net,
+                &avs.root(),
+                &LoraConfig { rank: 2, alpha: 4.0, targets: vec!["tower*".into(), "bottleneck".into()] },
+            )
+            .unwrap();
             freeze_trunk(&net);
             let (w, b) = net.cell_layer();
-            let mut params: Vec<Param> = adapter_tensors(&mut net).into_iter().map(|(name, tensor)| Param { name, tensor, head: false }).collect();
+            let mut params: Vec<Param> = adapter_tensors(&mut net)
+                .into_iter()
+                .map(|(name, tensor)| Param { name, tensor, head: false })
+                .collect();
             params.push(Param { name: "cell_embedding".into(), tensor: w, head: true });
             params.push(Param { name: "cell_bias".into(), tensor: b, head: true });
             (vs, avs, net, params)
@@ -224,7 +260,9 @@ mod tests {
         fine_tune(&net1, p1, &Head::Cells(net1.cell_head()), &data, &two, &mut Quiet, &|| false, Vec::new()).unwrap();
         let (_v2, _a2, net2, p2) = fresh();
         let rest = FineTuneConfig { resume: Some(ck.clone()), ..cfg.clone() };
-        let resumed = fine_tune(&net2, p2, &Head::Cells(net2.cell_head()), &data, &rest, &mut Quiet, &|| false, Vec::new()).unwrap();
+        let resumed =
+            fine_tune(&net2, p2, &Head::Cells(net2.cell_head()), &data, &rest, &mut Quiet, &|| false, Vec::new())
+                .unwrap();
         let losses = |h: &History| h.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>();
         assert_eq!(losses(&resumed.history), losses(&out.history));
     }

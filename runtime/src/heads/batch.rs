@@ -36,6 +36,9 @@ impl BatchHead {
 
     /// The trainable tensors by name.
     pub fn parameters(&self) -> Vec<(String, Tensor)> {
-        vec![("batch_embedding".into(), self.embedding.shallow_clone()), ("batch_bias".into(), self.bias.shallow_clone())]
+        vec![
+            ("batch_embedding".into(), self.embedding.shallow_clone()),
+            ("batch_bias".into(), self.bias.shallow_clone()),
+        ]
     }
 }

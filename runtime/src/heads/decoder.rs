@@ -44,7 +44,11 @@ impl CellStateDecoder {
         let mut dims = vec![config.input];
         dims.extend(&config.hidden);
         dims.push(config.output + 1);
-        let layers = dims.windows(2).enumerate().map(|(i, w)| nn::linear(path.sub(format!("layer{i}")), w[0] as i64, w[1] as i64, Default::default())).collect();
+        let layers = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| nn::linear(path.sub(format!("layer{i}")), w[0] as i64, w[1] as i64, Default::default()))
+            .collect();
         Ok(CellStateDecoder { config: config.clone(), layers })
     }
 
@@ -76,7 +80,10 @@ impl CellStateDecoder {
         tch::no_grad(|| {
             let n = states.size()[0];
             let d = self.config.output as i64;
-            let parts: Vec<Tensor> = (0..n).step_by(65536).map(|s| self.forward_t(&states.narrow(0, s, (n - s).min(65536)), false)).collect();
+            let parts: Vec<Tensor> = (0..n)
+                .step_by(65536)
+                .map(|s| self.forward_t(&states.narrow(0, s, (n - s).min(65536)), false))
+                .collect();
             let wb = Tensor::cat(&parts, 0);
             (wb.narrow(1, 0, d).tr().contiguous(), wb.select(1, d).contiguous())
         })

@@ -110,7 +110,15 @@ pub fn motif_labels(motifs: &[Motif]) -> Vec<String> {
     }
     motifs
         .iter()
-        .map(|m| if m.name.is_empty() { m.id.clone() } else if count[m.name.as_str()] > 1 { format!("{} ({})", m.name, m.id) } else { m.name.clone() })
+        .map(|m| {
+            if m.name.is_empty() {
+                m.id.clone()
+            } else if count[m.name.as_str()] > 1 {
+                format!("{} ({})", m.name, m.id)
+            } else {
+                m.name.clone()
+            }
+        })
         .collect()
 }
 
@@ -130,10 +138,16 @@ pub fn insert_motifs(
         return Err(RuntimeError::invalid("motifs", "the motif set is empty"));
     }
     if let Some(m) = motifs.iter().find(|m| m.width() == 0 || m.width() > len) {
-        return Err(RuntimeError::invalid("motifs", format!("motif {} is {} bp wide; it must fit in the model's {len}-bp input", m.id, m.width())));
+        return Err(RuntimeError::invalid(
+            "motifs",
+            format!("motif {} is {} bp wide; it must fit in the model's {len}-bp input", m.id, m.width()),
+        ));
     }
     if backgrounds.is_empty() || !backgrounds.len().is_multiple_of(len) {
-        return Err(RuntimeError::invalid("backgrounds", format!("{} bases are not a whole number of {len}-bp sequences", backgrounds.len())));
+        return Err(RuntimeError::invalid(
+            "backgrounds",
+            format!("{} bases are not a whole number of {len}-bp sequences", backgrounds.len()),
+        ));
     }
     let n_bg = backgrounds.len() / len;
     let n_cells = readout.n_cells();
@@ -186,7 +200,8 @@ pub fn insert_motifs(
         let z = zscore_rows(&diff);
         (diff, z)
     });
-    let flat = |t: Tensor| -> Result<Vec<f32>> { Ok(Vec::try_from(t.to_device(tch::Device::Cpu).contiguous().view([-1]))?) };
+    let flat =
+        |t: Tensor| -> Result<Vec<f32>> { Ok(Vec::try_from(t.to_device(tch::Device::Cpu).contiguous().view([-1]))?) };
     Ok(TfActivity {
         names: motif_labels(motifs),
         ids: motifs.iter().map(|m| m.id.clone()).collect(),

@@ -92,7 +92,10 @@ fn motif_insertion_matches_its_definition() {
     for scale in [DenoiseScale::Sigmoid, DenoiseScale::Logit] {
         let opts = InsertionOptions { seed: 5, scale };
         let act = insert_motifs(&net, &readout, &motifs, &bg, &opts, &mut NoProgress, &CancelToken::default()).unwrap();
-        assert_eq!((act.names.clone(), act.n_cells, act.n_background), (vec!["one".to_string(), "two".into()], 4, n_bg));
+        assert_eq!(
+            (act.names.clone(), act.n_cells, act.n_background),
+            (vec!["one".to_string(), "two".into()], 4, n_bg)
+        );
         // Direct: build motif 1's sequences the same way and compare.
         let w = motifs[1].width();
         let s = insertion::insertion_start(len, w);
@@ -100,7 +103,9 @@ fn motif_insertion_matches_its_definition() {
         for i in 0..n_bg {
             with[i * len + s..i * len + s + w].copy_from_slice(&[3, 3, 0]);
         }
-        let v = |codes: &[u8]| readout.values(&z_of(&net, codes), scale).mean_dim(Some([0i64].as_slice()), false, Kind::Float);
+        let v = |codes: &[u8]| {
+            readout.values(&z_of(&net, codes), scale).mean_dim(Some([0i64].as_slice()), false, Kind::Float)
+        };
         let direct = v(&with) - v(&bg);
         let ours = Tensor::from_slice(&act.difference[4..8]);
         assert!(max_abs(&(direct - &ours)) < 1e-4, "{scale:?}");
@@ -108,12 +113,26 @@ fn motif_insertion_matches_its_definition() {
         assert!((z.mean(Kind::Float).double_value(&[])).abs() < 1e-5);
         assert!((z.square().mean(Kind::Float).double_value(&[]) - 1.0).abs() < 1e-4);
         // Same seed, same result; the motif's own seed does not depend on the other motifs.
-        let alone = insert_motifs(&net, &readout, &motifs[..1], &bg, &opts, &mut NoProgress, &CancelToken::default()).unwrap();
+        let alone =
+            insert_motifs(&net, &readout, &motifs[..1], &bg, &opts, &mut NoProgress, &CancelToken::default()).unwrap();
         assert_eq!(&alone.difference[..], &act.difference[..4]);
     }
-    let too_wide = format!("MEME version 4\n\nMOTIF W wide\nletter-probability matrix: alength= 4 w= {}\n{}", len + 1, "0.25 0.25 0.25 0.25\n".repeat(len + 1));
+    let too_wide = format!(
+        "MEME version 4\n\nMOTIF W wide\nletter-probability matrix: alength= 4 w= {}\n{}",
+        len + 1,
+        "0.25 0.25 0.25 0.25\n".repeat(len + 1)
+    );
     let wide = parse_meme(&too_wide, STRING_SOURCE).unwrap().motifs;
-    let e = insert_motifs(&net, &readout, &wide, &bg, &InsertionOptions::default(), &mut NoProgress, &CancelToken::default()).unwrap_err();
+    let e = insert_motifs(
+        &net,
+        &readout,
+        &wide,
+        &bg,
+        &InsertionOptions::default(),
+        &mut NoProgress,
+        &CancelToken::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("fit"), "{e}");
 }
 
@@ -149,7 +168,8 @@ fn variant_windows_statuses_and_effects() {
     let unknown = Variant::new("chrX", 5, "A", "G", None);
     let past = Variant::new("chr2", 10, "CA", "G", None);
     let vars = vec![snv.clone(), del, ins, wrong, unknown, past];
-    let r = variant_effects(&net, &g, &vars, VariantCentre::Variant, 1, &mut NoProgress, &CancelToken::default()).unwrap();
+    let r =
+        variant_effects(&net, &g, &vars, VariantCentre::Variant, 1, &mut NoProgress, &CancelToken::default()).unwrap();
     let labels: Vec<&str> = r.status.iter().map(|s| s.label()).collect();
     assert_eq!(labels, ["ok", "ok", "ok", "ref_mismatch", "unknown_chromosome", "outside_chromosome"]);
     assert!(r.status[3].describe(&vars[3], &g).contains("same build"));
@@ -159,7 +179,8 @@ fn variant_windows_statuses_and_effects() {
     let mut alt_codes = ref_codes.clone();
     alt_codes[len / 2] = crate::seq::codes::base_code(other(&at(1000, 1)).as_bytes()[0]).unwrap();
     let readout = CellReadout::of_scbasset(&net);
-    let direct = readout.values(&z_of(&net, &alt_codes), DenoiseScale::Logit) - readout.values(&z_of(&net, &ref_codes), DenoiseScale::Logit);
+    let direct = readout.values(&z_of(&net, &alt_codes), DenoiseScale::Logit)
+        - readout.values(&z_of(&net, &ref_codes), DenoiseScale::Logit);
     let eff = r.per_cell(&readout, DenoiseScale::Logit);
     assert_eq!(eff.size(), [6, 3]);
     assert!(max_abs(&(eff.select(0, 0) - direct.squeeze_dim(0))) < 1e-5);
@@ -168,13 +189,23 @@ fn variant_windows_statuses_and_effects() {
     }
     // Peak-centred windows: the same SNV inside a peak; a variant outside every peak is flagged.
     let peaks = PeakSet { chrom: vec!["chr1".into()], start: vec![900], end: vec![1400], name: vec!["p".into()] };
-    let r2 = variant_effects(&net, &g, &[snv.clone(), vars[1].clone(), Variant::new("chr1", 1500, &at(1500, 1), "G", None)], VariantCentre::Peak(&peaks), 1, &mut NoProgress, &CancelToken::default()).unwrap();
+    let r2 = variant_effects(
+        &net,
+        &g,
+        &[snv.clone(), vars[1].clone(), Variant::new("chr1", 1500, &at(1500, 1), "G", None)],
+        VariantCentre::Peak(&peaks),
+        1,
+        &mut NoProgress,
+        &CancelToken::default(),
+    )
+    .unwrap();
     assert_eq!(r2.status.iter().map(|s| s.label()).collect::<Vec<_>>(), ["ok", "ok", "not_in_peak"]);
     assert_eq!(r2.peak[0], Some(0));
     let ws = 1150 - len / 2;
     let ref2: Vec<u8> = crate::seq::encode(&bases[ws..ws + len], 0);
     let mut alt2 = ref2.clone();
     alt2[999 - ws] = alt_codes[len / 2];
-    let direct2 = readout.values(&z_of(&net, &alt2), DenoiseScale::Sigmoid) - readout.values(&z_of(&net, &ref2), DenoiseScale::Sigmoid);
+    let direct2 = readout.values(&z_of(&net, &alt2), DenoiseScale::Sigmoid)
+        - readout.values(&z_of(&net, &ref2), DenoiseScale::Sigmoid);
     assert!(max_abs(&(r2.per_cell(&readout, DenoiseScale::Sigmoid).select(0, 0) - direct2.squeeze_dim(0))) < 1e-5);
 }

@@ -50,16 +50,31 @@ impl IsmDeltas {
 }
 
 /// Runs ISM on `codes` (one sequence of the model's length) at `positions`.
-pub fn ism(model: &dyn SequenceEmbedder, codes: &[u8], positions: Range<usize>, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<IsmDeltas> {
+pub fn ism(
+    model: &dyn SequenceEmbedder,
+    codes: &[u8],
+    positions: Range<usize>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<IsmDeltas> {
     let len = model.seq_len();
     if codes.len() != len {
-        return Err(RuntimeError::invalid("sequence", format!("is {} bp; the model reads {len}-bp sequences", codes.len())));
+        return Err(RuntimeError::invalid(
+            "sequence",
+            format!("is {} bp; the model reads {len}-bp sequences", codes.len()),
+        ));
     }
     if positions.start >= positions.end || positions.end > len {
-        return Err(RuntimeError::invalid("window", format!("positions {}..{} are not a non-empty range inside 0..{len}", positions.start, positions.end)));
+        return Err(RuntimeError::invalid(
+            "window",
+            format!("positions {}..{} are not a non-empty range inside 0..{len}", positions.start, positions.end),
+        ));
     }
     if let Some(i) = codes.iter().position(|&c| c > 3) {
-        return Err(RuntimeError::invalid("sequence", format!("base code {} at position {i}; expected A, C, G or T", codes[i])));
+        return Err(RuntimeError::invalid(
+            "sequence",
+            format!("base code {} at position {i}; expected A, C, G or T", codes[i]),
+        ));
     }
     let z_ref = embed_all(model, codes, "reference", &mut NoProgress, cancel)?.squeeze_dim(0);
     let p = positions.len();
@@ -88,10 +103,12 @@ pub fn ism(model: &dyn SequenceEmbedder, codes: &[u8], positions: Range<usize>, 
             Ok(())
         },
         |range, z| {
-            let rows: Vec<i64> = range.map(|k| {
-                let (pos, b) = alt(k);
-                ((pos - positions.start) * 4 + b as usize) as i64
-            }).collect();
+            let rows: Vec<i64> = range
+                .map(|k| {
+                    let (pos, b) = alt(k);
+                    ((pos - positions.start) * 4 + b as usize) as i64
+                })
+                .collect();
             let index = Tensor::from_slice(&rows).to_device(z.device());
             tch::no_grad(|| {
                 let _ = delta.index_copy_(0, &index, &(z - z_ref.unsqueeze(0)));

@@ -76,7 +76,10 @@ pub struct CellReadout {
 impl CellReadout {
     /// scBasset's cell path (`W1`, `b1` for scBasset-BC, as the original's downstream code), on the model's device.
     pub fn of_scbasset(model: &ScBasset) -> CellReadout {
-        CellReadout { weights: model.cell_embeddings().to_kind(Kind::Float), bias: model.intercept().to_kind(Kind::Float) }
+        CellReadout {
+            weights: model.cell_embeddings().to_kind(Kind::Float),
+            bias: model.intercept().to_kind(Kind::Float),
+        }
     }
 
     pub fn n_cells(&self) -> usize {
@@ -96,7 +99,10 @@ impl CellReadout {
     /// The mean weight vector of each group of cells `(n_groups, D)` (see [`group_matrix`]).
     pub fn group_weights(&self, groups: &[Option<usize>], names: &[String]) -> Result<Tensor> {
         if groups.len() != self.n_cells() {
-            return Err(RuntimeError::invalid("groups", format!("{} labels for {} cells", groups.len(), self.n_cells())));
+            return Err(RuntimeError::invalid(
+                "groups",
+                format!("{} labels for {} cells", groups.len(), self.n_cells()),
+            ));
         }
         Ok(group_matrix(groups, names)?.to_device(self.weights.device()).matmul(&self.weights))
     }
@@ -148,10 +154,17 @@ pub fn embed_stream(
         buf.clear();
         fill(start..end, &mut buf)?;
         if buf.len() != (end - start) * len {
-            return Err(RuntimeError::Other(format!("internal: {} bases produced for {} sequences of {len} bp", buf.len(), end - start)));
+            return Err(RuntimeError::Other(format!(
+                "internal: {} bases produced for {} sequences of {len} bp",
+                buf.len(),
+                end - start
+            )));
         }
         if let Some(i) = buf.iter().position(|&c| c > 3) {
-            return Err(RuntimeError::invalid("sequences", format!("base code {} in sequence {}; expected A, C, G or T", buf[i], start + i / len)));
+            return Err(RuntimeError::invalid(
+                "sequences",
+                format!("base code {} in sequence {}; expected A, C, G or T", buf[i], start + i / len),
+            ));
         }
         let codes = Tensor::from_slice(&buf).f_view([(end - start) as i64, len as i64])?.f_to_device(model.device())?;
         let z = model.embed_batch(&codes)?;
@@ -163,10 +176,19 @@ pub fn embed_stream(
 }
 
 /// Embeddings of whole sequences given as concatenated codes, on the model's device.
-pub fn embed_all(model: &dyn SequenceEmbedder, codes: &[u8], label: &str, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
+pub fn embed_all(
+    model: &dyn SequenceEmbedder,
+    codes: &[u8],
+    label: &str,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Tensor> {
     let len = model.seq_len();
     if !codes.len().is_multiple_of(len) {
-        return Err(RuntimeError::invalid("sequences", format!("{} bases are not a whole number of {len}-bp sequences", codes.len())));
+        return Err(RuntimeError::invalid(
+            "sequences",
+            format!("{} bases are not a whole number of {len}-bp sequences", codes.len()),
+        ));
     }
     let n = codes.len() / len;
     let mut parts = Vec::new();

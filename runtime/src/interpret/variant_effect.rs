@@ -33,10 +33,14 @@ pub enum VariantCentre<'a> {
 pub enum VariantStatus {
     Ok,
     /// The genome has `found` where the REF allele should be.
-    RefMismatch { found: String },
+    RefMismatch {
+        found: String,
+    },
     UnknownChromosome,
     /// The REF allele runs past the end of the chromosome (its length given).
-    OutsideChromosome { length: u64 },
+    OutsideChromosome {
+        length: u64,
+    },
     /// No peak contains the variant (peak-centred windows only).
     NotInPeak,
 }
@@ -67,8 +71,12 @@ impl VariantStatus {
                 v.chrom,
                 v.pos
             ),
-            VariantStatus::UnknownChromosome => format!("{}: chromosome `{}` is not in {}", v.id, v.chrom, genome.path().display()),
-            VariantStatus::OutsideChromosome { length } => format!("{}: position {} is past the end of {} ({length} bp)", v.id, v.pos, v.chrom),
+            VariantStatus::UnknownChromosome => {
+                format!("{}: chromosome `{}` is not in {}", v.id, v.chrom, genome.path().display())
+            }
+            VariantStatus::OutsideChromosome { length } => {
+                format!("{}: position {} is past the end of {} ({length} bp)", v.id, v.pos, v.chrom)
+            }
             VariantStatus::NotInPeak => format!("{}: no peak contains {}:{}", v.id, v.chrom, v.pos),
         }
     }
@@ -90,7 +98,8 @@ impl VariantEffects {
     pub fn per_cell(&self, readout: &CellReadout, scale: DenoiseScale) -> Tensor {
         tch::no_grad(|| {
             let dev = readout.weights.device();
-            let d = readout.values(&self.z_alt.to_device(dev), scale) - readout.values(&self.z_ref.to_device(dev), scale);
+            let d =
+                readout.values(&self.z_alt.to_device(dev), scale) - readout.values(&self.z_ref.to_device(dev), scale);
             let ok: Vec<bool> = self.status.iter().map(|s| s.is_ok()).collect();
             let mask = Tensor::from_slice(&ok).to_device(dev).unsqueeze(1);
             d.where_self(&mask, &Tensor::full([1], f64::NAN, (Kind::Float, dev))).to_device(Device::Cpu)
@@ -138,7 +147,15 @@ struct Window {
     offset: usize,
 }
 
-fn build(genome: &Genome, v: &Variant, win: Window, len: usize, seed: u64, ref_out: &mut Vec<u8>, alt_out: &mut Vec<u8>) -> Result<VariantStatus> {
+fn build(
+    genome: &Genome,
+    v: &Variant,
+    win: Window,
+    len: usize,
+    seed: u64,
+    ref_out: &mut Vec<u8>,
+    alt_out: &mut Vec<u8>,
+) -> Result<VariantStatus> {
     let Window { ws, offset } = win;
     let rlen = v.reference.len();
     let Some(chrom_len) = genome.chrom_length(&v.chrom) else {
@@ -209,7 +226,15 @@ pub fn variant_effects(
                 }
             },
         };
-        let s = build(genome, v, Window { ws, offset }, len, super::insertion::mix_seed(seed, i as u64), &mut refs, &mut alts)?;
+        let s = build(
+            genome,
+            v,
+            Window { ws, offset },
+            len,
+            super::insertion::mix_seed(seed, i as u64),
+            &mut refs,
+            &mut alts,
+        )?;
         if s.is_ok() {
             scored.push(i as i64);
         }
@@ -218,7 +243,8 @@ pub fn variant_effects(
     }
     let d = model.embedding_dim() as i64;
     let n = variants.len() as i64;
-    let (mut z_ref, mut z_alt) = (Tensor::zeros([n, d], (Kind::Float, Device::Cpu)), Tensor::zeros([n, d], (Kind::Float, Device::Cpu)));
+    let (mut z_ref, mut z_alt) =
+        (Tensor::zeros([n, d], (Kind::Float, Device::Cpu)), Tensor::zeros([n, d], (Kind::Float, Device::Cpu)));
     if !scored.is_empty() {
         let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
         let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);

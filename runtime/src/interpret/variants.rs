@@ -44,8 +44,14 @@ fn check_allele(a: &str, allow_n: bool) -> std::result::Result<(), String> {
     if a.is_empty() {
         return Err("is empty".into());
     }
-    match a.bytes().find(|b| !(matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T') || allow_n && b.eq_ignore_ascii_case(&b'N'))) {
-        Some(b) => Err(format!("`{a}` contains `{}`; expected only A, C, G, T{}", b as char, if allow_n { " or N" } else { "" })),
+    match a.bytes().find(|b| {
+        !(matches!(b.to_ascii_uppercase(), b'A' | b'C' | b'G' | b'T') || allow_n && b.eq_ignore_ascii_case(&b'N'))
+    }) {
+        Some(b) => Err(format!(
+            "`{a}` contains `{}`; expected only A, C, G, T{}",
+            b as char,
+            if allow_n { " or N" } else { "" }
+        )),
         None => Ok(()),
     }
 }
@@ -101,17 +107,33 @@ pub fn parse_vcf(reader: impl BufRead, source: &Path) -> Result<VcfRead> {
         if line.starts_with('#') {
             let cols: Vec<&str> = line.split('\t').collect();
             if cols.len() < 5 || cols[..5] != HEADER {
-                return Err(RuntimeError::parse(source, n, format!("header line must start with {} (tab-separated), found `{}`", HEADER.join("\t"), line.chars().take(60).collect::<String>())));
+                return Err(RuntimeError::parse(
+                    source,
+                    n,
+                    format!(
+                        "header line must start with {} (tab-separated), found `{}`",
+                        HEADER.join("\t"),
+                        line.chars().take(60).collect::<String>()
+                    ),
+                ));
             }
             seen_header = true;
             continue;
         }
         if !seen_header && out.variants.is_empty() && out.skipped.is_empty() && i == 0 && !line.contains('\t') {
-            return Err(RuntimeError::parse(source, n, "not a VCF: expected `##fileformat=VCF…` or tab-separated CHROM POS ID REF ALT columns"));
+            return Err(RuntimeError::parse(
+                source,
+                n,
+                "not a VCF: expected `##fileformat=VCF…` or tab-separated CHROM POS ID REF ALT columns",
+            ));
         }
         let cols: Vec<&str> = line.split('\t').collect();
         if cols.len() < 5 {
-            return Err(RuntimeError::parse(source, n, format!("{} tab-separated fields; a VCF record needs at least 5 (CHROM POS ID REF ALT)", cols.len())));
+            return Err(RuntimeError::parse(
+                source,
+                n,
+                format!("{} tab-separated fields; a VCF record needs at least 5 (CHROM POS ID REF ALT)", cols.len()),
+            ));
         }
         let err = |m: String| RuntimeError::parse(source, n, m);
         if cols[0].is_empty() {
@@ -130,7 +152,13 @@ pub fn parse_vcf(reader: impl BufRead, source: &Path) -> Result<VcfRead> {
                 continue;
             }
             check_allele(alt, false).map_err(|m| err(format!("ALT {m}")))?;
-            let id = ids.first().filter(|s| **s != ".").map(|s| if cols[4].contains(',') { format!("{s}_{}", k + 1) } else { s.to_string() });
+            let id = ids.first().filter(|s| **s != ".").map(|s| {
+                if cols[4].contains(',') {
+                    format!("{s}_{}", k + 1)
+                } else {
+                    s.to_string()
+                }
+            });
             out.variants.push(Variant::new(cols[0], pos, cols[3], alt, id.as_deref()));
             out.lines.push(n);
         }

@@ -182,11 +182,7 @@ pub enum ParseErrorKind {
 
 /// Shorthand used by the parsers.
 pub(crate) fn parse_error(file: &str, line: usize, kind: ParseErrorKind) -> MotifError {
-    MotifError::Parse {
-        file: file.to_string(),
-        line,
-        kind,
-    }
+    MotifError::Parse { file: file.to_string(), line, kind }
 }
 
 /// Shortens a line for inclusion in an error message.
@@ -217,10 +213,7 @@ mod tests {
                 note: " (alength= 4)".into(),
             },
         );
-        assert_eq!(
-            e.to_string(),
-            "motifs.meme:12: letter-probability row has 3 values, expected 4 (alength= 4)"
-        );
+        assert_eq!(e.to_string(), "motifs.meme:12: letter-probability row has 3 values, expected 4 (alength= 4)");
         assert_eq!(e.line(), Some(12));
         assert_eq!(e.file(), Some("motifs.meme"));
     }

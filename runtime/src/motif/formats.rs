@@ -47,10 +47,7 @@ impl MotifFormat {
     /// 0.01 (a probability row) it is HOMER, any other row (brackets,
     /// labels, counts) is JASPAR. `None` when nothing fits.
     pub fn sniff(text: &str) -> Option<MotifFormat> {
-        let mut lines = text
-            .lines()
-            .map(|l| l.trim_start_matches('\u{feff}').trim())
-            .filter(|l| !l.is_empty());
+        let mut lines = text.lines().map(|l| l.trim_start_matches('\u{feff}').trim()).filter(|l| !l.is_empty());
         if lines.clone().any(|l| l.starts_with("MEME version")) {
             return Some(MotifFormat::Meme);
         }
@@ -93,39 +90,28 @@ pub fn read_motif_file(path: impl AsRef<Path>) -> Result<MotifSet, MotifError> {
 
 /// [`read_motif_file`] with the format given (`None`: from the extension, then the content) and the pseudocount
 /// added to each count of JASPAR count matrices.
-pub fn read_motif_file_as(path: impl AsRef<Path>, format: Option<MotifFormat>, count_pseudocount: f64) -> Result<MotifSet, MotifError> {
+pub fn read_motif_file_as(
+    path: impl AsRef<Path>,
+    format: Option<MotifFormat>,
+    count_pseudocount: f64,
+) -> Result<MotifSet, MotifError> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let io = |source: std::io::Error| MotifError::Io {
-        file: file.clone(),
-        source,
-    };
+    let io = |source: std::io::Error| MotifError::Io { file: file.clone(), source };
     let raw = std::fs::read(path).map_err(io)?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(io)?;
+        MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(io)?;
         out
     } else {
         raw
     };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text: {e}"),
-        ))
-    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}"))))?;
     let format = match format.or_else(|| MotifFormat::from_path(path)).or_else(|| MotifFormat::sniff(&text)) {
         Some(f) => f,
         None if text.trim().is_empty() => {
-            return Err(parse_error(
-                &file,
-                1,
-                ParseErrorKind::Empty {
-                    format: "MEME, JASPAR or HOMER",
-                },
-            ))
+            return Err(parse_error(&file, 1, ParseErrorKind::Empty { format: "MEME, JASPAR or HOMER" }))
         }
         None => return Err(parse_error(&file, 1, ParseErrorKind::UnknownFormat)),
     };
@@ -151,8 +137,7 @@ mod tests {
         dir
     }
 
-    const MEME: &str =
-        "MEME version 4\nALPHABET= ACGT\nMOTIF A1 a\nletter-probability matrix: w= 1\n0 0 1 0\n";
+    const MEME: &str = "MEME version 4\nALPHABET= ACGT\nMOTIF A1 a\nletter-probability matrix: w= 1\n0 0 1 0\n";
     const JASPAR: &str = ">MA1 x\nA [1]\nC [3]\nG [0]\nT [0]\n";
     const HOMER: &str = ">CG\tcg/y\t3.0\n0.1 0.7 0.1 0.1\n0.1 0.1 0.7 0.1\n";
 
@@ -173,10 +158,7 @@ mod tests {
     fn sniff_detects_content() {
         assert_eq!(MotifFormat::sniff(MEME), Some(MotifFormat::Meme));
         assert_eq!(MotifFormat::sniff(JASPAR), Some(MotifFormat::Jaspar));
-        assert_eq!(
-            MotifFormat::sniff(">M\n1 2 3 4\n1 2 3 4\n"),
-            Some(MotifFormat::Jaspar)
-        );
+        assert_eq!(MotifFormat::sniff(">M\n1 2 3 4\n1 2 3 4\n"), Some(MotifFormat::Jaspar));
         assert_eq!(MotifFormat::sniff(HOMER), Some(MotifFormat::Homer));
         assert_eq!(MotifFormat::sniff("hello\n"), None);
         assert_eq!(MotifFormat::sniff(""), None);
@@ -185,12 +167,9 @@ mod tests {
     #[test]
     fn reads_plain_and_gzipped_files() {
         let dir = scratch("read");
-        for (name, text, id) in [
-            ("m.meme", MEME, "A1"),
-            ("m.jaspar", JASPAR, "MA1"),
-            ("m.motif", HOMER, "cg/y"),
-            ("m.txt", HOMER, "cg/y"),
-        ] {
+        for (name, text, id) in
+            [("m.meme", MEME, "A1"), ("m.jaspar", JASPAR, "MA1"), ("m.motif", HOMER, "cg/y"), ("m.txt", HOMER, "cg/y")]
+        {
             let plain = dir.join(name);
             std::fs::write(&plain, text).unwrap();
             let set = read_motif_file(&plain).unwrap();
@@ -213,18 +192,11 @@ mod tests {
     fn file_errors_name_the_path() {
         let dir = scratch("err");
         let p = dir.join("bad.meme");
-        std::fs::write(
-            &p,
-            "MEME version 4\nMOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n",
-        )
-        .unwrap();
+        std::fs::write(&p, "MEME version 4\nMOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n").unwrap();
         let e = read_motif_file(&p).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!(
-                "{}:4: letter-probability row has 2 values, expected 4 (alength= 4)",
-                p.display()
-            )
+            format!("{}:4: letter-probability row has 2 values, expected 4 (alength= 4)", p.display())
         );
         let missing = dir.join("missing.meme");
         let e = read_motif_file(&missing).unwrap_err();
@@ -241,16 +213,10 @@ mod tests {
         assert!(matches!(e.kind(), Some(ParseErrorKind::Empty { .. })));
         let corrupt = dir.join("c.meme.gz");
         std::fs::write(&corrupt, [0x1f, 0x8b, 0, 1, 2, 3]).unwrap();
-        assert!(matches!(
-            read_motif_file(&corrupt).unwrap_err(),
-            MotifError::Io { .. }
-        ));
+        assert!(matches!(read_motif_file(&corrupt).unwrap_err(), MotifError::Io { .. }));
         let binary = dir.join("b.meme");
         std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
-        assert!(read_motif_file(&binary)
-            .unwrap_err()
-            .to_string()
-            .contains("not UTF-8"));
+        assert!(read_motif_file(&binary).unwrap_err().to_string().contains("not UTF-8"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

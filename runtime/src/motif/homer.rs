@@ -25,11 +25,7 @@ use crate::motif::text::{is_blank, probability_row, split_lines};
 pub fn parse_homer(text: &str, source: &str) -> Result<MotifSet, MotifError> {
     let lines = split_lines(text);
     if is_blank(&lines) {
-        return Err(parse_error(
-            source,
-            1,
-            ParseErrorKind::Empty { format: "HOMER" },
-        ));
+        return Err(parse_error(source, 1, ParseErrorKind::Empty { format: "HOMER" }));
     }
     let mut set = MotifSet::new(source);
     let mut i = 0;
@@ -56,11 +52,7 @@ pub fn parse_homer(text: &str, source: &str) -> Result<MotifSet, MotifError> {
             header.split_whitespace().collect()
         };
         let consensus = fields.first().copied().unwrap_or("");
-        let full_name = fields
-            .get(1)
-            .copied()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(consensus);
+        let full_name = fields.get(1).copied().filter(|s| !s.is_empty()).unwrap_or(consensus);
         if full_name.is_empty() {
             return Err(parse_error(
                 source,
@@ -86,13 +78,7 @@ pub fn parse_homer(text: &str, source: &str) -> Result<MotifSet, MotifError> {
             i += 1;
         }
         if ppm.is_empty() {
-            return Err(parse_error(
-                source,
-                header_line,
-                ParseErrorKind::ZeroWidth {
-                    id: full_name.to_string(),
-                },
-            ));
+            return Err(parse_error(source, header_line, ParseErrorKind::ZeroWidth { id: full_name.to_string() }));
         }
         set.motifs.push(Motif {
             id: full_name.to_string(),
@@ -109,7 +95,8 @@ pub fn parse_homer(text: &str, source: &str) -> Result<MotifSet, MotifError> {
 mod tests {
     use super::*;
 
-    const HOMER: &str = ">ASTTCCTCTT\tPU.1(ETS)/ThioMac-PU.1-ChIP-Seq(GSE21512)/Homer\t6.049537\t-1.233915e+03\t0\tT:17311.0(44.02%)
+    const HOMER: &str =
+        ">ASTTCCTCTT\tPU.1(ETS)/ThioMac-PU.1-ChIP-Seq(GSE21512)/Homer\t6.049537\t-1.233915e+03\t0\tT:17311.0(44.02%)
 0.726\t0.002\t0.170\t0.103
 0.002\t0.494\t0.002\t0.502
 0.001\t0.001\t0.001\t0.997
@@ -160,35 +147,11 @@ mod tests {
             1,
             "expected a `>consensus<TAB>name<TAB>threshold` header line, found `0.25 0.25 0.25 0.25`",
         );
-        expect_err(
-            ">\n1 0 0 0\n",
-            1,
-            "expected a consensus or motif name after `>`, found end of line",
-        );
-        expect_err(
-            ">A\tn\t5\n1 0 0\n",
-            2,
-            "probability row has 3 values, expected 4",
-        );
-        expect_err(
-            ">A\tn\t5\n1 0 0 0\n0.5 0.5 0.5 x\n",
-            3,
-            "`x` is not a number, expected a probability",
-        );
-        expect_err(
-            ">A\tn\t5\n1.5 -0.5 0 0\n",
-            2,
-            "negative value -0.5, expected a probability >= 0",
-        );
-        expect_err(
-            ">A\tn\t5\n0.5 0.3 0 0\n",
-            2,
-            "row sums to 0.8, expected 1 (tolerance 0.01)",
-        );
-        expect_err(
-            ">A\tn\t5\n\n>B\tm\t5\n1 0 0 0\n",
-            1,
-            "motif n has width 0, expected at least one position",
-        );
+        expect_err(">\n1 0 0 0\n", 1, "expected a consensus or motif name after `>`, found end of line");
+        expect_err(">A\tn\t5\n1 0 0\n", 2, "probability row has 3 values, expected 4");
+        expect_err(">A\tn\t5\n1 0 0 0\n0.5 0.5 0.5 x\n", 3, "`x` is not a number, expected a probability");
+        expect_err(">A\tn\t5\n1.5 -0.5 0 0\n", 2, "negative value -0.5, expected a probability >= 0");
+        expect_err(">A\tn\t5\n0.5 0.3 0 0\n", 2, "row sums to 0.8, expected 1 (tolerance 0.01)");
+        expect_err(">A\tn\t5\n\n>B\tm\t5\n1 0 0 0\n", 1, "motif n has width 0, expected at least one position");
     }
 }

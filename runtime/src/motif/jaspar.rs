@@ -32,20 +32,8 @@ struct CountRow {
     line: usize,
 }
 
-fn malformed(
-    file: &str,
-    line: usize,
-    expected: impl Into<String>,
-    found: impl Into<String>,
-) -> MotifError {
-    parse_error(
-        file,
-        line,
-        ParseErrorKind::Malformed {
-            expected: expected.into(),
-            found: found.into(),
-        },
-    )
+fn malformed(file: &str, line: usize, expected: impl Into<String>, found: impl Into<String>) -> MotifError {
+    parse_error(file, line, ParseErrorKind::Malformed { expected: expected.into(), found: found.into() })
 }
 
 fn parse_row(text: &str, file: &str, line: usize) -> Result<CountRow, MotifError> {
@@ -61,12 +49,7 @@ fn parse_row(text: &str, file: &str, line: usize) -> Result<CountRow, MotifError
             match idx {
                 Some(i) => label = Some(i),
                 None => {
-                    return Err(malformed(
-                        file,
-                        line,
-                        "a row label A, C, G or T, or a count",
-                        format!("`{first}`"),
-                    ))
+                    return Err(malformed(file, line, "a row label A, C, G or T, or a count", format!("`{first}`")))
                 }
             }
             toks.remove(0);
@@ -77,11 +60,7 @@ fn parse_row(text: &str, file: &str, line: usize) -> Result<CountRow, MotifError
         values.push(number(t, file, line, "a count")?);
     }
     non_negative(&values, "count", file, line)?;
-    Ok(CountRow {
-        label,
-        values,
-        line,
-    })
+    Ok(CountRow { label, values, line })
 }
 
 /// Turns the four rows of one record into a motif.
@@ -121,12 +100,7 @@ fn build(
             };
             if order[b] != usize::MAX {
                 let letter = crate::motif::motif::ALPHABET[b] as char;
-                return Err(malformed(
-                    file,
-                    r.line,
-                    "each row label A, C, G, T once",
-                    format!("`{letter}` again"),
-                ));
+                return Err(malformed(file, r.line, "each row label A, C, G, T once", format!("`{letter}` again")));
             }
             order[b] = k;
         }
@@ -147,15 +121,9 @@ fn build(
         }
     }
     if width == 0 {
-        return Err(parse_error(
-            file,
-            header_line,
-            ParseErrorKind::ZeroWidth { id: id.to_string() },
-        ));
+        return Err(parse_error(file, header_line, ParseErrorKind::ZeroWidth { id: id.to_string() }));
     }
-    let counts: Vec<[f64; 4]> = (0..width)
-        .map(|j| order.map(|k| rows[k].values[j]))
-        .collect();
+    let counts: Vec<[f64; 4]> = (0..width).map(|j| order.map(|k| rows[k].values[j])).collect();
     Motif::from_counts(id, name, &counts, pseudocount, UNIFORM_BACKGROUND)
 }
 
@@ -175,11 +143,7 @@ pub fn parse_jaspar(text: &str, source: &str, pseudocount: f64) -> Result<MotifS
     }
     let lines = split_lines(text);
     if is_blank(&lines) {
-        return Err(parse_error(
-            source,
-            1,
-            ParseErrorKind::Empty { format: "JASPAR" },
-        ));
+        return Err(parse_error(source, 1, ParseErrorKind::Empty { format: "JASPAR" }));
     }
     let mut set = MotifSet::new(source);
     let mut i = 0;
@@ -190,12 +154,7 @@ pub fn parse_jaspar(text: &str, source: &str, pseudocount: f64) -> Result<MotifS
             continue;
         }
         let Some(header) = t.strip_prefix('>') else {
-            return Err(malformed(
-                source,
-                i + 1,
-                "a `>id name` header line",
-                format!("`{}`", excerpt(t)),
-            ));
+            return Err(malformed(source, i + 1, "a `>id name` header line", format!("`{}`", excerpt(t))));
         };
         let header_line = i + 1;
         let header = header.trim();
@@ -204,12 +163,7 @@ pub fn parse_jaspar(text: &str, source: &str, pseudocount: f64) -> Result<MotifS
             None => (header, ""),
         };
         if id.is_empty() {
-            return Err(malformed(
-                source,
-                header_line,
-                "a motif id after `>`",
-                "end of line",
-            ));
+            return Err(malformed(source, header_line, "a motif id after `>`", "end of line"));
         }
         i += 1;
         let mut rows = Vec::new();
@@ -223,8 +177,7 @@ pub fn parse_jaspar(text: &str, source: &str, pseudocount: f64) -> Result<MotifS
             }
             i += 1;
         }
-        set.motifs
-            .push(build(id, name, rows, header_line, pseudocount, source)?);
+        set.motifs.push(build(id, name, rows, header_line, pseudocount, source)?);
     }
     Ok(set)
 }
@@ -292,25 +245,14 @@ T  [11  1  1  1 24  0 ]
         let m = &parse_jaspar(pfm, "p", 4.0).unwrap().motifs[0];
         // (2 + 1) / 8 and (0 + 1) / 8.
         assert_eq!(m.ppm[0], [0.375, 0.125, 0.125, 0.375]);
-        assert!(matches!(
-            parse_jaspar(pfm, "p", -1.0),
-            Err(MotifError::Invalid { .. })
-        ));
+        assert!(matches!(parse_jaspar(pfm, "p", -1.0), Err(MotifError::Invalid { .. })));
     }
 
     #[test]
     fn error_empty_and_missing_header() {
         expect_err("\n \n", 1, "empty input, expected JASPAR motifs");
-        expect_err(
-            "\nA [1 2]\n",
-            2,
-            "expected a `>id name` header line, found `A [1 2]`",
-        );
-        expect_err(
-            ">\nA 1\nC 1\nG 1\nT 1\n",
-            1,
-            "expected a motif id after `>`, found end of line",
-        );
+        expect_err("\nA [1 2]\n", 2, "expected a `>id name` header line, found `A [1 2]`");
+        expect_err(">\nA 1\nC 1\nG 1\nT 1\n", 1, "expected a motif id after `>`, found end of line");
     }
 
     #[test]
@@ -338,16 +280,8 @@ T  [11  1  1  1 24  0 ]
 
     #[test]
     fn error_bad_values() {
-        expect_err(
-            ">M1\nA [1 2]\nC [1 x]\nG [1 2]\nT [1 2]\n",
-            3,
-            "`x` is not a number, expected a count",
-        );
-        expect_err(
-            ">M1\nA [1 2]\nC [1 -2]\nG [1 2]\nT [1 2]\n",
-            3,
-            "negative value -2, expected a count >= 0",
-        );
+        expect_err(">M1\nA [1 2]\nC [1 x]\nG [1 2]\nT [1 2]\n", 3, "`x` is not a number, expected a count");
+        expect_err(">M1\nA [1 2]\nC [1 -2]\nG [1 2]\nT [1 2]\n", 3, "negative value -2, expected a count >= 0");
         expect_err(
             ">M1\nA [1 2]\nC [1 2]\nN [1 2]\nT [1 2]\n",
             4,
@@ -357,11 +291,7 @@ T  [11  1  1  1 24  0 ]
 
     #[test]
     fn error_bad_labels() {
-        expect_err(
-            ">M1\nA 1\nC 1\nC 1\nT 1\n",
-            4,
-            "expected each row label A, C, G, T once, found `C` again",
-        );
+        expect_err(">M1\nA 1\nC 1\nC 1\nT 1\n", 4, "expected each row label A, C, G, T once, found `C` again");
         expect_err(
             ">M1\nA 1\nC 1\n1\nT 1\n",
             4,
@@ -371,10 +301,6 @@ T  [11  1  1  1 24  0 ]
 
     #[test]
     fn error_zero_width() {
-        expect_err(
-            ">M1\nA [ ]\nC [ ]\nG [ ]\nT [ ]\n",
-            1,
-            "motif M1 has width 0, expected at least one position",
-        );
+        expect_err(">M1\nA [ ]\nC [ ]\nG [ ]\nT [ ]\n", 1, "motif M1 has width 0, expected at least one position");
     }
 }

@@ -37,26 +37,12 @@ fn first_token(line: &str) -> &str {
 
 /// Lines that end a block of matrix rows.
 fn is_keyword(first: &str) -> bool {
-    matches!(
-        first,
-        "MOTIF" | "URL" | "letter-probability" | "log-odds" | "Background" | "MEME" | "strands:"
-    ) || first.starts_with("ALPHABET")
+    matches!(first, "MOTIF" | "URL" | "letter-probability" | "log-odds" | "Background" | "MEME" | "strands:")
+        || first.starts_with("ALPHABET")
 }
 
-fn malformed(
-    file: &str,
-    line: usize,
-    expected: impl Into<String>,
-    found: impl Into<String>,
-) -> MotifError {
-    parse_error(
-        file,
-        line,
-        ParseErrorKind::Malformed {
-            expected: expected.into(),
-            found: found.into(),
-        },
-    )
+fn malformed(file: &str, line: usize, expected: impl Into<String>, found: impl Into<String>) -> MotifError {
+    parse_error(file, line, ParseErrorKind::Malformed { expected: expected.into(), found: found.into() })
 }
 
 /// Parses a MEME minimal-format motif file held in `text`. `source` names
@@ -65,11 +51,7 @@ fn malformed(
 pub fn parse_meme(text: &str, source: &str) -> Result<MotifSet, MotifError> {
     let lines = split_lines(text);
     if is_blank(&lines) {
-        return Err(parse_error(
-            source,
-            1,
-            ParseErrorKind::Empty { format: "MEME" },
-        ));
+        return Err(parse_error(source, 1, ParseErrorKind::Empty { format: "MEME" }));
     }
     let mut have_version = false;
     let mut background = UNIFORM_BACKGROUND;
@@ -85,24 +67,13 @@ pub fn parse_meme(text: &str, source: &str) -> Result<MotifSet, MotifError> {
         }
         if !have_version {
             if first != "MEME" {
-                return Err(parse_error(
-                    source,
-                    line_no,
-                    ParseErrorKind::MissingMemeHeader { found: excerpt(t) },
-                ));
+                return Err(parse_error(source, line_no, ParseErrorKind::MissingMemeHeader { found: excerpt(t) }));
             }
             let toks: Vec<&str> = t.split_whitespace().collect();
             let version_ok = toks.get(1) == Some(&"version")
-                && toks
-                    .get(2)
-                    .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+                && toks.get(2).is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()));
             if !version_ok {
-                return Err(malformed(
-                    source,
-                    line_no,
-                    "`MEME version <n>`",
-                    format!("`{}`", excerpt(t)),
-                ));
+                return Err(malformed(source, line_no, "`MEME version <n>`", format!("`{}`", excerpt(t))));
             }
             have_version = true;
             i += 1;
@@ -114,12 +85,7 @@ pub fn parse_meme(text: &str, source: &str) -> Result<MotifSet, MotifError> {
         } else if first == "strands:" {
             let toks: Vec<&str> = t.split_whitespace().skip(1).collect();
             if toks.is_empty() || toks.len() > 2 || toks.iter().any(|s| *s != "+" && *s != "-") {
-                return Err(malformed(
-                    source,
-                    line_no,
-                    "`strands: + -`",
-                    format!("`{}`", excerpt(t)),
-                ));
+                return Err(malformed(source, line_no, "`strands: + -`", format!("`{}`", excerpt(t))));
             }
             i += 1;
         } else if t.starts_with("Background letter frequencies") {
@@ -136,20 +102,10 @@ pub fn parse_meme(text: &str, source: &str) -> Result<MotifSet, MotifError> {
     }
     if !have_version {
         // Only reachable when every line was blank, handled above.
-        return Err(parse_error(
-            source,
-            1,
-            ParseErrorKind::Empty { format: "MEME" },
-        ));
+        return Err(parse_error(source, 1, ParseErrorKind::Empty { format: "MEME" }));
     }
     if set.motifs.is_empty() {
-        return Err(parse_error(
-            source,
-            lines.len(),
-            ParseErrorKind::NoMotifs {
-                expected: "`MOTIF` line",
-            },
-        ));
+        return Err(parse_error(source, lines.len(), ParseErrorKind::NoMotifs { expected: "`MOTIF` line" }));
     }
     Ok(set)
 }
@@ -163,23 +119,13 @@ fn check_alphabet(t: &str, file: &str, line: usize) -> Result<(), MotifError> {
     if rest.starts_with('=') && value == "ACGT" {
         Ok(())
     } else {
-        Err(parse_error(
-            file,
-            line,
-            ParseErrorKind::UnsupportedAlphabet {
-                found: excerpt(value),
-            },
-        ))
+        Err(parse_error(file, line, ParseErrorKind::UnsupportedAlphabet { found: excerpt(value) }))
     }
 }
 
 /// Parses the background starting at the header line `start`; returns it
 /// (renormalised) and the index of the first line after it.
-fn parse_background(
-    lines: &[&str],
-    start: usize,
-    file: &str,
-) -> Result<([f64; 4], usize), MotifError> {
+fn parse_background(lines: &[&str], start: usize, file: &str) -> Result<([f64; 4], usize), MotifError> {
     let expected = "background frequencies `A p C p G p T p`";
     let mut tokens: Vec<(&str, usize)> = Vec::new();
     let mut j = start + 1;
@@ -190,12 +136,7 @@ fn parse_background(
         let t = line.trim();
         if !t.is_empty() {
             if is_keyword(first_token(t)) {
-                return Err(malformed(
-                    file,
-                    j + 1,
-                    expected,
-                    format!("`{}`", excerpt(t)),
-                ));
+                return Err(malformed(file, j + 1, expected, format!("`{}`", excerpt(t))));
             }
             tokens.extend(t.split_whitespace().map(|s| (s, j + 1)));
         }
@@ -203,12 +144,7 @@ fn parse_background(
     }
     if tokens.len() > 8 {
         let (tok, line) = tokens[8];
-        return Err(malformed(
-            file,
-            line,
-            "only 4 background frequencies (A, C, G, T)",
-            format!("extra `{tok}`"),
-        ));
+        return Err(malformed(file, line, "only 4 background frequencies (A, C, G, T)", format!("extra `{tok}`")));
     }
     let mut bg = [f64::NAN; 4];
     for pair in tokens.chunks(2) {
@@ -219,64 +155,32 @@ fn parse_background(
             _ => None,
         };
         let Some(idx) = idx else {
-            return Err(malformed(
-                file,
-                line,
-                "a background letter A, C, G or T",
-                format!("`{letter}`"),
-            ));
+            return Err(malformed(file, line, "a background letter A, C, G or T", format!("`{letter}`")));
         };
         if !bg[idx].is_nan() {
-            return Err(malformed(
-                file,
-                line,
-                "each background letter once",
-                format!("`{letter}` again"),
-            ));
+            return Err(malformed(file, line, "each background letter once", format!("`{letter}` again")));
         }
         let v = number(value, file, vline, "a background frequency")?;
         non_negative(&[v], "probability", file, vline)?;
         if v == 0.0 {
-            return Err(malformed(
-                file,
-                vline,
-                "a background frequency > 0",
-                format!("{letter} {value}"),
-            ));
+            return Err(malformed(file, vline, "a background frequency > 0", format!("{letter} {value}")));
         }
         bg[idx] = v;
     }
     let sum: f64 = bg.iter().sum();
     if (sum - 1.0).abs() > ROW_SUM_TOLERANCE {
-        return Err(parse_error(
-            file,
-            start + 2,
-            ParseErrorKind::BadSum {
-                what: "background",
-                sum,
-            },
-        ));
+        return Err(parse_error(file, start + 2, ParseErrorKind::BadSum { what: "background", sum }));
     }
     Ok((bg.map(|v| v / sum), j))
 }
 
 /// Parses one motif whose `MOTIF` line is at index `start`; returns it and
 /// the index of the first line after its matrix.
-fn parse_motif(
-    lines: &[&str],
-    start: usize,
-    background: [f64; 4],
-    file: &str,
-) -> Result<(Motif, usize), MotifError> {
+fn parse_motif(lines: &[&str], start: usize, background: [f64; 4], file: &str) -> Result<(Motif, usize), MotifError> {
     let t = lines[start].trim();
     let toks: Vec<&str> = t.split_whitespace().collect();
     let Some(&id) = toks.get(1) else {
-        return Err(malformed(
-            file,
-            start + 1,
-            "a motif id after `MOTIF`",
-            "end of line",
-        ));
+        return Err(malformed(file, start + 1, "a motif id after `MOTIF`", "end of line"));
     };
     let name = toks[2..].join(" ");
     let want = format!("a `letter-probability matrix:` line for motif {id}");
@@ -304,11 +208,7 @@ fn parse_motif(
 }
 
 /// Key/value pairs of a `letter-probability matrix:` header line.
-fn header_values<'a>(
-    header: &'a str,
-    file: &str,
-    line: usize,
-) -> Result<Vec<(&'a str, &'a str)>, MotifError> {
+fn header_values<'a>(header: &'a str, file: &str, line: usize) -> Result<Vec<(&'a str, &'a str)>, MotifError> {
     let after = header.split_once(':').map(|x| x.1).unwrap_or("");
     let toks: Vec<&str> = after.split_whitespace().collect();
     let mut out = Vec::new();
@@ -318,12 +218,7 @@ fn header_values<'a>(
         k += 1;
         if let Some(key) = tok.strip_suffix('=') {
             let Some(&value) = toks.get(k) else {
-                return Err(malformed(
-                    file,
-                    line,
-                    format!("a value after `{tok}`"),
-                    "end of line",
-                ));
+                return Err(malformed(file, line, format!("a value after `{tok}`"), "end of line"));
             };
             k += 1;
             out.push((key, value));
@@ -351,19 +246,11 @@ fn parse_matrix(
                 return Err(parse_error(
                     file,
                     header_line,
-                    ParseErrorKind::WrongAlphabetLength {
-                        found: value.to_string(),
-                    },
+                    ParseErrorKind::WrongAlphabetLength { found: value.to_string() },
                 ));
             }
             "w" => match value.parse::<usize>() {
-                Ok(0) => {
-                    return Err(parse_error(
-                        file,
-                        header_line,
-                        ParseErrorKind::ZeroWidth { id: id.to_string() },
-                    ))
-                }
+                Ok(0) => return Err(parse_error(file, header_line, ParseErrorKind::ZeroWidth { id: id.to_string() })),
                 Ok(w) => width = Some(w),
                 Err(_) => {
                     return Err(parse_error(
@@ -405,13 +292,7 @@ fn parse_matrix(
             break;
         }
         let toks: Vec<&str> = u.split_whitespace().collect();
-        rows.push(probability_row(
-            &toks,
-            "letter-probability",
-            ROW_NOTE,
-            file,
-            k + 1,
-        )?);
+        rows.push(probability_row(&toks, "letter-probability", ROW_NOTE, file, k + 1)?);
         k += 1;
     }
     if let Some(w) = width {
@@ -431,29 +312,14 @@ fn parse_matrix(
             return Err(parse_error(
                 file,
                 header_line,
-                ParseErrorKind::RowCount {
-                    id: id.to_string(),
-                    found,
-                    expected: w,
-                    why: format!("w= {w}"),
-                },
+                ParseErrorKind::RowCount { id: id.to_string(), found, expected: w, why: format!("w= {w}") },
             ));
         }
     }
     if rows.is_empty() {
-        return Err(parse_error(
-            file,
-            header_line,
-            ParseErrorKind::ZeroWidth { id: id.to_string() },
-        ));
+        return Err(parse_error(file, header_line, ParseErrorKind::ZeroWidth { id: id.to_string() }));
     }
-    let motif = Motif {
-        id: id.to_string(),
-        name,
-        ppm: rows,
-        background,
-        n_sites,
-    };
+    let motif = Motif { id: id.to_string(), name, ppm: rows, background, n_sites };
     Ok((motif, k))
 }
 
@@ -467,10 +333,7 @@ fn parse_matrix(
 /// Whitespace inside an id is replaced by `_` (MEME ids are one token);
 /// `nsites=` is written only when known.
 pub fn write_meme(set: &MotifSet) -> String {
-    let bg = set
-        .motifs
-        .first()
-        .map_or(UNIFORM_BACKGROUND, |m| m.background);
+    let bg = set.motifs.first().map_or(UNIFORM_BACKGROUND, |m| m.background);
     let mut out = String::new();
     out.push_str("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n");
     out.push_str("Background letter frequencies\n");
@@ -483,11 +346,7 @@ pub fn write_meme(set: &MotifSet) -> String {
         } else {
             let _ = writeln!(out, "MOTIF {id} {name}");
         }
-        let _ = write!(
-            out,
-            "letter-probability matrix: alength= 4 w= {}",
-            m.width()
-        );
+        let _ = write!(out, "letter-probability matrix: alength= 4 w= {}", m.width());
         if let Some(n) = m.n_sites {
             let _ = write!(out, " nsites= {n}");
         }

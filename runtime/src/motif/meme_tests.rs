@@ -67,7 +67,9 @@ fn crlf_missing_w_log_odds_and_no_alphabet() {
 
 #[test]
 fn duplicate_ids_are_kept() {
-    let text = format!("{HEAD}MOTIF A\nletter-probability matrix: w= 1\n1 0 0 0\nMOTIF A\nletter-probability matrix: w= 1\n0 1 0 0\n");
+    let text = format!(
+        "{HEAD}MOTIF A\nletter-probability matrix: w= 1\n1 0 0 0\nMOTIF A\nletter-probability matrix: w= 1\n0 1 0 0\n"
+    );
     let set = parse_meme(&text, "f").unwrap();
     assert_eq!(set.len(), 2);
     assert_eq!(set.motifs[1].ppm[0], [0.0, 1.0, 0.0, 0.0]);
@@ -87,11 +89,7 @@ fn error_missing_header() {
         "missing MEME header: expected `MEME version <n>` before any motif, found `ALPHABET= ACGT`",
     );
     assert!(matches!(k, ParseErrorKind::MissingMemeHeader { .. }));
-    expect_err(
-        "MEME version\nMOTIF X\n",
-        1,
-        "expected `MEME version <n>`, found `MEME version`",
-    );
+    expect_err("MEME version\nMOTIF X\n", 1, "expected `MEME version <n>`, found `MEME version`");
 }
 
 #[test]
@@ -116,17 +114,15 @@ fn error_wrong_alength() {
 
 #[test]
 fn error_row_with_three_values() {
-    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n0.25 0.25 0.25 0.25\n0.5 0.25 0.25\n");
-    expect_err(
-        &text,
-        8,
-        "letter-probability row has 3 values, expected 4 (alength= 4)",
-    );
+    let text =
+        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n0.25 0.25 0.25 0.25\n0.5 0.25 0.25\n");
+    expect_err(&text, 8, "letter-probability row has 3 values, expected 4 (alength= 4)");
 }
 
 #[test]
 fn error_too_few_rows() {
-    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 3\n1 0 0 0\n0 1 0 0\n\nURL u\nMOTIF Y\n");
+    let text =
+        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 3\n1 0 0 0\n0 1 0 0\n\nURL u\nMOTIF Y\n");
     expect_err(&text, 6, "motif X: matrix has 2 rows, expected 3 (w= 3)");
     // At end of input.
     let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 3\n1 0 0 0\n");
@@ -135,92 +131,50 @@ fn error_too_few_rows() {
 
 #[test]
 fn error_too_many_rows() {
-    let text = format!(
-        "{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n1 0 0 0\n0 1 0 0\n0 0 1 0\n"
-    );
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n1 0 0 0\n0 1 0 0\n0 0 1 0\n");
     let k = expect_err(&text, 6, "motif X: matrix has 3 rows, expected 2 (w= 2)");
-    assert_eq!(
-        k,
-        ParseErrorKind::RowCount {
-            id: "X".into(),
-            found: 3,
-            expected: 2,
-            why: "w= 2".into()
-        }
-    );
+    assert_eq!(k, ParseErrorKind::RowCount { id: "X".into(), found: 3, expected: 2, why: "w= 2".into() });
 }
 
 #[test]
 fn error_non_numeric_and_nan() {
-    let text =
-        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.25 abc 0.25 0.25\n");
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.25 abc 0.25 0.25\n");
     expect_err(&text, 7, "`abc` is not a number, expected a probability");
-    let text =
-        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\nnan 0.25 0.25 0.25\n");
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\nnan 0.25 0.25 0.25\n");
     expect_err(&text, 7, "`nan` is not a number, expected a probability");
     let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= two\n");
-    expect_err(
-        &text,
-        6,
-        "`two` is not a number, expected a motif width (w= <positive integer>)",
-    );
-    let text = format!(
-        "{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1 nsites= many\n1 0 0 0\n"
-    );
-    expect_err(
-        &text,
-        6,
-        "`many` is not a number, expected a site count (nsites=)",
-    );
+    expect_err(&text, 6, "`two` is not a number, expected a motif width (w= <positive integer>)");
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1 nsites= many\n1 0 0 0\n");
+    expect_err(&text, 6, "`many` is not a number, expected a site count (nsites=)");
 }
 
 #[test]
 fn error_negative_value() {
-    let text =
-        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.6 0.5 -0.1 0.0\n");
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.6 0.5 -0.1 0.0\n");
     expect_err(&text, 7, "negative value -0.1, expected a probability >= 0");
 }
 
 #[test]
 fn error_row_not_summing_to_one() {
-    let text = format!(
-        "{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n1 0 0 0\n0.5 0.5 0.5 0.5\n"
-    );
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 2\n1 0 0 0\n0.5 0.5 0.5 0.5\n");
     expect_err(&text, 8, "row sums to 2, expected 1 (tolerance 0.01)");
     // Within tolerance is fine.
-    let text =
-        format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5 0.005 0.0\n");
+    let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5 0.005 0.0\n");
     assert!(parse_meme(&text, "f").is_ok());
 }
 
 #[test]
 fn error_zero_width() {
     let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 0\n");
-    expect_err(
-        &text,
-        6,
-        "motif X has width 0, expected at least one position",
-    );
+    expect_err(&text, 6, "motif X has width 0, expected at least one position");
     let text = format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4\n\nMOTIF Y\n");
-    expect_err(
-        &text,
-        6,
-        "motif X has width 0, expected at least one position",
-    );
+    expect_err(&text, 6, "motif X has width 0, expected at least one position");
 }
 
 #[test]
 fn error_no_motifs_and_bad_motif_lines() {
-    expect_err(
-        &format!("{HEAD}strands: + -\n"),
-        5,
-        "no motifs found, expected at least one `MOTIF` line",
-    );
-    expect_err(
-        &format!("{HEAD}MOTIF\n"),
-        5,
-        "expected a motif id after `MOTIF`, found end of line",
-    );
+    expect_err(&format!("{HEAD}strands: + -\n"), 5, "no motifs found, expected at least one `MOTIF` line");
+    expect_err(&format!("{HEAD}MOTIF\n"), 5, "expected a motif id after `MOTIF`, found end of line");
     expect_err(
         &format!("{HEAD}MOTIF X\n\nMOTIF Y\n"),
         7,
@@ -231,11 +185,7 @@ fn error_no_motifs_and_bad_motif_lines() {
         5,
         "expected a `letter-probability matrix:` line for motif X, found end of input",
     );
-    expect_err(
-        &format!("{HEAD}strands: +-\n"),
-        5,
-        "expected `strands: + -`, found `strands: +-`",
-    );
+    expect_err(&format!("{HEAD}strands: +-\n"), 5, "expected `strands: + -`, found `strands: +-`");
 }
 
 #[test]
@@ -243,36 +193,12 @@ fn error_bad_background() {
     let bg = |body: &str| {
         format!("MEME version 4\nBackground letter frequencies\n{body}\nMOTIF X\nletter-probability matrix: w= 1\n1 0 0 0\n")
     };
-    expect_err(
-        &bg("A 0.5 C 0.5 G 0.5 T 0.5"),
-        3,
-        "background sums to 2, expected 1 (tolerance 0.01)",
-    );
-    expect_err(
-        &bg("A 0.25 C 0.25 G 0.25 U 0.25"),
-        3,
-        "expected a background letter A, C, G or T, found `U`",
-    );
-    expect_err(
-        &bg("A 0.25 C 0.25 G 0.25 A 0.25"),
-        3,
-        "expected each background letter once, found `A` again",
-    );
-    expect_err(
-        &bg("A 0.25 C x G 0.25 T 0.25"),
-        3,
-        "`x` is not a number, expected a background frequency",
-    );
-    expect_err(
-        &bg("A 0.5 C 0.5 G 0 T 0"),
-        3,
-        "expected a background frequency > 0, found G 0",
-    );
-    expect_err(
-        &bg("A 0.25 C 0.25"),
-        4,
-        "expected background frequencies `A p C p G p T p`, found `MOTIF X`",
-    );
+    expect_err(&bg("A 0.5 C 0.5 G 0.5 T 0.5"), 3, "background sums to 2, expected 1 (tolerance 0.01)");
+    expect_err(&bg("A 0.25 C 0.25 G 0.25 U 0.25"), 3, "expected a background letter A, C, G or T, found `U`");
+    expect_err(&bg("A 0.25 C 0.25 G 0.25 A 0.25"), 3, "expected each background letter once, found `A` again");
+    expect_err(&bg("A 0.25 C x G 0.25 T 0.25"), 3, "`x` is not a number, expected a background frequency");
+    expect_err(&bg("A 0.5 C 0.5 G 0 T 0"), 3, "expected a background frequency > 0, found G 0");
+    expect_err(&bg("A 0.25 C 0.25"), 4, "expected background frequencies `A p C p G p T p`, found `MOTIF X`");
     expect_err(
         &bg("A 0.25 C 0.25 G 0.25 T 0.25 N 0.1"),
         3,
@@ -285,9 +211,7 @@ fn write_then_parse_round_trips() {
     let set = parse_meme(GOOD, "orig").unwrap();
     let text = write_meme(&set);
     assert!(text.starts_with("MEME version 4\n\nALPHABET= ACGT\n"));
-    assert!(text.contains(
-        "MOTIF MA0001.1 AGL3\nletter-probability matrix: alength= 4 w= 2 nsites= 97 E= 0\n"
-    ));
+    assert!(text.contains("MOTIF MA0001.1 AGL3\nletter-probability matrix: alength= 4 w= 2 nsites= 97 E= 0\n"));
     assert!(text.contains("MOTIF ID2\nletter-probability matrix: alength= 4 w= 1 E= 0\n"));
     let again = parse_meme(&text, "orig").unwrap();
     assert_eq!(again.len(), set.len());
@@ -311,10 +235,7 @@ fn write_then_parse_round_trips() {
 #[test]
 fn writer_sanitises_ids() {
     let m = Motif::new("has space", "a  b", vec![[0.25; 4]], UNIFORM_BACKGROUND).unwrap();
-    let set = MotifSet {
-        motifs: vec![m],
-        source: "x".into(),
-    };
+    let set = MotifSet { motifs: vec![m], source: "x".into() };
     let text = write_meme(&set);
     assert!(text.contains("MOTIF has_space a b\n"));
     let back = parse_meme(&text, "x").unwrap();

@@ -47,19 +47,13 @@ pub struct Motif {
 }
 
 fn invalid(id: &str, reason: impl Into<String>) -> MotifError {
-    MotifError::Invalid {
-        id: id.to_string(),
-        reason: reason.into(),
-    }
+    MotifError::Invalid { id: id.to_string(), reason: reason.into() }
 }
 
 /// Checks and renormalises a background; `tolerance` bounds `|sum - 1|`.
 fn checked_background(id: &str, bg: [f64; 4], tolerance: f64) -> Result<[f64; 4], MotifError> {
     if bg.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-        return Err(invalid(
-            id,
-            format!("background {bg:?} must be finite and > 0"),
-        ));
+        return Err(invalid(id, format!("background {bg:?} must be finite and > 0")));
     }
     let sum: f64 = bg.iter().sum();
     if (sum - 1.0).abs() > tolerance {
@@ -93,30 +87,15 @@ impl Motif {
         let mut rows = Vec::with_capacity(ppm.len());
         for (i, row) in ppm.iter().enumerate() {
             if row.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(invalid(
-                    &id,
-                    format!(
-                        "position {}: {row:?} has a negative or non-finite value",
-                        i + 1
-                    ),
-                ));
+                return Err(invalid(&id, format!("position {}: {row:?} has a negative or non-finite value", i + 1)));
             }
             let sum: f64 = row.iter().sum();
             if (sum - 1.0).abs() > ROW_SUM_TOLERANCE {
-                return Err(invalid(
-                    &id,
-                    format!("position {}: row sums to {sum}, expected 1", i + 1),
-                ));
+                return Err(invalid(&id, format!("position {}: row sums to {sum}, expected 1", i + 1)));
             }
             rows.push(row.map(|v| v / sum));
         }
-        Ok(Motif {
-            id,
-            name: name.into(),
-            ppm: rows,
-            background,
-            n_sites: None,
-        })
+        Ok(Motif { id, name: name.into(), ppm: rows, background, n_sites: None })
     }
 
     /// Builds a motif from a count matrix (PFM), one row per position.
@@ -138,20 +117,14 @@ impl Motif {
     ) -> Result<Motif, MotifError> {
         let id = id.into();
         if !pseudocount.is_finite() || pseudocount < 0.0 {
-            return Err(invalid(
-                &id,
-                format!("pseudocount {pseudocount} must be finite and >= 0"),
-            ));
+            return Err(invalid(&id, format!("pseudocount {pseudocount} must be finite and >= 0")));
         }
         let bg = checked_background(&id, background, ROW_SUM_TOLERANCE)?;
         let mut ppm = Vec::with_capacity(counts.len());
         let mut max_total: f64 = 0.0;
         for (i, row) in counts.iter().enumerate() {
             if row.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                return Err(invalid(
-                    &id,
-                    format!("position {}: counts {row:?} must be finite and >= 0", i + 1),
-                ));
+                return Err(invalid(&id, format!("position {}: counts {row:?} must be finite and >= 0", i + 1)));
             }
             let n: f64 = row.iter().sum();
             max_total = max_total.max(n);
@@ -181,21 +154,13 @@ impl Motif {
         checked_background(&self.id, self.background, NORMALISED_TOLERANCE)?;
         for (i, row) in self.ppm.iter().enumerate() {
             let sum: f64 = row.iter().sum();
-            if row.iter().any(|v| !v.is_finite() || *v < 0.0)
-                || (sum - 1.0).abs() > NORMALISED_TOLERANCE
-            {
-                return Err(invalid(
-                    &self.id,
-                    format!("position {}: {row:?} is not a probability row", i + 1),
-                ));
+            if row.iter().any(|v| !v.is_finite() || *v < 0.0) || (sum - 1.0).abs() > NORMALISED_TOLERANCE {
+                return Err(invalid(&self.id, format!("position {}: {row:?} is not a probability row", i + 1)));
             }
         }
         if let Some(n) = self.n_sites {
             if !n.is_finite() || n < 0.0 {
-                return Err(invalid(
-                    &self.id,
-                    format!("n_sites {n} must be finite and >= 0"),
-                ));
+                return Err(invalid(&self.id, format!("n_sites {n} must be finite and >= 0")));
             }
         }
         Ok(())
@@ -231,18 +196,8 @@ impl Motif {
         Motif {
             id: self.id.clone(),
             name: self.name.clone(),
-            ppm: self
-                .ppm
-                .iter()
-                .rev()
-                .map(|r| [r[3], r[2], r[1], r[0]])
-                .collect(),
-            background: [
-                self.background[3],
-                self.background[2],
-                self.background[1],
-                self.background[0],
-            ],
+            ppm: self.ppm.iter().rev().map(|r| [r[3], r[2], r[1], r[0]]).collect(),
+            background: [self.background[3], self.background[2], self.background[1], self.background[0]],
             n_sites: self.n_sites,
         }
     }
@@ -265,10 +220,7 @@ impl Motif {
         let bg = self.background;
         self.ppm
             .iter()
-            .map(|row| {
-                [0, 1, 2, 3]
-                    .map(|b| ((row[b] + pseudocount * bg[b]) / (1.0 + pseudocount) / bg[b]).log2())
-            })
+            .map(|row| [0, 1, 2, 3].map(|b| ((row[b] + pseudocount * bg[b]) / (1.0 + pseudocount) / bg[b]).log2()))
             .collect()
     }
 
@@ -312,10 +264,7 @@ pub struct MotifSet {
 impl MotifSet {
     /// An empty set with the given source name.
     pub fn new(source: impl Into<String>) -> MotifSet {
-        MotifSet {
-            motifs: Vec::new(),
-            source: source.into(),
-        }
+        MotifSet { motifs: Vec::new(), source: source.into() }
     }
 
     /// Number of motifs.
@@ -345,11 +294,7 @@ impl MotifSet {
         self.motifs
             .iter()
             .find(|m| m.id.eq_ignore_ascii_case(key))
-            .or_else(|| {
-                self.motifs
-                    .iter()
-                    .find(|m| !m.name.is_empty() && m.name.eq_ignore_ascii_case(key))
-            })
+            .or_else(|| self.motifs.iter().find(|m| !m.name.is_empty() && m.name.eq_ignore_ascii_case(key)))
     }
 }
 
@@ -371,12 +316,7 @@ mod tests {
         Motif::new(
             "M1",
             "Toy",
-            vec![
-                [0.7, 0.1, 0.1, 0.1],
-                [0.0, 0.0, 1.0, 0.0],
-                [0.25, 0.25, 0.25, 0.25],
-                [0.1, 0.2, 0.3, 0.4],
-            ],
+            vec![[0.7, 0.1, 0.1, 0.1], [0.0, 0.0, 1.0, 0.0], [0.25, 0.25, 0.25, 0.25], [0.1, 0.2, 0.3, 0.4]],
             UNIFORM_BACKGROUND,
         )
         .unwrap()
@@ -412,13 +352,7 @@ mod tests {
         assert!(Motif::new("x", "", vec![], UNIFORM_BACKGROUND).is_err());
         assert!(Motif::new(" ", "", vec![[0.25; 4]], UNIFORM_BACKGROUND).is_err());
         assert!(Motif::new("x", "", vec![[0.25; 4]], [0.5, 0.5, 0.0, 0.0]).is_err());
-        let err = Motif::new(
-            "bad",
-            "",
-            vec![[0.25; 4], [0.9, 0.9, 0.0, 0.0]],
-            UNIFORM_BACKGROUND,
-        )
-        .unwrap_err();
+        let err = Motif::new("bad", "", vec![[0.25; 4], [0.9, 0.9, 0.0, 0.0]], UNIFORM_BACKGROUND).unwrap_err();
         assert!(err.to_string().contains("motif `bad`: position 2"), "{err}");
     }
 
@@ -469,11 +403,7 @@ mod tests {
 
     #[test]
     fn from_counts_with_and_without_pseudocount() {
-        let counts = [
-            [4.0, 16.0, 0.0, 0.0],
-            [0.0, 0.0, 0.0, 0.0],
-            [1.0, 1.0, 1.0, 1.0],
-        ];
+        let counts = [[4.0, 16.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]];
         let m = Motif::from_counts("MA", "Arnt", &counts, 0.0, UNIFORM_BACKGROUND).unwrap();
         assert_eq!(m.ppm[0], [0.2, 0.8, 0.0, 0.0]);
         assert_eq!(m.ppm[1], UNIFORM_BACKGROUND); // empty column -> background
@@ -487,12 +417,8 @@ mod tests {
             assert!((got - want).abs() < 1e-12);
         }
         assert_eq!(m.ppm[1], bg);
-        assert!(
-            Motif::from_counts("x", "", &[[1.0, -1.0, 0.0, 0.0]], 0.0, UNIFORM_BACKGROUND).is_err()
-        );
-        assert!(
-            Motif::from_counts("x", "", &[[1.0, 0.0, 0.0, 0.0]], -0.5, UNIFORM_BACKGROUND).is_err()
-        );
+        assert!(Motif::from_counts("x", "", &[[1.0, -1.0, 0.0, 0.0]], 0.0, UNIFORM_BACKGROUND).is_err());
+        assert!(Motif::from_counts("x", "", &[[1.0, 0.0, 0.0, 0.0]], -0.5, UNIFORM_BACKGROUND).is_err());
         assert!(Motif::from_counts("x", "", &[], 0.0, UNIFORM_BACKGROUND).is_err());
     }
 
@@ -554,18 +480,11 @@ mod tests {
             for (b, &p) in m.ppm[i].iter().enumerate() {
                 let sd = (n as f64 * p * (1.0 - p)).sqrt();
                 let diff = (counts[i][b] as f64 - n as f64 * p).abs();
-                assert!(
-                    diff < 5.0 * sd + 1.0,
-                    "pos {i} base {b}: {} vs {}",
-                    counts[i][b],
-                    n as f64 * p
-                );
+                assert!(diff < 5.0 * sd + 1.0, "pos {i} base {b}: {} vs {}", counts[i][b], n as f64 * p);
             }
         }
         // Same seed, same draws.
-        let a: Vec<_> = (0..5)
-            .map(|_| m.sample_sequence(&mut ChaCha8Rng::seed_from_u64(1)))
-            .collect();
+        let a: Vec<_> = (0..5).map(|_| m.sample_sequence(&mut ChaCha8Rng::seed_from_u64(1))).collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
     }
 }

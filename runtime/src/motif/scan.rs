@@ -117,9 +117,7 @@ impl Pssm {
         }
         let log_odds = motif.log_odds(pseudocount);
         let finite = log_odds.iter().flatten().copied().filter(|v| v.is_finite());
-        let (min, max) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        let (min, max) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let (offset, scale) = if max > min {
             (min, SCORE_RANGE / (max - min))
         } else if min.is_finite() {
@@ -136,14 +134,7 @@ impl Pssm {
         for s in (0..pmf.len()).rev() {
             tail[s] = tail[s + 1] + pmf[s];
         }
-        Ok(Pssm {
-            log_odds,
-            scaled,
-            scale,
-            offset,
-            pmf,
-            tail,
-        })
+        Ok(Pssm { log_odds, scaled, scale, offset, pmf, tail })
     }
 
     /// Motif width.
@@ -200,19 +191,13 @@ impl Pssm {
         if window.len() != self.width() {
             return None;
         }
-        let codes: Vec<usize> = window
-            .iter()
-            .map(|&b| base_index(b))
-            .collect::<Option<_>>()?;
+        let codes: Vec<usize> = window.iter().map(|&b| base_index(b)).collect::<Option<_>>()?;
         Some(self.score_codes(&codes, strand))
     }
 
     fn score_codes(&self, codes: &[usize], strand: Strand) -> (f64, f64) {
         let (raw, scaled) = match strand {
-            Strand::Forward => (
-                self.raw_score(codes.iter().copied()),
-                self.scaled_score(codes.iter().copied()),
-            ),
+            Strand::Forward => (self.raw_score(codes.iter().copied()), self.scaled_score(codes.iter().copied())),
             Strand::Reverse => {
                 let rc = || codes.iter().rev().map(|&c| 3 - c);
                 (self.raw_score(rc()), self.scaled_score(rc()))
@@ -237,11 +222,7 @@ impl Pssm {
         // Index of the next non-ACGT byte at or after each position.
         let mut next_bad = vec![seq.len(); seq.len() + 1];
         for i in (0..seq.len()).rev() {
-            next_bad[i] = if codes[i].is_none() {
-                i
-            } else {
-                next_bad[i + 1]
-            };
+            next_bad[i] = if codes[i].is_none() { i } else { next_bad[i + 1] };
         }
         let mut window = vec![0usize; w];
         for start in 0..=seq.len() - w {
@@ -272,10 +253,7 @@ impl Pssm {
 /// Exact distribution of the integer score: `pmf[s]` for s in
 /// `0..=sum of row maxima`, by convolving one position at a time.
 fn score_distribution(scaled: &[[Option<u32>; 4]], bg: &[f64; 4]) -> Vec<f64> {
-    let max_total: usize = scaled
-        .iter()
-        .map(|row| row.iter().flatten().copied().max().unwrap_or(0) as usize)
-        .sum();
+    let max_total: usize = scaled.iter().map(|row| row.iter().flatten().copied().max().unwrap_or(0) as usize).sum();
     let mut dist = vec![0.0; max_total + 1];
     let mut next = vec![0.0; max_total + 1];
     dist[0] = 1.0;
@@ -328,12 +306,7 @@ pub fn scan(seq: &[u8], motif: &Motif, threshold_p: f64) -> Result<Vec<Hit>, Mot
 /// For a `-` hit the matrix is reverse-complemented first, so it lines up
 /// with the forward-strand ISM. `None` when the matrix is empty or the slice
 /// runs past the end of `ism`.
-pub fn pwm_ism_score(
-    matrix: &[[f64; 4]],
-    ism: &[[f32; 4]],
-    start: usize,
-    strand: Strand,
-) -> Option<f64> {
+pub fn pwm_ism_score(matrix: &[[f64; 4]], ism: &[[f32; 4]], start: usize, strand: Strand) -> Option<f64> {
     let w = matrix.len();
     if w == 0 || start.checked_add(w)? > ism.len() {
         return None;

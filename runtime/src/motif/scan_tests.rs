@@ -77,10 +77,7 @@ fn distribution_sums_to_one_and_tail_is_monotone() {
             .iter()
             .map(|row| {
                 let rmax = row.iter().flatten().max().unwrap();
-                (0..4)
-                    .filter(|&b| row[b] == Some(*rmax))
-                    .map(|b| bg[b])
-                    .sum::<f64>()
+                (0..4).filter(|&b| row[b] == Some(*rmax)).map(|b| bg[b]).sum::<f64>()
             })
             .product();
         assert!((p.p_value(max) - direct).abs() <= 1e-12 * direct);
@@ -116,11 +113,7 @@ fn brute_force_enumeration_matches_dp() {
         let mut seqs = Vec::with_capacity(n);
         for code in 0..n {
             let bases: Vec<usize> = (0..w).map(|i| (code >> (2 * i)) & 3).collect();
-            let score: usize = bases
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| p.scaled[i][b].unwrap() as usize)
-                .sum();
+            let score: usize = bases.iter().enumerate().map(|(i, &b)| p.scaled[i][b].unwrap() as usize).sum();
             let prob: f64 = bases.iter().map(|&b| bg[b]).product();
             hist[score] += prob;
             seqs.push((bases, score));
@@ -130,14 +123,8 @@ fn brute_force_enumeration_matches_dp() {
             tail[s] = tail[s + 1] + hist[s];
         }
         for s in 0..hist.len() {
-            assert!(
-                (hist[s] - p.pmf[s]).abs() <= 1e-12 * p.pmf[s].max(1e-300) + 1e-300,
-                "w={w} s={s}"
-            );
-            assert!(
-                (tail[s] - p.p_value(s)).abs() <= 1e-12 * tail[s],
-                "w={w} s={s}"
-            );
+            assert!((hist[s] - p.pmf[s]).abs() <= 1e-12 * p.pmf[s].max(1e-300) + 1e-300, "w={w} s={s}");
+            assert!((tail[s] - p.p_value(s)).abs() <= 1e-12 * tail[s], "w={w} s={s}");
         }
         // Per-sequence: `score` reports the brute-force tail and the sum of
         // log-odds cells.
@@ -154,21 +141,13 @@ fn brute_force_enumeration_matches_dp() {
 
 #[test]
 fn impossible_cells_without_pseudocount() {
-    let m = Motif::new(
-        "Z",
-        "",
-        vec![[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.25; 4]],
-        [0.1, 0.2, 0.3, 0.4],
-    )
-    .unwrap();
+    let m =
+        Motif::new("Z", "", vec![[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.25; 4]], [0.1, 0.2, 0.3, 0.4]).unwrap();
     let p = Pssm::new(&m, 0.0).unwrap();
     // Mass of sequences avoiding every zero cell: (0.1 + 0.2) * 0.4 * 1.
     let total: f64 = p.pmf.iter().sum();
     assert!((total - 0.3 * 0.4).abs() < 1e-15);
-    assert_eq!(
-        p.score(b"GTA", Strand::Forward),
-        Some((f64::NEG_INFINITY, 1.0))
-    );
+    assert_eq!(p.score(b"GTA", Strand::Forward), Some((f64::NEG_INFINITY, 1.0)));
     let (raw, pv) = p.score(b"ATA", Strand::Forward).unwrap();
     assert!(raw.is_finite() && pv < 1.0);
     // A sequence made only of impossible windows yields hits only at p = 1.
@@ -185,25 +164,16 @@ fn planted_sites_found_on_the_right_strand() {
     seq[137..147].copy_from_slice(consensus.as_bytes());
     seq[401..411].copy_from_slice(&revcomp(consensus.as_bytes()));
     let hits = scan(&seq, &m, 1e-5).unwrap();
-    let fwd = hits
-        .iter()
-        .find(|h| h.start == 137 && h.strand == Strand::Forward)
-        .expect("forward site");
-    let rev = hits
-        .iter()
-        .find(|h| h.start == 401 && h.strand == Strand::Reverse)
-        .expect("reverse site");
+    let fwd = hits.iter().find(|h| h.start == 137 && h.strand == Strand::Forward).expect("forward site");
+    let rev = hits.iter().find(|h| h.start == 401 && h.strand == Strand::Reverse).expect("reverse site");
     for h in [fwd, rev] {
         assert_eq!(h.matched, consensus);
         assert_eq!(h.end, h.start + 10);
         // Only the consensus reaches the maximal integer score.
         let want = 0.25f64.powi(10);
         assert!((h.p_value - want).abs() < 1e-9 * want, "{}", h.p_value);
-        let best: f64 = m
-            .log_odds(DEFAULT_PSEUDOCOUNT)
-            .iter()
-            .map(|r| r.iter().cloned().fold(f64::MIN, f64::max))
-            .sum();
+        let best: f64 =
+            m.log_odds(DEFAULT_PSEUDOCOUNT).iter().map(|r| r.iter().cloned().fold(f64::MIN, f64::max)).sum();
         assert!((h.score - best).abs() < 1e-9);
     }
     // Nothing else in 600 random bases comes close at this threshold.
@@ -212,13 +182,9 @@ fn planted_sites_found_on_the_right_strand() {
         sorted.sort_by(|a, b| a.p_value.total_cmp(&b.p_value));
         sorted.iter().take(2).map(|h| (h.start, h.strand)).collect()
     };
-    assert!(
-        best_two.contains(&(137, Strand::Forward)) && best_two.contains(&(401, Strand::Reverse))
-    );
+    assert!(best_two.contains(&(137, Strand::Forward)) && best_two.contains(&(401, Strand::Reverse)));
     // Ordering: by start, + before - at the same start.
-    assert!(hits
-        .windows(2)
-        .all(|w| (w[0].start, w[0].strand) < (w[1].start, w[1].strand)));
+    assert!(hits.windows(2).all(|w| (w[0].start, w[0].strand) < (w[1].start, w[1].strand)));
 }
 
 #[test]
@@ -233,10 +199,7 @@ fn lowercase_is_scanned_and_n_windows_are_skipped() {
     seq.extend_from_slice(b"AAAAA");
     let hits = p.scan(&seq, 1e-4);
     assert_eq!(hits.len(), 1, "{hits:?}");
-    assert_eq!(
-        (hits[0].start, hits[0].strand, hits[0].matched.as_str()),
-        (10, Strand::Forward, consensus)
-    );
+    assert_eq!((hits[0].start, hits[0].strand, hits[0].matched.as_str()), (10, Strand::Forward, consensus));
     // Every window overlapping the N is absent even at threshold 1.
     let all = p.scan(&seq, 1.0);
     let n_pos = 29;
@@ -296,10 +259,7 @@ fn rejects_invalid_input() {
     assert!(Pssm::new(&m, f64::NAN).is_err());
     let mut bad = m.clone();
     bad.ppm[0] = [0.5, 0.5, 0.5, 0.5];
-    assert!(matches!(
-        Pssm::new(&bad, 0.01),
-        Err(MotifError::Invalid { .. })
-    ));
+    assert!(matches!(Pssm::new(&bad, 0.01), Err(MotifError::Invalid { .. })));
     assert!(scan(b"ACGT", &bad, 0.1).is_err());
 }
 
@@ -307,29 +267,19 @@ fn rejects_invalid_input() {
 fn ism_score_dot_products() {
     // Matrix "AG": one-hot rows.
     let matrix = [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]];
-    let ism: Vec<[f32; 4]> = (0..4)
-        .map(|i| [0, 1, 2, 3].map(|b| (10 * i + b) as f32))
-        .collect();
+    let ism: Vec<[f32; 4]> = (0..4).map(|i| [0, 1, 2, 3].map(|b| (10 * i + b) as f32)).collect();
     // + at start 1: ism[1][A] + ism[2][G] = 10 + 22.
     assert_eq!(pwm_ism_score(&matrix, &ism, 1, Strand::Forward), Some(32.0));
     // - at start 1: RC matrix is "CT": ism[1][C] + ism[2][T] = 11 + 23.
     assert_eq!(pwm_ism_score(&matrix, &ism, 1, Strand::Reverse), Some(34.0));
-    assert_eq!(
-        pwm_ism_score(&matrix, &ism, 2, Strand::Forward),
-        Some(20.0 + 32.0)
-    );
+    assert_eq!(pwm_ism_score(&matrix, &ism, 2, Strand::Forward), Some(20.0 + 32.0));
     assert_eq!(pwm_ism_score(&matrix, &ism, 3, Strand::Forward), None);
-    assert_eq!(
-        pwm_ism_score(&matrix, &ism, usize::MAX, Strand::Forward),
-        None
-    );
+    assert_eq!(pwm_ism_score(&matrix, &ism, usize::MAX, Strand::Forward), None);
     assert_eq!(pwm_ism_score(&[], &ism, 0, Strand::Forward), None);
     // '-' with a motif equals '+' with its reverse complement.
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let m = random_motif(&mut rng, 5, UNIFORM_BACKGROUND);
-    let ism: Vec<[f32; 4]> = (0..12)
-        .map(|_| [0; 4].map(|_| rng.random::<f32>() - 0.5))
-        .collect();
+    let ism: Vec<[f32; 4]> = (0..12).map(|_| [0; 4].map(|_| rng.random::<f32>() - 0.5)).collect();
     for start in 0..=7 {
         let a = pwm_ism_score(&m.ppm, &ism, start, Strand::Reverse).unwrap();
         let b = pwm_ism_score(&m.reverse_complement().ppm, &ism, start, Strand::Forward).unwrap();

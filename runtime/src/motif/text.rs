@@ -5,10 +5,7 @@ use crate::motif::error::{parse_error, MotifError, ParseErrorKind, ROW_SUM_TOLER
 /// The input split into lines, with a leading byte-order mark removed.
 /// Index `i` holds line number `i + 1`.
 pub(crate) fn split_lines(text: &str) -> Vec<&str> {
-    text.strip_prefix('\u{feff}')
-        .unwrap_or(text)
-        .lines()
-        .collect()
+    text.strip_prefix('\u{feff}').unwrap_or(text).lines().collect()
 }
 
 /// True when no line has any non-whitespace character.
@@ -17,22 +14,10 @@ pub(crate) fn is_blank(lines: &[&str]) -> bool {
 }
 
 /// Parses a finite number (`nan` and `inf` are rejected).
-pub(crate) fn number(
-    token: &str,
-    file: &str,
-    line: usize,
-    expected: &'static str,
-) -> Result<f64, MotifError> {
+pub(crate) fn number(token: &str, file: &str, line: usize, expected: &'static str) -> Result<f64, MotifError> {
     match token.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(parse_error(
-            file,
-            line,
-            ParseErrorKind::NotANumber {
-                token: token.to_string(),
-                expected,
-            },
-        )),
+        _ => Err(parse_error(file, line, ParseErrorKind::NotANumber { token: token.to_string(), expected })),
     }
 }
 
@@ -55,12 +40,7 @@ pub(crate) fn probability_row(
         return Err(parse_error(
             file,
             line,
-            ParseErrorKind::RowLength {
-                row,
-                found: tokens.len(),
-                expected: 4,
-                note: note.to_string(),
-            },
+            ParseErrorKind::RowLength { row, found: tokens.len(), expected: 4, note: note.to_string() },
         ));
     }
     let mut values = [0.0; 4];
@@ -70,28 +50,15 @@ pub(crate) fn probability_row(
     non_negative(&values, "probability", file, line)?;
     let sum: f64 = values.iter().sum();
     if (sum - 1.0).abs() > ROW_SUM_TOLERANCE {
-        return Err(parse_error(
-            file,
-            line,
-            ParseErrorKind::BadSum { what: "row", sum },
-        ));
+        return Err(parse_error(file, line, ParseErrorKind::BadSum { what: "row", sum }));
     }
     Ok(values.map(|v| v / sum))
 }
 
 /// Errors on the first negative value.
-pub(crate) fn non_negative(
-    values: &[f64],
-    what: &'static str,
-    file: &str,
-    line: usize,
-) -> Result<(), MotifError> {
+pub(crate) fn non_negative(values: &[f64], what: &'static str, file: &str, line: usize) -> Result<(), MotifError> {
     match values.iter().find(|v| **v < 0.0) {
-        Some(&value) => Err(parse_error(
-            file,
-            line,
-            ParseErrorKind::Negative { value, what },
-        )),
+        Some(&value) => Err(parse_error(file, line, ParseErrorKind::Negative { value, what })),
         None => Ok(()),
     }
 }
@@ -113,10 +80,7 @@ mod tests {
         assert_eq!(number("1e-3", "f", 1, "x").unwrap(), 1e-3);
         for bad in ["nan", "inf", "-inf", "0.2x", ""] {
             let e = number(bad, "f", 3, "a count").unwrap_err();
-            assert_eq!(
-                e.to_string(),
-                format!("f:3: `{bad}` is not a number, expected a count")
-            );
+            assert_eq!(e.to_string(), format!("f:3: `{bad}` is not a number, expected a count"));
         }
         assert!(is_number("-0.5"));
         assert!(!is_number("NaN"));
@@ -126,27 +90,12 @@ mod tests {
     fn probability_row_checks() {
         let r = probability_row(&["0.5", "0.5", "0.005", "0"], "row", "", "f", 2).unwrap();
         assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        let e = probability_row(
-            &["0.5", "0.5", "0.5"],
-            "letter-probability",
-            " (alength= 4)",
-            "f",
-            9,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "f:9: letter-probability row has 3 values, expected 4 (alength= 4)"
-        );
+        let e = probability_row(&["0.5", "0.5", "0.5"], "letter-probability", " (alength= 4)", "f", 9).unwrap_err();
+        assert_eq!(e.to_string(), "f:9: letter-probability row has 3 values, expected 4 (alength= 4)");
         let e = probability_row(&["0.5", "0.6", "-0.1", "0"], "row", "", "f", 4).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "f:4: negative value -0.1, expected a probability >= 0"
-        );
+        assert_eq!(e.to_string(), "f:4: negative value -0.1, expected a probability >= 0");
         let e = probability_row(&["0.5", "0.6", "0.1", "0"], "row", "", "f", 5).unwrap_err();
         assert_eq!(e.line(), Some(5));
-        assert!(
-            matches!(e.kind(), Some(ParseErrorKind::BadSum { sum, .. }) if (*sum - 1.2).abs() < 1e-12)
-        );
+        assert!(matches!(e.kind(), Some(ParseErrorKind::BadSum { sum, .. }) if (*sum - 1.2).abs() < 1e-12));
     }
 }

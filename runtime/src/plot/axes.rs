@@ -139,7 +139,12 @@ pub(crate) fn draw_y_axis<DB: DrawingBackend>(
     if !label.is_empty() {
         let lx = x - TICK_LEN - TICK_PAD - maxw - 6.0;
         let cy = (area.y0 + area.y1) / 2.0;
-        c.text(lx, cy, label, TextSpec::new(theme.label_size, theme.text).rotated().align(HAlign::Center, VAlign::Bottom))?;
+        c.text(
+            lx,
+            cy,
+            label,
+            TextSpec::new(theme.label_size, theme.text).rotated().align(HAlign::Center, VAlign::Bottom),
+        )?;
     }
     Ok(())
 }

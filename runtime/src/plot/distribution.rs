@@ -208,7 +208,8 @@ impl Plot for DistPlot {
             if self.violin {
                 match &dens[gi] {
                     Some((grid, d)) if dmax > 0.0 => {
-                        let mut poly: Vec<(f64, f64)> = grid.iter().zip(d).map(|(&g, &dd)| (cx - dd / dmax * half, y(g))).collect();
+                        let mut poly: Vec<(f64, f64)> =
+                            grid.iter().zip(d).map(|(&g, &dd)| (cx - dd / dmax * half, y(g))).collect();
                         poly.extend(grid.iter().zip(d).rev().map(|(&g, &dd)| (cx + dd / dmax * half, y(g))));
                         c.polygon(&poly, col.lighten(0.2), 1.0)?;
                         let mut outline = poly.clone();
@@ -251,7 +252,12 @@ impl Plot for DistPlot {
         }
         if !o.x_label.is_empty() {
             let ly = area.y1 + TICK_LEN + TICK_PAD + lab_h + 6.0;
-            c.text(area.cx(), ly, &o.x_label, TextSpec::new(theme.label_size, theme.text).align(HAlign::Center, VAlign::Top))?;
+            c.text(
+                area.cx(),
+                ly,
+                &o.x_label,
+                TextSpec::new(theme.label_size, theme.text).align(HAlign::Center, VAlign::Top),
+            )?;
         }
         draw_y_axis(c, theme, area, &ys, &yt, &o.y_label)?;
         draw_title(c, theme, &o.title, area.cx(), m, c.w - 2.0 * m)

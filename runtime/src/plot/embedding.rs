@@ -222,8 +222,16 @@ impl Plot for EmbeddingPlot {
         draw_grid(c, theme, area, Some((&xs, &xt)), Some((&ys, &yt)))?;
 
         let n = self.pts.len() as f64;
-        let r = o.point_size.unwrap_or_else(|| (area.w() * area.h() * 0.25 / (std::f64::consts::PI * n)).sqrt().clamp(0.8, 4.0));
-        let alpha = o.alpha.unwrap_or(if n > 20_000.0 { 0.7 } else if n > 2_000.0 { 0.8 } else { 0.9 });
+        let r = o
+            .point_size
+            .unwrap_or_else(|| (area.w() * area.h() * 0.25 / (std::f64::consts::PI * n)).sqrt().clamp(0.8, 4.0));
+        let alpha = o.alpha.unwrap_or(if n > 20_000.0 {
+            0.7
+        } else if n > 2_000.0 {
+            0.8
+        } else {
+            0.9
+        });
         let pix: Vec<(f64, f64)> = self.pts.iter().map(|&(x, y)| (xs.map(x), ys.map(y))).collect();
         let cols: Vec<Rgb> = match &self.colors {
             Colors::None => vec![theme.accent; pix.len()],

@@ -53,11 +53,6 @@ pub type Result<T> = std::result::Result<T, PlotError>;
 impl PlotError {
     /// Convenience constructor for [`PlotError::LengthMismatch`].
     pub(crate) fn mismatch(what_a: &str, len_a: usize, what_b: &str, len_b: usize) -> Self {
-        PlotError::LengthMismatch {
-            what_a: what_a.to_string(),
-            len_a,
-            what_b: what_b.to_string(),
-            len_b,
-        }
+        PlotError::LengthMismatch { what_a: what_a.to_string(), len_a, what_b: what_b.to_string(), len_b }
     }
 }

@@ -213,7 +213,8 @@ impl Figure {
             Some(other) => return Err(PlotError::UnsupportedExtension(format!(".{other}"))),
             None => return Err(PlotError::UnsupportedExtension(String::new())),
         };
-        crate::io::write_atomic(path, &bytes).map_err(|source| PlotError::Io { path: path.display().to_string(), source })
+        crate::io::write_atomic(path, &bytes)
+            .map_err(|source| PlotError::Io { path: path.display().to_string(), source })
     }
 }
 

@@ -73,10 +73,9 @@ fn signed_area(c: &[(f64, f64)]) -> f64 {
 }
 
 fn bbox(c: &[(f64, f64)]) -> (f64, f64, f64, f64) {
-    c.iter().fold(
-        (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY),
-        |(a, b, x, y), p| (a.min(p.0), b.min(p.1), x.max(p.0), y.max(p.1)),
-    )
+    c.iter().fold((f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY), |(a, b, x, y), p| {
+        (a.min(p.0), b.min(p.1), x.max(p.0), y.max(p.1))
+    })
 }
 
 /// Splice `hole` into `outer` through the closest vertex pair.
@@ -110,16 +109,10 @@ fn build(c: char) -> Option<GlyphPolys> {
     let all: Vec<(f64, f64)> = contours.iter().flatten().map(|p| (p.x as f64, p.y as f64)).collect();
     let (x0, y0, x1, y1) = bbox(&all);
     let (w, h) = ((x1 - x0).max(1e-6), (y1 - y0).max(1e-6));
-    let polys: Vec<Vec<(f64, f64)>> = contours
-        .iter()
-        .map(|c| c.iter().map(|p| ((p.x as f64 - x0) / w, (p.y as f64 - y0) / h)).collect())
-        .collect();
+    let polys: Vec<Vec<(f64, f64)>> =
+        contours.iter().map(|c| c.iter().map(|p| ((p.x as f64 - x0) / w, (p.y as f64 - y0) / h)).collect()).collect();
     let areas: Vec<f64> = polys.iter().map(|p| signed_area(p)).collect();
-    let main = areas
-        .iter()
-        .cloned()
-        .fold(0.0f64, |m, a| if a.abs() > m.abs() { a } else { m })
-        .signum();
+    let main = areas.iter().cloned().fold(0.0f64, |m, a| if a.abs() > m.abs() { a } else { m }).signum();
     let mut outers: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut holes = Vec::new();
     for (p, a) in polys.into_iter().zip(areas) {
@@ -149,4 +142,3 @@ pub(crate) fn glyph_polygons(c: char) -> Option<GlyphPolys> {
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
     map.entry(c).or_insert_with(|| build(c)).clone()
 }
-

@@ -64,7 +64,12 @@ const NAN_COLOR: Rgb = Rgb(0xD0, 0xD0, 0xD0);
 impl Figure {
     /// Heatmap of `values` (rows × columns). `row_labels` / `col_labels` must
     /// match the dimensions or be empty (no labels). NaN cells are drawn grey.
-    pub fn heatmap(values: &[Vec<f64>], row_labels: &[String], col_labels: &[String], opts: HeatmapOptions) -> Result<Figure> {
+    pub fn heatmap(
+        values: &[Vec<f64>],
+        row_labels: &[String],
+        col_labels: &[String],
+        opts: HeatmapOptions,
+    ) -> Result<Figure> {
         if values.is_empty() {
             return Err(PlotError::Empty("heatmap values".into()));
         }
@@ -103,8 +108,16 @@ impl Figure {
         let co: Vec<usize> = col_tree.as_ref().map(|t| t.order.clone()).unwrap_or_else(|| (0..nc).collect());
         let plot = HeatmapPlot {
             values: ro.iter().map(|&i| co.iter().map(|&j| values[i][j]).collect()).collect(),
-            row_labels: if row_labels.is_empty() { vec![] } else { ro.iter().map(|&i| row_labels[i].clone()).collect() },
-            col_labels: if col_labels.is_empty() { vec![] } else { co.iter().map(|&j| col_labels[j].clone()).collect() },
+            row_labels: if row_labels.is_empty() {
+                vec![]
+            } else {
+                ro.iter().map(|&i| row_labels[i].clone()).collect()
+            },
+            col_labels: if col_labels.is_empty() {
+                vec![]
+            } else {
+                co.iter().map(|&j| col_labels[j].clone()).collect()
+            },
             row_tree,
             col_tree,
             nan,

@@ -24,7 +24,13 @@ pub struct HistOptions {
 
 impl Default for HistOptions {
     fn default() -> Self {
-        HistOptions { title: String::new(), x_label: String::new(), y_label: "Count".into(), density: false, range: None }
+        HistOptions {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: "Count".into(),
+            density: false,
+            range: None,
+        }
     }
 }
 
@@ -55,7 +61,9 @@ impl Figure {
         }
         let (lo, hi) = match opts.range {
             Some((a, b)) if a.is_finite() && b.is_finite() && b > a => (a, b),
-            Some((a, b)) => return Err(PlotError::Invalid(format!("histogram range ({a}, {b}) must be finite with low < high"))),
+            Some((a, b)) => {
+                return Err(PlotError::Invalid(format!("histogram range ({a}, {b}) must be finite with low < high")))
+            }
             None => {
                 let (a, b) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
                 if b > a {

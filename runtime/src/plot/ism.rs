@@ -48,7 +48,13 @@ pub struct IsmOptions {
 
 impl Default for IsmOptions {
     fn default() -> Self {
-        IsmOptions { title: String::new(), x_label: "Position".into(), y_label: "Score".into(), reference_only: false, offset: 0 }
+        IsmOptions {
+            title: String::new(),
+            x_label: "Position".into(),
+            y_label: "Score".into(),
+            reference_only: false,
+            offset: 0,
+        }
     }
 }
 
@@ -64,7 +70,8 @@ pub(crate) struct IsmPlot {
 
 const BASES: [char; 4] = ['A', 'C', 'G', 'T'];
 /// Standard logo colours: A green, C blue, G orange, T red.
-pub(crate) const BASE_COLORS: [Rgb; 4] = [Rgb(0x10, 0x96, 0x48), Rgb(0x25, 0x5C, 0x99), Rgb(0xF7, 0xA8, 0x1B), Rgb(0xD6, 0x28, 0x39)];
+pub(crate) const BASE_COLORS: [Rgb; 4] =
+    [Rgb(0x10, 0x96, 0x48), Rgb(0x25, 0x5C, 0x99), Rgb(0xF7, 0xA8, 0x1B), Rgb(0xD6, 0x28, 0x39)];
 
 fn base_index(b: u8) -> Option<usize> {
     match b.to_ascii_uppercase() {
@@ -81,7 +88,12 @@ impl Figure {
     /// stacked with heights equal to their scores (positive up, negative down).
     /// `sequence` (same length as the scores, ACGTN) is printed under the x axis
     /// and required when `opts.reference_only` is set. NaN scores count as 0.
-    pub fn ism(rows: Vec<IsmRow>, sequence: Option<&str>, motif_hits: Vec<MotifHit>, opts: IsmOptions) -> Result<Figure> {
+    pub fn ism(
+        rows: Vec<IsmRow>,
+        sequence: Option<&str>,
+        motif_hits: Vec<MotifHit>,
+        opts: IsmOptions,
+    ) -> Result<Figure> {
         if rows.is_empty() {
             return Err(PlotError::Empty("ISM rows".into()));
         }
@@ -91,7 +103,12 @@ impl Figure {
         }
         for r in &rows {
             if r.scores.len() != len {
-                return Err(PlotError::mismatch(&format!("ISM row {:?}", r.label), r.scores.len(), &format!("row {:?}", rows[0].label), len));
+                return Err(PlotError::mismatch(
+                    &format!("ISM row {:?}", r.label),
+                    r.scores.len(),
+                    &format!("row {:?}", rows[0].label),
+                    len,
+                ));
             }
         }
         let all = rows.iter().flat_map(|r| r.scores.iter().flatten());
@@ -105,7 +122,9 @@ impl Figure {
                     return Err(PlotError::mismatch("sequence", s.len(), "score positions", len));
                 }
                 if let Some((i, ch)) = s.char_indices().find(|(_, ch)| !"ACGTUNacgtun".contains(*ch)) {
-                    return Err(PlotError::Invalid(format!("sequence has {ch:?} at position {i}; expected A, C, G, T or N")));
+                    return Err(PlotError::Invalid(format!(
+                        "sequence has {ch:?} at position {i}; expected A, C, G, T or N"
+                    )));
                 }
                 Some(s.as_bytes().to_vec())
             }
@@ -160,7 +179,14 @@ impl IsmPlot {
     }
 }
 
-fn draw_letter<DB: DrawingBackend>(c: &mut Canvas<DB>, base: usize, x0: f64, x1: f64, y_top: f64, y_bot: f64) -> Result<()> {
+fn draw_letter<DB: DrawingBackend>(
+    c: &mut Canvas<DB>,
+    base: usize,
+    x0: f64,
+    x1: f64,
+    y_top: f64,
+    y_bot: f64,
+) -> Result<()> {
     if (y_bot - y_top).abs() < 0.25 {
         return Ok(());
     }
@@ -199,7 +225,8 @@ impl Plot for IsmPlot {
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("{} rows × {} positions", self.rows.len(), group_thousands(self.rows[0].scores.len() as i64));
+        let mut s =
+            format!("{} rows × {} positions", self.rows.len(), group_thousands(self.rows[0].scores.len() as i64));
         if !self.hits.is_empty() {
             s += &format!(", {} motif hits", self.hits.len());
         }
@@ -243,7 +270,12 @@ impl Plot for IsmPlot {
             let size = theme.tick_size;
             let name = ellipsize(&h.name, size, (x1 - x0 - 4.0).max(0.0));
             if name != "…" {
-                c.text((x0 + x1) / 2.0, (y0 + y1) / 2.0, &name, TextSpec::new(size, theme.text).align(HAlign::Center, VAlign::Center))?;
+                c.text(
+                    (x0 + x1) / 2.0,
+                    (y0 + y1) / 2.0,
+                    &name,
+                    TextSpec::new(size, theme.text).align(HAlign::Center, VAlign::Center),
+                )?;
             }
         }
         let mut last = Rect::new(left, top, right, top);
@@ -275,7 +307,12 @@ impl Plot for IsmPlot {
             c.line(area.x0, zero, area.x1, zero, theme.text_muted, 0.8)?;
             draw_y_axis(c, theme, area, &ys, &yt, &o.y_label)?;
             let lab = ellipsize(&row.label, theme.label_size, area.w());
-            c.text(area.x0 + 4.0, area.y0 - 3.0, &lab, TextSpec::new(theme.label_size, theme.text).bold().align(HAlign::Left, VAlign::Bottom))?;
+            c.text(
+                area.x0 + 4.0,
+                area.y0 - 3.0,
+                &lab,
+                TextSpec::new(theme.label_size, theme.text).bold().align(HAlign::Left, VAlign::Bottom),
+            )?;
             last = area;
         }
         // sequence under the last panel, then position ticks
@@ -292,10 +329,11 @@ impl Plot for IsmPlot {
         }
         let base = if o.offset == 0 { 1 } else { o.offset };
         let label_w = text_width(&group_thousands(base + len as i64), theme.tick_size) + 24.0;
-        let xt: Vec<(f64, String)> = numeric_ticks(base as f64, (base + len as i64 - 1) as f64, tick_target(last.w(), label_w.max(60.0)))
-            .into_iter()
-            .map(|(d, _)| (d - base as f64, group_thousands(d as i64)))
-            .collect();
+        let xt: Vec<(f64, String)> =
+            numeric_ticks(base as f64, (base + len as i64 - 1) as f64, tick_target(last.w(), label_w.max(60.0)))
+                .into_iter()
+                .map(|(d, _)| (d - base as f64, group_thousands(d as i64)))
+                .collect();
         c.line(last.x0, last.y1, last.x1, last.y1, theme.axis, theme.axis_width)?;
         let axis_scale = xs;
         draw_x_axis(c, theme, Rect::new(last.x0, axis_area.y1, last.x1, axis_area.y1), &axis_scale, &xt, &o.x_label)?;

@@ -83,7 +83,12 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
             match markers[i % markers.len().max(1)] {
                 Marker::Dot => c.circle(cx + KEY_W / 2.0, cy, 4.5, col, true, 1.0)?,
             }
-            c.text(cx + KEY_W + KEY_GAP, cy, &lay.labels[i], TextSpec::new(size, theme.text).align(HAlign::Left, VAlign::Center))?;
+            c.text(
+                cx + KEY_W + KEY_GAP,
+                cy,
+                &lay.labels[i],
+                TextSpec::new(size, theme.text).align(HAlign::Left, VAlign::Center),
+            )?;
         }
         cx += cw + COL_GAP;
     }

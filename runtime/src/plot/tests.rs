@@ -13,10 +13,7 @@ fn svg_texts(svg: &str) -> Vec<String> {
     let doc = roxmltree::Document::parse(svg).expect("SVG must be well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "svg");
-    doc.descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .map(|n| n.text().unwrap_or("").trim().to_string())
-        .collect()
+    doc.descendants().filter(|n| n.has_tag_name("text")).map(|n| n.text().unwrap_or("").trim().to_string()).collect()
 }
 
 /// Checks an SVG parses, has the logical size and contains each string as a text run.
@@ -63,7 +60,11 @@ fn check_png(fig: &Figure) -> (u32, u32, Vec<u8>) {
 
 fn has_color(px: &[u8], c: Rgb, tol: i32) -> usize {
     px.chunks(3)
-        .filter(|p| (p[0] as i32 - c.0 as i32).abs() <= tol && (p[1] as i32 - c.1 as i32).abs() <= tol && (p[2] as i32 - c.2 as i32).abs() <= tol)
+        .filter(|p| {
+            (p[0] as i32 - c.0 as i32).abs() <= tol
+                && (p[1] as i32 - c.1 as i32).abs() <= tol
+                && (p[2] as i32 - c.2 as i32).abs() <= tol
+        })
         .count()
 }
 
@@ -82,7 +83,13 @@ fn blobs(n: usize) -> (Vec<(f64, f64)>, Vec<String>) {
 #[test]
 fn embedding_categorical_svg_png() {
     let (xy, lab) = blobs(3000);
-    let o = EmbeddingOptions { title: "My UMAP".into(), x_label: "UMAP 1".into(), y_label: "UMAP 2".into(), color_label: "Cell type".into(), ..Default::default() };
+    let o = EmbeddingOptions {
+        title: "My UMAP".into(),
+        x_label: "UMAP 1".into(),
+        y_label: "UMAP 2".into(),
+        color_label: "Cell type".into(),
+        ..Default::default()
+    };
     let f = Figure::embedding(&xy, EmbeddingColor::Categorical(lab), o).unwrap();
     check_svg(&f, &["My UMAP", "UMAP 1", "UMAP 2", "Cell type", "type 0", "type 2"]);
     let (_, _, px) = check_png(&f);
@@ -106,12 +113,17 @@ fn embedding_continuous_and_nan_skipped() {
 
 #[test]
 fn embedding_xy_and_scale() {
-    let f = Figure::embedding_xy(&[0.0, 1.0, 2.0], &[1.0, 0.0, 2.0], EmbeddingColor::None, EmbeddingOptions { title: "T".into(), ..Default::default() })
-        .unwrap()
-        .with_size(300, 200)
-        .unwrap()
-        .with_scale(2.0)
-        .unwrap();
+    let f = Figure::embedding_xy(
+        &[0.0, 1.0, 2.0],
+        &[1.0, 0.0, 2.0],
+        EmbeddingColor::None,
+        EmbeddingOptions { title: "T".into(), ..Default::default() },
+    )
+    .unwrap()
+    .with_size(300, 200)
+    .unwrap()
+    .with_scale(2.0)
+    .unwrap();
     let (w, h, _) = decode(&f.render_png().unwrap());
     assert_eq!((w, h), (600, 400));
 }
@@ -137,7 +149,9 @@ fn row_label_order(f: &Figure) -> Vec<String> {
     // row labels are the left-anchored texts at the right of the heatmap, in drawing order
     let doc = roxmltree::Document::parse(&svg).unwrap();
     doc.descendants()
-        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some("start") && n.attribute("transform").is_none())
+        .filter(|n| {
+            n.has_tag_name("text") && n.attribute("text-anchor") == Some("start") && n.attribute("transform").is_none()
+        })
         .filter_map(|n| n.text().map(|t| t.trim().to_string()))
         .filter(|t| t.starts_with('r'))
         .collect()
@@ -202,7 +216,9 @@ fn ism_errors() {
     let (rows, _) = ism_fixture();
     let e = Figure::ism(rows.clone(), Some("ACGT"), vec![], IsmOptions::default()).unwrap_err();
     assert_eq!(e.to_string(), "length mismatch: sequence has 4 entries but score positions has 20");
-    let e = Figure::ism(rows.clone(), None, vec![MotifHit { start: 5, end: 30, name: "X".into() }], IsmOptions::default()).unwrap_err();
+    let e =
+        Figure::ism(rows.clone(), None, vec![MotifHit { start: 5, end: 30, name: "X".into() }], IsmOptions::default())
+            .unwrap_err();
     assert!(e.to_string().contains("outside 0..20"), "{e}");
     let nan = vec![IsmRow { label: "a".into(), scores: vec![[f64::NAN; 4]; 3] }];
     assert!(matches!(Figure::ism(nan, None, vec![], IsmOptions::default()), Err(PlotError::AllNan(_))));
@@ -253,7 +269,12 @@ fn violin_and_box_svg_png() {
 #[test]
 fn hist_svg_png() {
     let v: Vec<f64> = (0..1000).map(|i| (i as f64 * 0.37).sin()).chain([f64::NAN]).collect();
-    let f = Figure::hist(&v, 30, HistOptions { title: "Histogram".into(), x_label: "x value".into(), ..Default::default() }).unwrap();
+    let f = Figure::hist(
+        &v,
+        30,
+        HistOptions { title: "Histogram".into(), x_label: "x value".into(), ..Default::default() },
+    )
+    .unwrap();
     check_svg(&f, &["Histogram", "x value", "Count"]);
     check_png(&f);
     assert_eq!(f.summary(), "Figure(hist, 720×480, 1,000 values, 30 bins, 1 NaN skipped)");
@@ -264,8 +285,13 @@ fn hist_svg_png() {
 fn track_svg_png_and_genomic_ticks() {
     let pos: Vec<u64> = (1_000_000..1_020_000).step_by(100).collect();
     let vals: Vec<f64> = pos.iter().map(|&p| ((p as f64) / 3000.0).sin().abs()).collect();
-    let s = vec![TrackSeries { label: "ATAC".into(), positions: pos.clone(), values: vals.clone() }, TrackSeries { label: "ISM".into(), positions: pos, values: vals }];
-    let f = Figure::track(("chr1", 1_000_000, 1_020_000), s, TrackOptions { title: "Tracks".into(), ..Default::default() }).unwrap();
+    let s = vec![
+        TrackSeries { label: "ATAC".into(), positions: pos.clone(), values: vals.clone() },
+        TrackSeries { label: "ISM".into(), positions: pos, values: vals },
+    ];
+    let f =
+        Figure::track(("chr1", 1_000_000, 1_020_000), s, TrackOptions { title: "Tracks".into(), ..Default::default() })
+            .unwrap();
     check_svg(&f, &["Tracks", "ATAC", "ISM", "chr1:1,000,000", "chr1:1,010,000"]);
     check_png(&f);
 }
@@ -274,7 +300,12 @@ fn track_svg_png_and_genomic_ticks() {
 fn error_messages() {
     let e = Figure::embedding(&[], EmbeddingColor::None, EmbeddingOptions::default()).unwrap_err();
     assert_eq!(e.to_string(), "empty data: embedding coordinates is empty");
-    let e = Figure::embedding(&[(0.0, 0.0), (1.0, 1.0)], EmbeddingColor::Categorical(vec!["a".into()]), EmbeddingOptions::default()).unwrap_err();
+    let e = Figure::embedding(
+        &[(0.0, 0.0), (1.0, 1.0)],
+        EmbeddingColor::Categorical(vec!["a".into()]),
+        EmbeddingOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.to_string(), "length mismatch: colour labels has 1 entries but points has 2");
     let e = Figure::embedding(&[(f64::NAN, 0.0)], EmbeddingColor::None, EmbeddingOptions::default()).unwrap_err();
     assert!(matches!(e, PlotError::AllNan(_)), "{e}");
@@ -288,7 +319,12 @@ fn error_messages() {
     assert_eq!(e.to_string(), "length mismatch: row labels has 2 entries but rows has 1");
     let e = Figure::track(("chr1", 10, 5), vec![], TrackOptions::default()).unwrap_err();
     assert!(e.to_string().contains("chr1:10-5 is empty"), "{e}");
-    let e = Figure::track(("chr1", 0, 100), vec![TrackSeries { label: "t".into(), positions: vec![1, 2], values: vec![1.0] }], TrackOptions::default()).unwrap_err();
+    let e = Figure::track(
+        ("chr1", 0, 100),
+        vec![TrackSeries { label: "t".into(), positions: vec![1, 2], values: vec![1.0] }],
+        TrackOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.to_string(), "length mismatch: positions of track \"t\" has 2 entries but values has 1");
     let e = Figure::training(vec![], TrainingOptions::default()).unwrap_err();
     assert!(matches!(e, PlotError::Empty(_)));
@@ -303,7 +339,8 @@ fn error_messages() {
 fn save_by_extension_atomically() {
     let dir = std::env::temp_dir().join(format!("gscript-plot-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let f = Figure::hist(&[1.0, 2.0, 2.5, 3.0], 3, HistOptions { title: "Saved".into(), ..Default::default() }).unwrap();
+    let f =
+        Figure::hist(&[1.0, 2.0, 2.5, 3.0], 3, HistOptions { title: "Saved".into(), ..Default::default() }).unwrap();
     f.save(dir.join("a.svg")).unwrap();
     f.save(dir.join("b.PNG")).unwrap();
     let svg = std::fs::read_to_string(dir.join("a.svg")).unwrap();
@@ -315,7 +352,8 @@ fn save_by_extension_atomically() {
     assert!(f.save(dir.join("noext")).is_err());
     let e = f.save(dir.join("missing-dir").join("x.png")).unwrap_err();
     assert!(e.to_string().contains("missing-dir"), "{e}");
-    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.contains(".tmp-")), "temp files left: {names:?}");
     assert!(!names.iter().any(|n| n == "c.jpg"));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -385,7 +423,12 @@ fn many_category_legend_wraps_into_columns() {
 #[ignore = "benchmark; run with --ignored --nocapture in release"]
 fn bench_scatter_100k_png() {
     let (xy, lab) = blobs(100_000);
-    let f = Figure::embedding(&xy, EmbeddingColor::Categorical(lab), EmbeddingOptions { title: "bench".into(), ..Default::default() }).unwrap();
+    let f = Figure::embedding(
+        &xy,
+        EmbeddingColor::Categorical(lab),
+        EmbeddingOptions { title: "bench".into(), ..Default::default() },
+    )
+    .unwrap();
     let t = std::time::Instant::now();
     let png = f.render_png().unwrap();
     eprintln!("100k-point scatter to PNG: {:?} ({} bytes)", t.elapsed(), png.len());

@@ -57,12 +57,23 @@ impl Figure {
         let mut skipped = 0;
         for s in series {
             if s.positions.len() != s.values.len() {
-                return Err(PlotError::mismatch(&format!("positions of track {:?}", s.label), s.positions.len(), "values", s.values.len()));
+                return Err(PlotError::mismatch(
+                    &format!("positions of track {:?}", s.label),
+                    s.positions.len(),
+                    "values",
+                    s.values.len(),
+                ));
             }
             if s.positions.is_empty() {
                 return Err(PlotError::Empty(format!("track {:?}", s.label)));
             }
-            let mut pts: Vec<(u64, f64)> = s.positions.iter().copied().zip(s.values.iter().copied()).filter(|(p, v)| v.is_finite() && *p >= start && *p <= end).collect();
+            let mut pts: Vec<(u64, f64)> = s
+                .positions
+                .iter()
+                .copied()
+                .zip(s.values.iter().copied())
+                .filter(|(p, v)| v.is_finite() && *p >= start && *p <= end)
+                .collect();
             skipped += s.positions.len() - pts.len();
             pts.sort_by_key(|p| p.0);
             out.push((s.label, pts));
@@ -130,7 +141,11 @@ impl Plot for TrackPlot {
         let m = theme.margin;
         let top = m + title_height(theme, &o.title);
         let bottom = c.h - m - x_axis_height(theme, !o.x_label.is_empty());
-        let lab_w = self.series.iter().map(|s| text_width(&ellipsize(&s.0, theme.label_size, 180.0), theme.label_size)).fold(0.0, f64::max);
+        let lab_w = self
+            .series
+            .iter()
+            .map(|s| text_width(&ellipsize(&s.0, theme.label_size, 180.0), theme.label_size))
+            .fold(0.0, f64::max);
         let range = |pts: &[(u64, f64)]| {
             let lo = nice_bound(pts.iter().map(|p| p.1).fold(0.0, f64::min));
             let hi = nice_bound(pts.iter().map(|p| p.1).fold(0.0, f64::max));
@@ -144,7 +159,8 @@ impl Plot for TrackPlot {
             let (l, h) = range(&s.1);
             (a.min(l), b.max(h))
         });
-        let ranges: Vec<(f64, f64)> = self.series.iter().map(|s| if o.shared_y { shared } else { range(&s.1) }).collect();
+        let ranges: Vec<(f64, f64)> =
+            self.series.iter().map(|s| if o.shared_y { shared } else { range(&s.1) }).collect();
         let tick_lists: Vec<Vec<(f64, String)>> = ranges
             .iter()
             .map(|&(lo, hi)| {
@@ -183,14 +199,20 @@ impl Plot for TrackPlot {
                     match cur {
                         Some((cb, cv)) if cb == b => cur = Some((cb, if v.abs() > cv.abs() { v } else { cv })),
                         Some((cb, cv)) => {
-                            agg.push((self.start as f64 + (cb as f64 + 0.5) / bins as f64 * (self.end - self.start) as f64, cv));
+                            agg.push((
+                                self.start as f64 + (cb as f64 + 0.5) / bins as f64 * (self.end - self.start) as f64,
+                                cv,
+                            ));
                             cur = Some((b, v));
                         }
                         None => cur = Some((b, v)),
                     }
                 }
                 if let Some((cb, cv)) = cur {
-                    agg.push((self.start as f64 + (cb as f64 + 0.5) / bins as f64 * (self.end - self.start) as f64, cv));
+                    agg.push((
+                        self.start as f64 + (cb as f64 + 0.5) / bins as f64 * (self.end - self.start) as f64,
+                        cv,
+                    ));
                 }
             } else {
                 agg = pts.iter().map(|&(p, v)| (p as f64, v)).collect();
@@ -210,7 +232,12 @@ impl Plot for TrackPlot {
             c.line(area.x0, base, area.x1, base, theme.text_muted, 0.6)?;
             draw_y_axis(c, theme, area, &ys, &tick_lists[ri], "")?;
             let lab = ellipsize(label, theme.label_size, 180.0);
-            c.text(m + lab_w, (area.y0 + area.y1) / 2.0, &lab, TextSpec::new(theme.label_size, theme.text).align(HAlign::Right, VAlign::Center))?;
+            c.text(
+                m + lab_w,
+                (area.y0 + area.y1) / 2.0,
+                &lab,
+                TextSpec::new(theme.label_size, theme.text).align(HAlign::Right, VAlign::Center),
+            )?;
             last = area;
         }
         draw_x_axis(c, theme, last, &xs, &xt, &o.x_label)?;

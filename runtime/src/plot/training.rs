@@ -41,7 +41,12 @@ pub struct TrainingOptions {
 
 impl Default for TrainingOptions {
     fn default() -> Self {
-        TrainingOptions { title: String::new(), loss_label: "Loss".into(), metric_label: "auROC".into(), x_label: "Epoch".into() }
+        TrainingOptions {
+            title: String::new(),
+            loss_label: "Loss".into(),
+            metric_label: "auROC".into(),
+            x_label: "Epoch".into(),
+        }
     }
 }
 
@@ -199,7 +204,12 @@ impl TrainingPlot {
                 if markers {
                     c.circle(x + 8.0, cy, 3.0, colors[i], true, 1.0)?;
                 }
-                c.text(x + 22.0, cy, &self.series[i].name, TextSpec::new(size, theme.text).align(HAlign::Left, VAlign::Center))?;
+                c.text(
+                    x + 22.0,
+                    cy,
+                    &self.series[i].name,
+                    TextSpec::new(size, theme.text).align(HAlign::Left, VAlign::Center),
+                )?;
                 x += item_w[k];
             }
         }

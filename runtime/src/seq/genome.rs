@@ -72,7 +72,13 @@ impl Genome {
             return Err(RuntimeError::parse(path, 0, "the FASTA holds no sequences"));
         }
         let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
-        Ok(Genome { path: path.to_path_buf(), file: File::open(path).map_err(|e| RuntimeError::io(path, e))?, entries, by_name, warning })
+        Ok(Genome {
+            path: path.to_path_buf(),
+            file: File::open(path).map_err(|e| RuntimeError::io(path, e))?,
+            entries,
+            by_name,
+            warning,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -128,8 +134,12 @@ impl Genome {
         self.by_name.get(chrom).map(|&i| &self.entries[i]).ok_or_else(|| {
             RuntimeError::invalid(
                 "chrom",
-                format!("chromosome '{chrom}' is not in {} ({} sequences, e.g. {})", self.path.display(), self.entries.len(),
-                    self.entries.iter().take(3).map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "chromosome '{chrom}' is not in {} ({} sequences, e.g. {})",
+                    self.path.display(),
+                    self.entries.len(),
+                    self.entries.iter().take(3).map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             )
         })
     }
@@ -145,7 +155,10 @@ impl Genome {
             return Err(RuntimeError::parse(
                 &self.path,
                 0,
-                format!("the .fai index does not match the FASTA around {}:{a}-{b}; delete the .fai to rebuild it", e.name),
+                format!(
+                    "the .fai index does not match the FASTA around {}:{a}-{b}; delete the .fai to rebuild it",
+                    e.name
+                ),
             ));
         }
         Ok(())
@@ -173,10 +186,23 @@ fn read_fai(path: &Path) -> Result<Vec<FaiEntry>> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 5 {
-            return Err(RuntimeError::parse(path, i + 1, format!("expected 5 tab-separated fields, found {}", f.len())));
+            return Err(RuntimeError::parse(
+                path,
+                i + 1,
+                format!("expected 5 tab-separated fields, found {}", f.len()),
+            ));
         }
-        let num = |k: usize| f[k].parse::<u64>().map_err(|_| RuntimeError::parse(path, i + 1, format!("field {} is not a number: '{}'", k + 1, f[k])));
-        let e = FaiEntry { name: f[0].to_string(), length: num(1)?, offset: num(2)?, line_bases: num(3)?, line_width: num(4)? };
+        let num = |k: usize| {
+            f[k].parse::<u64>()
+                .map_err(|_| RuntimeError::parse(path, i + 1, format!("field {} is not a number: '{}'", k + 1, f[k])))
+        };
+        let e = FaiEntry {
+            name: f[0].to_string(),
+            length: num(1)?,
+            offset: num(2)?,
+            line_bases: num(3)?,
+            line_width: num(4)?,
+        };
         if e.line_bases == 0 || e.line_width < e.line_bases {
             return Err(RuntimeError::parse(path, i + 1, "line lengths must be positive and width ≥ bases"));
         }
@@ -222,10 +248,18 @@ pub fn build_fai(path: &Path) -> Result<Vec<FaiEntry>> {
             }
         } else {
             let Some(e) = entries.last_mut() else {
-                return Err(RuntimeError::parse(path, lineno, "sequence data before the first '>' header: is this a FASTA file?"));
+                return Err(RuntimeError::parse(
+                    path,
+                    lineno,
+                    "sequence data before the first '>' header: is this a FASTA file?",
+                ));
             };
             if let Some(bad) = content.iter().position(|c| !c.is_ascii_alphabetic() && *c != b'*' && *c != b'-') {
-                return Err(RuntimeError::parse(path, lineno, format!("unexpected character '{}' in sequence {}", content[bad].escape_ascii(), e.name)));
+                return Err(RuntimeError::parse(
+                    path,
+                    lineno,
+                    format!("unexpected character '{}' in sequence {}", content[bad].escape_ascii(), e.name),
+                ));
             }
             if let Some(short) = short_line_seen {
                 return Err(RuntimeError::parse(
@@ -239,7 +273,14 @@ pub fn build_fai(path: &Path) -> Result<Vec<FaiEntry>> {
                 e.line_bases = bases;
                 e.line_width = n;
             } else if bases > e.line_bases || (bases == e.line_bases && n != e.line_width) {
-                return Err(RuntimeError::parse(path, lineno, format!("line has {bases} bases, expected at most {} as in the lines before it in {}", e.line_bases, e.name)));
+                return Err(RuntimeError::parse(
+                    path,
+                    lineno,
+                    format!(
+                        "line has {bases} bases, expected at most {} as in the lines before it in {}",
+                        e.line_bases, e.name
+                    ),
+                ));
             } else if bases < e.line_bases {
                 short_line_seen = Some(lineno);
             }
@@ -265,7 +306,9 @@ mod tests {
 
     /// Plain string slicing of the same chromosome, with N padding: the reference for extraction.
     fn direct(seq: &str, start: i64, end: i64) -> String {
-        (start..end).map(|i| if i < 0 || i >= seq.len() as i64 { 'N' } else { seq.as_bytes()[i as usize] as char }).collect()
+        (start..end)
+            .map(|i| if i < 0 || i >= seq.len() as i64 { 'N' } else { seq.as_bytes()[i as usize] as char })
+            .collect()
     }
 
     #[test]

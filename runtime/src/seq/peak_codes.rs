@@ -39,7 +39,13 @@ impl SeqCodes {
         let (mut codes, mut row) = (Vec::with_capacity(seqs.len() * length), Vec::new());
         for (i, s) in seqs.iter().enumerate() {
             if s.as_ref().len() != length {
-                return Err(RuntimeError::invalid("sequences", format!("sequence {i} has {} bases but the first has {length}: all must have the same length", s.as_ref().len())));
+                return Err(RuntimeError::invalid(
+                    "sequences",
+                    format!(
+                        "sequence {i} has {} bases but the first has {length}: all must have the same length",
+                        s.as_ref().len()
+                    ),
+                ));
             }
             encode_into(s.as_ref(), &mut resolver, &mut row);
             codes.extend_from_slice(&row);
@@ -50,7 +56,14 @@ impl SeqCodes {
 
 /// Extracts every peak's window (Keras rule: centre (start+end)//2, `length` bp, N-padded) and encodes it; non-ACGT
 /// bases are resolved by one RNG seeded with `seed`, in peak order.
-pub fn peak_codes(genome: &Genome, peaks: &PeakSet, length: u64, seed: u64, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<SeqCodes> {
+pub fn peak_codes(
+    genome: &Genome,
+    peaks: &PeakSet,
+    length: u64,
+    seed: u64,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<SeqCodes> {
     let mut resolver = NResolver::new(seed);
     let mut codes = Vec::with_capacity(peaks.len() * length as usize);
     let mut row = Vec::with_capacity(length as usize);

@@ -21,7 +21,10 @@ impl Region {
             return Err(RuntimeError::invalid("region", "empty chromosome name"));
         }
         if end <= start {
-            return Err(RuntimeError::invalid("region", format!("{chrom}:{start}-{end}: end must be greater than start")));
+            return Err(RuntimeError::invalid(
+                "region",
+                format!("{chrom}:{start}-{end}: end must be greater than start"),
+            ));
         }
         Ok(Region { chrom, start, end })
     }

@@ -76,10 +76,7 @@ pub fn dinucleotide_shuffle<R: Rng + ?Sized>(seq: &[u8], rng: &mut R) -> Vec<u8>
             None
         } else {
             let target = next[v];
-            let pos = out
-                .iter()
-                .position(|&t| t == target)
-                .expect("tree edge exists");
+            let pos = out.iter().position(|&t| t == target).expect("tree edge exists");
             out.swap_remove(pos);
             Some(target)
         };
@@ -124,9 +121,7 @@ mod tests {
     }
 
     fn random_seq(rng: &mut ChaCha8Rng, n: usize, alphabet: &[u8]) -> Vec<u8> {
-        (0..n)
-            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-            .collect()
+        (0..n).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect()
     }
 
     #[test]
@@ -184,8 +179,7 @@ mod tests {
         for _ in 0..200 {
             seen.insert(dinucleotide_shuffle(b"ACAAC", &mut rng));
         }
-        let want: std::collections::HashSet<Vec<u8>> =
-            [b"ACAAC".to_vec(), b"AACAC".to_vec()].into();
+        let want: std::collections::HashSet<Vec<u8>> = [b"ACAAC".to_vec(), b"AACAC".to_vec()].into();
         assert_eq!(seen, want);
     }
 
@@ -223,12 +217,7 @@ mod tests {
         let seq = b"ACGACGATAGCA";
         let valid = enumerate_same_doublets(seq);
         assert!(valid.len() >= 20, "{} valid sequences", valid.len());
-        let index: HashMap<Vec<u8>, usize> = valid
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, s)| (s, i))
-            .collect();
+        let index: HashMap<Vec<u8>, usize> = valid.iter().cloned().enumerate().map(|(i, s)| (s, i)).collect();
         let mut counts = vec![0usize; valid.len()];
         let mut rng = ChaCha8Rng::seed_from_u64(12345);
         let draws = 60_000;
@@ -237,16 +226,10 @@ mod tests {
             counts[*index.get(&s).expect("output has the input's doublets")] += 1;
         }
         let expected = draws as f64 / valid.len() as f64;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
         let dof = (valid.len() - 1) as f64;
         // Mean dof, sd sqrt(2 dof): 6 sd is far beyond chance.
-        assert!(
-            chi2 < dof + 6.0 * (2.0 * dof).sqrt(),
-            "chi2 {chi2} with {dof} dof: {counts:?}"
-        );
+        assert!(chi2 < dof + 6.0 * (2.0 * dof).sqrt(), "chi2 {chi2} with {dof} dof: {counts:?}");
         assert!(counts.iter().all(|&c| c > 0));
     }
 }

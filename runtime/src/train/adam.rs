@@ -288,7 +288,10 @@ mod tests {
         let b = Tensor::from_slice(&[0.5f32, -1.0]).set_requires_grad(true);
         let head = ParamGroup { name: "head".into(), lr: 0.1, weight_decay: 0.01 };
         let adapters = ParamGroup { name: "adapters".into(), lr: 0.05, weight_decay: 0.01 };
-        let mut opt = AdamW::new(vec![(head, vec![("w".into(), w.shallow_clone())]), (adapters, vec![("b".into(), b.shallow_clone())])]);
+        let mut opt = AdamW::new(vec![
+            (head, vec![("w".into(), w.shallow_clone())]),
+            (adapters, vec![("b".into(), b.shallow_clone())]),
+        ]);
         let (mut tw, mut tb) = ([1.0f64, -2.0, 0.5, 3.0], [0.5f64, -1.0]);
         let (mut mw, mut vw, mut mb, mut vb) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 2], [0.0f64; 2]);
         for t in 1..=3 {

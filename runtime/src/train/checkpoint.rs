@@ -167,7 +167,8 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
         .map_err(|e| ck_err(path, format!("not a readable safetensors file: {e}")))?
         .into_iter()
         .collect();
-    let meta = tensors.remove(META_KEY).ok_or_else(|| ck_err(path, "no `meta/json` entry: not a training checkpoint"))?;
+    let meta =
+        tensors.remove(META_KEY).ok_or_else(|| ck_err(path, "no `meta/json` entry: not a training checkpoint"))?;
     let bytes: Vec<u8> = Vec::try_from(&meta)?;
     let meta: CheckpointMeta =
         serde_json::from_slice(&bytes).map_err(|e| ck_err(path, format!("unreadable metadata: {e}")))?;
@@ -175,7 +176,10 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
         return Err(ck_err(path, format!("format `{}`, expected `{CHECKPOINT_FORMAT}`", meta.format)));
     }
     if meta.epochs_done != meta.history.len() {
-        return Err(ck_err(path, format!("{} epochs done but {} in the history", meta.epochs_done, meta.history.len())));
+        return Err(ck_err(
+            path,
+            format!("{} epochs done but {} in the history", meta.epochs_done, meta.history.len()),
+        ));
     }
     Ok(Checkpoint { meta, tensors })
 }
@@ -210,7 +214,13 @@ impl Checkpoint {
         if t.size() != like.size() || t.kind() != like.kind() {
             return Err(ck_err(
                 path,
-                format!("`{key}` is {:?} {:?}, the model expects {:?} {:?}", t.kind(), t.size(), like.kind(), like.size()),
+                format!(
+                    "`{key}` is {:?} {:?}, the model expects {:?} {:?}",
+                    t.kind(),
+                    t.size(),
+                    like.kind(),
+                    like.size()
+                ),
             ));
         }
         Ok(t)
@@ -233,7 +243,9 @@ impl Checkpoint {
             tch::no_grad(|| var.shallow_clone().f_copy_(t))?;
         }
         optimizer
-            .load_state(self.meta.optimizer_steps, &mut |key| self.tensors.get(&format!("optim/{key}")).map(Tensor::shallow_clone))
+            .load_state(self.meta.optimizer_steps, &mut |key| {
+                self.tensors.get(&format!("optim/{key}")).map(Tensor::shallow_clone)
+            })
             .map_err(|m| ck_err(path, m))?;
         let Some(epoch) = self.meta.best_epoch else { return Ok(None) };
         let mut tensors = Vec::with_capacity(variables.len());

@@ -30,7 +30,13 @@ pub trait GradientHook {
 /// Progress hooks. Returning an error stops training with that error.
 pub trait TrainObserver {
     /// After every training minibatch: epoch and batch from 1, the epoch's mean loss so far.
-    fn on_batch(&mut self, _epoch: usize, _batch: usize, _n_batches: usize, _running_loss: f64) -> Result<(), TrainError> {
+    fn on_batch(
+        &mut self,
+        _epoch: usize,
+        _batch: usize,
+        _n_batches: usize,
+        _running_loss: f64,
+    ) -> Result<(), TrainError> {
         Ok(())
     }
     /// After every epoch (its checkpoint, if any, already written).

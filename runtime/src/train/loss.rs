@@ -85,7 +85,8 @@ mod tests {
         let _rng = crate::testing::torch_rng_lock();
         let logits = Tensor::zeros([1, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let loss = bce_with_logits_positives(&logits, &Tensor::from_slice(&[1i64])).unwrap();
-        let g: Vec<f32> = Vec::try_from(Tensor::run_backward(&[&loss], &[&logits], false, false)[0].reshape([-1])).unwrap();
+        let g: Vec<f32> =
+            Vec::try_from(Tensor::run_backward(&[&loss], &[&logits], false, false)[0].reshape([-1])).unwrap();
         assert!((g[0] - 0.25).abs() < 1e-7 && (g[1] + 0.25).abs() < 1e-7, "{g:?}");
         assert!((f64::try_from(&loss).unwrap() - 2f64.ln()).abs() < 1e-6);
     }

@@ -153,7 +153,8 @@ impl CellHistograms {
     pub fn update(&mut self, logits: &Tensor, positives: &Tensor) -> Result<()> {
         tch::no_grad(|| -> Result<()> {
             let top = (AUC_THRESHOLDS - 1) as f64;
-            let bins = (logits.detach().to_kind(Kind::Float).sigmoid() * top).ceil().clamp(1.0, top).to_kind(Kind::Int64);
+            let bins =
+                (logits.detach().to_kind(Kind::Float).sigmoid() * top).ceil().clamp(1.0, top).to_kind(Kind::Int64);
             let idx_all = (&bins + &self.offsets).reshape([-1]);
             let ones = Tensor::ones([idx_all.numel() as i64], (Kind::Int, idx_all.device()));
             let _ = self.all.f_index_add_(0, &idx_all, &ones)?;
@@ -171,7 +172,8 @@ impl CellHistograms {
     pub fn update_subset(&mut self, logits: &Tensor, targets: &Tensor, cells: &Tensor) -> Result<()> {
         tch::no_grad(|| -> Result<()> {
             let top = (AUC_THRESHOLDS - 1) as f64;
-            let bins = (logits.detach().to_kind(Kind::Float).sigmoid() * top).ceil().clamp(1.0, top).to_kind(Kind::Int64);
+            let bins =
+                (logits.detach().to_kind(Kind::Float).sigmoid() * top).ceil().clamp(1.0, top).to_kind(Kind::Int64);
             let idx = (bins + (cells * AUC_THRESHOLDS as i64).unsqueeze(0)).reshape([-1]);
             let ones = Tensor::ones([idx.numel() as i64], (Kind::Int, idx.device()));
             let _ = self.all.f_index_add_(0, &idx, &ones)?;

@@ -34,7 +34,10 @@ mod trainer_tests;
 
 pub use adam::{AdamW, KerasAdam, ParamGroup};
 pub use augment::{Augmentation, Augmenter};
-pub use checkpoint::{load_checkpoint, save_checkpoint, sidecar_path, sorted_variables, BestWeights, Checkpoint, CheckpointMeta, CheckpointState};
+pub use checkpoint::{
+    load_checkpoint, save_checkpoint, sidecar_path, sorted_variables, BestWeights, Checkpoint, CheckpointMeta,
+    CheckpointState,
+};
 pub use data::TrainData;
 pub use error::TrainError;
 pub use history::{EarlyStopping, EpochStats, History};
@@ -43,4 +46,6 @@ pub use loss::{bce_with_logits_positives, positive_flat_indices};
 pub use metrics::{exact_auroc, AucSummary, CellHistograms};
 pub use optim::{clip_grad_norm, Optimizer, Schedule};
 pub use peaks::{gather, peak_auroc_sum, PeakObjective, PeakOptions};
-pub use trainer::{batch_ranges, stream_seed, Objective, TrainMetrics, TrainOutcome, Trainer, TrainerConfig, ValMetrics};
+pub use trainer::{
+    batch_ranges, stream_seed, Objective, TrainMetrics, TrainOutcome, Trainer, TrainerConfig, ValMetrics,
+};

@@ -84,7 +84,9 @@ impl Schedule {
             return self.start + (1.0 - self.start) * step / self.warmup as f64;
         }
         match self.total {
-            Some(total) if total > self.warmup => ((total as f64 - step) / (total - self.warmup) as f64).clamp(0.0, 1.0),
+            Some(total) if total > self.warmup => {
+                ((total as f64 - step) / (total - self.warmup) as f64).clamp(0.0, 1.0)
+            }
             _ => 1.0,
         }
     }

@@ -50,7 +50,12 @@ pub struct PeakObjective<'a> {
 
 impl<'a> PeakObjective<'a> {
     /// The objective for `model` read out by `head` on `data` (validated by the caller against the model).
-    pub fn new(model: &'a dyn SequenceModel, head: &'a dyn CellHead, data: &'a TrainData<'a>, options: PeakOptions) -> Self {
+    pub fn new(
+        model: &'a dyn SequenceModel,
+        head: &'a dyn CellHead,
+        data: &'a TrainData<'a>,
+        options: PeakOptions,
+    ) -> Self {
         let device = model.device();
         PeakObjective {
             model,

@@ -275,7 +275,8 @@ impl Trainer<'_, '_> {
             }
             self.optimizer.zero_grad();
             loss.f_backward()?;
-            let ctx = StepContext { epoch: epoch + 1, batch: b + 1, step: self.optimizer.steps(), batch_items: batch.len() };
+            let ctx =
+                StepContext { epoch: epoch + 1, batch: b + 1, step: self.optimizer.steps(), batch_items: batch.len() };
             for hook in self.hooks.iter_mut() {
                 hook.after_backward(&ctx, self.optimizer.params())?;
             }

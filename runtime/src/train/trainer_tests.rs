@@ -20,7 +20,8 @@ struct LeastSquares {
 impl LeastSquares {
     fn new() -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let x: Vec<[f32; 3]> = (0..12).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), 1.0]).collect();
+        let x: Vec<[f32; 3]> =
+            (0..12).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), 1.0]).collect();
         let y = x.iter().map(|v| 2.0 * v[0] - v[1] + 0.5).collect();
         LeastSquares { w: Tensor::zeros([3], (Kind::Float, Device::Cpu)).set_requires_grad(true), x, y }
     }

@@ -28,7 +28,13 @@ pub struct NeighborGraph {
 
 impl NeighborGraph {
     fn text(&self) -> String {
-        format!("NeighborGraph({} cells, k = {}, {} edges, {})", self.knn.n, self.knn.k, self.graph.n_edges(), self.method)
+        format!(
+            "NeighborGraph({} cells, k = {}, {} edges, {})",
+            self.knn.n,
+            self.knn.k,
+            self.graph.n_edges(),
+            self.method
+        )
     }
 }
 
@@ -40,24 +46,39 @@ fn graph_of(v: &gscript_lang::rhai::Dynamic, primitive: &str) -> ScriptResult<Ne
     if let Some(m) = v.clone().try_cast::<Matrix>() {
         return build(primitive, &m, 15, "umap", "auto");
     }
-    Err(primitive_error(primitive, Some("graph"), &format!("expected a NeighborGraph (from neighbors) or a Matrix, got {}", v.type_name())))
+    Err(primitive_error(
+        primitive,
+        Some("graph"),
+        &format!("expected a NeighborGraph (from neighbors) or a Matrix, got {}", v.type_name()),
+    ))
 }
 
 /// Cells above which `algorithm: "auto"` switches from the exact search to the HNSW index.
 const EXACT_LIMIT: usize = 300_000;
 
 /// `k` counts the cell itself, as scanpy's `n_neighbors`: the search returns `k − 1` other cells.
-pub(crate) fn build(primitive: &str, x: &Matrix, k: usize, method: &str, algorithm: &str) -> ScriptResult<NeighborGraph> {
+pub(crate) fn build(
+    primitive: &str,
+    x: &Matrix,
+    k: usize,
+    method: &str,
+    algorithm: &str,
+) -> ScriptResult<NeighborGraph> {
     if k < 2 {
         return Err(primitive_error(primitive, Some("k"), &format!("{k} is below 2 (k counts the cell itself)")));
     }
     let (data, n, d) = dense(x);
     if n < k {
-        return Err(primitive_error(primitive, Some("k"), &format!("k = {k} (the cell included) needs at least {k} cells, but the matrix has {n} rows")));
+        return Err(primitive_error(
+            primitive,
+            Some("k"),
+            &format!("k = {k} (the cell included) needs at least {k} cells, but the matrix has {n} rows"),
+        ));
     }
     let approximate = algorithm == "hnsw" || (algorithm == "auto" && n > EXACT_LIMIT);
-    let knn = if approximate { knn_hnsw(data, n, d, k - 1, &HnswOptions::default()) } else { knn_exact(data, n, d, k - 1) }
-        .map_err(|e| analysis_error(primitive, e))?;
+    let knn =
+        if approximate { knn_hnsw(data, n, d, k - 1, &HnswOptions::default()) } else { knn_exact(data, n, d, k - 1) }
+            .map_err(|e| analysis_error(primitive, e))?;
     let (graph, label) = match method {
         "umap" => (umap_connectivities(&knn, k), "UMAP fuzzy-set connectivities"),
         "jaccard" => (jaccard_connectivities(&knn, k - 1), "Jaccard shared neighbours"),
@@ -65,7 +86,12 @@ pub(crate) fn build(primitive: &str, x: &Matrix, k: usize, method: &str, algorit
     };
     let graph = graph.map_err(|e| analysis_error(primitive, e))?;
     let search = if approximate { "HNSW search" } else { "exact search" };
-    Ok(NeighborGraph { knn: Arc::new(knn), graph: Arc::new(graph), method: format!("{label}, {search}"), source: x.clone() })
+    Ok(NeighborGraph {
+        knn: Arc::new(knn),
+        graph: Arc::new(graph),
+        method: format!("{label}, {search}"),
+        source: x.clone(),
+    })
 }
 
 fn partition_labels(p: &Partition) -> Array {
@@ -84,7 +110,13 @@ fn partition_labels(p: &Partition) -> Array {
 }
 
 /// `n_clusters` given: the resolution search of the paper's protocol; else a run at `resolution`.
-fn cluster(primitive: &str, g: &NeighborGraph, o: &Options, search: bool, run: &dyn Fn(f64, u64) -> ScriptResult<Partition>) -> ScriptResult<Array> {
+fn cluster(
+    primitive: &str,
+    g: &NeighborGraph,
+    o: &Options,
+    search: bool,
+    run: &dyn Fn(f64, u64) -> ScriptResult<Partition>,
+) -> ScriptResult<Array> {
     let seed = o.int("seed")?.unwrap() as u64;
     let k = if search { o.int_at_least("n_clusters", 1)? } else { None };
     let part = match k {
@@ -136,7 +168,8 @@ pub fn register(reg: &mut Registrar) {
         const P: &str = "leiden";
         let g = graph_of(&g, P)?;
         cluster(P, &g, o, true, &|resolution, seed| {
-            leiden(&g.graph, &LeidenOptions { resolution, seed, ..LeidenOptions::default() }).map_err(|e| analysis_error(P, e))
+            leiden(&g.graph, &LeidenOptions { resolution, seed, ..LeidenOptions::default() })
+                .map_err(|e| analysis_error(P, e))
         })
     });
 
@@ -148,7 +181,8 @@ pub fn register(reg: &mut Registrar) {
         const P: &str = "louvain";
         let g = graph_of(&g, P)?;
         cluster(P, &g, o, false, &|resolution, seed| {
-            louvain(&g.graph, &LouvainOptions { resolution, seed, ..LouvainOptions::default() }).map_err(|e| analysis_error(P, e))
+            louvain(&g.graph, &LouvainOptions { resolution, seed, ..LouvainOptions::default() })
+                .map_err(|e| analysis_error(P, e))
         })
     });
 }

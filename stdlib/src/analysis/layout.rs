@@ -38,7 +38,11 @@ pub fn register(reg: &mut Registrar) {
         } else if let Some(m) = x.clone().try_cast::<Matrix>() {
             build(P, &m, o.int_at_least("n_neighbors", 2)?.unwrap() as usize, "umap", "auto")?
         } else {
-            return Err(primitive_error(P, Some("x"), &format!("expected a Matrix or a NeighborGraph, got {}", x.type_name())));
+            return Err(primitive_error(
+                P,
+                Some("x"),
+                &format!("expected a Matrix or a NeighborGraph, got {}", x.type_name()),
+            ));
         };
         let opts = UmapOptions {
             min_dist: o.float("min_dist")?.unwrap(),
@@ -53,7 +57,9 @@ pub fn register(reg: &mut Registrar) {
                 host.warn(&format!("umap: the neighbour graph has {n_components} disconnected components; they are laid out side by side"));
             }
             if !converged {
-                host.warn("umap: the spectral initialisation did not fully converge; the layout starts from its last iterate");
+                host.warn(
+                    "umap: the spectral initialisation did not fully converge; the layout starts from its last iterate",
+                );
             }
         }
         Ok(named(Matrix::new(g.knn.n, 2, layout.embedding), "UMAP", g.source.row_names.clone()))
@@ -71,7 +77,11 @@ pub fn register(reg: &mut Registrar) {
         let opts = TsneOptions {
             perplexity: o.float("perplexity")?.unwrap(),
             max_iter: o.int_at_least("max_iter", 251)?.unwrap() as usize,
-            init: if o.choice("init", &["pca", "random"])?.as_deref() == Some("random") { TsneInit::Random } else { TsneInit::Pca },
+            init: if o.choice("init", &["pca", "random"])?.as_deref() == Some("random") {
+                TsneInit::Random
+            } else {
+                TsneInit::Pca
+            },
             seed: o.int("seed")?.unwrap() as u64,
             ..TsneOptions::default()
         };

@@ -3,7 +3,8 @@
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
 use gscript_runtime::analysis::cluster_metrics::{
-    adjusted_mutual_information, adjusted_rand_index, completeness, homogeneity, normalized_mutual_information, v_measure,
+    adjusted_mutual_information, adjusted_rand_index, completeness, homogeneity, normalized_mutual_information,
+    v_measure,
 };
 use gscript_runtime::analysis::kbet::kbet;
 use gscript_runtime::analysis::knn::knn_exact;
@@ -42,13 +43,15 @@ fn per_k(values: Vec<(usize, f64)>) -> Map {
 }
 
 fn bools(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<bool>> {
-    let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of booleans, got {}", v.type_name())))?;
+    let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+        primitive_error(primitive, Some(key), &format!("expected an array of booleans, got {}", v.type_name()))
+    })?;
     arr.iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_bool()
-                .or_else(|_| x.as_int().map(|i| i != 0))
-                .map_err(|_| primitive_error(primitive, Some(key), &format!("element {i} is not a boolean (or 0/1): {x}")))
+            x.as_bool().or_else(|_| x.as_int().map(|i| i != 0)).map_err(|_| {
+                primitive_error(primitive, Some(key), &format!("element {i} is not a boolean (or 0/1): {x}"))
+            })
         })
         .collect()
 }
@@ -56,7 +59,11 @@ fn bools(primitive: &str, key: &str, v: &Dynamic) -> ScriptResult<Vec<bool>> {
 pub fn register(reg: &mut Registrar) {
     let partition: [(&str, &str, PartitionMetric); 6] = [
         ("ari", "Adjusted Rand index between two labelings (scikit-learn adjusted_rand_score).", adjusted_rand_index),
-        ("ami", "Adjusted mutual information (scikit-learn adjusted_mutual_info_score, arithmetic normalisation).", adjusted_mutual_information),
+        (
+            "ami",
+            "Adjusted mutual information (scikit-learn adjusted_mutual_info_score, arithmetic normalisation).",
+            adjusted_mutual_information,
+        ),
         ("nmi", "Normalised mutual information (arithmetic normalisation).", normalized_mutual_information),
         ("homogeneity", "Homogeneity of the clusters `pred` with respect to the classes `truth`.", homogeneity),
         ("completeness", "Completeness of the clusters `pred` with respect to the classes `truth`.", completeness),
@@ -96,7 +103,11 @@ pub fn register(reg: &mut Registrar) {
         let (codes, _) = label_codes(P, "labels", &labels, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
         let knn = knn_exact(data, n, d, *ks.iter().max().unwrap()).map_err(|e| analysis_error(P, e))?;
-        let v = ks.iter().map(|&k| label_score(&knn, &codes, k).map(|s| (k, s))).collect::<AResult<Vec<_>>>().map_err(|e| analysis_error(P, e))?;
+        let v = ks
+            .iter()
+            .map(|&k| label_score(&knn, &codes, k).map(|s| (k, s)))
+            .collect::<AResult<Vec<_>>>()
+            .map_err(|e| analysis_error(P, e))?;
         Ok(per_k(v))
     });
 
@@ -107,14 +118,22 @@ pub fn register(reg: &mut Registrar) {
         const P: &str = "neighbor_score";
         let ks = ks(P, o)?;
         if x.rows != y.rows {
-            return Err(primitive_error(P, Some("y"), &format!("has {} rows but x has {}: both must embed the same cells", y.rows, x.rows)));
+            return Err(primitive_error(
+                P,
+                Some("y"),
+                &format!("has {} rows but x has {}: both must embed the same cells", y.rows, x.rows),
+            ));
         }
         let kmax = *ks.iter().max().unwrap();
         let (a, n, d) = dense(&x);
         let (b, _, e) = dense(&y);
         let ka = knn_exact(a, n, d, kmax).map_err(|e| analysis_error(P, e))?;
         let kb = knn_exact(b, n, e, kmax).map_err(|e| analysis_error(P, e))?;
-        let v = ks.iter().map(|&k| neighbor_score(&ka, &kb, k).map(|s| (k, s))).collect::<AResult<Vec<_>>>().map_err(|e| analysis_error(P, e))?;
+        let v = ks
+            .iter()
+            .map(|&k| neighbor_score(&ka, &kb, k).map(|s| (k, s)))
+            .collect::<AResult<Vec<_>>>()
+            .map_err(|e| analysis_error(P, e))?;
         Ok(per_k(v))
     });
 
@@ -148,14 +167,24 @@ pub fn register(reg: &mut Registrar) {
         Ok(kbet(&knn, &codes, k, alpha).map_err(|e| analysis_error(P, e))?.acceptance_rate)
     });
 
-    let doc = FnDoc::new("auroc", "analysis", "auroc(scores: array, labels: array) -> float", "Area under the ROC curve of scores against boolean labels (ties count half).")
-        .example("print(auroc([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
+    let doc = FnDoc::new(
+        "auroc",
+        "analysis",
+        "auroc(scores: array, labels: array) -> float",
+        "Area under the ROC curve of scores against boolean labels (ties count half).",
+    )
+    .example("print(auroc([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
     register2(reg, doc, |s: Dynamic, l: Dynamic, _o| {
         let (scores, labels) = (numbers("auroc", "scores", &s)?, bools("auroc", "labels", &l)?);
         auroc(&scores, &labels).map_err(|e| analysis_error("auroc", e))
     });
-    let doc = FnDoc::new("average_precision", "analysis", "average_precision(scores: array, labels: array) -> float", "Average precision (area under the precision-recall curve, step-wise as scikit-learn).")
-        .example("print(average_precision([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
+    let doc = FnDoc::new(
+        "average_precision",
+        "analysis",
+        "average_precision(scores: array, labels: array) -> float",
+        "Average precision (area under the precision-recall curve, step-wise as scikit-learn).",
+    )
+    .example("print(average_precision([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
     register2(reg, doc, |s: Dynamic, l: Dynamic, _o| {
         let (scores, labels) = (numbers("average_precision", "scores", &s)?, bools("average_precision", "labels", &l)?);
         average_precision(&scores, &labels).map_err(|e| analysis_error("average_precision", e))
@@ -164,7 +193,8 @@ pub fn register(reg: &mut Registrar) {
         ("pearson", "Pearson correlation of two numeric arrays.", pearson::<f64> as fn(&[f64], &[f64]) -> AResult<f64>),
         ("spearman", "Spearman rank correlation of two numeric arrays (ties get mid-ranks).", spearman::<f64>),
     ] {
-        let doc = FnDoc::new(name, "analysis", &format!("{name}(x: array, y: array) -> float"), summary).example(&format!("print({name}([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.2]));"));
+        let doc = FnDoc::new(name, "analysis", &format!("{name}(x: array, y: array) -> float"), summary)
+            .example(&format!("print({name}([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.2]));"));
         register2(reg, doc, move |a: Dynamic, b: Dynamic, _o| {
             let (x, y) = (numbers(name, "x", &a)?, numbers(name, "y", &b)?);
             f(&x, &y).map_err(|e| analysis_error(name, e))

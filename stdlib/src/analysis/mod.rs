@@ -34,11 +34,15 @@ pub(crate) fn analysis_error(primitive: &str, e: AnalysisError) -> Box<gscript_l
 }
 
 /// A label vector (strings, integers or booleans) as codes, checked against the expected length.
-pub(crate) fn label_codes(primitive: &str, key: &str, v: &Dynamic, expected: Option<(usize, &str)>) -> ScriptResult<(Vec<u32>, Vec<String>)> {
-    let arr = v
-        .clone()
-        .try_cast::<Array>()
-        .ok_or_else(|| primitive_error(primitive, Some(key), &format!("expected an array of labels, got {}", v.type_name())))?;
+pub(crate) fn label_codes(
+    primitive: &str,
+    key: &str,
+    v: &Dynamic,
+    expected: Option<(usize, &str)>,
+) -> ScriptResult<(Vec<u32>, Vec<String>)> {
+    let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+        primitive_error(primitive, Some(key), &format!("expected an array of labels, got {}", v.type_name()))
+    })?;
     if let Some((n, what)) = expected {
         if arr.len() != n {
             return Err(primitive_error(primitive, Some(key), &format!("has {} labels but {what} has {n}", arr.len())));
@@ -59,11 +63,13 @@ pub(crate) fn dense(m: &Matrix) -> (&[f32], usize, usize) {
     (m.data.as_slice(), m.rows, m.cols)
 }
 
-
 /// Registers `name(a)` and `name(a, options)` for a documented primitive whose options are validated against its
 /// doc's spec.
-pub(crate) fn register1<A, R>(reg: &mut Registrar, doc: FnDoc, f: impl Fn(A, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static)
-where
+pub(crate) fn register1<A, R>(
+    reg: &mut Registrar,
+    doc: FnDoc,
+    f: impl Fn(A, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static,
+) where
     A: Variant + Clone,
     R: Variant + Clone,
 {
@@ -75,8 +81,11 @@ where
 }
 
 /// Registers `name(a, b)` and `name(a, b, options)`.
-pub(crate) fn register2<A, B, R>(reg: &mut Registrar, doc: FnDoc, f: impl Fn(A, B, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static)
-where
+pub(crate) fn register2<A, B, R>(
+    reg: &mut Registrar,
+    doc: FnDoc,
+    f: impl Fn(A, B, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static,
+) where
     A: Variant + Clone,
     B: Variant + Clone,
     R: Variant + Clone,
@@ -84,6 +93,8 @@ where
     let (name, specs) = (doc.name.clone(), doc.options.clone());
     reg.docs.add(doc);
     let (n1, n2, s2, f2) = (name.clone(), name.clone(), specs.clone(), f.clone());
-    reg.engine.register_fn(&name, move |a: A, b: B, map: Map| -> ScriptResult<R> { f(a, b, &Options::new(&n1, map, &specs)?) });
+    reg.engine.register_fn(&name, move |a: A, b: B, map: Map| -> ScriptResult<R> {
+        f(a, b, &Options::new(&n1, map, &specs)?)
+    });
     reg.engine.register_fn(&name, move |a: A, b: B| -> ScriptResult<R> { f2(a, b, &Options::empty(&n2, &s2)) });
 }

@@ -71,9 +71,16 @@ pub fn register(reg: &mut Registrar) {
             .with_col_names(names("LSI", l.n_components)))
     });
 
-    let doc = FnDoc::new("scale", "analysis", "scale(x: Matrix, options?: map) -> Matrix", "Each column to mean 0 and variance 1 (scanpy pp.scale), optionally clipped.")
-        .opt("max_value", "float", OptDefault::None, "clip scaled values above this")
-        .example("let m = scale(lsi(simulate_atac(#{n_cells: 40, n_peaks: 200}).data, #{n: 5}), #{max_value: 10.0});\nprint(m);");
+    let doc = FnDoc::new(
+        "scale",
+        "analysis",
+        "scale(x: Matrix, options?: map) -> Matrix",
+        "Each column to mean 0 and variance 1 (scanpy pp.scale), optionally clipped.",
+    )
+    .opt("max_value", "float", OptDefault::None, "clip scaled values above this")
+    .example(
+        "let m = scale(lsi(simulate_atac(#{n_cells: 40, n_peaks: 200}).data, #{n: 5}), #{max_value: 10.0});\nprint(m);",
+    );
     register1(reg, doc, |x: Matrix, o| {
         let max_value = o.float("max_value")?.map(|v| v as f32);
         let (data, n, d) = dense(&x);

@@ -41,14 +41,21 @@ pub fn register(reg: &mut Registrar) {
         let motifs = motif_list(P, &motifs)?;
         let data = o
             .raw("peaks")
-            .ok_or_else(|| primitive_error(P, Some("peaks"), "backgrounds come from peaks: pass #{peaks: data} (the dataset, with its genome)"))?
+            .ok_or_else(|| {
+                primitive_error(
+                    P,
+                    Some("peaks"),
+                    "backgrounds come from peaks: pass #{peaks: data} (the dataset, with its genome)",
+                )
+            })?
             .clone()
             .try_cast::<PeakData>()
             .ok_or_else(|| primitive_error(P, Some("peaks"), "expected a PeakDataset"))?;
         let genome = genome_for(P, &data, o.raw("genome"))?;
         let n_bg = o.int_at_least("n_background", 1)?.unwrap() as usize;
         let seed = o.int("seed")?.unwrap() as u64;
-        let scale: DenoiseScale = o.choice("scale", &["sigmoid", "logit", "none"])?.unwrap().parse().map_err(in_primitive(P))?;
+        let scale: DenoiseScale =
+            o.choice("scale", &["sigmoid", "logit", "none"])?.unwrap().parse().map_err(in_primitive(P))?;
         let zscore = o.choice("output", &["zscore", "difference"])?.as_deref() == Some("zscore");
         let m = model.lock();
         let len = m.net.config().seq_len;
@@ -61,12 +68,17 @@ pub fn register(reg: &mut Registrar) {
             end: picked.iter().map(|&i| all.end[i]).collect(),
             name: picked.iter().map(|&i| all.name[i].clone()).collect(),
         };
-        let codes = peak_codes(&genome.0, &subset, len as u64, seed, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
+        let codes = peak_codes(&genome.0, &subset, len as u64, seed, &mut SessionProgress::new(&host), &cancel)
+            .map_err(in_primitive(P))?;
         let backgrounds = shuffle_backgrounds(&codes.codes, len, seed);
         let readout = CellReadout::of_scbasset(&m.net);
         let opts = InsertionOptions { seed, scale };
-        let act = insert_motifs(&m.net, &readout, &motifs, &backgrounds, &opts, &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
+        let act =
+            insert_motifs(&m.net, &readout, &motifs, &backgrounds, &opts, &mut SessionProgress::new(&host), &cancel)
+                .map_err(in_primitive(P))?;
         let values = if zscore { act.zscore } else { act.difference };
-        Ok(Matrix::new(act.names.len(), act.n_cells, values).with_row_names(act.names).with_col_names(m.meta.barcodes.clone()))
+        Ok(Matrix::new(act.names.len(), act.n_cells, values)
+            .with_row_names(act.names)
+            .with_col_names(m.meta.barcodes.clone()))
     });
 }

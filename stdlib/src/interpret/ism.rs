@@ -55,7 +55,10 @@ impl IsmData {
     }
     /// The reference base's code at each mutated position (None for N).
     pub fn reference_codes(&self) -> Vec<Option<usize>> {
-        self.bases[self.positions.clone()].iter().map(|&b| gscript_runtime::seq::codes::base_code(b).map(|c| c as usize)).collect()
+        self.bases[self.positions.clone()]
+            .iter()
+            .map(|&b| gscript_runtime::seq::codes::base_code(b).map(|c| c as usize))
+            .collect()
     }
     /// The normalised delta at the reference base, per position.
     pub fn reference_scores(&self, r: usize) -> Vec<f32> {
@@ -70,7 +73,12 @@ impl IsmData {
             Some((c, s)) => format!("{c}:{}-{}", s + self.positions.start as i64, s + self.positions.end as i64),
             None => format!("positions {}..{}", self.positions.start, self.positions.end),
         };
-        format!("IsmResult({} rows × {} positions × 4 bases at {at}{})", self.names.len(), self.n_positions(), if self.centred { ", centred across rows" } else { "" })
+        format!(
+            "IsmResult({} rows × {} positions × 4 bases at {at}{})",
+            self.names.len(),
+            self.n_positions(),
+            if self.centred { ", centred across rows" } else { "" }
+        )
     }
     /// Logo rows for plots: per row, the normalised delta at the reference base only (one-hot ⊙ normalised).
     pub fn logo_rows(&self) -> Vec<(String, Vec<[f64; 4]>)> {
@@ -93,12 +101,19 @@ impl IsmData {
 
 fn row_index(r: &IsmData, key: &Dynamic) -> ScriptResult<usize> {
     if let Ok(i) = key.as_int() {
-        return usize::try_from(i).ok().filter(|&i| i < r.names.len()).ok_or_else(|| primitive_error("IsmResult", Some("row"), &format!("{i} is outside 0..{}", r.names.len())));
+        return usize::try_from(i)
+            .ok()
+            .filter(|&i| i < r.names.len())
+            .ok_or_else(|| primitive_error("IsmResult", Some("row"), &format!("{i} is outside 0..{}", r.names.len())));
     }
     let k = key.to_string();
     r.names.iter().position(|n| *n == k).ok_or_else(|| {
         let shown: Vec<&str> = r.names.iter().take(8).map(|s| s.as_str()).collect();
-        primitive_error("IsmResult", Some("row"), &format!("no row `{k}`; rows are {}{}", shown.join(", "), if r.names.len() > 8 { ", …" } else { "" }))
+        primitive_error(
+            "IsmResult",
+            Some("row"),
+            &format!("no row `{k}`; rows are {}{}", shown.join(", "), if r.names.len() > 8 { ", …" } else { "" }),
+        )
     })
 }
 
@@ -140,7 +155,9 @@ pub fn register(reg: &mut Registrar) {
             None => len / 2,
             Some(a) => {
                 let p = a - input.locus.as_ref().map_or(0, |(_, s)| *s);
-                usize::try_from(p).ok().filter(|&p| p < len).ok_or_else(|| primitive_error(P, Some("around"), &format!("{a} is outside the {len}-bp sequence")))?
+                usize::try_from(p).ok().filter(|&p| p < len).ok_or_else(|| {
+                    primitive_error(P, Some("around"), &format!("{a} is outside the {len}-bp sequence"))
+                })?
             }
         };
         let start = centre.saturating_sub(window / 2).min(len - window);
@@ -148,7 +165,8 @@ pub fn register(reg: &mut Registrar) {
         let sel = cell_selection(P, &m, o)?;
         let codes = codes_of(&input.bases);
         let cancel = cancel_token(&host);
-        let d = ism(&m.net, &codes, positions.clone(), &mut SessionProgress::new(&host), &cancel).map_err(in_primitive(P))?;
+        let d = ism(&m.net, &codes, positions.clone(), &mut SessionProgress::new(&host), &cancel)
+            .map_err(in_primitive(P))?;
         let readout = CellReadout::of_scbasset(&m.net);
         let w = sel.weights(&readout).map_err(in_primitive(P))?;
         let mut deltas: Tensor = d.project(&w);
@@ -156,17 +174,28 @@ pub fn register(reg: &mut Registrar) {
         if centred {
             deltas = &deltas - deltas.mean_dim(Some([0i64].as_slice()), true, tch::Kind::Float);
         }
-        let deltas: Vec<f32> = Vec::try_from(deltas.contiguous().view([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
-        Ok(IsmResult(Arc::new(IsmData { names: sel.names, deltas, bases: input.bases, positions, locus: input.locus, centred })))
+        let deltas: Vec<f32> = Vec::try_from(deltas.contiguous().view([-1]))
+            .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+        Ok(IsmResult(Arc::new(IsmData {
+            names: sel.names,
+            deltas,
+            bases: input.bases,
+            positions,
+            locus: input.locus,
+            centred,
+        })))
     });
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("IsmResult", name, "interpret", sig, summary);
     reg.docs.add(m("to_string", "r.to_string() -> string", "Rows, positions and where.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.to_string());"));
     reg.engine.register_fn("to_string", |r: &mut IsmResult| r.0.summary());
     reg.docs.add(m("rows", "r.rows() -> array", "Row names: barcodes, or group names with `groups`.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.rows());"));
-    reg.engine.register_fn("rows", |r: &mut IsmResult| -> Array { r.0.names.iter().cloned().map(Dynamic::from).collect() });
+    reg.engine
+        .register_fn("rows", |r: &mut IsmResult| -> Array { r.0.names.iter().cloned().map(Dynamic::from).collect() });
     reg.docs.add(m("sequence", "r.sequence() -> string", "The mutated window's reference bases.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(r.sequence());"));
-    reg.engine.register_fn("sequence", |r: &mut IsmResult| String::from_utf8_lossy(&r.0.bases[r.0.positions.clone()]).into_owned());
+    reg.engine.register_fn("sequence", |r: &mut IsmResult| {
+        String::from_utf8_lossy(&r.0.bases[r.0.positions.clone()]).into_owned()
+    });
     reg.docs.add(m("start", "r.start() -> int", "Coordinate of the window's first base: genomic (0-based) for a region, else its position in the sequence.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nprint(`window starts at ${r.start()}`);"));
     reg.engine.register_fn("start", |r: &mut IsmResult| r.0.coordinate(0));
     reg.docs.add(
@@ -186,5 +215,7 @@ pub fn register(reg: &mut Registrar) {
         Ok(Matrix::by_base(r.0.row(i).chunks(4).map(|c| [c[0], c[1], c[2], c[3]])))
     });
     reg.docs.add(m("normalized", "r.normalized(row: string | int) -> Matrix", "One row's deltas minus their mean over the 4 bases (positions × 4), as used for PWM–ISM scores.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet r = ism(model, sim.data.peaks().get(0), #{data: sim.data, groups: \"cell_type\", window: 20});\nshow(plot_ism(r.normalized(0), #{sequence: r.sequence()}));"));
-    reg.engine.register_fn("normalized", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> { Ok(Matrix::by_base(r.0.normalised(row_index(&r.0, &row)?))) });
+    reg.engine.register_fn("normalized", |r: &mut IsmResult, row: Dynamic| -> ScriptResult<Matrix> {
+        Ok(Matrix::by_base(r.0.normalised(row_index(&r.0, &row)?)))
+    });
 }

@@ -22,8 +22,8 @@ use gscript_runtime::seq::{self, Genome, Region};
 use tch::{Kind, Tensor};
 
 use crate::bridge::ScriptResult;
-use crate::values::model::TrainedModel;
 use crate::seq::GenomeValue;
+use crate::values::model::TrainedModel;
 use crate::values::peak_data::PeakData;
 
 pub fn register(reg: &mut Registrar) {
@@ -91,15 +91,22 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
     let cells: Option<Vec<usize>> = match o.raw("cells") {
         None => None,
         Some(v) => {
-            let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(primitive, Some("cells"), "expected an array of barcodes or cell indices"))?;
-            let index: std::collections::HashMap<&str, usize> = barcodes.iter().enumerate().map(|(i, b)| (b.as_str(), i)).collect();
+            let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+                primitive_error(primitive, Some("cells"), "expected an array of barcodes or cell indices")
+            })?;
+            let index: std::collections::HashMap<&str, usize> =
+                barcodes.iter().enumerate().map(|(i, b)| (b.as_str(), i)).collect();
             let mut out = Vec::with_capacity(arr.len());
             for (k, x) in arr.iter().enumerate() {
                 let i = if let Ok(i) = x.as_int() {
-                    usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| primitive_error(primitive, Some("cells"), &format!("element {k}: index {i} is outside 0..{n}")))?
+                    usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| {
+                        primitive_error(primitive, Some("cells"), &format!("element {k}: index {i} is outside 0..{n}"))
+                    })?
                 } else {
                     let s = x.to_string();
-                    *index.get(s.as_str()).ok_or_else(|| primitive_error(primitive, Some("cells"), &format!("element {k}: no cell `{s}` in the model")))?
+                    *index.get(s.as_str()).ok_or_else(|| {
+                        primitive_error(primitive, Some("cells"), &format!("element {k}: no cell `{s}` in the model"))
+                    })?
                 };
                 out.push(i);
             }
@@ -113,19 +120,44 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
         None => None,
         Some(v) if v.is_string() => {
             let column = v.to_string();
-            let data = o
-                .raw("data")
-                .and_then(|d| d.clone().try_cast::<PeakData>())
-                .ok_or_else(|| primitive_error(primitive, Some("groups"), &format!("`{column}` names a cell column: pass the dataset too, #{{groups: \"{column}\", data: data}}")))?;
+            let data = o.raw("data").and_then(|d| d.clone().try_cast::<PeakData>()).ok_or_else(|| {
+                primitive_error(
+                    primitive,
+                    Some("groups"),
+                    &format!(
+                        "`{column}` names a cell column: pass the dataset too, #{{groups: \"{column}\", data: data}}"
+                    ),
+                )
+            })?;
             if data.0.cells.barcodes != *barcodes {
-                return Err(primitive_error(primitive, Some("data"), "the dataset's cells are not the model's cells (in the same order)"));
+                return Err(primitive_error(
+                    primitive,
+                    Some("data"),
+                    "the dataset's cells are not the model's cells (in the same order)",
+                ));
             }
-            Some(data.0.cells.column(&column).map_err(|e| primitive_error(primitive, Some("groups"), &e.to_string()))?.labels())
+            Some(
+                data.0
+                    .cells
+                    .column(&column)
+                    .map_err(|e| primitive_error(primitive, Some("groups"), &e.to_string()))?
+                    .labels(),
+            )
         }
         Some(v) => {
-            let arr = v.clone().try_cast::<Array>().ok_or_else(|| primitive_error(primitive, Some("groups"), "expected an array of labels (one per cell) or an obs column name"))?;
+            let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
+                primitive_error(
+                    primitive,
+                    Some("groups"),
+                    "expected an array of labels (one per cell) or an obs column name",
+                )
+            })?;
             if arr.len() != n {
-                return Err(primitive_error(primitive, Some("groups"), &format!("has {} labels but the model has {n} cells", arr.len())));
+                return Err(primitive_error(
+                    primitive,
+                    Some("groups"),
+                    &format!("has {} labels but the model has {n} cells", arr.len()),
+                ));
             }
             Some(arr.iter().map(crate::bridge::label_text).collect())
         }
@@ -167,7 +199,11 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
 /// A genome from the `genome` option, else from the `data` option's dataset.
 pub(crate) fn genome_option(primitive: &str, o: &Options) -> ScriptResult<Option<GenomeValue>> {
     if let Some(g) = o.raw("genome") {
-        return g.clone().try_cast::<GenomeValue>().map(Some).ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome"));
+        return g
+            .clone()
+            .try_cast::<GenomeValue>()
+            .map(Some)
+            .ok_or_else(|| primitive_error(primitive, Some("genome"), "expected a Genome from load_genome"));
     }
     Ok(o.raw("data").and_then(|d| d.clone().try_cast::<PeakData>()).and_then(|d| d.1.clone()))
 }
@@ -181,43 +217,84 @@ pub(crate) struct SequenceInput {
 
 /// A DNA string, a region (`chr:start-end` string or #{chrom, start, end} map, read from the genome), or with
 /// `len` given a region resized to `len` around its centre (the model's window rule).
-pub(crate) fn sequence_input(primitive: &str, key: &str, v: &Dynamic, genome: Option<&Genome>, len: Option<usize>) -> ScriptResult<SequenceInput> {
+pub(crate) fn sequence_input(
+    primitive: &str,
+    key: &str,
+    v: &Dynamic,
+    genome: Option<&Genome>,
+    len: Option<usize>,
+) -> ScriptResult<SequenceInput> {
     let region: Option<Region> = if let Some(m) = v.clone().try_cast::<Map>() {
-        let get = |k: &str| m.get(k).cloned().ok_or_else(|| primitive_error(primitive, Some(key), &format!("a region map needs `{k}` (#{{chrom, start, end}})")));
+        let get = |k: &str| {
+            m.get(k).cloned().ok_or_else(|| {
+                primitive_error(primitive, Some(key), &format!("a region map needs `{k}` (#{{chrom, start, end}})"))
+            })
+        };
         let (c, s, e) = (get("chrom")?.to_string(), get("start")?.as_int(), get("end")?.as_int());
         let (Ok(s), Ok(e)) = (s, e) else {
             return Err(primitive_error(primitive, Some(key), "region start and end must be integers"));
         };
-        Some(Region::new(c, s.max(0) as u64, e.max(0) as u64).map_err(|e| primitive_error(primitive, Some(key), &e.to_string()))?)
+        Some(
+            Region::new(c, s.max(0) as u64, e.max(0) as u64)
+                .map_err(|e| primitive_error(primitive, Some(key), &e.to_string()))?,
+        )
     } else if let Some(s) = v.clone().try_cast::<String>() {
         let looks_dna = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic());
         if looks_dna {
             None
         } else {
-            Some(s.parse::<Region>().map_err(|e| primitive_error(primitive, Some(key), &format!("`{s}` is neither a DNA sequence nor a region: {e}")))?)
+            Some(s.parse::<Region>().map_err(|e| {
+                primitive_error(primitive, Some(key), &format!("`{s}` is neither a DNA sequence nor a region: {e}"))
+            })?)
         }
     } else {
-        return Err(primitive_error(primitive, Some(key), &format!("expected a DNA string or a region, got {}", v.type_name())));
+        return Err(primitive_error(
+            primitive,
+            Some(key),
+            &format!("expected a DNA string or a region, got {}", v.type_name()),
+        ));
     };
     match region {
         None => {
             let s = v.clone().into_string().unwrap_or_default().to_ascii_uppercase().into_bytes();
             if let Some(n) = len {
                 if s.len() != n {
-                    return Err(primitive_error(primitive, Some(key), &format!("the sequence is {} bp; the model reads {n}-bp sequences (or pass a region with a genome)", s.len())));
+                    return Err(primitive_error(
+                        primitive,
+                        Some(key),
+                        &format!(
+                            "the sequence is {} bp; the model reads {n}-bp sequences (or pass a region with a genome)",
+                            s.len()
+                        ),
+                    ));
                 }
             }
             Ok(SequenceInput { bases: s, locus: None })
         }
         Some(r) => {
-            let g = genome.ok_or_else(|| primitive_error(primitive, Some("genome"), &format!("{}:{}-{} is a region: pass #{{genome: load_genome(\"genome.fa\")}} (or data with a genome)", r.chrom, r.start, r.end)))?;
+            let g = genome.ok_or_else(|| {
+                primitive_error(
+                    primitive,
+                    Some("genome"),
+                    &format!(
+                        "{}:{}-{} is a region: pass #{{genome: load_genome(\"genome.fa\")}} (or data with a genome)",
+                        r.chrom, r.start, r.end
+                    ),
+                )
+            })?;
             let err = |e: gscript_runtime::RuntimeError| primitive_error(primitive, Some(key), &e.to_string());
             match len {
                 Some(n) => {
                     let start = r.center() as i64 - (n / 2) as i64;
-                    Ok(SequenceInput { bases: g.peak_window(&r, n as u64).map_err(err)?, locus: Some((r.chrom.clone(), start)) })
+                    Ok(SequenceInput {
+                        bases: g.peak_window(&r, n as u64).map_err(err)?,
+                        locus: Some((r.chrom.clone(), start)),
+                    })
                 }
-                None => Ok(SequenceInput { bases: g.fetch_region(&r).map_err(err)?, locus: Some((r.chrom.clone(), r.start as i64)) }),
+                None => Ok(SequenceInput {
+                    bases: g.fetch_region(&r).map_err(err)?,
+                    locus: Some((r.chrom.clone(), r.start as i64)),
+                }),
             }
         }
     }

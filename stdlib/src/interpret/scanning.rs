@@ -64,33 +64,56 @@ pub fn register(reg: &mut Registrar) {
         let genome = genome_option(P, o)?;
         let g = genome.as_ref().map(|g| g.0.as_ref());
         let (inputs, many): (Vec<SequenceInput>, bool) = match seqs.clone().try_cast::<Array>() {
-            Some(arr) => (arr.iter().map(|v| sequence_input(P, "sequences", v, g, None)).collect::<ScriptResult<_>>()?, true),
+            Some(arr) => {
+                (arr.iter().map(|v| sequence_input(P, "sequences", v, g, None)).collect::<ScriptResult<_>>()?, true)
+            }
             None => (vec![sequence_input(P, "sequences", &seqs, g, None)?], false),
         };
         let ism = match o.raw("ism") {
             None => None,
-            Some(v) => Some(v.clone().try_cast::<IsmResult>().ok_or_else(|| primitive_error(P, Some("ism"), "expected an IsmResult from ism()"))?),
+            Some(v) => Some(
+                v.clone()
+                    .try_cast::<IsmResult>()
+                    .ok_or_else(|| primitive_error(P, Some("ism"), "expected an IsmResult from ism()"))?,
+            ),
         };
         // Offset from scanned-sequence coordinates to ISM window coordinates.
         let ism_offset = match &ism {
             None => None,
             Some(r) => {
                 if many {
-                    return Err(primitive_error(P, Some("ism"), "PWM–ISM scores need a single sequence, the one ISM was run on"));
+                    return Err(primitive_error(
+                        P,
+                        Some("ism"),
+                        "PWM–ISM scores need a single sequence, the one ISM was run on",
+                    ));
                 }
                 let input = &inputs[0];
                 let d = &r.0;
                 let offset = match (&input.locus, &d.locus) {
                     (Some((c1, s1)), Some((c2, s2))) if c1 == c2 => s1 - (s2 + d.positions.start as i64),
                     _ if input.bases.eq_ignore_ascii_case(&d.bases) => -(d.positions.start as i64),
-                    _ => return Err(primitive_error(P, Some("ism"), "the ISM result is for another sequence (give the same region or DNA string)")),
+                    _ => {
+                        return Err(primitive_error(
+                            P,
+                            Some("ism"),
+                            "the ISM result is for another sequence (give the same region or DNA string)",
+                        ))
+                    }
                 };
                 Some(offset)
             }
         };
-        let pssms: Vec<Pssm> = motifs.iter().map(|m| Pssm::new(m, pc / m.n_sites.filter(|n| *n > 0.0).unwrap_or(DEFAULT_NSITES)).map_err(|e| primitive_error(P, Some("motifs"), &e.to_string()))).collect::<ScriptResult<_>>()?;
+        let pssms: Vec<Pssm> = motifs
+            .iter()
+            .map(|m| {
+                Pssm::new(m, pc / m.n_sites.filter(|n| *n > 0.0).unwrap_or(DEFAULT_NSITES))
+                    .map_err(|e| primitive_error(P, Some("motifs"), &e.to_string()))
+            })
+            .collect::<ScriptResult<_>>()?;
         let labels = gscript_runtime::interpret::insertion::motif_labels(&motifs);
-        let norm: Vec<Vec<[f32; 4]>> = ism.as_ref().map(|r| (0..r.0.names.len()).map(|i| r.0.normalised(i)).collect()).unwrap_or_default();
+        let norm: Vec<Vec<[f32; 4]>> =
+            ism.as_ref().map(|r| (0..r.0.names.len()).map(|i| r.0.normalised(i)).collect()).unwrap_or_default();
         let mut h = Hits { pwm_ism: vec![Vec::new(); norm.len()], ..Hits::default() };
         for (si, input) in inputs.iter().enumerate() {
             for (mi, pssm) in pssms.iter().enumerate() {
@@ -111,7 +134,10 @@ pub fn register(reg: &mut Registrar) {
                     if let Some(off) = ism_offset {
                         let at = hit.start as i64 + off;
                         for (r, rows) in norm.iter().enumerate() {
-                            let v = usize::try_from(at).ok().and_then(|a| pwm_ism_score(&motifs[mi].ppm, rows, a, hit.strand)).unwrap_or(f64::NAN);
+                            let v = usize::try_from(at)
+                                .ok()
+                                .and_then(|a| pwm_ism_score(&motifs[mi].ppm, rows, a, hit.strand))
+                                .unwrap_or(f64::NAN);
                             h.pwm_ism[r].push(v);
                         }
                     }

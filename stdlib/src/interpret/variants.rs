@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
-use gscript_runtime::interpret::{parse_variant, read_vcf, variant_effects, CellReadout, Variant, VariantCentre, VariantStatus};
+use gscript_runtime::interpret::{
+    parse_variant, read_vcf, variant_effects, CellReadout, Variant, VariantCentre, VariantStatus,
+};
 use gscript_runtime::models::scbasset::DenoiseScale;
 use tch::Kind;
 
 use super::cell_selection;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
-use crate::values::model::ModelValue;
 use crate::seq::GenomeValue;
+use crate::values::model::ModelValue;
 use crate::values::peak_data::PeakData;
 use crate::values::{Column, Matrix, Table};
 
@@ -41,7 +43,13 @@ pub struct VariantEffects(pub Arc<VariantData>);
 impl VariantData {
     fn summary(&self) -> String {
         let ok = self.status.iter().filter(|s| s.is_ok()).count();
-        format!("VariantEffects({} variants, {ok} scored, {} {}; scale {})", self.variants.len(), self.names.len(), if self.names.len() == 1 { "column" } else { "columns" }, self.scale)
+        format!(
+            "VariantEffects({} variants, {ok} scored, {} {}; scale {})",
+            self.variants.len(),
+            self.names.len(),
+            if self.names.len() == 1 { "column" } else { "columns" },
+            self.scale
+        )
     }
 
     pub fn table(&self) -> Table {
@@ -62,7 +70,10 @@ impl VariantData {
         if self.grouped {
             let k = self.names.len();
             for (j, name) in self.names.iter().enumerate() {
-                cols.push((format!("effect:{name}"), Column::Float((0..v.len()).map(|i| self.effects[i * k + j] as f64).collect())));
+                cols.push((
+                    format!("effect:{name}"),
+                    Column::Float((0..v.len()).map(|i| self.effects[i * k + j] as f64).collect()),
+                ));
             }
         }
         Table::new("variant effects", cols)
@@ -73,10 +84,19 @@ impl VariantData {
 fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
     if let Some(s) = v.clone().try_cast::<String>() {
         let lower = s.to_ascii_lowercase();
-        if lower.ends_with(".vcf") || lower.ends_with(".vcf.gz") || lower.ends_with(".vcf.bgz") || Path::new(&s).is_file() {
-            let r = read_vcf(Path::new(&s)).map_err(|e| primitive_error(primitive, Some("variants"), &e.to_string()))?;
+        if lower.ends_with(".vcf")
+            || lower.ends_with(".vcf.gz")
+            || lower.ends_with(".vcf.bgz")
+            || Path::new(&s).is_file()
+        {
+            let r =
+                read_vcf(Path::new(&s)).map_err(|e| primitive_error(primitive, Some("variants"), &e.to_string()))?;
             if r.variants.is_empty() {
-                return Err(primitive_error(primitive, Some("variants"), &format!("{s}: no sequence variants ({} records skipped)", r.skipped.len())));
+                return Err(primitive_error(
+                    primitive,
+                    Some("variants"),
+                    &format!("{s}: no sequence variants ({} records skipped)", r.skipped.len()),
+                ));
             }
             return Ok(r.variants);
         }
@@ -89,10 +109,17 @@ fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
         return arr
             .iter()
             .enumerate()
-            .map(|(i, x)| parse_variant(&x.to_string()).map_err(|e| primitive_error(primitive, Some("variants"), &format!("element {i}: {e}"))))
+            .map(|(i, x)| {
+                parse_variant(&x.to_string())
+                    .map_err(|e| primitive_error(primitive, Some("variants"), &format!("element {i}: {e}")))
+            })
             .collect();
     }
-    Err(primitive_error(primitive, Some("variants"), &format!("expected a VCF path, a `chr:pos:ref:alt` string or an array of them, got {}", v.type_name())))
+    Err(primitive_error(
+        primitive,
+        Some("variants"),
+        &format!("expected a VCF path, a `chr:pos:ref:alt` string or an array of them, got {}", v.type_name()),
+    ))
 }
 
 fn doc() -> FnDoc {
@@ -119,7 +146,13 @@ fn doc() -> FnDoc {
                   let alt = if base == \"A\" { \"C\" } else { \"A\" };\nlet ve = variant_effect(m, `${p.chrom}:${pos}:${base}:${alt}`, sim.genome);\nprint(ve.table());")
 }
 
-fn run(host: &Arc<gscript_lang::Host>, model: ModelValue, variants: Dynamic, genome: GenomeValue, o: &Options) -> ScriptResult<VariantEffects> {
+fn run(
+    host: &Arc<gscript_lang::Host>,
+    model: ModelValue,
+    variants: Dynamic,
+    genome: GenomeValue,
+    o: &Options,
+) -> ScriptResult<VariantEffects> {
     const P: &str = "variant_effect";
     let variants = variants_of(P, &variants)?;
     let m = model.lock();
@@ -129,31 +162,53 @@ fn run(host: &Arc<gscript_lang::Host>, model: ModelValue, variants: Dynamic, gen
     let flag = o.choice("mismatch", &["error", "flag"])?.as_deref() == Some("flag");
     let peak_data = match o.raw("peaks") {
         None => None,
-        Some(v) => Some(v.clone().try_cast::<PeakData>().ok_or_else(|| primitive_error(P, Some("peaks"), "expected a PeakDataset"))?),
+        Some(v) => Some(
+            v.clone()
+                .try_cast::<PeakData>()
+                .ok_or_else(|| primitive_error(P, Some("peaks"), "expected a PeakDataset"))?,
+        ),
     };
     let centre = match o.choice("center", &["variant", "peak"])?.as_deref() {
-        Some("peak") => VariantCentre::Peak(&peak_data.as_ref().ok_or_else(|| primitive_error(P, Some("peaks"), "center: \"peak\" needs #{peaks: data}"))?.0.peaks),
+        Some("peak") => VariantCentre::Peak(
+            &peak_data
+                .as_ref()
+                .ok_or_else(|| primitive_error(P, Some("peaks"), "center: \"peak\" needs #{peaks: data}"))?
+                .0
+                .peaks,
+        ),
         _ => VariantCentre::Variant,
     };
     let seed = o.int("seed")?.unwrap() as u64;
     let cancel = cancel_token(host);
-    let r = variant_effects(&m.net, &genome.0, &variants, centre, seed, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(P))?;
+    let r = variant_effects(&m.net, &genome.0, &variants, centre, seed, &mut SessionProgress::new(host), &cancel)
+        .map_err(in_primitive(P))?;
     let bad: Vec<usize> = (0..variants.len()).filter(|&i| !r.status[i].is_ok()).collect();
     if !flag && !bad.is_empty() {
         let first = r.status[bad[0]].describe(&variants[bad[0]], &genome.0);
         let more = if bad.len() > 1 { format!(" (and {} more)", bad.len() - 1) } else { String::new() };
-        return Err(primitive_error(P, Some("variants"), &format!("{first}{more}; pass #{{mismatch: \"flag\"}} to report such variants with NaN effects")));
+        return Err(primitive_error(
+            P,
+            Some("variants"),
+            &format!("{first}{more}; pass #{{mismatch: \"flag\"}} to report such variants with NaN effects"),
+        ));
     }
     if !bad.is_empty() {
-        host.warn(&format!("variant_effect: {} of {} variants not scored (see the status column)", bad.len(), variants.len()));
+        host.warn(&format!(
+            "variant_effect: {} of {} variants not scored (see the status column)",
+            bad.len(),
+            variants.len()
+        ));
     }
     let readout = CellReadout::of_scbasset(&m.net);
     let per_cell = r.per_cell(&readout, scale);
     let selected = per_cell.index_select(1, &super::index_tensor(&sel.cells()));
-    let mean: Vec<f64> = Vec::try_from(selected.mean_dim(Some([1i64].as_slice()), false, Kind::Double)).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
-    let max_abs: Vec<f64> = Vec::try_from(selected.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double)).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+    let mean: Vec<f64> = Vec::try_from(selected.mean_dim(Some([1i64].as_slice()), false, Kind::Double))
+        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+    let max_abs: Vec<f64> = Vec::try_from(selected.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double))
+        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
     let reduced = sel.reduce(&per_cell).map_err(in_primitive(P))?;
-    let effects: Vec<f32> = Vec::try_from(reduced.contiguous().view([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+    let effects: Vec<f32> = Vec::try_from(reduced.contiguous().view([-1]))
+        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
     let peaks = r.peak.iter().map(|p| match (p, &peak_data) {
         (Some(k), Some(d)) => d.0.peaks.name[*k].clone(),
         _ => String::new(),
@@ -175,18 +230,27 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<VariantEffects>("VariantEffects");
     reg.host.register_renderer::<VariantEffects>(|v| {
         let t = v.0.table();
-        MimeBundle::plain(format!("{}\n{}", v.0.summary(), t.preview_text(20))).with_text("text/html", t.preview_html(50))
+        MimeBundle::plain(format!("{}\n{}", v.0.summary(), t.preview_text(20)))
+            .with_text("text/html", t.preview_html(50))
     });
     let doc = doc();
     let specs = doc.options.clone();
     reg.docs.add(doc);
     let (h1, h2, s1, s2) = (reg.host.clone(), reg.host.clone(), specs.clone(), specs);
-    reg.engine.register_fn("variant_effect", move |m: ModelValue, v: Dynamic, g: GenomeValue, map: gscript_lang::rhai::Map| -> ScriptResult<VariantEffects> {
-        run(&h1, m, v, g, &Options::new("variant_effect", map, &s1)?)
-    });
-    reg.engine.register_fn("variant_effect", move |m: ModelValue, v: Dynamic, g: GenomeValue| -> ScriptResult<VariantEffects> {
-        run(&h2, m, v, g, &Options::empty("variant_effect", &s2))
-    });
+    reg.engine.register_fn(
+        "variant_effect",
+        move |m: ModelValue,
+              v: Dynamic,
+              g: GenomeValue,
+              map: gscript_lang::rhai::Map|
+              -> ScriptResult<VariantEffects> { run(&h1, m, v, g, &Options::new("variant_effect", map, &s1)?) },
+    );
+    reg.engine.register_fn(
+        "variant_effect",
+        move |m: ModelValue, v: Dynamic, g: GenomeValue| -> ScriptResult<VariantEffects> {
+            run(&h2, m, v, g, &Options::empty("variant_effect", &s2))
+        },
+    );
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("VariantEffects", name, "interpret", sig, summary);
     reg.docs.add(m("to_string", "ve.to_string() -> string", "Counts and scale.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.to_string());"));
@@ -198,6 +262,8 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(m("effects", "ve.effects() -> Matrix", "Variants × cells (or × groups) effects; NaN rows for variants not scored.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.effects().shape());"));
     reg.engine.register_fn("effects", |v: &mut VariantEffects| -> Matrix {
         let d = &v.0;
-        Matrix::new(d.variants.len(), d.names.len(), d.effects.clone()).with_row_names(d.variants.iter().map(|x| x.id.clone()).collect()).with_col_names(d.names.clone())
+        Matrix::new(d.variants.len(), d.names.len(), d.effects.clone())
+            .with_row_names(d.variants.iter().map(|x| x.id.clone()).collect())
+            .with_col_names(d.names.clone())
     });
 }

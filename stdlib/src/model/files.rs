@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use gscript_lang::rhai::Map;
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
 use gscript_runtime::models::scbasset::{
-    import_keras_h5, import_scvi, load_model, save_model, BatchImport, ImportOptions, ModelMeta, Versions, MODEL_FORMAT,
-    SCVI_CONVERSION_SNIPPET,
+    import_keras_h5, import_scvi, load_model, save_model, BatchImport, ImportOptions, ModelMeta, Versions,
+    MODEL_FORMAT, SCVI_CONVERSION_SNIPPET,
 };
 
 use crate::values::peak_data::PeakData;
@@ -47,7 +47,8 @@ pub fn register(reg: &mut Registrar) {
         const P: &str = "load_model";
         let o = Options::new(P, opts, &specs)?;
         let device = crate::bridge::device_option(P, &o)?;
-        let loaded = load_model(&PathBuf::from(path), device).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
+        let loaded =
+            load_model(&PathBuf::from(path), device).map_err(|e| primitive_error(P, Some("path"), &e.to_string()))?;
         Ok(ModelValue::new(TrainedModel { vs: loaded.vs, net: loaded.net, meta: loaded.meta, tuning: None }))
     };
     let l2 = load.clone();
@@ -81,10 +82,16 @@ pub fn register(reg: &mut Registrar) {
         let device = crate::bridge::device_option(P, &o)?;
         let data = o
             .raw("data")
-            .map(|d| d.clone().try_cast::<PeakData>().ok_or_else(|| primitive_error(P, Some("data"), "expected a PeakDataset")))
+            .map(|d| {
+                d.clone()
+                    .try_cast::<PeakData>()
+                    .ok_or_else(|| primitive_error(P, Some("data"), "expected a PeakDataset"))
+            })
             .transpose()?;
         let cell_batch = match (o.string("batch")?, &data) {
-            (Some(_), None) => return Err(primitive_error(P, Some("batch"), "needs `data`, whose obs column it names")),
+            (Some(_), None) => {
+                return Err(primitive_error(P, Some("batch"), "needs `data`, whose obs column it names"))
+            }
             (Some(col), Some(d)) => Some(crate::training::batches_of(P, d, &col)?),
             (None, _) => None,
         };
@@ -106,7 +113,10 @@ pub fn register(reg: &mut Registrar) {
                 return Err(primitive_error(
                     P,
                     Some("data"),
-                    &format!("the model has {n_cells} cells but the data has {}: pass the dataset the model was trained on", d.0.n_cells()),
+                    &format!(
+                        "the model has {n_cells} cells but the data has {}: pass the dataset the model was trained on",
+                        d.0.n_cells()
+                    ),
                 ))
             }
             Some(d) => d.0.cells.barcodes.clone(),
@@ -117,8 +127,11 @@ pub fn register(reg: &mut Registrar) {
         }
         let (cell_batch, batch_names) = match (&imported.batch, imported.net.batch_head()) {
             (BatchImport::Full { n_batches, .. }, Some(head)) => {
-                let cb: Vec<i64> = Vec::try_from(head.cell_batch.to_device(tch::Device::Cpu)).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
-                let names = cell_batch.map(|(_, n)| n).unwrap_or_else(|| (0..*n_batches).map(|b| format!("batch{b}")).collect());
+                let cb: Vec<i64> = Vec::try_from(head.cell_batch.to_device(tch::Device::Cpu))
+                    .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+                let names = cell_batch
+                    .map(|(_, n)| n)
+                    .unwrap_or_else(|| (0..*n_batches).map(|b| format!("batch{b}")).collect());
                 (Some(cb.into_iter().map(|b| b as usize).collect()), Some(names))
             }
             _ => (None, None),

@@ -7,16 +7,16 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
 use gscript_runtime::analysis::roc::{per_column, per_row, RankMetric, RankingSummary};
+use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
 use gscript_runtime::models::scbasset::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale};
 use gscript_runtime::seq::peak_codes;
 use tch::Tensor;
 
-use crate::training::genome_for;
-use crate::seq::sequence_codes;
 use super::{tensor_matrix, ModelValue, TrainedModel};
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::seq::sequence_codes;
+use crate::training::genome_for;
 use crate::values::peak_data::PeakData;
 use crate::values::Matrix;
 
@@ -32,25 +32,39 @@ fn check_cells(primitive: &str, m: &TrainedModel, data: &PeakData) -> ScriptResu
         return Err(primitive_error(
             primitive,
             Some("data"),
-            &format!("the model was trained on {} cells but the data has {}: pass the dataset the model was trained on", mb.len(), db.len()),
+            &format!(
+                "the model was trained on {} cells but the data has {}: pass the dataset the model was trained on",
+                mb.len(),
+                db.len()
+            ),
         ));
     }
     if let Some(i) = (0..mb.len()).find(|&i| mb[i] != db[i]) {
         return Err(primitive_error(
             primitive,
             Some("data"),
-            &format!("cell {i} is `{}` in the model but `{}` in the data: the cells differ or are in another order", mb[i], db[i]),
+            &format!(
+                "cell {i} is `{}` in the model but `{}` in the data: the cells differ or are in another order",
+                mb[i], db[i]
+            ),
         ));
     }
     Ok(())
 }
 
 /// Embeddings `z` of every peak of `data` (sequence windows of the model's length from the genome).
-fn peak_z(host: &Arc<Host>, primitive: &'static str, m: &TrainedModel, data: &PeakData, o: &Options) -> ScriptResult<Tensor> {
+fn peak_z(
+    host: &Arc<Host>,
+    primitive: &'static str,
+    m: &TrainedModel,
+    data: &PeakData,
+    o: &Options,
+) -> ScriptResult<Tensor> {
     let genome = genome_for(primitive, data, o.raw("genome"))?;
     let cancel = cancel_token(host);
     let len = m.net.config().seq_len as u64;
-    let codes = peak_codes(&genome.0, &data.0.peaks, len, 0, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))?;
+    let codes = peak_codes(&genome.0, &data.0.peaks, len, 0, &mut SessionProgress::new(host), &cancel)
+        .map_err(in_primitive(primitive))?;
     embed_codes(&m.net, &codes.codes, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))
 }
 
@@ -130,11 +144,17 @@ pub fn register(reg: &mut Registrar) {
         let z = peak_z(&host, P, &t, &data, &o)?;
         let emb = tensor_matrix(&t.net.cell_embeddings());
         let extras = H5adExtras {
-            obsm: vec![("X_scbasset".into(), DenseArray::new(emb.rows, emb.cols, emb.data.to_vec()).map_err(in_primitive(P))?)],
+            obsm: vec![(
+                "X_scbasset".into(),
+                DenseArray::new(emb.rows, emb.cols, emb.data.to_vec()).map_err(in_primitive(P))?,
+            )],
             ..Default::default()
         };
         let cancel = cancel_token(&host);
-        let mut bar = host.progress(&format!("denoising {} peaks × {} cells", data.0.n_peaks(), data.0.n_cells()), Some(data.0.n_peaks() as u64));
+        let mut bar = host.progress(
+            &format!("denoising {} peaks × {} cells", data.0.n_peaks(), data.0.n_cells()),
+            Some(data.0.n_peaks() as u64),
+        );
         let net = &t.net;
         let layer = StreamedLayer {
             name,
@@ -147,7 +167,8 @@ pub fn register(reg: &mut Registrar) {
             }),
         };
         let d = &data.0;
-        write_h5ad_streamed(&PathBuf::from(path), &d.matrix, &d.peaks, &d.cells, &extras, layer).map_err(in_primitive(P))?;
+        write_h5ad_streamed(&PathBuf::from(path), &d.matrix, &d.peaks, &d.cells, &extras, layer)
+            .map_err(in_primitive(P))?;
         bar.finish(path);
         Ok(())
     };
@@ -168,7 +189,8 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_fn("predict", move |model: &mut ModelValue, seqs: Dynamic| -> ScriptResult<Matrix> {
         let t = model.lock();
         let codes = sequence_codes("predict", &seqs, t.net.config().seq_len)?;
-        let p = predict_codes(&t.net, &codes.codes, &mut SessionProgress::new(&host), &cancel_token(&host)).map_err(in_primitive("predict"))?;
+        let p = predict_codes(&t.net, &codes.codes, &mut SessionProgress::new(&host), &cancel_token(&host))
+            .map_err(in_primitive("predict"))?;
         Ok(tensor_matrix(&p).with_col_names(t.meta.barcodes.clone()))
     });
 
@@ -207,13 +229,20 @@ pub fn register(reg: &mut Registrar) {
         check_cells(P, &t, &data)?;
         let (nc, np) = (data.0.n_cells(), data.0.n_peaks());
         if nc * np > MAX_DENSE {
-            return Err(primitive_error(P, Some("data"), &format!("{nc} cells × {np} peaks is too large to score at once; evaluate a subset of peaks")));
+            return Err(primitive_error(
+                P,
+                Some("data"),
+                &format!("{nc} cells × {np} peaks is too large to score at once; evaluate a subset of peaks"),
+            ));
         }
         let z = peak_z(&host, P, &t, &data, &o)?;
         let probs = probabilities(&t.net, &z);
-        let scores: Vec<f32> = Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+        let scores: Vec<f32> =
+            Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
         let positives: Vec<Vec<u32>> = (0..np).map(|p| data.0.matrix.row_indices(p).to_vec()).collect();
-        let run = |f: &dyn Fn(RankMetric) -> gscript_runtime::analysis::Result<RankingSummary>, metric| f(metric).map_err(|e| crate::analysis::analysis_error(P, e));
+        let run = |f: &dyn Fn(RankMetric) -> gscript_runtime::analysis::Result<RankingSummary>, metric| {
+            f(metric).map_err(|e| crate::analysis::analysis_error(P, e))
+        };
         let by_peak = |metric| per_row(&scores, np, nc, &positives, metric);
         let by_cell = |metric| per_column(&scores, np, nc, &positives, metric);
         let (peak_roc, peak_pr) = (run(&by_peak, RankMetric::AuRoc)?, run(&by_peak, RankMetric::AveragePrecision)?);

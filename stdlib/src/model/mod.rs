@@ -18,9 +18,9 @@ use gscript_runtime::models::SequenceModel;
 use gscript_runtime::train::{EpochStats, History};
 
 use crate::values::matrix::html_escape;
-use crate::values::Matrix;
-pub use crate::values::model::{ModelValue, TrainedModel};
 pub(crate) use crate::values::model::{device_name, tensor_matrix};
+pub use crate::values::model::{ModelValue, TrainedModel};
+use crate::values::Matrix;
 
 fn summary_text(m: &TrainedModel) -> String {
     let c = m.net.config();
@@ -40,7 +40,13 @@ fn summary_text(m: &TrainedModel) -> String {
 fn summary_html(m: &TrainedModel) -> String {
     let mut s = String::from("<table><thead><tr><th>layer</th><th>output</th><th>parameters</th></tr></thead><tbody>");
     for r in layer_table(&m.net) {
-        let _ = write!(s, "<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>", html_escape(&r.name), r.output, group(r.trainable));
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td style=\"text-align:right\">{}</td></tr>",
+            html_escape(&r.name),
+            r.output,
+            group(r.trainable)
+        );
     }
     s.push_str("</tbody></table>");
     s
@@ -83,7 +89,9 @@ pub fn register(reg: &mut Registrar) {
             .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.summary());"),
     );
     reg.engine.register_type_with_name::<ModelSummary>("ModelSummary");
-    reg.host.register_renderer::<ModelSummary>(|s| MimeBundle::plain(s.text.clone()).with_text("text/html", s.html.clone()));
+    reg.host.register_renderer::<ModelSummary>(|s| {
+        MimeBundle::plain(s.text.clone()).with_text("text/html", s.html.clone())
+    });
     reg.engine.register_fn("to_string", |s: &mut ModelSummary| s.text.clone());
     reg.engine.register_fn("summary", |m: &mut ModelValue| {
         let t = m.lock();
@@ -101,11 +109,14 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(m("intercept", "model.intercept() -> array", "Per-cell intercepts (the final layer's bias; tracks sequencing depth).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(pearson(model.intercept(), sim.data.peaks_per_cell()));"));
     reg.engine.register_fn("intercept", |m: &mut ModelValue| -> Array {
         let t = m.lock();
-        let b: Vec<f32> = Vec::try_from(t.net.intercept().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu)).unwrap_or_default();
+        let b: Vec<f32> =
+            Vec::try_from(t.net.intercept().to_kind(tch::Kind::Float).to_device(tch::Device::Cpu)).unwrap_or_default();
         b.into_iter().map(|x| Dynamic::from(x as f64)).collect()
     });
     reg.docs.add(m("barcodes", "model.barcodes() -> array", "The cells of the final layer, in order.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nprint(model.barcodes()[0]);"));
-    reg.engine.register_fn("barcodes", |m: &mut ModelValue| -> Array { m.lock().meta.barcodes.iter().cloned().map(Dynamic::from).collect() });
+    reg.engine.register_fn("barcodes", |m: &mut ModelValue| -> Array {
+        m.lock().meta.barcodes.iter().cloned().map(Dynamic::from).collect()
+    });
     reg.docs.add(m(
         "history",
         "model.history() -> map",

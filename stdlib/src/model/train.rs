@@ -3,7 +3,9 @@
 
 use gscript_lang::rhai::Map;
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
-use gscript_runtime::models::scbasset::{train, ModelMeta, PeakFingerprint, Precision, Preset, ScBasset, TrainConfig, Versions, MODEL_FORMAT};
+use gscript_runtime::models::scbasset::{
+    train, ModelMeta, PeakFingerprint, Precision, Preset, ScBasset, TrainConfig, Versions, MODEL_FORMAT,
+};
 use tch::nn;
 
 use crate::bridge::ScriptResult;
@@ -50,7 +52,12 @@ pub fn register(reg: &mut Registrar) {
         let genome = genome_for(P, &data, o.raw("genome"))?;
         let d = &data.0;
         let preset = o.choice("preset", &Preset::names())?.unwrap();
-        let mut cfg = preset.parse::<Preset>().map_err(|e| crate::bridge::script_error(P, gscript_runtime::RuntimeError::invalid("preset", e.to_string())))?.config(d.n_cells());
+        let mut cfg = preset
+            .parse::<Preset>()
+            .map_err(|e| {
+                crate::bridge::script_error(P, gscript_runtime::RuntimeError::invalid("preset", e.to_string()))
+            })?
+            .config(d.n_cells());
         let batches = o.string("batch")?.map(|col| batches_of(P, &data, &col)).transpose()?;
         cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
         let device = crate::bridge::device_option(P, &o)?;
@@ -88,7 +95,10 @@ pub fn register(reg: &mut Registrar) {
         let n_batches = tdata.train.len().div_ceil(tcfg.batch_size) as u64;
         let mut observer = SessionObserver {
             host: host.clone(),
-            bar: host.progress(&format!("training scBasset ({preset}, {} peaks × {} cells)", d.n_peaks(), d.n_cells()), Some(n_batches * tcfg.epochs as u64)),
+            bar: host.progress(
+                &format!("training scBasset ({preset}, {} peaks × {} cells)", d.n_peaks(), d.n_cells()),
+                Some(n_batches * tcfg.epochs as u64),
+            ),
             n_batches_total: n_batches * tcfg.epochs as u64,
             display_id: format!("training-{}", host.next_id()),
             shown: false,
@@ -96,7 +106,11 @@ pub fn register(reg: &mut Registrar) {
         let h2 = host.clone();
         let outcome = train(&mut net, &vs, &tdata, &tcfg, &mut observer, &move || h2.is_interrupted());
         let outcome = outcome.map_err(|e| crate::bridge::script_error(P, e.into()))?;
-        let last = outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss)).unwrap_or_default();
+        let last = outcome
+            .history
+            .last()
+            .map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss))
+            .unwrap_or_default();
         observer.bar.finish(&last);
         let (cell_batch, batch_names) = batches.map_or((None, None), |(c, n)| (Some(c), Some(n)));
         let meta = ModelMeta {

@@ -96,7 +96,11 @@ pub fn html_escape(s: &str) -> String {
 
 fn index(m: &Matrix, r: i64, c: i64) -> ScriptResult<usize> {
     if r < 0 || c < 0 || r as usize >= m.rows || c as usize >= m.cols {
-        return Err(primitive_error("Matrix.get", None, &format!("index ({r}, {c}) is outside {} × {}", m.rows, m.cols)));
+        return Err(primitive_error(
+            "Matrix.get",
+            None,
+            &format!("index ({r}, {c}) is outside {} × {}", m.rows, m.cols),
+        ));
     }
     Ok(r as usize * m.cols + c as usize)
 }
@@ -106,29 +110,75 @@ pub fn register(reg: &mut Registrar) {
     reg.host.register_renderer::<Matrix>(|m| {
         MimeBundle::plain(m.preview_text(10, 8)).with_text("text/html", m.preview_html(20, 12))
     });
-    reg.docs.add(FnDoc::method("Matrix", "to_string", "core", "m.to_string() -> string", "Short description: `Matrix rows × cols`.").example("print(one_hot(\"ACGTACGT\").to_string());"));
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "to_string",
+            "core",
+            "m.to_string() -> string",
+            "Short description: `Matrix rows × cols`.",
+        )
+        .example("print(one_hot(\"ACGTACGT\").to_string());"),
+    );
     reg.engine.register_fn("to_string", |m: &mut Matrix| m.summary());
-    reg.docs.add(FnDoc::method("Matrix", "shape", "core", "m.shape() -> [int, int]", "Number of rows and columns.").example("one_hot(\"ACGT\").shape()"));
-    reg.engine.register_fn("shape", |m: &mut Matrix| -> Array { vec![Dynamic::from(m.rows as i64), Dynamic::from(m.cols as i64)] });
-    reg.docs.add(FnDoc::method("Matrix", "get", "core", "m.get(row: int, col: int) -> float", "One value.").example("one_hot(\"ACGT\").get(0, 0)"));
-    reg.engine.register_fn("get", |m: &mut Matrix, r: i64, c: i64| -> ScriptResult<f64> { Ok(m.data[index(m, r, c)?] as f64) });
-    reg.docs.add(FnDoc::method("Matrix", "row", "core", "m.row(i: int) -> array", "One row as an array of floats.").example("let m = one_hot(\"ACGT\");\nprint(m.row(2));"));
+    reg.docs.add(
+        FnDoc::method("Matrix", "shape", "core", "m.shape() -> [int, int]", "Number of rows and columns.")
+            .example("one_hot(\"ACGT\").shape()"),
+    );
+    reg.engine.register_fn("shape", |m: &mut Matrix| -> Array {
+        vec![Dynamic::from(m.rows as i64), Dynamic::from(m.cols as i64)]
+    });
+    reg.docs.add(
+        FnDoc::method("Matrix", "get", "core", "m.get(row: int, col: int) -> float", "One value.")
+            .example("one_hot(\"ACGT\").get(0, 0)"),
+    );
+    reg.engine.register_fn("get", |m: &mut Matrix, r: i64, c: i64| -> ScriptResult<f64> {
+        Ok(m.data[index(m, r, c)?] as f64)
+    });
+    reg.docs.add(
+        FnDoc::method("Matrix", "row", "core", "m.row(i: int) -> array", "One row as an array of floats.")
+            .example("let m = one_hot(\"ACGT\");\nprint(m.row(2));"),
+    );
     reg.engine.register_fn("row", |m: &mut Matrix, r: i64| -> ScriptResult<Array> {
         index(m, r, 0)?;
         Ok(m.row(r as usize).iter().map(|&v| Dynamic::from(v as f64)).collect())
     });
-    reg.docs.add(FnDoc::method("Matrix", "to_array", "core", "m.to_array() -> array", "All rows as an array of arrays of floats.").example("let m = matrix([[1, 2.5], [3, 4]]);\nfor row in m.to_array() { print(row); }"));
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "to_array",
+            "core",
+            "m.to_array() -> array",
+            "All rows as an array of arrays of floats.",
+        )
+        .example("let m = matrix([[1, 2.5], [3, 4]]);\nfor row in m.to_array() { print(row); }"),
+    );
     reg.engine.register_fn("to_array", |m: &mut Matrix| -> Array {
         (0..m.rows).map(|r| Dynamic::from_array(m.row(r).iter().map(|&v| Dynamic::from(v as f64)).collect())).collect()
     });
-    reg.docs.add(FnDoc::method("Matrix", "sum", "core", "m.sum() -> float", "Sum of all values.").example("one_hot(\"ACGN\").sum()"));
+    reg.docs.add(
+        FnDoc::method("Matrix", "sum", "core", "m.sum() -> float", "Sum of all values.")
+            .example("one_hot(\"ACGN\").sum()"),
+    );
     reg.engine.register_fn("sum", |m: &mut Matrix| -> f64 { m.data.iter().map(|&v| v as f64).sum() });
-    reg.docs.add(FnDoc::method("Matrix", "col", "core", "m.col(j: int) -> array", "One column as an array of floats.").example("one_hot(\"ACGT\").col(2)"));
+    reg.docs.add(
+        FnDoc::method("Matrix", "col", "core", "m.col(j: int) -> array", "One column as an array of floats.")
+            .example("one_hot(\"ACGT\").col(2)"),
+    );
     reg.engine.register_fn("col", |m: &mut Matrix, c: i64| -> ScriptResult<Array> {
         index(m, 0, c)?;
         Ok((0..m.rows).map(|r| Dynamic::from(m.get(r, c as usize) as f64)).collect())
     });
-    reg.docs.add(FnDoc::method("Matrix", "transpose", "core", "m.transpose() -> Matrix", "Rows and columns swapped (names too).").example("one_hot(\"ACGT\").transpose().shape()"));
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "transpose",
+            "core",
+            "m.transpose() -> Matrix",
+            "Rows and columns swapped (names too).",
+        )
+        .example("one_hot(\"ACGT\").transpose().shape()"),
+    );
     reg.engine.register_fn("transpose", |m: &mut Matrix| -> Matrix {
         let mut d = vec![0f32; m.rows * m.cols];
         for r in 0..m.rows {
@@ -136,14 +186,35 @@ pub fn register(reg: &mut Registrar) {
                 d[c * m.rows + r] = m.get(r, c);
             }
         }
-        Matrix { rows: m.cols, cols: m.rows, data: Arc::new(d), row_names: m.col_names.clone(), col_names: m.row_names.clone() }
+        Matrix {
+            rows: m.cols,
+            cols: m.rows,
+            data: Arc::new(d),
+            row_names: m.col_names.clone(),
+            col_names: m.row_names.clone(),
+        }
     });
-    reg.docs.add(FnDoc::method("Matrix", "select_rows", "core", "m.select_rows(rows: array) -> Matrix", "The rows at these indices, in the order given (names kept).").example("matrix([[1, 2], [3, 4], [5, 6]]).select_rows([2, 0]).to_array()"));
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "select_rows",
+            "core",
+            "m.select_rows(rows: array) -> Matrix",
+            "The rows at these indices, in the order given (names kept).",
+        )
+        .example("matrix([[1, 2], [3, 4], [5, 6]]).select_rows([2, 0]).to_array()"),
+    );
     reg.engine.register_fn("select_rows", |m: &mut Matrix, rows: Array| -> ScriptResult<Matrix> {
         let mut idx = Vec::with_capacity(rows.len());
         for (k, r) in rows.iter().enumerate() {
             let i = r.as_int().ok().and_then(|i| usize::try_from(i).ok()).filter(|&i| i < m.rows);
-            idx.push(i.ok_or_else(|| primitive_error("Matrix.select_rows", Some("rows"), &format!("element {k} (`{r}`) is not a row index below {}", m.rows)))?);
+            idx.push(i.ok_or_else(|| {
+                primitive_error(
+                    "Matrix.select_rows",
+                    Some("rows"),
+                    &format!("element {k} (`{r}`) is not a row index below {}", m.rows),
+                )
+            })?);
         }
         let data: Vec<f32> = idx.iter().flat_map(|&i| m.row(i).to_vec()).collect();
         let mut out = Matrix::new(idx.len(), m.cols, data);
@@ -153,10 +224,32 @@ pub fn register(reg: &mut Registrar) {
         }
         Ok(out)
     });
-    reg.docs.add(FnDoc::method("Matrix", "row_names", "core", "m.row_names() -> array", "Row names (empty when the matrix has none).").example("print(one_hot(\"ACGT\").row_names());"));
-    reg.engine.register_fn("row_names", |m: &mut Matrix| -> Array { m.row_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
-    reg.docs.add(FnDoc::method("Matrix", "col_names", "core", "m.col_names() -> array", "Column names (empty when the matrix has none).").example("let ppm = jaspar_motifs().get(\"GATA1\").ppm();\nprint(ppm.col_names());"));
-    reg.engine.register_fn("col_names", |m: &mut Matrix| -> Array { m.col_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect() });
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "row_names",
+            "core",
+            "m.row_names() -> array",
+            "Row names (empty when the matrix has none).",
+        )
+        .example("print(one_hot(\"ACGT\").row_names());"),
+    );
+    reg.engine.register_fn("row_names", |m: &mut Matrix| -> Array {
+        m.row_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect()
+    });
+    reg.docs.add(
+        FnDoc::method(
+            "Matrix",
+            "col_names",
+            "core",
+            "m.col_names() -> array",
+            "Column names (empty when the matrix has none).",
+        )
+        .example("let ppm = jaspar_motifs().get(\"GATA1\").ppm();\nprint(ppm.col_names());"),
+    );
+    reg.engine.register_fn("col_names", |m: &mut Matrix| -> Array {
+        m.col_names.iter().flat_map(|n| n.iter().cloned().map(Dynamic::from)).collect()
+    });
     reg.docs.add(
         FnDoc::method("Matrix", "mean_by_group", "core", "m.mean_by_group(labels: array) -> Matrix", "Averages columns (or rows) that share a label, e.g. TF activity per cell type.")
             .details("`labels` has one label per column (cells of a motifs × cells matrix); if its length matches the rows instead, rows are \
@@ -170,7 +263,16 @@ pub fn register(reg: &mut Registrar) {
         } else if labels.len() == m.rows {
             false
         } else {
-            return Err(primitive_error(P, Some("labels"), &format!("{} labels for a {} × {} matrix: give one per column (or per row)", labels.len(), m.rows, m.cols)));
+            return Err(primitive_error(
+                P,
+                Some("labels"),
+                &format!(
+                    "{} labels for a {} × {} matrix: give one per column (or per row)",
+                    labels.len(),
+                    m.rows,
+                    m.cols
+                ),
+            ));
         };
         let text: Vec<String> = labels.iter().map(crate::bridge::label_text).collect();
         let mut names: Vec<String> = text.clone();
@@ -189,7 +291,13 @@ pub fn register(reg: &mut Registrar) {
                     d[r * k + code[c]] += m.get(r, c) / counts[code[c]];
                 }
             }
-            Matrix { rows: m.rows, cols: k, data: Arc::new(d), row_names: m.row_names.clone(), col_names: Some(Arc::new(names)) }
+            Matrix {
+                rows: m.rows,
+                cols: k,
+                data: Arc::new(d),
+                row_names: m.row_names.clone(),
+                col_names: Some(Arc::new(names)),
+            }
         } else {
             let mut d = vec![0f32; k * m.cols];
             for r in 0..m.rows {
@@ -197,13 +305,24 @@ pub fn register(reg: &mut Registrar) {
                     d[code[r] * m.cols + c] += m.get(r, c) / counts[code[r]];
                 }
             }
-            Matrix { rows: k, cols: m.cols, data: Arc::new(d), row_names: Some(Arc::new(names)), col_names: m.col_names.clone() }
+            Matrix {
+                rows: k,
+                cols: m.cols,
+                data: Arc::new(d),
+                row_names: Some(Arc::new(names)),
+                col_names: m.col_names.clone(),
+            }
         };
         Ok(out)
     });
     reg.docs.add(
-        FnDoc::new("matrix", "core", "matrix(rows: array) -> Matrix", "A matrix from an array of equally long arrays of numbers (one per row).")
-            .example("let m = matrix([[1, 2.5], [3, 4]]);\nprint(m.shape());"),
+        FnDoc::new(
+            "matrix",
+            "core",
+            "matrix(rows: array) -> Matrix",
+            "A matrix from an array of equally long arrays of numbers (one per row).",
+        )
+        .example("let m = matrix([[1, 2.5], [3, 4]]);\nprint(m.shape());"),
     );
     reg.engine.register_fn("matrix", |rows: Array| -> ScriptResult<Matrix> {
         const P: &str = "matrix";
@@ -211,12 +330,21 @@ pub fn register(reg: &mut Registrar) {
         let mut cols = None;
         let mut data = Vec::new();
         for (i, r) in rows.into_iter().enumerate() {
-            let r = r.try_cast::<Array>().ok_or_else(|| primitive_error(P, Some("rows"), &format!("row {i} is not an array")))?;
+            let r = r
+                .try_cast::<Array>()
+                .ok_or_else(|| primitive_error(P, Some("rows"), &format!("row {i} is not an array")))?;
             if *cols.get_or_insert(r.len()) != r.len() {
-                return Err(primitive_error(P, Some("rows"), &format!("row {i} has {} values, row 0 has {}", r.len(), cols.unwrap_or(0))));
+                return Err(primitive_error(
+                    P,
+                    Some("rows"),
+                    &format!("row {i} has {} values, row 0 has {}", r.len(), cols.unwrap_or(0)),
+                ));
             }
             for (j, v) in r.into_iter().enumerate() {
-                let x = v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| primitive_error(P, Some("rows"), &format!("row {i}, column {j} is not a number")))?;
+                let x = v
+                    .as_float()
+                    .or_else(|_| v.as_int().map(|i| i as f64))
+                    .map_err(|_| primitive_error(P, Some("rows"), &format!("row {i}, column {j} is not a number")))?;
                 data.push(x as f32);
             }
         }

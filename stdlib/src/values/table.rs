@@ -89,7 +89,12 @@ impl Table {
         self.columns.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
     pub fn summary(&self) -> String {
-        format!("{} ({} rows × {} columns)", if self.title.is_empty() { "Table" } else { &self.title }, self.n_rows(), self.columns.len())
+        format!(
+            "{} ({} rows × {} columns)",
+            if self.title.is_empty() { "Table" } else { &self.title },
+            self.n_rows(),
+            self.columns.len()
+        )
     }
     fn row_map(&self, i: usize) -> Map {
         self.columns.iter().map(|(n, c)| (n.as_str().into(), c.value(i))).collect()
@@ -101,12 +106,21 @@ impl Table {
 
     pub fn preview_text(&self, max_rows: usize) -> String {
         let n = self.n_rows().min(max_rows);
-        let cells: Vec<Vec<String>> = self.columns.iter().map(|(name, c)| std::iter::once(name.clone()).chain((0..n).map(|i| c.text(i))).collect()).collect();
-        let widths: Vec<usize> = cells.iter().map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0).min(40)).collect();
+        let cells: Vec<Vec<String>> = self
+            .columns
+            .iter()
+            .map(|(name, c)| std::iter::once(name.clone()).chain((0..n).map(|i| c.text(i))).collect())
+            .collect();
+        let widths: Vec<usize> =
+            cells.iter().map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0).min(40)).collect();
         let mut s = self.summary();
         s.push('\n');
         for r in 0..=n {
-            let line: Vec<String> = cells.iter().zip(&widths).map(|(c, &w)| format!("{:<w$}", c[r].chars().take(40).collect::<String>())).collect();
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, &w)| format!("{:<w$}", c[r].chars().take(40).collect::<String>()))
+                .collect();
             s.push_str(line.join("  ").trim_end());
             s.push('\n');
         }
@@ -156,7 +170,11 @@ impl Table {
 
 /// A CSV/TSV field: quoted (with doubled quotes) when it holds the separator, a quote or a line break.
 pub(crate) fn csv_field(s: &str, sep: char) -> String {
-    if s.contains(sep) || s.contains('"') || s.contains('\n') { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains(sep) || s.contains('"') || s.contains('\n') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 fn row_index(t: &Table, i: i64) -> ScriptResult<usize> {
@@ -168,31 +186,56 @@ fn row_index(t: &Table, i: i64) -> ScriptResult<usize> {
 
 pub fn register(reg: &mut Registrar) {
     reg.engine.register_type_with_name::<Table>("Table");
-    reg.host.register_renderer::<Table>(|t| MimeBundle::plain(t.preview_text(20)).with_text("text/html", t.preview_html(50)));
+    reg.host.register_renderer::<Table>(|t| {
+        MimeBundle::plain(t.preview_text(20)).with_text("text/html", t.preview_html(50))
+    });
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("Table", name, "core", sig, summary);
-    reg.docs.add(m("to_string", "t.to_string() -> string", "Title and size.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(sites.to_string());"));
+    reg.docs.add(
+        m("to_string", "t.to_string() -> string", "Title and size.")
+            .example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(sites.to_string());"),
+    );
     reg.engine.register_fn("to_string", |t: &mut Table| t.summary());
-    reg.docs.add(m("len", "t.len() -> int", "Number of rows.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(`${sites.len()} planted motif sites`);"));
+    reg.docs.add(m("len", "t.len() -> int", "Number of rows.").example(
+        "let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(`${sites.len()} planted motif sites`);",
+    ));
     reg.engine.register_fn("len", |t: &mut Table| t.n_rows() as i64);
-    reg.docs.add(m("columns", "t.columns() -> array", "Column names.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(sites.columns());"));
-    reg.engine.register_fn("columns", |t: &mut Table| -> Array { t.columns.iter().map(|(n, _)| Dynamic::from(n.clone())).collect() });
+    reg.docs.add(
+        m("columns", "t.columns() -> array", "Column names.")
+            .example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nprint(sites.columns());"),
+    );
+    reg.engine.register_fn("columns", |t: &mut Table| -> Array {
+        t.columns.iter().map(|(n, _)| Dynamic::from(n.clone())).collect()
+    });
     reg.docs.add(m("col", "t.col(name: string) -> array", "One column as an array.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nlet motifs = sites.col(\"motif\");\nprint(`${motifs.filter(|m| m == \"CTCF\").len()} of ${motifs.len()} sites are CTCF`);"));
     reg.engine.register_fn("col", |t: &mut Table, name: &str| -> ScriptResult<Array> {
         let c = t.column(name).ok_or_else(|| {
             let names: Vec<&str> = t.columns.iter().map(|(n, _)| n.as_str()).collect();
-            primitive_error("Table.col", Some("name"), &format!("no column `{name}`; the columns are {}", names.join(", ")))
+            primitive_error(
+                "Table.col",
+                Some("name"),
+                &format!("no column `{name}`; the columns are {}", names.join(", ")),
+            )
         })?;
         Ok((0..c.len()).map(|i| c.value(i)).collect())
     });
     reg.docs.add(m("row", "t.row(i: int) -> map", "Row i as a map from column name to value.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nlet s = sites.row(0);\nprint(`${s.motif} at ${s.chrom}:${s.start}-${s.end} (${s.strand})`);"));
     reg.engine.register_fn("row", |t: &mut Table, i: i64| -> ScriptResult<Map> { Ok(t.row_map(row_index(t, i)?)) });
     reg.docs.add(m("rows", "t.rows() -> array", "Every row as a map (for loops and filters).").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nlet minus = sites.rows().filter(|s| s.strand == \"-\");\nprint(`${minus.len()} sites on the minus strand`);"));
-    reg.engine.register_fn("rows", |t: &mut Table| -> Array { (0..t.n_rows()).map(|i| Dynamic::from_map(t.row_map(i))).collect() });
-    reg.docs.add(m("head", "t.head(n: int) -> Table", "The first n rows.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nshow(sites.head(5));"));
-    reg.engine.register_fn("head", |t: &mut Table, n: i64| -> Table { t.select(&(0..(n.max(0) as usize).min(t.n_rows())).collect::<Vec<_>>()) });
+    reg.engine.register_fn("rows", |t: &mut Table| -> Array {
+        (0..t.n_rows()).map(|i| Dynamic::from_map(t.row_map(i))).collect()
+    });
+    reg.docs.add(
+        m("head", "t.head(n: int) -> Table", "The first n rows.")
+            .example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nshow(sites.head(5));"),
+    );
+    reg.engine.register_fn("head", |t: &mut Table, n: i64| -> Table {
+        t.select(&(0..(n.max(0) as usize).min(t.n_rows())).collect::<Vec<_>>())
+    });
     reg.docs.add(m("sort_by", "t.sort_by(column: string, descending: bool) -> Table", "Rows sorted by a column (NaN last).").example("let hits = scan_motifs(\"TTTGATAAGGCTTTTCCACGCGGTGGCGGAAGTTT\", jaspar_motifs().select([\"GATA1\", \"CTCF\"]), #{p: 1e-3});\nshow(hits.sort_by(\"score\", true).head(3));"));
     reg.engine.register_fn("sort_by", |t: &mut Table, name: &str, descending: bool| -> ScriptResult<Table> {
-        let c = t.column(name).ok_or_else(|| primitive_error("Table.sort_by", Some("column"), &format!("no column `{name}`")))?;
+        let c = t
+            .column(name)
+            .ok_or_else(|| primitive_error("Table.sort_by", Some("column"), &format!("no column `{name}`")))?;
         let mut order: Vec<usize> = (0..t.n_rows()).collect();
         match c {
             Column::Float(v) => order.sort_by(|&a, &b| {
@@ -211,11 +254,21 @@ pub fn register(reg: &mut Registrar) {
         }
         Ok(t.select(&order))
     });
-    reg.docs.add(m("write_csv", "t.write_csv(path: string)", "Writes the table as CSV (TSV when the path ends in .tsv or .txt), atomically.").example("let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nsites.write_csv(out_path(\"sites.tsv\"));"));
+    reg.docs.add(
+        m(
+            "write_csv",
+            "t.write_csv(path: string)",
+            "Writes the table as CSV (TSV when the path ends in .tsv or .txt), atomically.",
+        )
+        .example(
+            "let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nsites.write_csv(out_path(\"sites.tsv\"));",
+        ),
+    );
     reg.engine.register_fn("write_csv", |t: &mut Table, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
         let p = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&p, t.to_delimited(sep).as_bytes()).map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
+        gscript_runtime::io::write_atomic(&p, t.to_delimited(sep).as_bytes())
+            .map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
     });
 }
 

@@ -105,11 +105,9 @@ impl std::str::FromStr for Preset {
     type Err = ModelError;
 
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .iter()
-            .find(|(_, n, _)| *n == s)
-            .map(|(p, _, _)| *p)
-            .ok_or_else(|| ModelError::invalid("preset", format!("unknown preset `{s}`; expected one of {}", Self::names().join(", "))))
+        Self::ALL.iter().find(|(_, n, _)| *n == s).map(|(p, _, _)| *p).ok_or_else(|| {
+            ModelError::invalid("preset", format!("unknown preset `{s}`; expected one of {}", Self::names().join(", ")))
+        })
     }
 }
 

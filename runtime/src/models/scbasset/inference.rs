@@ -36,7 +36,9 @@ impl FromStr for DenoiseScale {
             "sigmoid" => Ok(DenoiseScale::Sigmoid),
             "logit" => Ok(DenoiseScale::Logit),
             "none" => Ok(DenoiseScale::None),
-            other => Err(RuntimeError::invalid("scale", format!("`{other}`: expected \"sigmoid\", \"logit\" or \"none\""))),
+            other => {
+                Err(RuntimeError::invalid("scale", format!("`{other}`: expected \"sigmoid\", \"logit\" or \"none\"")))
+            }
         }
     }
 }
@@ -60,24 +62,45 @@ pub fn eval_batch(device: Device, precision: super::Precision) -> usize {
 fn check_codes(model: &ScBasset, codes: &[u8]) -> Result<usize> {
     let len = model.config().seq_len;
     if !codes.len().is_multiple_of(len) {
-        return Err(RuntimeError::invalid("sequences", format!("{} bases are not a whole number of {len}-bp sequences", codes.len())));
+        return Err(RuntimeError::invalid(
+            "sequences",
+            format!("{} bases are not a whole number of {len}-bp sequences", codes.len()),
+        ));
     }
     if let Some(i) = codes.iter().position(|&c| c > 3) {
-        return Err(RuntimeError::invalid("sequences", format!("sequence {} has base code {} at position {}; expected 0..3 (A, C, G, T)", i / len, codes[i], i % len)));
+        return Err(RuntimeError::invalid(
+            "sequences",
+            format!(
+                "sequence {} has base code {} at position {}; expected 0..3 (A, C, G, T)",
+                i / len,
+                codes[i],
+                i % len
+            ),
+        ));
     }
     Ok(codes.len() / len)
 }
 
 /// Sequence embeddings `z` `(n, bottleneck)` fp32 on the CPU, for `n` sequences given as concatenated base codes
 /// (each `seq_len` long). Evaluation mode (BN moving statistics, no dropout), no gradients.
-pub fn embed_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
+pub fn embed_codes(
+    model: &ScBasset,
+    codes: &[u8],
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Tensor> {
     check_codes(model, codes)?;
     Ok(crate::interpret::embed_all(model, codes, "embedding sequences", progress, cancel)?.f_to_device(Device::Cpu)?)
 }
 
 /// Per-cell accessibility probabilities `(n, n_cells)` for `n` sequences (full model: intercepts and, for
 /// scBasset-BC, the batch path included).
-pub fn predict_codes(model: &ScBasset, codes: &[u8], progress: &mut dyn Progress, cancel: &CancelToken) -> Result<Tensor> {
+pub fn predict_codes(
+    model: &ScBasset,
+    codes: &[u8],
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Tensor> {
     Ok(probabilities(model, &embed_codes(model, codes, progress, cancel)?))
 }
 
@@ -135,10 +158,10 @@ pub fn denoise_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Kind;
     use crate::models::scbasset::ScBassetConfig;
     use crate::progress::NoProgress;
     use tch::nn;
+    use tch::Kind;
 
     fn model(n_cells: usize) -> (nn::VarStore, ScBasset) {
         tch::manual_seed(9);

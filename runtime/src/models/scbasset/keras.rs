@@ -55,7 +55,12 @@ pub fn bottleneck_kernel_to_keras(weight: &Tensor, positions: i64, channels: i64
 }
 
 /// The same conversion on a row-major slice, written index by index: `out[u·C·P + c·P + p] = kernel[(p·C + c)·U + u]`.
-pub fn bottleneck_kernel_from_keras_slice(kernel: &[f32], positions: usize, channels: usize, units: usize) -> Result<Vec<f32>> {
+pub fn bottleneck_kernel_from_keras_slice(
+    kernel: &[f32],
+    positions: usize,
+    channels: usize,
+    units: usize,
+) -> Result<Vec<f32>> {
     if kernel.len() != positions * channels * units {
         return Err(ModelError::shape(
             "Keras bottleneck kernel",
@@ -104,7 +109,8 @@ mod tests {
         let w = bottleneck_kernel_from_keras(&k, p, c).unwrap();
         let torch_out = x.reshape([4, c * p]).matmul(&w.tr());
         assert!(f64::try_from((keras_out - torch_out).abs().max()).unwrap() < 1e-5);
-        let slice = bottleneck_kernel_from_keras_slice(&Vec::<f32>::try_from(k.reshape([-1])).unwrap(), 7, 5, 3).unwrap();
+        let slice =
+            bottleneck_kernel_from_keras_slice(&Vec::<f32>::try_from(k.reshape([-1])).unwrap(), 7, 5, 3).unwrap();
         assert_eq!(Vec::<f32>::try_from(w.reshape([-1])).unwrap(), slice);
         assert!(bottleneck_kernel_to_keras(&w, p, c).unwrap().equal(&k));
         assert!(bottleneck_kernel_from_keras(&k, 6, 5).is_err());

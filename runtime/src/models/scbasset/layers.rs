@@ -107,7 +107,13 @@ impl ConvBlock {
     pub fn new(path: &nn::Path, c_in: usize, c_out: usize, kernel: usize, pool: usize, pool_padding: usize) -> Self {
         let dims = [c_out as i64, c_in as i64, kernel as i64];
         let weight = path.sub("conv").add("weight", he_normal(&dims, kernel * c_in, path.device()), true);
-        ConvBlock { weight, bn: batch_norm(&path.sub("bn"), c_out as i64), pool: pool as i64, pool_padding: pool_padding as i64, lora: None }
+        ConvBlock {
+            weight,
+            bn: batch_norm(&path.sub("bn"), c_out as i64),
+            pool: pool as i64,
+            pool_padding: pool_padding as i64,
+            lora: None,
+        }
     }
 
     /// Output channels.

@@ -38,12 +38,14 @@ mod training_tests;
 
 pub use config::{Arch, Preset, ScBassetConfig};
 pub use import::{
-    import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel, ShapeMismatch,
-    SCVI_CONVERSION_SNIPPET,
+    import_keras_h5, import_scvi, BatchImport, ImportError, ImportFormat, ImportOptions, ImportSource, ImportedModel,
+    ShapeMismatch, SCVI_CONVERSION_SNIPPET,
 };
 pub use inference::{denoise_blocks, embed_codes, eval_batch, predict_codes, probabilities, DenoiseScale, EVAL_BATCH};
 pub use layers::{gelu, ConvBlock, DenseBlock, Precision};
 pub use network::ScBasset;
-pub use saved::{load_model, save_model, Fnv1a, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT};
+pub use saved::{
+    load_model, save_model, Fnv1a, LoadedModel, ModelMeta, PeakFingerprint, SavedModelError, Versions, MODEL_FORMAT,
+};
 pub use summary::{layer_table, LayerRow};
 pub use training::{train, train_with_hooks, TrainConfig};

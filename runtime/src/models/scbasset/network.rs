@@ -245,7 +245,12 @@ impl ScBasset {
     /// Mutable convolution blocks with their names (stem, tower blocks, 1×1 block).
     pub fn conv_blocks_mut(&mut self) -> Vec<(String, &mut ConvBlock)> {
         let names = self.layer_names();
-        std::iter::once(&mut self.stem).chain(self.tower.iter_mut()).chain(std::iter::once(&mut self.conv1x1)).enumerate().map(|(i, b)| (names[i].clone(), b)).collect()
+        std::iter::once(&mut self.stem)
+            .chain(self.tower.iter_mut())
+            .chain(std::iter::once(&mut self.conv1x1))
+            .enumerate()
+            .map(|(i, b)| (names[i].clone(), b))
+            .collect()
     }
 
     /// The bottleneck dense block, mutable.
@@ -258,7 +263,16 @@ impl ScBasset {
     pub fn set_cell_layer(&mut self, embedding: &Tensor, bias: &Tensor) -> Result<()> {
         let (kernel, own_bias) = (&mut self.cells.kernel, &mut self.cells.bias);
         if embedding.size() != kernel.size() || bias.size() != own_bias.size() {
-            return Err(ModelError::shape("cell layer", format!("expected {:?} and {:?}, got {:?} and {:?}", kernel.size(), own_bias.size(), embedding.size(), bias.size())));
+            return Err(ModelError::shape(
+                "cell layer",
+                format!(
+                    "expected {:?} and {:?}, got {:?} and {:?}",
+                    kernel.size(),
+                    own_bias.size(),
+                    embedding.size(),
+                    bias.size()
+                ),
+            ));
         }
         tch::no_grad(|| {
             kernel.copy_(&embedding.to_device(self.device).to_kind(Kind::Float));
@@ -270,7 +284,9 @@ impl ScBasset {
     /// The trunk's tensors (everything but the cell and batch layers): kernels, BN parameters and statistics.
     pub fn trunk_tensors(&self) -> Vec<Tensor> {
         let mut v = Vec::new();
-        for b in self.conv_blocks().map(|b| (&b.weight, &b.bn)).chain(std::iter::once((&self.dense.weight, &self.dense.bn))) {
+        for b in
+            self.conv_blocks().map(|b| (&b.weight, &b.bn)).chain(std::iter::once((&self.dense.weight, &self.dense.bn)))
+        {
             v.push(b.0.shallow_clone());
             v.extend(b.1.ws.iter().chain(b.1.bs.iter()).map(Tensor::shallow_clone));
             v.push(b.1.running_mean.shallow_clone());
@@ -297,7 +313,6 @@ impl ScBasset {
         self.trainable_parameters().iter().map(|t| t.numel()).sum()
     }
 
-
     /// The per-cell layer.
     pub fn cell_head(&self) -> &CellLayer {
         &self.cells
@@ -313,13 +328,20 @@ impl ScBasset {
 
     /// The trunk's trainable tensors by variable name (`stem.conv.weight`, `stem.bn.weight`, …).
     fn trunk_parameters(&self) -> Vec<(String, Tensor)> {
-        self.trunk_state().into_iter().filter(|(n, _)| !n.ends_with("running_mean") && !n.ends_with("running_var")).collect()
+        self.trunk_state()
+            .into_iter()
+            .filter(|(n, _)| !n.ends_with("running_mean") && !n.ends_with("running_var"))
+            .collect()
     }
 
     /// The trunk's tensors by variable name, batch-norm statistics included.
     fn trunk_state(&self) -> Vec<(String, Tensor)> {
         let names = self.layer_names();
-        let blocks = self.conv_blocks().map(|b| (&b.weight, &b.bn, "conv")).chain(std::iter::once((&self.dense.weight, &self.dense.bn, "linear")));
+        let blocks = self.conv_blocks().map(|b| (&b.weight, &b.bn, "conv")).chain(std::iter::once((
+            &self.dense.weight,
+            &self.dense.bn,
+            "linear",
+        )));
         let mut out = Vec::new();
         for (name, (weight, bn, kind)) in names.iter().zip(blocks) {
             out.push((format!("{name}.{kind}.weight"), weight.shallow_clone()));
@@ -410,12 +432,17 @@ impl CellHead for ScBasset {
 impl Adaptable for ScBasset {
     fn adaptable_layers(&mut self) -> Vec<AdaptableLayer<'_>> {
         let names = self.layer_names();
-        let convs = std::iter::once(&mut self.stem).chain(self.tower.iter_mut()).chain(std::iter::once(&mut self.conv1x1));
+        let convs =
+            std::iter::once(&mut self.stem).chain(self.tower.iter_mut()).chain(std::iter::once(&mut self.conv1x1));
         let mut out: Vec<AdaptableLayer<'_>> = convs
             .zip(&names)
             .map(|(b, name)| AdaptableLayer { name: name.clone(), weight: &mut b.weight, lora: &mut b.lora })
             .collect();
-        out.push(AdaptableLayer { name: "bottleneck".into(), weight: &mut self.dense.weight, lora: &mut self.dense.lora });
+        out.push(AdaptableLayer {
+            name: "bottleneck".into(),
+            weight: &mut self.dense.weight,
+            lora: &mut self.dense.lora,
+        });
         out
     }
 }

@@ -4,10 +4,10 @@
 use tch::{nn, Device, Kind, Tensor};
 
 use super::config::{Arch, ScBassetConfig};
-use crate::models::error::ModelError;
 use super::layers::{gelu, Precision, BN_EPS};
-use crate::train::loss::bce_with_logits_positives;
 use super::network::ScBasset;
+use crate::models::error::ModelError;
+use crate::train::loss::bce_with_logits_positives;
 
 fn build(config: &ScBassetConfig, seed: i64) -> (nn::VarStore, ScBasset) {
     tch::manual_seed(seed);
@@ -95,7 +95,9 @@ fn invalid_construction_is_an_error_not_a_panic() {
     let _rng = crate::testing::torch_rng_lock();
     let vs = nn::VarStore::new(Device::Cpu);
     let bad = ScBassetConfig { seq_len: 100, ..ScBassetConfig::tiny(4) };
-    assert!(matches!(ScBasset::new(&vs.root(), &bad), Err(ModelError::InvalidConfig { field, .. }) if field == "seq_len"));
+    assert!(
+        matches!(ScBasset::new(&vs.root(), &bad), Err(ModelError::InvalidConfig { field, .. }) if field == "seq_len")
+    );
     let bc = ScBassetConfig { n_batches: Some(2), ..ScBassetConfig::tiny(4) };
     assert!(ScBasset::new(&vs.root(), &bc).is_err());
     assert!(ScBasset::with_batches(&vs.root(), &ScBassetConfig::tiny(4), &[0; 4]).is_err());
@@ -129,8 +131,8 @@ fn batch_norm_moving_averages_use_momentum_point_one() {
     let eval2 = tch::no_grad(|| model.forward_onehot(&x, false));
     assert!(eval1.equal(&eval2));
     assert!(stem.bn.running_mean.equal(&rm) && stem.bn.running_var.equal(&rv));
-    let expected = ((&pre_bn - rm.view([1, -1, 1])) / (rv.view([1, -1, 1]) + BN_EPS).sqrt())
-        .max_pool1d([3], [3], [0], [1], false);
+    let expected =
+        ((&pre_bn - rm.view([1, -1, 1])) / (rv.view([1, -1, 1]) + BN_EPS).sqrt()).max_pool1d([3], [3], [0], [1], false);
     let got = tch::no_grad(|| stem.forward_t(&x, false, model.precision()));
     assert!(max_abs(&(got - expected)) < 1e-4);
 

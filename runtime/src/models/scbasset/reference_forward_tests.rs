@@ -64,7 +64,14 @@ impl Bn {
 
 /// A Keras `conv_block`: GELU → Conv1D (kernel `(k, C_in, C_out)`, "same") → BN → MaxPool (windows
 /// `[p·t − pad, p·t − pad + p)`, positions outside ignored).
-fn conv_block(xs: &[Vec<Vec<f64>>], kernel: &Tensor, bn: &Bn, pool: usize, pad: usize, train: bool) -> Vec<Vec<Vec<f64>>> {
+fn conv_block(
+    xs: &[Vec<Vec<f64>>],
+    kernel: &Tensor,
+    bn: &Bn,
+    pool: usize,
+    pad: usize,
+    train: bool,
+) -> Vec<Vec<Vec<f64>>> {
     let size = kernel.size();
     let (k, c_in, c_out) = (size[0] as usize, size[1] as usize, size[2] as usize);
     let w = values(kernel);
@@ -150,7 +157,9 @@ fn reference(model: &ScBasset, codes: &[Vec<u8>], train: bool) -> (Vec<Vec<f64>>
     let z: Vec<Vec<f64>> = d.iter().map(|x| x[0].iter().map(|&v| gelu(v)).collect()).collect();
     let w1 = values(&model.cell_embeddings()); // (n_cells, units)
     let b1 = values(&model.intercept());
-    let head = model.batch_head().map(|h| (values(&h.embedding), values(&h.bias), values(&h.cell_batch.to_kind(Kind::Double))));
+    let head = model
+        .batch_head()
+        .map(|h| (values(&h.embedding), values(&h.bias), values(&h.cell_batch.to_kind(Kind::Double))));
     let logits = z
         .iter()
         .map(|zv| {
@@ -232,9 +241,15 @@ fn check(config: ScBassetConfig, cell_batch: Option<Vec<usize>>) {
         let err = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
         let scale = flat_l.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         assert!(err(&z, &flat_z) < 1e-4 * scale, "{:?} train={train}: z differs by {}", config.arch, err(&z, &flat_z));
-        assert!(err(&logits, &flat_l) < 1e-4 * scale, "{:?} train={train}: logits differ by {}", config.arch, err(&logits, &flat_l));
+        assert!(
+            err(&logits, &flat_l) < 1e-4 * scale,
+            "{:?} train={train}: logits differ by {}",
+            config.arch,
+            err(&logits, &flat_l)
+        );
         // not a vacuous comparison: the outputs vary across samples and cells
-        let spread = flat_l.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v)) - flat_l.iter().fold(f64::INFINITY, |m, &v| m.min(v));
+        let spread = flat_l.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v))
+            - flat_l.iter().fold(f64::INFINITY, |m, &v| m.min(v));
         assert!(spread > 0.1, "logits barely vary: {spread}");
     }
 }

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 use thiserror::Error;
 
-use crate::train::checkpoint::{cpu_variables, sidecar_path};
 use super::config::ScBassetConfig;
-use crate::train::history::History;
 use super::network::ScBasset;
 use crate::data::bed::PeakSet;
+use crate::train::checkpoint::{cpu_variables, sidecar_path};
+use crate::train::history::History;
 
 /// Identifies the file format in the metadata.
 pub const MODEL_FORMAT: &str = "gscript-scbasset-model/1";
@@ -126,13 +126,17 @@ fn err(path: &Path, message: impl Into<String>) -> SavedModelError {
 /// Writes the variables of `vs` and `meta` to `path` (safetensors) and `<path>.json`, each atomically.
 pub fn save_model(path: &Path, vs: &nn::VarStore, meta: &ModelMeta) -> Result<(), SavedModelError> {
     if meta.barcodes.len() != meta.config.n_cells {
-        return Err(err(path, format!("{} barcodes for a model of {} cells", meta.barcodes.len(), meta.config.n_cells)));
+        return Err(err(
+            path,
+            format!("{} barcodes for a model of {} cells", meta.barcodes.len(), meta.config.n_cells),
+        ));
     }
     let json = serde_json::to_string_pretty(meta).map_err(|e| err(path, e.to_string()))?;
     let mut named = cpu_variables(vs, VAR_PREFIX).map_err(|e| err(path, e.to_string()))?;
     named.push((META_KEY.into(), Tensor::from_slice(json.as_bytes())));
     let write = |target: &Path, f: &dyn Fn(&Path) -> Result<(), String>| {
-        crate::io::write_via_temp(target, |tmp| f(tmp).map_err(std::io::Error::other)).map_err(|e| err(target, format!("could not write it: {e}")))
+        crate::io::write_via_temp(target, |tmp| f(tmp).map_err(std::io::Error::other))
+            .map_err(|e| err(target, format!("could not write it: {e}")))
     };
     write(path, &|tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()))?;
     write(&sidecar_path(path), &|tmp| std::fs::write(tmp, json.as_bytes()).map_err(|e| e.to_string()))
@@ -160,7 +164,10 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel, SavedModel
         .into_iter()
         .collect();
     let meta = tensors.remove(META_KEY).ok_or_else(|| {
-        err(path, "no `meta/json` entry: not a gscript model (a training checkpoint? load it with train_scbasset's `resume`)")
+        err(
+            path,
+            "no `meta/json` entry: not a gscript model (a training checkpoint? load it with train_scbasset's `resume`)",
+        )
     })?;
     let bytes: Vec<u8> = Vec::try_from(&meta).map_err(|e: tch::TchError| err(path, e.to_string()))?;
     let meta: ModelMeta = serde_json::from_slice(&bytes).map_err(|e| {
@@ -193,7 +200,10 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel, SavedModel
         let key = format!("{VAR_PREFIX}{name}");
         let t = tensors.get(&key).ok_or_else(|| err(path, format!("missing tensor `{key}`")))?;
         if t.size() != var.size() || t.kind() != Kind::Float {
-            return Err(err(path, format!("`{key}` is {:?} {:?}, the network expects Float {:?}", t.kind(), t.size(), var.size())));
+            return Err(err(
+                path,
+                format!("`{key}` is {:?} {:?}, the network expects Float {:?}", t.kind(), t.size(), var.size()),
+            ));
         }
         tch::no_grad(|| var.shallow_clone().f_copy_(t)).map_err(|e| err(path, e.to_string()))?;
     }

@@ -10,8 +10,8 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::config::ScBassetConfig;
 use super::layers::Precision;
-use crate::train::loss::bce_with_logits_positives;
 use super::network::ScBasset;
+use crate::train::loss::bce_with_logits_positives;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -23,7 +23,8 @@ fn speed_full_keras_forward_backward() {
     let threads: i32 = env_or("GSCRIPT_SPEED_THREADS", 2);
     let iters: usize = env_or("GSCRIPT_SPEED_ITERS", 3);
     let which: String = env_or("GSCRIPT_SPEED_PRECISION", "both".to_string());
-    let device = if env_or("GSCRIPT_SPEED_DEVICE", "cpu".to_string()) == "cuda" { Device::Cuda(0) } else { Device::Cpu };
+    let device =
+        if env_or("GSCRIPT_SPEED_DEVICE", "cpu".to_string()) == "cuda" { Device::Cuda(0) } else { Device::Cpu };
     tch::set_num_threads(threads);
     let (n_cells, batch) = (2000usize, 128i64);
     tch::manual_seed(0);
@@ -62,8 +63,8 @@ fn speed_full_keras_forward_backward() {
         let eval = tch::no_grad(|| model.forward_codes(&probe, false));
         model.set_precision(Precision::F32);
         let eval_f32 = tch::no_grad(|| model.forward_codes(&probe, false));
-        let rel = f64::try_from((&eval - &eval_f32).abs().max()).unwrap()
-            / f64::try_from(eval_f32.abs().max()).unwrap();
+        let rel =
+            f64::try_from((&eval - &eval_f32).abs().max()).unwrap() / f64::try_from(eval_f32.abs().max()).unwrap();
         println!(
             "{precision:?} on {device:?}, {threads} threads: {:.1} sequences/s forward+backward \
              ({iters} × batch {batch}, {:.2} s/batch); eval logits vs f32: max rel diff {rel:.2e}",

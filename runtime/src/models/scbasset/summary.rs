@@ -40,7 +40,10 @@ pub fn layer_table(net: &ScBasset) -> Vec<LayerRow> {
     let d = net.dense_block();
     let (units, inputs) = (d.weight.size()[0], d.weight.size()[1]);
     rows.push(LayerRow {
-        name: format!("bottleneck: GELU → flatten {inputs} → dense {units} (no bias) → BN → dropout {} → GELU", d.dropout),
+        name: format!(
+            "bottleneck: GELU → flatten {inputs} → dense {units} (no bias) → BN → dropout {} → GELU",
+            d.dropout
+        ),
         output: format!("{units}"),
         trainable: d.trainable().iter().map(|t| t.numel()).sum(),
         fixed: bn_fixed(&d.bn),
@@ -74,6 +77,7 @@ pub fn render_text(rows: &[LayerRow]) -> String {
     }
     let trainable: usize = rows.iter().map(|r| r.trainable).sum();
     let fixed: usize = rows.iter().map(|r| r.fixed).sum();
-    let _ = write!(s, "trainable parameters: {}; non-trainable (BN moving statistics): {}", group(trainable), group(fixed));
+    let _ =
+        write!(s, "trainable parameters: {}; non-trainable (BN moving statistics): {}", group(trainable), group(fixed));
     s
 }

@@ -10,10 +10,10 @@ use std::process::Command;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::train::augment::Augmentation;
 use super::config::{Arch, ScBassetConfig};
 use super::keras::bottleneck_kernel_to_keras;
 use super::network::ScBasset;
+use crate::train::augment::Augmentation;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/torch_reference.py");
 
@@ -49,7 +49,14 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     f64::try_from((a - b).abs().max()).unwrap() / scale
 }
 
-fn run_case(python: &str, tag: &str, config: ScBassetConfig, cell_batch: Option<Vec<usize>>, batch: i64, aug: Augmentation) {
+fn run_case(
+    python: &str,
+    tag: &str,
+    config: ScBassetConfig,
+    cell_batch: Option<Vec<usize>>,
+    batch: i64,
+    aug: Augmentation,
+) {
     let dir = TempDir::new(tag);
     tch::manual_seed(31);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -152,4 +159,3 @@ fn full_models_match_pytorch() {
     let scvi = ScBassetConfig { dropout: 0.0, ..ScBassetConfig::scvi(30) };
     run_case(&py, "full-scvi", scvi, None, 3, Augmentation { reverse_complement: false, shift: 3 });
 }
-

@@ -105,7 +105,8 @@ impl TrainConfig {
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return bad("eps", format!("{} is not a positive number", self.eps));
         }
-        for (field, v) in [("min_delta", self.min_delta), ("l2_cells", self.l2_cells), ("l2_batches", self.l2_batches)] {
+        for (field, v) in [("min_delta", self.min_delta), ("l2_cells", self.l2_cells), ("l2_batches", self.l2_batches)]
+        {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(field, format!("{v} is not a non-negative number"));
             }

@@ -8,14 +8,14 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Tensor};
 
-use crate::train::checkpoint::{load_checkpoint, sidecar_path};
 use super::config::ScBassetConfig;
-use crate::train::history::{EpochStats, History};
 use super::layers::Precision;
 use super::network::ScBasset;
 use super::training::{train, train_with_hooks, TrainConfig};
-use crate::train::{batch_ranges, GradientHook, GradientNorms, StepContext, TrainError, TrainObserver, TrainOutcome};
+use crate::train::checkpoint::{load_checkpoint, sidecar_path};
 use crate::train::data::TrainData;
+use crate::train::history::{EpochStats, History};
+use crate::train::{batch_ranges, GradientHook, GradientNorms, StepContext, TrainError, TrainObserver, TrainOutcome};
 
 /// Owned synthetic data: peaks carrying motif A are open in the first half of the cells, motif B in the second.
 struct Synthetic {
@@ -193,7 +193,10 @@ fn resume_continues_exactly() {
     assert_eq!(r.len(), 4);
     assert_eq!(r[2..], s[2..]);
     for (a, b) in r[..2].iter().zip(&s[..2]) {
-        assert!((a.train_loss - b.train_loss).abs() <= 1e-15 && (a.train_auroc.unwrap() - b.train_auroc.unwrap()).abs() <= 1e-15);
+        assert!(
+            (a.train_loss - b.train_loss).abs() <= 1e-15
+                && (a.train_auroc.unwrap() - b.train_auroc.unwrap()).abs() <= 1e-15
+        );
     }
     assert_eq!(resumed.restored_epoch, straight.restored_epoch);
     assert!(same_weights(&vs_straight, &vs_resumed));
@@ -344,12 +347,17 @@ fn a_zero_scaling_hook_keeps_scbasset_weights_in_place() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let n_peaks = 40;
     let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
-    let positives: Vec<Vec<u32>> = (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize) % 3 == 0).collect()).collect();
+    let positives: Vec<Vec<u32>> =
+        (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize) % 3 == 0).collect()).collect();
     let train: Vec<usize> = (0..32).collect();
     let val: Vec<usize> = (32..40).collect();
     let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };
     let trainable = |vs: &nn::VarStore| -> Vec<(String, Tensor)> {
-        crate::train::sorted_variables(vs).into_iter().filter(|(_, t)| t.requires_grad()).map(|(n, t)| (n, t.detach().copy())).collect()
+        crate::train::sorted_variables(vs)
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(n, t)| (n, t.detach().copy()))
+            .collect()
     };
     let before = trainable(&vs);
     let config = TrainConfig { epochs: 2, batch_size: 16, seed: 1, restore_best: false, ..TrainConfig::default() };

@@ -66,7 +66,9 @@ pub(super) type Plan = BTreeMap<String, Source>;
 
 /// Adds the four batch-norm entries of a block: `ours_prefix.bn.{weight,bias,running_mean,running_var}`.
 pub(super) fn add_batch_norm(plan: &mut Plan, ours_prefix: &str, [gamma, beta, mean, var]: [(String, Tensor); 4]) {
-    for (suffix, (name, tensor)) in ["weight", "bias", "running_mean", "running_var"].into_iter().zip([gamma, beta, mean, var]) {
+    for (suffix, (name, tensor)) in
+        ["weight", "bias", "running_mean", "running_var"].into_iter().zip([gamma, beta, mean, var])
+    {
         plan.insert(format!("{ours_prefix}.bn.{suffix}"), Source { name, tensor, layout: Layout::Same });
     }
 }
@@ -75,7 +77,13 @@ pub(super) fn add_batch_norm(plan: &mut Plan, ours_prefix: &str, [gamma, beta, m
 /// fits, else a ratio of consecutive widths or their geometric mean, rounded to 3 or 4 decimals or not at all.
 pub(super) fn infer_tower_mult(widths: &[usize], arch: Arch) -> Option<f64> {
     let reproduces = |mult: f64| {
-        let c = ScBassetConfig { arch, tower_filters_init: widths[0], tower_repeat: widths.len(), tower_mult: mult, ..ScBassetConfig::keras(1) };
+        let c = ScBassetConfig {
+            arch,
+            tower_filters_init: widths[0],
+            tower_repeat: widths.len(),
+            tower_mult: mult,
+            ..ScBassetConfig::keras(1)
+        };
         c.tower_widths() == widths
     };
     if widths.len() < 2 {
@@ -125,14 +133,18 @@ pub(super) fn build_and_copy(
     }
     for (ours, var) in &vars {
         if let Some(src) = plan.remove(ours) {
-            let value = src.layout.convert(&src.tensor.to_kind(Kind::Float)).map_err(|e| ImportError::model(path, e))?;
+            let value =
+                src.layout.convert(&src.tensor.to_kind(Kind::Float)).map_err(|e| ImportError::model(path, e))?;
             tch::no_grad(|| var.shallow_clone().f_copy_(&value)).map_err(|e| ImportError::model(path, e))?;
         }
     }
     if let Some((ours, src)) = plan.into_iter().next() {
         return Err(ImportError::not_scbasset(
             path,
-            format!("`{}` was meant for `{ours}`, which the model built from the inferred configuration lacks", src.name),
+            format!(
+                "`{}` was meant for `{ours}`, which the model built from the inferred configuration lacks",
+                src.name
+            ),
         ));
     }
     Ok((vs, net))

@@ -74,7 +74,14 @@ pub struct ShapeMismatch {
 
 impl ImportError {
     /// A [`Shape`](ImportError::Shape) error.
-    pub fn shape(path: &std::path::Path, layer: &str, ours: &str, expected: Vec<i64>, found: Vec<i64>, note: String) -> Self {
+    pub fn shape(
+        path: &std::path::Path,
+        layer: &str,
+        ours: &str,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+        note: String,
+    ) -> Self {
         ImportError::Shape(Box::new(ShapeMismatch {
             path: path.to_path_buf(),
             layer: layer.to_string(),
@@ -84,7 +91,6 @@ impl ImportError {
             note,
         }))
     }
-
 
     /// An [`Unreadable`](ImportError::Unreadable) error.
     pub fn unreadable(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

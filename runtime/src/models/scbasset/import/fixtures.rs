@@ -6,9 +6,9 @@ use std::process::Command;
 
 use tch::{nn, Device, Kind, Tensor};
 
+use super::{ImportError, ImportedModel};
 use crate::models::scbasset::config::ScBassetConfig;
 use crate::models::scbasset::ScBasset;
-use super::{ImportError, ImportedModel};
 
 pub use crate::testing::test_python as python;
 
@@ -70,7 +70,8 @@ pub fn random_model(config: &ScBassetConfig, cell_batch: Option<&[usize]>, seed:
 
 /// Writes every variable of `vs` under its own name, plus `meta.*` entries, to `path` (numpy `.npz`).
 pub fn export_npz(vs: &nn::VarStore, config: &ScBassetConfig, cell_batch: Option<&[usize]>, path: &Path) {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.detach().contiguous())).collect();
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(n, t)| (n, t.detach().contiguous())).collect();
     let scalar = |x: usize| Tensor::from_slice(&[x as i64]).reshape([] as [i64; 0]);
     named.push(("meta.seq_len".into(), scalar(config.seq_len)));
     named.push(("meta.stem_pool".into(), scalar(config.stem_pool)));

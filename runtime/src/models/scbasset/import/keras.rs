@@ -126,19 +126,29 @@ fn read_layers(path: &Path, weights_group: &Group) -> Result<Vec<Layer>, ImportE
     let mut layers = Vec::new();
     for name in layer_names {
         let group = weights_group.group(&name).map_err(|e| {
-            ImportError::not_scbasset(path, format!("layer `{name}` is listed in `layer_names` but has no group: {}", short(&e)))
+            ImportError::not_scbasset(
+                path,
+                format!("layer `{name}` is listed in `layer_names` but has no group: {}", short(&e)),
+            )
         })?;
         let weight_names = keras_string_list(&group, "weight_names").unwrap_or_default();
         let mut weights = Vec::with_capacity(weight_names.len());
         for wn in weight_names {
             let ds = group.dataset(&wn).map_err(|e| {
-                ImportError::not_scbasset(path, format!("layer `{name}`: weight `{wn}` is listed but missing: {}", short(&e)))
+                ImportError::not_scbasset(
+                    path,
+                    format!("layer `{name}`: weight `{wn}` is listed but missing: {}", short(&e)),
+                )
             })?;
             let shape: Vec<i64> = ds.shape().iter().map(|&d| d as i64).collect();
             let values: Vec<f32> = ds.read_raw::<f32>().map_err(|e| {
-                ImportError::unreadable(path, format!("layer `{name}`: cannot read weight `{wn}` (truncated or not numeric?): {}", short(&e)))
+                ImportError::unreadable(
+                    path,
+                    format!("layer `{name}`: cannot read weight `{wn}` (truncated or not numeric?): {}", short(&e)),
+                )
             })?;
-            let tensor = Tensor::from_slice(&values).f_view(shape.as_slice()).map_err(|e| ImportError::model(path, e))?;
+            let tensor =
+                Tensor::from_slice(&values).f_view(shape.as_slice()).map_err(|e| ImportError::model(path, e))?;
             weights.push((wn, tensor));
         }
         if !weights.is_empty() {
@@ -178,7 +188,8 @@ fn matrix(v: &Value) -> Option<Vec<Vec<f64>>> {
 
 fn parse_model_config(json: &str) -> Result<ModelConfigInfo, String> {
     let v: Value = serde_json::from_str(json).map_err(|e| format!("`model_config` is not valid JSON: {e}"))?;
-    let layers = v.pointer("/config/layers").and_then(Value::as_array).ok_or("`model_config` has no `config.layers` list")?;
+    let layers =
+        v.pointer("/config/layers").and_then(Value::as_array).ok_or("`model_config` has no `config.layers` list")?;
     let mut info = ModelConfigInfo::default();
     for layer in layers {
         let class = layer.get("class_name").and_then(Value::as_str).unwrap_or("");
@@ -189,7 +200,8 @@ fn parse_model_config(json: &str) -> Result<ModelConfigInfo, String> {
                 info.seq_len = shape.and_then(|s| s.get(1)).and_then(Value::as_u64).map(|x| x as usize);
             }
             "MaxPooling1D" | "MaxPool1D" => {
-                info.pools.push(cfg.get("pool_size").and_then(as_usize).ok_or("a MaxPooling1D layer has no pool_size")?);
+                info.pools
+                    .push(cfg.get("pool_size").and_then(as_usize).ok_or("a MaxPooling1D layer has no pool_size")?);
             }
             "Dropout" if info.dropout.is_none() => info.dropout = cfg.get("rate").and_then(Value::as_f64),
             "TFOpLambda" if cfg.get("function").and_then(Value::as_str) == Some("linalg.matmul") => {
@@ -235,7 +247,11 @@ fn structure<'a>(path: &Path, layers: &'a [Layer]) -> Result<Structure<'a>, Impo
     let mut blocks = Vec::new();
     while layers.get(i).map(|l| l.kind) == Some(Kind::Conv) {
         if layers.get(i + 1).map(|l| l.kind) != Some(Kind::BatchNorm) {
-            return Err(err(format!("Conv1D `{}` should be followed by a BatchNormalization, found {}", layers[i].name, found(i + 1))));
+            return Err(err(format!(
+                "Conv1D `{}` should be followed by a BatchNormalization, found {}",
+                layers[i].name,
+                found(i + 1)
+            )));
         }
         blocks.push((&layers[i], &layers[i + 1]));
         i += 2;
@@ -247,7 +263,9 @@ fn structure<'a>(path: &Path, layers: &'a [Layer]) -> Result<Structure<'a>, Impo
             found(i)
         )));
     }
-    if layers.get(i).map(|l| l.kind) != Some(Kind::DenseNoBias) || layers.get(i + 1).map(|l| l.kind) != Some(Kind::BatchNorm) {
+    if layers.get(i).map(|l| l.kind) != Some(Kind::DenseNoBias)
+        || layers.get(i + 1).map(|l| l.kind) != Some(Kind::BatchNorm)
+    {
         return Err(err(format!(
             "after the Conv1D blocks expected the bottleneck Dense without bias and its BatchNormalization, found {} and {}",
             found(i),
@@ -270,17 +288,21 @@ fn structure<'a>(path: &Path, layers: &'a [Layer]) -> Result<Structure<'a>, Impo
 }
 
 fn bn_weights(layer: &Layer) -> [(String, Tensor); 4] {
-    let get = |s: &str| layer.weight(s).unwrap_or_else(|| (format!("{}/{s}", layer.name), Tensor::zeros([0], tch::kind::FLOAT_CPU)));
+    let get = |s: &str| {
+        layer.weight(s).unwrap_or_else(|| (format!("{}/{s}", layer.name), Tensor::zeros([0], tch::kind::FLOAT_CPU)))
+    };
     [get("gamma"), get("beta"), get("moving_mean"), get("moving_variance")]
 }
 
 fn kernel(layer: &Layer, layout: Layout) -> Source {
-    let (name, tensor) = layer.weight("kernel").unwrap_or_else(|| (layer.name.clone(), Tensor::zeros([0], tch::kind::FLOAT_CPU)));
+    let (name, tensor) =
+        layer.weight("kernel").unwrap_or_else(|| (layer.name.clone(), Tensor::zeros([0], tch::kind::FLOAT_CPU)));
     Source { name, tensor, layout }
 }
 
 fn bias(layer: &Layer) -> Source {
-    let (name, tensor) = layer.weight("bias").unwrap_or_else(|| (layer.name.clone(), Tensor::zeros([0], tch::kind::FLOAT_CPU)));
+    let (name, tensor) =
+        layer.weight("bias").unwrap_or_else(|| (layer.name.clone(), Tensor::zeros([0], tch::kind::FLOAT_CPU)));
     Source { name, tensor, layout: Layout::Same }
 }
 
@@ -293,13 +315,20 @@ pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Resul
     let h5 = open(path)?;
     let mut notes = Vec::new();
     let (weights_group, format) = if h5.file.link_exists("model_weights") {
-        let g = h5.file.group("model_weights").map_err(|e| ImportError::not_scbasset(path, format!("`model_weights` is not a group: {}", short(&e))))?;
+        let g = h5
+            .file
+            .group("model_weights")
+            .map_err(|e| ImportError::not_scbasset(path, format!("`model_weights` is not a group: {}", short(&e))))?;
         (g, ImportFormat::KerasModel)
     } else if keras_string_list(&h5.file, "layer_names").is_some() {
         let root = h5.file.group("/").map_err(|e| ImportError::unreadable(path, short(&e)))?;
         (root, ImportFormat::KerasWeights)
     } else {
-        let hint = if h5.file.link_exists("layers") { " (a Keras 3 `.weights.h5`? save with tf.keras 2.x / tf_keras)" } else { "" };
+        let hint = if h5.file.link_exists("layers") {
+            " (a Keras 3 `.weights.h5`? save with tf.keras 2.x / tf_keras)"
+        } else {
+            ""
+        };
         return Err(ImportError::not_scbasset(
             path,
             format!("an HDF5 file without a `model_weights` group or a `layer_names` attribute: not a Keras model or weights file{hint}"),
@@ -389,13 +418,24 @@ pub fn import_keras_h5(path: impl AsRef<Path>, options: &ImportOptions) -> Resul
             } else if by_config == Some(b.name.as_str()) {
                 (*a, Some(*b))
             } else if a_fits != b_fits {
-                if a_fits { (*a, Some(*b)) } else { (*b, Some(*a)) }
+                if a_fits {
+                    (*a, Some(*b))
+                } else {
+                    (*b, Some(*a))
+                }
             } else if width(a) != width(b) {
-                if width(a) > width(b) { (*a, Some(*b)) } else { (*b, Some(*a)) }
+                if width(a) > width(b) {
+                    (*a, Some(*b))
+                } else {
+                    (*b, Some(*a))
+                }
             } else {
                 return Err(ImportError::not_scbasset(
                     path,
-                    format!("cannot tell the cell Dense from the batch Dense: `{}` and `{}` have the same width", a.name, b.name),
+                    format!(
+                        "cannot tell the cell Dense from the batch Dense: `{}` and `{}` have the same width",
+                        a.name, b.name
+                    ),
                 ));
             }
         }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fixtures::{cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
+use super::fixtures::{
+    cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture,
+};
 use super::*;
 use crate::models::scbasset::config::{Arch, ScBassetConfig};
 

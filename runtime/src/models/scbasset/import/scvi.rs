@@ -58,14 +58,20 @@ struct Dict<'a> {
 impl Dict<'_> {
     fn take(&mut self, key: &str, layout: Layout) -> Result<Source, ImportError> {
         let tensor = self.map.remove(key).ok_or_else(|| {
-            ImportError::not_scbasset(self.path, format!("the state dict has no `{key}` (not an scvi-tools SCBASSET module?)"))
+            ImportError::not_scbasset(
+                self.path,
+                format!("the state dict has no `{key}` (not an scvi-tools SCBASSET module?)"),
+            )
         })?;
         Ok(Source { name: key.to_string(), tensor, layout })
     }
 
     fn dims_of(&self, key: &str, rank: usize, meaning: &str) -> Result<Vec<i64>, ImportError> {
         let t = self.map.get(key).ok_or_else(|| {
-            ImportError::not_scbasset(self.path, format!("the state dict has no `{key}` (not an scvi-tools SCBASSET module?)"))
+            ImportError::not_scbasset(
+                self.path,
+                format!("the state dict has no `{key}` (not an scvi-tools SCBASSET module?)"),
+            )
         })?;
         let d = dims(t);
         if d.len() != rank {
@@ -97,8 +103,9 @@ pub fn import_scvi(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Im
     if looks_like_torch_pickle(path) {
         return Err(ImportError::TorchPickle { path: path.to_path_buf(), snippet: SCVI_CONVERSION_SNIPPET.into() });
     }
-    let entries = Tensor::read_safetensors(path)
-        .map_err(|e| ImportError::unreadable(path, format!("not a readable safetensors file (truncated or another format?): {e}")))?;
+    let entries = Tensor::read_safetensors(path).map_err(|e| {
+        ImportError::unreadable(path, format!("not a readable safetensors file (truncated or another format?): {e}"))
+    })?;
     let mut notes = Vec::new();
     let mut map = BTreeMap::new();
     let mut tracked = 0;
@@ -129,7 +136,10 @@ pub fn import_scvi(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Im
     let dense = d.dims_of("bottleneck.dense.weight", 2, "(bottleneck, filters · positions)")?;
     let cells = d.dims_of("cell_embedding", 2, "(bottleneck, n_cells)")?;
     let tower_mult = infer_tower_mult(&widths, Arch::Scvi).ok_or_else(|| {
-        ImportError::not_scbasset(path, format!("tower widths {widths:?} follow no multiplier under scvi-tools' rounding rule"))
+        ImportError::not_scbasset(
+            path,
+            format!("tower widths {widths:?} follow no multiplier under scvi-tools' rounding rule"),
+        )
     })?;
     let (filters, units) = (pre[0], dense[0]);
     if filters <= 0 || dense[1] % filters != 0 {
@@ -214,7 +224,11 @@ pub fn import_scvi(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Im
                     let zeros = Tensor::zeros([k as i64], tch::kind::FLOAT_CPU);
                     plan.insert(
                         "batch_bias".into(),
-                        Source { name: "(zeros: scvi has no per-batch bias)".into(), tensor: zeros, layout: Layout::Same },
+                        Source {
+                            name: "(zeros: scvi has no per-batch bias)".into(),
+                            tensor: zeros,
+                            layout: Layout::Same,
+                        },
                     );
                     cell_batch = Some(cb);
                     BatchImport::Full { n_batches: k, from: from.into() }
@@ -232,7 +246,10 @@ pub fn import_scvi(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Im
         let keys: Vec<&str> = d.map.keys().map(String::as_str).take(8).collect();
         return Err(ImportError::not_scbasset(
             path,
-            format!("unexpected entries {keys:?}{}: not the SCBASSET layout this importer knows", if d.map.len() > 8 { " …" } else { "" }),
+            format!(
+                "unexpected entries {keys:?}{}: not the SCBASSET layout this importer knows",
+                if d.map.len() > 8 { " …" } else { "" }
+            ),
         ));
     }
     let note = |ours: &str| -> String {

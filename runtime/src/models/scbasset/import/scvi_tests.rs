@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use super::fixtures::{cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture};
+use super::fixtures::{
+    cell_logits, err_of, export_npz, logits, python, random_codes, random_model, rel_err, run_fixture,
+};
 use super::*;
 use crate::models::scbasset::config::{Arch, ScBassetConfig};
 
@@ -120,14 +122,27 @@ fn broken_scvi_files_name_the_problem() {
     let codes = random_codes(3, config.seq_len);
     assert!(rel_err(&logits(&m.net, &codes), &logits(&net, &codes)) < 1e-5);
 
-    let without: Vec<_> = good.iter().filter(|(k, _)| k != "tower.2.batch_norm.running_var").map(|(k, t)| (k.clone(), t.shallow_clone())).collect();
+    let without: Vec<_> = good
+        .iter()
+        .filter(|(k, _)| k != "tower.2.batch_norm.running_var")
+        .map(|(k, t)| (k.clone(), t.shallow_clone()))
+        .collect();
     let p = write("missing.safetensors", &without);
     let e = err_of(import_scvi(&p, &opts));
-    assert!(matches!(e, ImportError::NotScBasset { .. }) && e.to_string().contains("tower.2.batch_norm.running_var"), "{e}");
+    assert!(
+        matches!(e, ImportError::NotScBasset { .. }) && e.to_string().contains("tower.2.batch_norm.running_var"),
+        "{e}"
+    );
 
     let wrong: Vec<_> = good
         .iter()
-        .map(|(k, t)| if k == "tower.1.conv.weight" { (k.clone(), t.narrow(1, 0, 15).contiguous()) } else { (k.clone(), t.shallow_clone()) })
+        .map(|(k, t)| {
+            if k == "tower.1.conv.weight" {
+                (k.clone(), t.narrow(1, 0, 15).contiguous())
+            } else {
+                (k.clone(), t.shallow_clone())
+            }
+        })
         .collect();
     let p = write("wrong.safetensors", &wrong);
     match err_of(import_scvi(&p, &opts)) {
