@@ -171,8 +171,8 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel, SavedModel
     })?;
     let bytes: Vec<u8> = Vec::try_from(&meta).map_err(|e: tch::TchError| err(path, e.to_string()))?;
     let meta: ModelMeta = serde_json::from_slice(&bytes).map_err(|e| {
-        let hint = if String::from_utf8_lossy(&bytes).contains("gscript-scbasset-checkpoint") {
-            " (this is a training checkpoint: continue it with train_scbasset's `resume`)"
+        let hint = if String::from_utf8_lossy(&bytes).contains(crate::train::checkpoint::CHECKPOINT_FORMAT) {
+            " (this is a training checkpoint: continue it with the `resume` option of train_scbasset or lora_finetune)"
         } else {
             ""
         };
