@@ -276,7 +276,7 @@ fn pretrained_keras_and_scvi_files_import_through_the_language() {
     }
     let npz = dir.path().join("vars.npz");
     tch::Tensor::write_npz(&vars, &npz).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/src/model/import/fixtures.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/src/models/scbasset/import/fixtures.py");
     for (kind, out) in [("keras", "k.h5"), ("scvi", "s.safetensors")] {
         let o = std::process::Command::new(&py)
             .args([script, kind, npz.to_str().unwrap(), dir.path().join(out).to_str().unwrap()])

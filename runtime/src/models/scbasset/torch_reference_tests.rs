@@ -15,7 +15,7 @@ use super::keras::bottleneck_kernel_to_keras;
 use super::network::ScBasset;
 use crate::train::augment::Augmentation;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/torch_reference.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/models/scbasset/torch_reference.py");
 
 fn python() -> Option<String> {
     let p = std::env::var("GSCRIPT_TORCH_PYTHON").ok().filter(|p| !p.is_empty());

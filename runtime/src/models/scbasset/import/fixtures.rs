@@ -22,7 +22,7 @@ pub fn err_of(r: Result<ImportedModel, ImportError>) -> ImportError {
 
 /// Runs `fixtures.py` with `args`, panicking with its output on failure.
 pub fn run_fixture(py: &Path, args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/import/fixtures.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/models/scbasset/import/fixtures.py");
     let out = Command::new(py).arg(&script).args(args).output().expect("python runs");
     assert!(
         out.status.success(),
