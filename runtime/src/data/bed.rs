@@ -1,5 +1,6 @@
 //! BED and narrowPeak peak files (plain or gzipped): the first three columns are chrom, start, end (0-based,
 //! half-open); a fourth column, when present, names the peak. Header (`track`, `browser`, `#`) lines are skipped.
+//! [`parse_bed`] reads any [`BufRead`]; [`read_bed`] opens a path (gunzipping it when needed) and calls it.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -53,11 +54,16 @@ impl PeakSet {
     }
 }
 
-/// Reads a BED / narrowPeak file. Errors name the file, the line and the field.
+/// Reads a BED / narrowPeak file (plain or gzipped). Errors name the file, the line and the field.
 pub fn read_bed(path: &Path) -> Result<PeakSet> {
-    let reader = open_text(path)?;
+    parse_bed(open_text(path)?, path)
+}
+
+/// Parses BED / narrowPeak lines from `reader`; `source` names the input in errors (`source:line: message`).
+pub fn parse_bed(reader: impl BufRead, source: impl AsRef<Path>) -> Result<PeakSet> {
+    let path = source.as_ref();
     let mut peaks = PeakSet::default();
-    for (i, line) in BufRead::lines(reader).enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let lineno = i + 1;
         let line = line.map_err(|e| RuntimeError::parse(path, lineno, format!("cannot read line: {e}")))?;
         let t = line.trim_end_matches('\r');
@@ -139,5 +145,37 @@ mod tests {
         }
         let err = read_bed(&dir.path().join("missing.bed")).unwrap_err().to_string();
         assert!(err.contains("missing.bed"), "{err}");
+    }
+
+    #[test]
+    fn parses_bed_from_bytes() {
+        let text = b"browser position chr1\n#c\nchr1\t10\t20\tp1\t0\t+\nchr2 5 9\n\nchrX\t0\t3\t.\r\n";
+        let peaks = parse_bed(&text[..], "<bytes>").unwrap();
+        assert_eq!(peaks.chrom, ["chr1", "chr2", "chrX"]);
+        assert_eq!((&peaks.start[..], &peaks.end[..]), (&[10, 5, 0][..], &[20, 9, 3][..]));
+        assert_eq!(peaks.name, ["p1", "chr2:5-9", "chrX:0-3"]);
+        let round = parse_bed(std::io::Cursor::new(peaks.to_bed()), "round").unwrap();
+        assert_eq!(round.name, ["p1", "chr2:5-9", "chrX:0-3"]);
+    }
+
+    #[test]
+    fn broken_bed_bytes_name_the_source_and_line() {
+        let cases: [(&[u8], &str); 5] = [
+            (
+                b"track x\nchr1\t10\t20\nchr1\t10\t2e3\n",
+                "<bytes>:3: end (column 3) is not a non-negative integer: '2e3'",
+            ),
+            (
+                b"chr1\t10\t20\nchr1\n",
+                "<bytes>:2: expected at least 3 tab-separated fields (chrom, start, end), found 1",
+            ),
+            (b"# only a comment\nchr1\t7\t7\n", "<bytes>:2: end 7 is not greater than start 7"),
+            (b"chr1\t1\t2\n\xff\xfe\n", "<bytes>:2: cannot read line"),
+            (b"track x\n# header only\n", "<bytes>: no peaks found"),
+        ];
+        for (bytes, expected) in cases {
+            let err = parse_bed(bytes, "<bytes>").unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{:?}: {err}", String::from_utf8_lossy(bytes));
+        }
     }
 }

@@ -17,7 +17,7 @@ pub mod tenx_h5;
 pub mod tenx_write;
 pub mod text;
 
-pub use bed::{read_bed, PeakSet};
+pub use bed::{parse_bed, read_bed, PeakSet};
 pub use cells::{CellMeta, MetaColumn};
 pub use dataset::{ChromosomeFilter, FilterReport, PeakDataset};
 pub use h5ad_write::{write_h5ad, write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};

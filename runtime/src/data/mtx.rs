@@ -1,6 +1,7 @@
 //! Matrix Market triplets (`matrix.mtx[.gz]` + `barcodes.tsv[.gz]` + `peaks.bed[.gz]`), as 10x Cell Ranger ATAC
 //! writes them. The coordinate list is streamed into CSR (memory ~ nnz); the orientation (peaks × cells or
-//! cells × peaks) is decided from the peak and barcode counts.
+//! cells × peaks) is decided from the peak and barcode counts. [`parse_mtx`] and [`parse_barcodes`] read any
+//! [`BufRead`]; [`read_mtx`], [`read_barcodes`] and [`read_mtx_dataset`] open paths (gunzipping them when needed).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -20,10 +21,16 @@ pub struct Coordinates {
     pub val: Vec<f32>,
 }
 
-/// Reads a Matrix Market `coordinate` file (integer, real or pattern; general).
+/// Reads a Matrix Market `coordinate` file (integer, real or pattern; general), plain or gzipped.
 pub fn read_mtx(path: &Path) -> Result<Coordinates> {
-    let reader = open_text(path)?;
-    let mut lines = BufRead::lines(reader).enumerate();
+    parse_mtx(open_text(path)?, path)
+}
+
+/// Parses a Matrix Market `coordinate` matrix from `reader`; `source` names the input in errors
+/// (`source:line: message`).
+pub fn parse_mtx(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Coordinates> {
+    let path = source.as_ref();
+    let mut lines = reader.lines().enumerate();
     let err = |line: usize, msg: String| RuntimeError::parse(path, line, msg);
     let (_, header) = lines.next().ok_or_else(|| err(0, "empty file: expected a %%MatrixMarket header".into()))?;
     let header = header.map_err(|e| err(1, format!("cannot read: {e}")))?;
@@ -101,11 +108,16 @@ pub fn read_mtx(path: &Path) -> Result<Coordinates> {
     Ok(Coordinates { rows, cols, row, col, val })
 }
 
-/// Reads one barcode per line (first tab-separated column).
+/// Reads one barcode per line (first tab-separated column) from a plain or gzipped file.
 pub fn read_barcodes(path: &Path) -> Result<Vec<String>> {
-    let reader = open_text(path)?;
+    parse_barcodes(open_text(path)?, path)
+}
+
+/// Parses one barcode per line (first tab-separated column) from `reader`; `source` names the input in errors.
+pub fn parse_barcodes(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = source.as_ref();
     let mut out = Vec::new();
-    for (i, line) in BufRead::lines(reader).enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| RuntimeError::parse(path, i + 1, format!("cannot read: {e}")))?;
         let b = line.split('\t').next().unwrap_or("").trim();
         if b.is_empty() {
@@ -199,5 +211,42 @@ mod tests {
         assert!(e.contains("the matrix is 3 × 2 but") && e.contains("has 1 peaks"), "{e}");
         let empty = write(&dir, "e.tsv", "");
         assert!(read_barcodes(&empty).unwrap_err().to_string().contains("no barcodes"));
+    }
+
+    const HEADER: &str = "%%MatrixMarket matrix coordinate real general\n";
+
+    #[test]
+    fn parses_mtx_and_barcodes_from_bytes() {
+        let text = format!("{HEADER}% written by a test\n\n2 3 3\n1 1 0.5\n2 3 1e1\n1 2 -2\n");
+        let c = parse_mtx(text.as_bytes(), "<bytes>").unwrap();
+        assert_eq!((c.rows, c.cols), (2, 3));
+        assert_eq!((c.row, c.col, c.val), (vec![0, 1, 0], vec![0, 2, 1], vec![0.5, 10.0, -2.0]));
+        let c = parse_mtx(&b"%%MatrixMarket matrix coordinate pattern\n1 4 1\n1 4\n"[..], "<bytes>").unwrap();
+        assert_eq!((c.cols, c.col, c.val), (4, vec![3], vec![1.0]));
+        let bc = parse_barcodes(std::io::Cursor::new("AAAC-1\tcell\nAAAG-1\n"), "<bytes>").unwrap();
+        assert_eq!(bc, ["AAAC-1", "AAAG-1"]);
+    }
+
+    #[test]
+    fn broken_mtx_bytes_name_the_source_and_line() {
+        let cases = [
+            (
+                "%%MatrixMarket matrix coordinate integer symmetric\n".to_string(),
+                "<bytes>:1: symmetry 'symmetric' is not supported",
+            ),
+            (format!("{HEADER}2 x 1\n"), "<bytes>:2: size field 2 is not a number: 'x'"),
+            (format!("{HEADER}2 3 2\n1 1 1\n% note\n1 4 1\n"), "<bytes>:5: column index 4 is outside 1..=3"),
+            (format!("{HEADER}2 3 1\n0 1 1\n"), "<bytes>:3: row index 0 is outside 1..=2"),
+            (format!("{HEADER}2 3 1\n1 1\n"), "<bytes>:3: expected 3 fields (row col value), found 2"),
+            (format!("{HEADER}% only comments\n"), "<bytes>: no size line"),
+        ];
+        for (text, expected) in cases {
+            let e = parse_mtx(text.as_bytes(), "<bytes>").unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{text:?}: {e}");
+        }
+        let e = parse_barcodes(&b"A\n\nB\n"[..], "<bytes>").unwrap_err().to_string();
+        assert_eq!(e, "<bytes>:2: empty barcode line");
+        let e = parse_barcodes(&b"A\n\xc3\x28\n"[..], "<bytes>").unwrap_err().to_string();
+        assert!(e.starts_with("<bytes>:2: cannot read"), "{e}");
     }
 }

@@ -93,8 +93,11 @@ pub struct VcfRead {
 
 const HEADER: [&str; 5] = ["#CHROM", "POS", "ID", "REF", "ALT"];
 
-/// Parses VCF text; `source` names it in errors.
-pub fn parse_vcf(reader: impl BufRead, source: &Path) -> Result<VcfRead> {
+/// Parses VCF text from `reader` (uncompressed: wrap gzipped bytes in
+/// [`maybe_gunzip`](crate::data::text::maybe_gunzip)); `source` names it in errors (`source:line: message`), e.g. a
+/// path or [`BYTES_SOURCE`](crate::data::text::BYTES_SOURCE).
+pub fn parse_vcf(reader: impl BufRead, source: impl AsRef<Path>) -> Result<VcfRead> {
+    let source = source.as_ref();
     let mut out = VcfRead::default();
     let mut seen_header = false;
     for (i, line) in reader.lines().enumerate() {
@@ -166,7 +169,7 @@ pub fn parse_vcf(reader: impl BufRead, source: &Path) -> Result<VcfRead> {
     Ok(out)
 }
 
-/// Reads a VCF file (gzipped or not).
+/// Reads a VCF file (gzipped or not): opens it and calls [`parse_vcf`] with the path as the source.
 pub fn read_vcf(path: &Path) -> Result<VcfRead> {
     parse_vcf(open_text(path)?, path)
 }
@@ -224,5 +227,22 @@ mod tests {
             let e = vcf(text).unwrap_err().to_string();
             assert!(e.contains(&format!("v.vcf:{line}:")) && e.contains(what), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn gzipped_vcf_bytes_with_a_byte_label() {
+        use std::io::Write;
+        let text = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\nchr3\t7\trs7\tT\tC,G\n";
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let r = parse_vcf(crate::data::text::maybe_gunzip(&gz[..]).unwrap(), "<bytes>").unwrap();
+        assert_eq!(r.variants.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["rs7_1", "rs7_2"]);
+        assert_eq!(r.lines, [3, 3]);
+        let e = parse_vcf(&b"#CHROM\tPOS\tID\tREF\tALT\n\tchr1\t10\t.\tA\n"[..], "<bytes>").unwrap_err().to_string();
+        assert_eq!(e, "<bytes>:2: CHROM is empty");
+        let e =
+            parse_vcf(&b"#CHROM\tPOS\tID\tREF\tALT\nchr1\t10\t.\t\xff\tG\n"[..], "<bytes>").unwrap_err().to_string();
+        assert!(e.starts_with("<bytes>:2: cannot read"), "{e}");
     }
 }

@@ -1,17 +1,18 @@
-//! Format detection and file reading: [`read_motif_file`] reads MEME,
-//! JASPAR/PFM or HOMER files, gzip-compressed or not.
+//! Format detection and reading: [`read_motifs`] reads MEME, JASPAR/PFM or
+//! HOMER motifs from any [`BufRead`]; [`read_motif_file`] opens a file,
+//! gzip-compressed or not, and calls it.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
-
+use crate::data::text::maybe_gunzip;
 use crate::motif::error::{parse_error, MotifError, ParseErrorKind};
 use crate::motif::homer::parse_homer;
 use crate::motif::jaspar::{parse_jaspar, DEFAULT_COUNT_PSEUDOCOUNT};
 use crate::motif::meme::parse_meme;
 use crate::motif::motif::MotifSet;
-use crate::motif::text::is_number;
+use crate::motif::text::{is_number, read_text};
 
 /// The motif file formats this crate reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub fn read_motif_file(path: impl AsRef<Path>) -> Result<MotifSet, MotifError> {
 }
 
 /// [`read_motif_file`] with the format given (`None`: from the extension, then the content) and the pseudocount
-/// added to each count of JASPAR count matrices.
+/// added to each count of JASPAR count matrices. Opens the file and calls [`read_motifs`] with the path as the source.
 pub fn read_motif_file_as(
     path: impl AsRef<Path>,
     format: Option<MotifFormat>,
@@ -98,26 +99,31 @@ pub fn read_motif_file_as(
     let path = path.as_ref();
     let file = path.display().to_string();
     let io = |source: std::io::Error| MotifError::Io { file: file.clone(), source };
-    let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(io)?;
-        out
-    } else {
-        raw
-    };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}"))))?;
-    let format = match format.or_else(|| MotifFormat::from_path(path)).or_else(|| MotifFormat::sniff(&text)) {
+    let reader = maybe_gunzip(BufReader::new(File::open(path).map_err(io)?)).map_err(io)?;
+    read_motifs(reader, &file, format.or_else(|| MotifFormat::from_path(path)), count_pseudocount)
+}
+
+/// Reads MEME, JASPAR/PFM or HOMER motifs from `reader` (UTF-8 text; wrap gzipped bytes in
+/// [`maybe_gunzip`]). `format` `None` detects it from the content ([`MotifFormat::sniff`]); `count_pseudocount` is
+/// added to each count of JASPAR count matrices. `source` names the input in errors (`source:line: message`): a path,
+/// or [`STRING_SOURCE`](crate::motif::STRING_SOURCE).
+pub fn read_motifs(
+    reader: impl BufRead,
+    source: &str,
+    format: Option<MotifFormat>,
+    count_pseudocount: f64,
+) -> Result<MotifSet, MotifError> {
+    let text = read_text(reader, source)?;
+    let format = match format.or_else(|| MotifFormat::sniff(&text)) {
         Some(f) => f,
         None if text.trim().is_empty() => {
-            return Err(parse_error(&file, 1, ParseErrorKind::Empty { format: "MEME, JASPAR or HOMER" }))
+            return Err(parse_error(source, 1, ParseErrorKind::Empty { format: "MEME, JASPAR or HOMER" }))
         }
-        None => return Err(parse_error(&file, 1, ParseErrorKind::UnknownFormat)),
+        None => return Err(parse_error(source, 1, ParseErrorKind::UnknownFormat)),
     };
     match format {
-        MotifFormat::Jaspar => parse_jaspar(&text, &file, count_pseudocount),
-        f => parse_motifs(&text, &file, f),
+        MotifFormat::Jaspar => parse_jaspar(&text, source, count_pseudocount),
+        f => parse_motifs(&text, source, f),
     }
 }
 
@@ -218,5 +224,37 @@ mod tests {
         std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
         assert!(read_motif_file(&binary).unwrap_err().to_string().contains("not UTF-8"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reads_every_format_from_bytes() {
+        for (text, id) in [(MEME, "A1"), (JASPAR, "MA1"), (HOMER, "cg/y")] {
+            let set = read_motifs(text.as_bytes(), "<bytes>", None, DEFAULT_COUNT_PSEUDOCOUNT).unwrap();
+            assert_eq!((set.motifs[0].id.as_str(), set.source.as_str()), (id, "<bytes>"));
+            let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+            enc.write_all(text.as_bytes()).unwrap();
+            let gz = enc.finish().unwrap();
+            let again = read_motifs(maybe_gunzip(&gz[..]).unwrap(), "<bytes>", None, 0.0).unwrap();
+            assert_eq!(again.motifs, set.motifs);
+        }
+        // with the format given, the JASPAR pseudocount is applied to the counts: (1 + 4/4) / (4 + 4)
+        let with = read_motifs(std::io::Cursor::new(JASPAR), "<bytes>", Some(MotifFormat::Jaspar), 4.0).unwrap();
+        assert!((with.motifs[0].ppm[0][0] - 2.0 / 8.0).abs() < 1e-12, "{:?}", with.motifs[0].ppm);
+    }
+
+    #[test]
+    fn broken_bytes_name_the_source_and_line() {
+        let cases: [(&[u8], Option<MotifFormat>, &str); 4] = [
+            (b"\n# a note\n", None, "<bytes>:1: cannot detect motif format"),
+            (b" \n\t\n", None, "<bytes>:1: empty input, expected MEME, JASPAR or HOMER motifs"),
+            (b">MA1 x\nA [1 2]\nC [3 4]\nG [0 0]\nT [0]\n", None, "<bytes>:5: count row has 1 values, expected 2"),
+            (HOMER.as_bytes(), Some(MotifFormat::Meme), "<bytes>:1: missing MEME header"),
+        ];
+        for (bytes, format, expected) in cases {
+            let e = read_motifs(bytes, "<bytes>", format, 0.0).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{:?}: {e}", String::from_utf8_lossy(bytes));
+        }
+        let e = read_motifs(&b"MEME version 4\n\x80\n"[..], "<bytes>", None, 0.0).unwrap_err();
+        assert!(matches!(e, MotifError::Io { .. }) && e.to_string().starts_with("<bytes>: not UTF-8"), "{e}");
     }
 }

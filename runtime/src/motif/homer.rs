@@ -17,7 +17,7 @@
 
 use crate::motif::error::{excerpt, parse_error, MotifError, ParseErrorKind};
 use crate::motif::motif::{Motif, MotifSet, UNIFORM_BACKGROUND};
-use crate::motif::text::{is_blank, probability_row, split_lines};
+use crate::motif::text::{is_blank, probability_row, read_text, split_lines};
 
 /// Parses a HOMER `.motif` file (one or more motifs). `source` names the
 /// input in errors; pass [`STRING_SOURCE`](crate::motif::STRING_SOURCE) for a
@@ -91,6 +91,12 @@ pub fn parse_homer(text: &str, source: &str) -> Result<MotifSet, MotifError> {
     Ok(set)
 }
 
+/// Reads a HOMER `.motif` file from `reader` (UTF-8 text); `source` names the input in errors. Unreadable or
+/// non-UTF-8 input gives [`MotifError::Io`].
+pub fn read_homer(reader: impl std::io::BufRead, source: &str) -> Result<MotifSet, MotifError> {
+    parse_homer(&read_text(reader, source)?, source)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +159,36 @@ mod tests {
         expect_err(">A\tn\t5\n1.5 -0.5 0 0\n", 2, "negative value -0.5, expected a probability >= 0");
         expect_err(">A\tn\t5\n0.5 0.3 0 0\n", 2, "row sums to 0.8, expected 1 (tolerance 0.01)");
         expect_err(">A\tn\t5\n\n>B\tm\t5\n1 0 0 0\n", 1, "motif n has width 0, expected at least one position");
+    }
+
+    #[test]
+    fn reads_homer_from_any_bufread() {
+        let set = read_homer(HOMER.as_bytes(), "<bytes>").unwrap();
+        assert_eq!(set.source, "<bytes>");
+        assert_eq!(set.motifs, parse_homer(HOMER, "k.motif").unwrap().motifs);
+        let one = read_homer(
+            std::io::Cursor::new("\u{feff}>ACG\tacg/x\t4.0\r\n1 0 0 0\r\n0 1 0 0\r\n0 0 1 0\r\n"),
+            "<bytes>",
+        )
+        .unwrap();
+        assert_eq!((one.motifs[0].id.as_str(), one.motifs[0].consensus().as_str()), ("acg/x", "ACG"));
+    }
+
+    #[test]
+    fn broken_homer_bytes_name_the_source_and_line() {
+        let cases: [(&[u8], &str); 3] = [
+            (b">A\tn\t5\n1 0 0 0\n0.25 0.25 0.25\n", "<bytes>:3: probability row has 3 values, expected 4"),
+            (b">A\tn\t5\n1 0 0 0\n>B\tm\t5\n0.9 0.3 0 0\n", "<bytes>:4: row sums to 1.2, expected 1 (tolerance 0.01)"),
+            (
+                b"\n\nA 1 0 0 0\n",
+                "<bytes>:3: expected a `>consensus<TAB>name<TAB>threshold` header line, found `A 1 0 0 0`",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let e = read_homer(bytes, "<bytes>").unwrap_err().to_string();
+            assert_eq!(e, expected, "{:?}", String::from_utf8_lossy(bytes));
+        }
+        let e = read_homer(&b">A\tn\n\xff 0 0 0\n"[..], "<bytes>").unwrap_err();
+        assert!(matches!(e, MotifError::Io { .. }) && e.to_string().starts_with("<bytes>: not UTF-8"), "{e}");
     }
 }

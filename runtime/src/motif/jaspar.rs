@@ -18,7 +18,7 @@
 
 use crate::motif::error::{excerpt, parse_error, MotifError, ParseErrorKind};
 use crate::motif::motif::{base_index, Motif, MotifSet, UNIFORM_BACKGROUND};
-use crate::motif::text::{is_blank, non_negative, number, split_lines};
+use crate::motif::text::{is_blank, non_negative, number, read_text, split_lines};
 
 /// Pseudocount used by [`read_motif_file`](crate::motif::read_motif_file) and
 /// [`parse_motifs`](crate::motif::parse_motifs) when converting counts to
@@ -182,6 +182,12 @@ pub fn parse_jaspar(text: &str, source: &str, pseudocount: f64) -> Result<MotifS
     Ok(set)
 }
 
+/// Reads JASPAR `.jaspar` or plain `.pfm` count matrices from `reader` (UTF-8 text), as [`parse_jaspar`] parses
+/// them; `source` names the input in errors. Unreadable or non-UTF-8 input gives [`MotifError::Io`].
+pub fn read_jaspar(reader: impl std::io::BufRead, source: &str, pseudocount: f64) -> Result<MotifSet, MotifError> {
+    parse_jaspar(&read_text(reader, source)?, source, pseudocount)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,5 +308,36 @@ T  [11  1  1  1 24  0 ]
     #[test]
     fn error_zero_width() {
         expect_err(">M1\nA [ ]\nC [ ]\nG [ ]\nT [ ]\n", 1, "motif M1 has width 0, expected at least one position");
+    }
+
+    #[test]
+    fn reads_jaspar_from_any_bufread() {
+        let set = read_jaspar(JASPAR.as_bytes(), "<bytes>", 0.0).unwrap();
+        assert_eq!(set.source, "<bytes>");
+        assert_eq!(set.motifs, parse_jaspar(JASPAR, "m.jaspar", 0.0).unwrap().motifs);
+        let pfm =
+            read_jaspar(std::io::Cursor::new(">X1 plain\r\n4 19\r\n16 0\r\n0 1\r\n0 0\r\n"), "<bytes>", 0.0).unwrap();
+        assert_eq!(pfm.motifs[0].ppm, vec![[0.2, 0.8, 0.0, 0.0], [0.95, 0.0, 0.05, 0.0]]);
+    }
+
+    #[test]
+    fn broken_jaspar_bytes_name_the_source_and_line() {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b">M1\nA [1 2]\nC [1 2]\nG [1 2 3]\nT [1 2]\n",
+                "<bytes>:4: count row has 3 values, expected 2 (as the first row, line 2)",
+            ),
+            (b">M1\nA [1 2]\nC [1 2]\nG [1 2]\nT [1 inf]\n", "<bytes>:5: `inf` is not a number, expected a count"),
+            (
+                b">M1\nA 1\nC 1\nG 1\n\n>M2\nA 1\n",
+                "<bytes>:1: motif M1: matrix has 3 rows, expected 4 (one count row per base A, C, G, T)",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let e = read_jaspar(bytes, "<bytes>", 0.0).unwrap_err().to_string();
+            assert_eq!(e, expected, "{:?}", String::from_utf8_lossy(bytes));
+        }
+        let e = read_jaspar(&b">M1\nA [\xe9]\n"[..], "<bytes>", 0.0).unwrap_err();
+        assert!(matches!(e, MotifError::Io { .. }) && e.to_string().starts_with("<bytes>: not UTF-8"), "{e}");
     }
 }

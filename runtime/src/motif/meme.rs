@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 
 use crate::motif::error::{excerpt, parse_error, MotifError, ParseErrorKind, ROW_SUM_TOLERANCE};
 use crate::motif::motif::{Motif, MotifSet, ALPHABET, UNIFORM_BACKGROUND};
-use crate::motif::text::{is_blank, is_number, non_negative, number, probability_row, split_lines};
+use crate::motif::text::{is_blank, is_number, non_negative, number, probability_row, read_text, split_lines};
 
 const ROW_NOTE: &str = " (alength= 4)";
 
@@ -321,6 +321,12 @@ fn parse_matrix(
     }
     let motif = Motif { id: id.to_string(), name, ppm: rows, background, n_sites };
     Ok((motif, k))
+}
+
+/// Reads a MEME minimal-format motif file from `reader` (UTF-8 text); `source` names the input in error messages
+/// and in [`MotifSet::source`]. Unreadable or non-UTF-8 input gives [`MotifError::Io`].
+pub fn read_meme(reader: impl std::io::BufRead, source: &str) -> Result<MotifSet, MotifError> {
+    parse_meme(&read_text(reader, source)?, source)
 }
 
 /// Writes `set` in MEME minimal format (version 4, `ALPHABET= ACGT`,

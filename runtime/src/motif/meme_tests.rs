@@ -244,3 +244,36 @@ fn writer_sanitises_ids() {
     let empty = write_meme(&MotifSet::new("e"));
     assert!(empty.contains("A 0.25 C 0.25 G 0.25 T 0.25"));
 }
+
+#[test]
+fn reads_meme_from_any_bufread() {
+    let from_bytes = read_meme(GOOD.as_bytes(), "<bytes>").unwrap();
+    assert_eq!(from_bytes.source, "<bytes>");
+    assert_eq!(from_bytes.motifs, parse_meme(GOOD, STRING_SOURCE).unwrap().motifs);
+    let from_cursor = read_meme(std::io::Cursor::new(write_meme(&from_bytes)), "<bytes>").unwrap();
+    assert_eq!(from_cursor.motifs, from_bytes.motifs);
+}
+
+#[test]
+fn broken_meme_bytes_name_the_source_and_line() {
+    let cases = [
+        (
+            format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n"),
+            "<bytes>:7: letter-probability row has 2 values, expected 4 (alength= 4)",
+        ),
+        (
+            "MEME version 4\n\nALPHABET= ACGU\n".to_string(),
+            "<bytes>:3: unsupported alphabet `ACGU`, expected `ALPHABET= ACGT`",
+        ),
+        (
+            format!("{HEAD}MOTIF X\nletter-probability matrix: alength= 4 w= 1\nnan 0 0 1\n"),
+            "<bytes>:7: `nan` is not a number, expected a probability",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = read_meme(text.as_bytes(), "<bytes>").unwrap_err();
+        assert_eq!(e.to_string(), expected, "{text:?}");
+    }
+    let e = read_meme(&b"MEME version 4\n\xc0\n"[..], "<bytes>").unwrap_err();
+    assert!(matches!(e, MotifError::Io { .. }) && e.to_string().starts_with("<bytes>: not UTF-8"), "{e}");
+}

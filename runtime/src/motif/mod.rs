@@ -3,9 +3,11 @@
 //! dinucleotide-preserving shuffles.
 //!
 //! * [`Motif`] / [`MotifSet`]: position probability matrices over A, C, G, T.
-//! * Parsers: [`parse_meme`], [`parse_jaspar`], [`parse_homer`], or
-//!   [`read_motif_file`] to detect the format and gunzip as needed;
-//!   [`write_meme`] writes MEME minimal format.
+//! * Parsers of text: [`parse_meme`], [`parse_jaspar`], [`parse_homer`];
+//!   of any `BufRead`: [`read_meme`], [`read_jaspar`], [`read_homer`], or
+//!   [`read_motifs`] to detect the format; [`read_motif_file`] opens a file
+//!   (gunzipping as needed) and calls [`read_motifs`]; [`write_meme`]
+//!   writes MEME minimal format.
 //! * Scanning: [`Pssm`] (prepare once, scan many sequences), [`scan`],
 //!   [`pwm_ism_score`].
 //! * [`dinucleotide_shuffle`](crate::seq::shuffle::dinucleotide_shuffle) for matched background sequences.
@@ -36,9 +38,9 @@ mod scan;
 mod text;
 
 pub use error::{MotifError, ParseErrorKind, ROW_SUM_TOLERANCE, STRING_SOURCE};
-pub use formats::{parse_motifs, read_motif_file, read_motif_file_as, MotifFormat};
-pub use homer::parse_homer;
-pub use jaspar::{parse_jaspar, DEFAULT_COUNT_PSEUDOCOUNT};
-pub use meme::{parse_meme, write_meme};
+pub use formats::{parse_motifs, read_motif_file, read_motif_file_as, read_motifs, MotifFormat};
+pub use homer::{parse_homer, read_homer};
+pub use jaspar::{parse_jaspar, read_jaspar, DEFAULT_COUNT_PSEUDOCOUNT};
+pub use meme::{parse_meme, read_meme, write_meme};
 pub use motif::{base_index, Motif, MotifSet, ALPHABET, UNIFORM_BACKGROUND};
 pub use scan::{pwm_ism_score, scan, Hit, Pssm, Strand, DEFAULT_PSEUDOCOUNT, SCORE_RANGE};

@@ -1,6 +1,18 @@
 //! Small line-oriented helpers shared by the format parsers (crate-private).
 
+use std::io::Read;
+
 use crate::motif::error::{parse_error, MotifError, ParseErrorKind, ROW_SUM_TOLERANCE};
+
+/// All of `reader` as UTF-8 text (the parsers look ahead across lines, and motif files are small). A failed read
+/// or bytes that are not UTF-8 give [`MotifError::Io`] naming `source`.
+pub(crate) fn read_text(mut reader: impl Read, source: &str) -> Result<String, MotifError> {
+    let io = |source_err: std::io::Error| MotifError::Io { file: source.to_string(), source: source_err };
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(io)?;
+    String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}"))))
+}
 
 /// The input split into lines, with a leading byte-order mark removed.
 /// Index `i` holds line number `i + 1`.
@@ -66,6 +78,14 @@ pub(crate) fn non_negative(values: &[f64], what: &'static str, file: &str, line:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_text_names_the_source_on_failure() {
+        assert_eq!(read_text(&b"MEME version 4\n"[..], "m").unwrap(), "MEME version 4\n");
+        let e = read_text(&b">M\n\xff\n"[..], "<bytes>").unwrap_err();
+        assert!(matches!(e, MotifError::Io { .. }));
+        assert!(e.to_string().starts_with("<bytes>: not UTF-8 text"), "{e}");
+    }
 
     #[test]
     fn split_lines_strips_bom_and_crlf() {

@@ -3,7 +3,8 @@
 //! The `.fai` index is read when present and built otherwise (saved next to the FASTA when the directory is
 //! writable; when it is not, the index is kept in memory and a warning says so). Sequences are fetched with
 //! positioned reads, so a whole genome is never loaded. bgzip-compressed FASTA is detected and refused with a clear
-//! message (decompress it, or use an uncompressed copy).
+//! message (decompress it, or use an uncompressed copy). The index parsers take any [`BufRead`]: [`parse_fai`] reads
+//! `.fai` lines and [`build_fai_from`] streams FASTA text; [`read_fai`] and [`build_fai`] open paths and call them.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -177,10 +178,19 @@ fn fai_path(fasta: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn read_fai(path: &Path) -> Result<Vec<FaiEntry>> {
-    let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::io(path, e))?;
+/// Reads a `.fai` index file.
+pub fn read_fai(path: &Path) -> Result<Vec<FaiEntry>> {
+    let file = File::open(path).map_err(|e| RuntimeError::io(path, e))?;
+    parse_fai(BufReader::new(file), path)
+}
+
+/// Parses `.fai` index lines (`name  length  offset  line_bases  line_width`, tab-separated) from `reader`;
+/// `source` names the input in errors (`source:line: message`).
+pub fn parse_fai(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Vec<FaiEntry>> {
+    let path = source.as_ref();
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| RuntimeError::io(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -211,10 +221,16 @@ fn read_fai(path: &Path) -> Result<Vec<FaiEntry>> {
     Ok(out)
 }
 
-/// Scans a FASTA and builds its index; lines within a record must have equal length except the last.
+/// Scans a FASTA file and builds its index; lines within a record must have equal length except the last.
 pub fn build_fai(path: &Path) -> Result<Vec<FaiEntry>> {
     let file = File::open(path).map_err(|e| RuntimeError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    build_fai_from(BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// Streams FASTA text from `reader` and builds its index (byte offsets count from the reader's first byte); lines
+/// within a record must have equal length except the last. `source` names the input in errors.
+pub fn build_fai_from(mut reader: impl BufRead, source: impl AsRef<Path>) -> Result<Vec<FaiEntry>> {
+    let path = source.as_ref();
     let mut entries: Vec<FaiEntry> = Vec::new();
     let mut offset = 0u64;
     let mut line = Vec::new();
@@ -387,6 +403,47 @@ mod tests {
         // root ignores directory permissions; only check the warning where the write really failed
         if !dir.path().join("g.fa.fai").exists() {
             assert!(g.warning.as_deref().unwrap_or("").contains("could not save the FASTA index"));
+        }
+    }
+
+    #[test]
+    fn indexes_fasta_and_parses_fai_from_bytes() {
+        let fasta = b">chr1 first\nACGTA\nCGTAC\nGT\n>chr2\r\nacgt\r\nac\r\n";
+        let entries = build_fai_from(&fasta[..], "<bytes>").unwrap();
+        let want = [
+            FaiEntry { name: "chr1".into(), length: 12, offset: 12, line_bases: 5, line_width: 6 },
+            FaiEntry { name: "chr2".into(), length: 6, offset: 34, line_bases: 4, line_width: 6 },
+        ];
+        assert_eq!(entries, want);
+        // the offsets point at the first base of each record
+        assert_eq!(&fasta[12..17], b"ACGTA");
+        assert_eq!(&fasta[34..38], b"acgt");
+        let fai: String = entries
+            .iter()
+            .map(|e| format!("{}\t{}\t{}\t{}\t{}\n", e.name, e.length, e.offset, e.line_bases, e.line_width))
+            .collect();
+        assert_eq!(parse_fai(std::io::Cursor::new(format!("{fai}\n")), "<bytes>").unwrap(), want);
+    }
+
+    #[test]
+    fn broken_fasta_and_fai_bytes_name_the_source_and_line() {
+        let fasta: [(&[u8], &str); 3] = [
+            (b">a\nACGT\n\n>b\nAC\n>c x\nAC GT\n", "<bytes>:7: unexpected character ' ' in sequence c"),
+            (b">a\nACGT\nAC\n\nAC\n", "<bytes>:3: line lengths in a vary"),
+            (b">a\nAC\n>b\n", "<bytes>: sequence 'b' is empty"),
+        ];
+        for (bytes, expected) in fasta {
+            let err = build_fai_from(bytes, "<bytes>").unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{:?}: {err}", String::from_utf8_lossy(bytes));
+        }
+        let fai = [
+            ("c\t4\t3\t4\t5\nd\t4\t3\t4\n", "<bytes>:2: expected 5 tab-separated fields, found 4"),
+            ("c\t4\t3\t4\t5\n\nd\t4\tx\t4\t5\n", "<bytes>:3: field 3 is not a number: 'x'"),
+            ("c\t4\t3\t4\t3\n", "<bytes>:1: line lengths must be positive and width ≥ bases"),
+        ];
+        for (text, expected) in fai {
+            let err = parse_fai(text.as_bytes(), "<bytes>").unwrap_err().to_string();
+            assert_eq!(err, expected, "{text:?}");
         }
     }
 }
