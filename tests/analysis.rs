@@ -121,3 +121,60 @@ fn layouts_keep_cell_types_together() {
     let e = err(&mut s, "neighbors(emb, #{method: \"cosine\"})");
     assert!(e.contains("\"cosine\" is not one of"), "{e}");
 }
+
+#[test]
+fn an_interrupt_stops_layouts_and_clustering_as_it_stops_training() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use gscript_lang::{CaptureSink, ErrorKind, SinkEvent};
+
+    let sink = std::sync::Arc::new(CaptureSink::default());
+    let mut s = Session::new(sink.clone(), &[&gscript_stdlib::StdLib]);
+    let out = tempfile::tempdir().unwrap();
+    s.host().set_out_dir(out.path());
+    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 200, n_peaks: 800, n_cell_types: 3, seed: 2}); let emb = lsi(sim.data, #{n: 10});");
+    // each of these runs for minutes unless interrupted
+    for (code, label) in
+        [("umap(emb, #{n_epochs: 10000000})", "UMAP"), ("tsne(emb, #{perplexity: 10.0, max_iter: 10000000})", "t-SNE")]
+    {
+        sink.take();
+        let flag = s.host().interrupt_flag();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let finished = done.clone();
+        // interrupts once the evaluation is under way (and again, should the evaluation have cleared the flag on start)
+        let interrupter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            let first = Instant::now();
+            while !finished.load(Ordering::SeqCst) {
+                flag.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            first
+        });
+        let e = s.eval(code, "<test>").expect_err(code);
+        let returned = Instant::now();
+        done.store(true, Ordering::SeqCst);
+        let interrupted_at = interrupter.join().unwrap();
+        assert_eq!(e.kind, ErrorKind::Interrupted, "{code}: {}", e.render());
+        let latency = returned.saturating_duration_since(interrupted_at);
+        assert!(latency < Duration::from_secs(2), "{code} returned {latency:?} after the interrupt");
+        // its progress bar was started and ended as interrupted
+        let events = sink.take();
+        let id = events
+            .iter()
+            .find_map(|ev| match ev {
+                SinkEvent::ProgressStart(id, st) if st.label == label => Some(*id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{code}: no {label} progress in {events:?}"));
+        assert!(
+            events
+                .iter()
+                .any(|ev| matches!(ev, SinkEvent::ProgressFinish(i, st) if *i == id && st.message == "interrupted")),
+            "{code}: {events:?}"
+        );
+    }
+    // the session goes on
+    assert_eq!(eval(&mut s, "emb.shape()[0]").as_int().unwrap(), 200);
+}

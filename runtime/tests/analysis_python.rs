@@ -21,6 +21,7 @@ use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use serde_json::json;
 
 use gscript_runtime::testing::test_python as python;
+use gscript_runtime::{CancelToken, NoProgress};
 
 #[test]
 fn analysis_agrees_with_scikit_learn_scipy_and_leidenalg() {
@@ -31,13 +32,14 @@ fn analysis_agrees_with_scikit_learn_scipy_and_leidenalg() {
     let pred: Vec<u32> = truth.iter().enumerate().map(|(i, &t)| if i % 7 == 0 { (t + 1) % 4 } else { t }).collect();
     let scores: Vec<f64> = x.iter().step_by(d).map(|&v| v as f64).collect();
     let positives: Vec<bool> = truth.iter().map(|&t| t == 0).collect();
-    let knn = knn_exact(&x, n, d, 10).unwrap();
+    let knn = knn_exact(&x, n, d, 10, &mut NoProgress, &CancelToken::new()).unwrap();
     let p = pca(&x, n, d, &PcaOptions { n_components: 5, solver: SvdSolver::Exact, ..Default::default() }).unwrap();
     let pr =
         pca(&x, n, d, &PcaOptions { n_components: 3, solver: SvdSolver::Randomized, seed: 2, ..Default::default() })
             .unwrap();
     let graph = Graph::from_knn(&knn).unwrap();
-    let part = leiden(&graph, &LeidenOptions { seed: 1, ..Default::default() }).unwrap();
+    let part =
+        leiden(&graph, &LeidenOptions { seed: 1, ..Default::default() }, &mut NoProgress, &CancelToken::new()).unwrap();
     let edges: Vec<[u32; 2]> = graph.edges().iter().filter(|e| e.0 < e.1).map(|e| [e.0, e.1]).collect();
     let sim =
         simulate_atac(&SimulateOptions { n_cells: 150, n_peaks: 400, n_cell_types: 3, seed: 2, ..Default::default() })

@@ -18,6 +18,7 @@ use gscript_runtime::analysis::umap::{umap_layout, UmapOptions};
 use serde_json::Value;
 
 use gscript_runtime::testing::test_python as python;
+use gscript_runtime::{CancelToken, NoProgress};
 
 fn write_le<T: Copy, const N: usize>(path: &Path, values: &[T], to_bytes: impl Fn(T) -> [u8; N]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
@@ -31,10 +32,10 @@ fn layouts_and_connectivities_match_scikit_learn() {
     let Some(py) = python() else { return };
     let (n, d, k, n_neighbors) = (600usize, 16usize, 15usize, 15usize);
     let (data, _) = gaussian_mixture(n, d, 5, 3.0, 21);
-    let knn = knn_exact(&data, n, d, n_neighbors - 1).unwrap();
+    let knn = knn_exact(&data, n, d, n_neighbors - 1, &mut NoProgress, &CancelToken::new()).unwrap();
     let graph = umap_connectivities(&knn, n_neighbors).unwrap();
-    let umap = umap_layout(&graph, &UmapOptions::default()).unwrap();
-    let tsne = tsne(&data, n, d, &TsneOptions::default()).unwrap();
+    let umap = umap_layout(&graph, &UmapOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap();
+    let tsne = tsne(&data, n, d, &TsneOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap();
     let trust_umap = trustworthiness(&data, n, d, &umap.embedding, 2, k).unwrap();
     let trust_tsne = trustworthiness(&data, n, d, &tsne.embedding, 2, k).unwrap();
 

@@ -236,9 +236,10 @@ fn sorted_intersection(a: &[u32], b: &[u32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::{CancelToken, NoProgress};
 
     fn knn_1d(points: &[f32], k: usize) -> Knn {
-        crate::analysis::knn::knn_exact(points, points.len(), 1, k).unwrap()
+        crate::analysis::knn::knn_exact(points, points.len(), 1, k, &mut NoProgress, &CancelToken::new()).unwrap()
     }
 
     /// Dense matrix of a graph for comparisons.

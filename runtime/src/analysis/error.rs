@@ -127,6 +127,11 @@ pub enum AnalysisError {
         /// The resolution that gave `best_n_clusters`.
         best_resolution: f64,
     },
+
+    /// The work was stopped through its cancel token (the user interrupted
+    /// it); nothing was returned.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Shorthand for results of this crate.

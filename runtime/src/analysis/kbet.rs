@@ -83,6 +83,7 @@ mod tests {
     use crate::analysis::knn::knn_exact;
     use crate::analysis::special::erfc;
     use crate::analysis::synthetic::gaussian_mixture;
+    use crate::progress::{CancelToken, NoProgress};
 
     fn knn_rows(n: usize, k: usize, rows: &[Vec<u32>]) -> Knn {
         let idx: Vec<u32> = rows.iter().flatten().copied().collect();
@@ -135,7 +136,7 @@ mod tests {
     #[test]
     fn mixed_versus_separated_batches() {
         let (data, clusters) = gaussian_mixture(1000, 5, 4, 10.0, 2);
-        let knn = knn_exact(&data, 1000, 5, 25).unwrap();
+        let knn = knn_exact(&data, 1000, 5, 25, &mut NoProgress, &CancelToken::new()).unwrap();
         // Batches equal to the clusters: strong batch effect.
         let bad = kbet(&knn, &clusters, 25, 0.05).unwrap();
         assert!(bad.acceptance_rate < 0.05, "{}", bad.acceptance_rate);

@@ -7,6 +7,8 @@
 
 use crate::analysis::error::{AnalysisError, Result};
 use crate::analysis::matrix::{sq_dist_f32, validate_matrix};
+use crate::analysis::work;
+use crate::progress::{CancelToken, Progress};
 use rayon::prelude::*;
 
 pub use crate::analysis::kbet::{kbet, kbet_subset, KbetResult};
@@ -172,8 +174,18 @@ fn push_candidate(best: &mut Vec<(f32, u32)>, k: usize, d: f32, j: u32) {
 ///
 /// Squared distances are accumulated in `f32` from exact coordinate
 /// differences (no `‖x‖² + ‖y‖² − 2x·y` cancellation); returned distances
-/// are their square roots. Needs `1 <= k <= n_rows - 1`.
-pub fn knn_exact(data: &[f32], n_rows: usize, n_cols: usize, k: usize) -> Result<Knn> {
+/// are their square roots. Needs `1 <= k <= n_rows - 1`. Reports the rows
+/// done to `progress`; stops with [`AnalysisError::Interrupted`] within one
+/// tile of distances once `cancel` is set.
+pub fn knn_exact(
+    data: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    k: usize,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Knn> {
+    work::check(cancel)?;
     validate_matrix("data", data, n_rows, n_cols)?;
     if k == 0 {
         return Err(AnalysisError::InvalidParameter { name: "k", reason: "must be at least 1".into() });
@@ -189,44 +201,69 @@ pub fn knn_exact(data: &[f32], n_rows: usize, n_cols: usize, k: usize) -> Result
     }
     let mut indices = vec![0u32; n_rows * k];
     let mut distances = vec![0f32; n_rows * k];
-    indices.par_chunks_mut(QUERY_BLOCK * k).zip(distances.par_chunks_mut(QUERY_BLOCK * k)).enumerate().for_each(
-        |(block, (idx_out, dist_out))| {
-            let q0 = block * QUERY_BLOCK;
-            let nq = idx_out.len() / k;
-            let mut best: Vec<Vec<(f32, u32)>> = (0..nq).map(|_| Vec::with_capacity(k + 1)).collect();
-            let mut t0 = 0;
-            while t0 < n_rows {
-                let t1 = (t0 + REF_TILE).min(n_rows);
-                for (qi, list) in best.iter_mut().enumerate() {
-                    let q = q0 + qi;
-                    let x = &data[q * n_cols..(q + 1) * n_cols];
-                    for j in t0..t1 {
-                        if j == q {
-                            continue;
-                        }
-                        let d = sq_dist_f32(x, &data[j * n_cols..(j + 1) * n_cols]);
-                        if list.len() < k || d <= list[k - 1].0 {
-                            push_candidate(list, k, d, j as u32);
-                        }
-                    }
-                }
-                t0 = t1;
-            }
-            for (qi, list) in best.iter().enumerate() {
-                for (p, &(d, j)) in list.iter().enumerate() {
-                    idx_out[qi * k + p] = j;
-                    dist_out[qi * k + p] = d.sqrt();
-                }
-            }
-        },
-    );
+    progress.start("nearest neighbours (exact)", Some(n_rows as u64));
+    work::in_steps(n_rows, QUERY_BLOCK, progress, cancel, |rows| {
+        let (idx, dist) = (&mut indices[rows.start * k..rows.end * k], &mut distances[rows.start * k..rows.end * k]);
+        idx.par_chunks_mut(QUERY_BLOCK * k).zip(dist.par_chunks_mut(QUERY_BLOCK * k)).enumerate().for_each(
+            |(block, (idx_out, dist_out))| {
+                search_block(data, n_rows, n_cols, k, rows.start + block * QUERY_BLOCK, idx_out, dist_out, cancel)
+            },
+        );
+    })?;
+    progress.finish("");
     Ok(Knn { n: n_rows, k, indices, distances })
+}
+
+/// Neighbours of the queries `q0..q0 + idx_out.len() / k`, written into
+/// `idx_out`/`dist_out`; returns early (leaving them partial) once `cancel`
+/// is set, which the caller then reports.
+#[allow(clippy::too_many_arguments)]
+fn search_block(
+    data: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    k: usize,
+    q0: usize,
+    idx_out: &mut [u32],
+    dist_out: &mut [f32],
+    cancel: &CancelToken,
+) {
+    let nq = idx_out.len() / k;
+    let mut best: Vec<Vec<(f32, u32)>> = (0..nq).map(|_| Vec::with_capacity(k + 1)).collect();
+    let mut t0 = 0;
+    while t0 < n_rows {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let t1 = (t0 + REF_TILE).min(n_rows);
+        for (qi, list) in best.iter_mut().enumerate() {
+            let q = q0 + qi;
+            let x = &data[q * n_cols..(q + 1) * n_cols];
+            for j in t0..t1 {
+                if j == q {
+                    continue;
+                }
+                let d = sq_dist_f32(x, &data[j * n_cols..(j + 1) * n_cols]);
+                if list.len() < k || d <= list[k - 1].0 {
+                    push_candidate(list, k, d, j as u32);
+                }
+            }
+        }
+        t0 = t1;
+    }
+    for (qi, list) in best.iter().enumerate() {
+        for (p, &(d, j)) in list.iter().enumerate() {
+            idx_out[qi * k + p] = j;
+            dist_out[qi * k + p] = d.sqrt();
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::synthetic::gaussian_mixture;
+    use crate::progress::{CancelToken, NoProgress};
 
     /// Sorts every other point by (f64 distance, index) and keeps k.
     fn naive(data: &[f32], n: usize, d: usize, k: usize) -> Vec<Vec<(u32, f64)>> {
@@ -250,7 +287,7 @@ mod tests {
     fn matches_naive_search() {
         let (n, d, k) = (613, 19, 12);
         let (data, _) = gaussian_mixture(n, d, 4, 2.0, 7);
-        let knn = knn_exact(&data, n, d, k).unwrap();
+        let knn = knn_exact(&data, n, d, k, &mut NoProgress, &CancelToken::new()).unwrap();
         let reference = naive(&data, n, d, k);
         for i in 0..n {
             for p in 0..k {
@@ -265,7 +302,7 @@ mod tests {
     fn ties_and_duplicates_are_deterministic() {
         // 1-D points 0, 1, 1, 2, 3: point 1 and 2 are duplicates.
         let data = [0.0f32, 1.0, 1.0, 2.0, 3.0];
-        let knn = knn_exact(&data, 5, 1, 2).unwrap();
+        let knn = knn_exact(&data, 5, 1, 2, &mut NoProgress, &CancelToken::new()).unwrap();
         // Point 0: 1 and 2 both at distance 1, ordered by index.
         assert_eq!(knn.neighbors(0).unwrap(), &[1, 2]);
         assert_eq!(knn.neighbor_distances(0).unwrap(), &[1.0, 1.0]);
@@ -279,8 +316,8 @@ mod tests {
     #[test]
     fn truncate_and_from_parts() {
         let (data, _) = gaussian_mixture(200, 5, 3, 2.0, 3);
-        let k10 = knn_exact(&data, 200, 5, 10).unwrap();
-        let k4 = knn_exact(&data, 200, 5, 4).unwrap();
+        let k10 = knn_exact(&data, 200, 5, 10, &mut NoProgress, &CancelToken::new()).unwrap();
+        let k4 = knn_exact(&data, 200, 5, 4, &mut NoProgress, &CancelToken::new()).unwrap();
         assert_eq!(k10.truncate(4).unwrap(), k4);
         assert!(k10.truncate(11).is_err());
         let rebuilt = Knn::from_parts(200, 10, k10.indices.clone(), k10.distances.clone()).unwrap();
@@ -317,10 +354,22 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         let data = [0.0f32, 1.0, 2.0];
-        assert_eq!(knn_exact(&data, 3, 1, 3), Err(AnalysisError::TooFewPoints { n_points: 3, k: 3 }));
-        assert!(matches!(knn_exact(&data, 3, 1, 0), Err(AnalysisError::InvalidParameter { .. })));
+        assert_eq!(
+            knn_exact(&data, 3, 1, 3, &mut NoProgress, &CancelToken::new()),
+            Err(AnalysisError::TooFewPoints { n_points: 3, k: 3 })
+        );
+        assert!(matches!(
+            knn_exact(&data, 3, 1, 0, &mut NoProgress, &CancelToken::new()),
+            Err(AnalysisError::InvalidParameter { .. })
+        ));
         let bad = [0.0f32, 1.0, 2.0, f32::INFINITY];
-        assert_eq!(knn_exact(&bad, 2, 2, 1), Err(AnalysisError::NonFinite { what: "data", row: 1 }));
-        assert!(matches!(knn_exact(&data, 2, 2, 1), Err(AnalysisError::ShapeMismatch { .. })));
+        assert_eq!(
+            knn_exact(&bad, 2, 2, 1, &mut NoProgress, &CancelToken::new()),
+            Err(AnalysisError::NonFinite { what: "data", row: 1 })
+        );
+        assert!(matches!(
+            knn_exact(&data, 2, 2, 1, &mut NoProgress, &CancelToken::new()),
+            Err(AnalysisError::ShapeMismatch { .. })
+        ));
     }
 }

@@ -10,6 +10,8 @@
 use crate::analysis::error::{AnalysisError, Result};
 use crate::analysis::graph::{connected_components, Graph};
 use crate::analysis::synthetic::standard_normal;
+use crate::analysis::work;
+use crate::progress::CancelToken;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -133,7 +135,8 @@ type Operator<'a> = dyn Fn(&[f64], &mut [f64], usize) + 'a;
 /// Top `dim` eigenvectors (row-major `m × dim`) of a symmetric positive
 /// semi-definite operator by block subspace iteration, orthogonal to
 /// `deflate` if given. Returns the vectors and whether the residuals fell
-/// below `tol` within `max_iter` steps.
+/// below `tol` within `max_iter` steps; checks `cancel` before every step.
+#[allow(clippy::too_many_arguments)]
 fn top_eigenvectors(
     apply: &Operator<'_>,
     m: usize,
@@ -142,13 +145,15 @@ fn top_eigenvectors(
     max_iter: usize,
     tol: f64,
     rng: &mut ChaCha8Rng,
-) -> (Vec<f64>, bool) {
+    cancel: &CancelToken,
+) -> Result<(Vec<f64>, bool)> {
     let free = m - usize::from(deflate.is_some());
     let p = (dim + OVERSAMPLE).min(free);
     let mut v: Vec<f64> = (0..m * p).map(|_| standard_normal(rng)).collect();
     orthonormalize(&mut v, m, p, deflate, rng);
     let mut w = vec![0f64; m * p];
     for it in 0..max_iter {
+        work::check(cancel)?;
         apply(&v, &mut w, p);
         if it % CHECK_EVERY == CHECK_EVERY - 1 || it + 1 == max_iter {
             let h = gram(&v, &w, m, p);
@@ -160,17 +165,17 @@ fn top_eigenvectors(
                 .fold(0f64, f64::max);
             if worst < tol {
                 let out = (0..m).flat_map(|i| (0..dim).map(move |c| (i, c))).map(|(i, c)| vq[i * p + c]).collect();
-                return (out, true);
+                return Ok((out, true));
             }
             if it + 1 == max_iter {
                 let out = (0..m).flat_map(|i| (0..dim).map(move |c| (i, c))).map(|(i, c)| vq[i * p + c]).collect();
-                return (out, false);
+                return Ok((out, false));
             }
         }
         std::mem::swap(&mut v, &mut w);
         orthonormalize(&mut v, m, p, deflate, rng);
     }
-    (vec![0f64; m * dim], false)
+    Ok((vec![0f64; m * dim], false))
 }
 
 /// How a spectral initialisation was obtained.
@@ -198,7 +203,10 @@ pub struct SpectralInfo {
 /// and the components are centred on a square grid with spacing 3 in the
 /// first two dimensions (umap-learn instead places them by a spectral layout
 /// of their centroids in data space, which a graph alone does not provide).
-pub fn spectral_layout(graph: &Graph, dim: usize, seed: u64) -> Result<(Vec<f32>, SpectralInfo)> {
+///
+/// Stops with [`AnalysisError::Interrupted`] within one solver step once
+/// `cancel` is set.
+pub fn spectral_layout(graph: &Graph, dim: usize, seed: u64, cancel: &CancelToken) -> Result<(Vec<f32>, SpectralInfo)> {
     if dim == 0 {
         return Err(AnalysisError::InvalidParameter { name: "n_components", reason: "must be at least 1".into() });
     }
@@ -246,7 +254,7 @@ pub fn spectral_layout(graph: &Graph, dim: usize, seed: u64) -> Result<(Vec<f32>
                 });
             };
             let max_iter = 500;
-            let (vecs, ok) = top_eigenvectors(&apply, m, dim, Some(&trivial), max_iter, 1e-4, &mut rng);
+            let (vecs, ok) = top_eigenvectors(&apply, m, dim, Some(&trivial), max_iter, 1e-4, &mut rng, cancel)?;
             info.converged &= ok;
             vecs
         };
@@ -283,7 +291,7 @@ mod tests {
         // degree weighting is removed.
         let edges: Vec<(u32, u32, f32)> = (0..9).map(|i| (i, i + 1, 1.0)).collect();
         let g = Graph::from_edges(10, &edges).unwrap();
-        let (coords, info) = spectral_layout(&g, 1, 3).unwrap();
+        let (coords, info) = spectral_layout(&g, 1, 3, &CancelToken::new()).unwrap();
         assert!(info.converged && info.n_components == 1);
         // Eigenvectors of the symmetric normalised Laplacian are D^{1/2} f with f
         // the (monotone) random-walk Fiedler vector.

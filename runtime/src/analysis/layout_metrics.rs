@@ -6,6 +6,7 @@ use crate::analysis::error::{AnalysisError, Result};
 use crate::analysis::knn::{knn_exact, label_score};
 use crate::analysis::labels::check_same_len;
 use crate::analysis::matrix::{sq_dist_f64, validate_matrix};
+use crate::progress::{CancelToken, NoProgress};
 use rayon::prelude::*;
 
 /// Trustworthiness of an embedding at `k` neighbours (Venna & Kaski),
@@ -38,7 +39,7 @@ pub fn trustworthiness(
             ),
         });
     }
-    let emb_knn = knn_exact(embedding, n_rows, n_components, k)?;
+    let emb_knn = knn_exact(embedding, n_rows, n_components, k, &mut NoProgress, &CancelToken::new())?;
     let x: Vec<f64> = data.iter().map(|&v| v as f64).collect();
     let penalty: Vec<f64> = (0..n_rows)
         .into_par_iter()
@@ -84,7 +85,7 @@ pub fn layout_label_agreement(
     k: usize,
 ) -> Result<f64> {
     check_same_len("embedding rows", n_rows, "labels", labels.len())?;
-    let knn = knn_exact(embedding, n_rows, n_components, k)?;
+    let knn = knn_exact(embedding, n_rows, n_components, k, &mut NoProgress, &CancelToken::new())?;
     label_score(&knn, labels, k)
 }
 

@@ -23,6 +23,8 @@
 use crate::analysis::community::{compact_in_place, finish, prepare, NeighborWeights, Partition, WorkGraph};
 use crate::analysis::error::{AnalysisError, Result};
 use crate::analysis::graph::{check_membership, Graph};
+use crate::analysis::work::{self, Poll};
+use crate::progress::{CancelToken, Progress};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -57,7 +59,13 @@ const MAX_ITERATIONS: usize = 1_000;
 const GAIN_EPS: f64 = 1e-12;
 
 /// Fast local moving with a queue. `membership` codes must be `< g.n`.
-fn move_nodes_fast(g: &WorkGraph, membership: &mut [u32], gamma: f64, rng: &mut ChaCha8Rng) {
+fn move_nodes_fast(
+    g: &WorkGraph,
+    membership: &mut [u32],
+    gamma: f64,
+    rng: &mut ChaCha8Rng,
+    poll: &mut Poll,
+) -> Result<()> {
     let n = g.n;
     let mut tot = vec![0f64; n];
     let mut count = vec![0usize; n];
@@ -72,6 +80,7 @@ fn move_nodes_fast(g: &WorkGraph, membership: &mut [u32], gamma: f64, rng: &mut 
     let mut in_queue = vec![true; n];
     let mut nw = NeighborWeights::new(n);
     while let Some(v) = queue.pop_front() {
+        poll.tick()?;
         in_queue[v] = false;
         let own = membership[v];
         let kv = g.degree[v];
@@ -120,12 +129,20 @@ fn move_nodes_fast(g: &WorkGraph, membership: &mut [u32], gamma: f64, rng: &mut 
             }
         }
     }
+    Ok(())
 }
 
 /// Refinement: returns the refined membership (codes `< g.n`, each refined
 /// community inside one community of `membership`).
 #[allow(clippy::needless_range_loop)]
-fn refine(g: &WorkGraph, membership: &[u32], gamma: f64, theta: f64, rng: &mut ChaCha8Rng) -> Vec<u32> {
+fn refine(
+    g: &WorkGraph,
+    membership: &[u32],
+    gamma: f64,
+    theta: f64,
+    rng: &mut ChaCha8Rng,
+    poll: &mut Poll,
+) -> Result<Vec<u32>> {
     let n = g.n;
     let mut refined: Vec<u32> = (0..n as u32).collect();
     let mut r_tot: Vec<f64> = g.degree.clone();
@@ -167,6 +184,7 @@ fn refine(g: &WorkGraph, membership: &[u32], gamma: f64, theta: f64, rng: &mut C
             nodes.iter().copied().filter(|&v| ext[v] >= scale * g.degree[v] * (ks - g.degree[v])).collect();
         r.shuffle(rng);
         for v in r {
+            poll.tick()?;
             if r_size[refined[v] as usize] != 1 {
                 continue;
             }
@@ -216,23 +234,30 @@ fn refine(g: &WorkGraph, membership: &[u32], gamma: f64, theta: f64, rng: &mut C
             }
         }
     }
-    refined
+    Ok(refined)
 }
 
 /// One run of the multi-level Leiden algorithm from `initial` (membership on
 /// the nodes of `g0`, codes `< g0.n`); returns the new membership.
-fn leiden_iteration(g0: &WorkGraph, initial: &[u32], gamma: f64, theta: f64, rng: &mut ChaCha8Rng) -> Vec<u32> {
+fn leiden_iteration(
+    g0: &WorkGraph,
+    initial: &[u32],
+    gamma: f64,
+    theta: f64,
+    rng: &mut ChaCha8Rng,
+    poll: &mut Poll,
+) -> Result<Vec<u32>> {
     let mut level_graph: Option<WorkGraph> = None;
     let mut p: Vec<u32> = initial.to_vec();
     let mut global: Vec<u32> = (0..g0.n as u32).collect();
     loop {
         let g = level_graph.as_ref().unwrap_or(g0);
-        move_nodes_fast(g, &mut p, gamma, rng);
+        move_nodes_fast(g, &mut p, gamma, rng, poll)?;
         let n_comms = compact_in_place(&mut p);
         if n_comms == g.n {
             break;
         }
-        let mut refined = refine(g, &p, gamma, theta, rng);
+        let mut refined = refine(g, &p, gamma, theta, rng, poll)?;
         let n_refined = compact_in_place(&mut refined);
         if n_refined == g.n {
             // Refinement merged nothing: aggregation would not shrink the
@@ -250,7 +275,7 @@ fn leiden_iteration(g0: &WorkGraph, initial: &[u32], gamma: f64, theta: f64, rng
         level_graph = Some(agg);
         p = next_p;
     }
-    global.iter().map(|&x| p[x as usize]).collect()
+    Ok(global.iter().map(|&x| p[x as usize]).collect())
 }
 
 /// RBConfiguration quality in edge-weight units,
@@ -275,7 +300,17 @@ fn quality(g: &WorkGraph, membership: &[u32], gamma: f64) -> f64 {
 /// Leiden community detection. The graph must pass [`Graph::validate`] and
 /// have at least one edge; `theta` must be positive. Deterministic for a
 /// fixed seed.
-pub fn leiden(graph: &Graph, options: &LeidenOptions) -> Result<Partition> {
+///
+/// Reports the iterations done to `progress` (with the number of clusters);
+/// stops with [`AnalysisError::Interrupted`] within a few thousand node
+/// visits once `cancel` is set.
+pub fn leiden(
+    graph: &Graph,
+    options: &LeidenOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Partition> {
+    work::check(cancel)?;
     let gamma = options.resolution;
     let g = prepare(graph, gamma)?;
     if !(options.theta.is_finite() && options.theta > 0.0) {
@@ -293,10 +328,14 @@ pub fn leiden(graph: &Graph, options: &LeidenOptions) -> Result<Partition> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let max_iter = if options.n_iterations < 0 { MAX_ITERATIONS } else { options.n_iterations as usize };
+    progress.start("Leiden", (options.n_iterations >= 0).then_some(max_iter as u64));
+    let mut poll = Poll::new(cancel);
     let mut q = quality(&g, &membership, gamma);
-    for _ in 0..max_iter {
-        let mut next = leiden_iteration(&g, &membership, gamma, options.theta, &mut rng);
-        compact_in_place(&mut next);
+    for iteration in 0..max_iter {
+        work::check(cancel)?;
+        let mut next = leiden_iteration(&g, &membership, gamma, options.theta, &mut rng, &mut poll)?;
+        let n_clusters = compact_in_place(&mut next);
+        progress.update(iteration as u64 + 1, &format!("{n_clusters} clusters"));
         let q_next = quality(&g, &next, gamma);
         let unchanged =
             crate::analysis::community::canonical(&next).0 == crate::analysis::community::canonical(&membership).0;
@@ -307,6 +346,7 @@ pub fn leiden(graph: &Graph, options: &LeidenOptions) -> Result<Partition> {
             break;
         }
     }
+    progress.finish("");
     finish(graph, &membership, gamma)
 }
 

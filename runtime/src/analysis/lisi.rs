@@ -129,6 +129,7 @@ mod tests {
     use super::*;
     use crate::analysis::knn::knn_exact;
     use crate::analysis::synthetic::gaussian_mixture;
+    use crate::progress::{CancelToken, NoProgress};
 
     fn entropy(p: &[f64]) -> f64 {
         -p.iter().filter(|&&x| x > 0.0).map(|&x| x * x.ln()).sum::<f64>()
@@ -203,7 +204,7 @@ mod tests {
     #[test]
     fn mixed_batches_score_higher_than_separated_ones() {
         let (data, clusters) = gaussian_mixture(600, 6, 3, 10.0, 9);
-        let knn = knn_exact(&data, 600, 6, 90).unwrap();
+        let knn = knn_exact(&data, 600, 6, 90, &mut NoProgress, &CancelToken::new()).unwrap();
         // Batch = cluster: separated, iLISI near 1.
         let separated = ilisi(&knn, &clusters, 30.0).unwrap();
         // Batch = alternating: well mixed, iLISI near 2.
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn invalid_parameters() {
         let (data, _) = gaussian_mixture(50, 3, 2, 1.0, 1);
-        let knn = knn_exact(&data, 50, 3, 10).unwrap();
+        let knn = knn_exact(&data, 50, 3, 10, &mut NoProgress, &CancelToken::new()).unwrap();
         let labels = vec![0u32; 50];
         assert!(matches!(lisi(&knn, &labels, 10.0), Err(AnalysisError::InvalidParameter { .. })));
         assert!(matches!(lisi(&knn, &labels, 0.0), Err(AnalysisError::InvalidParameter { .. })));

@@ -230,6 +230,7 @@ mod tests {
     use crate::analysis::knn::knn_exact;
     use crate::analysis::{leiden, resolution_for_k_clusters, Graph, LeidenOptions};
     use crate::data::simulate::{simulate_atac, SimulateOptions};
+    use crate::progress::{CancelToken, NoProgress};
 
     fn tiny() -> PeakMatrix {
         // 3 peaks × 4 cells: (peak, cell, value)
@@ -286,16 +287,16 @@ mod tests {
             "{:?}",
             l.depth_correlation
         );
-        let knn = knn_exact(&l.embedding, 300, 10, 15).unwrap();
+        let knn = knn_exact(&l.embedding, 300, 10, 15, &mut NoProgress, &CancelToken::new()).unwrap();
         let g = Graph::from_knn(&knn).unwrap();
-        let (_, part) = resolution_for_k_clusters(&g, 3, 1).unwrap();
+        let (_, part) = resolution_for_k_clusters(&g, 3, 1, &mut NoProgress, &CancelToken::new()).unwrap();
         let truth: Vec<u32> = match sim.data.cells.column("cell_type").unwrap() {
             crate::data::cells::MetaColumn::Categorical { codes, .. } => codes.iter().map(|&c| c as u32).collect(),
             other => panic!("cell_type is {other:?}"),
         };
         let ari = adjusted_rand_index(&truth, &part.membership).unwrap();
         assert!(ari > 0.9, "ARI {ari}");
-        let _ = leiden(&g, &LeidenOptions::default()).unwrap();
+        let _ = leiden(&g, &LeidenOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap();
     }
 
     #[test]

@@ -8,20 +8,26 @@
 //! Conventions: dense matrices are row-major `&[f32]` with an explicit
 //! `(n_rows, n_cols)` shape; labels are `&[u32]` codes (see
 //! [`labels::factorize`] for string labels). Every fallible function returns
-//! [`AnalysisError`] instead of panicking on bad input.
+//! [`AnalysisError`] instead of panicking on bad input. The long-running
+//! steps (kNN, UMAP, t-SNE, Leiden, Louvain and the resolution search) take
+//! `progress: &mut dyn Progress, cancel: &CancelToken` last, report progress
+//! through the first and stop with [`AnalysisError::Interrupted`] soon after
+//! the second is set.
 //!
 //! ```text
 //! use gscript_runtime::analysis::cluster_metrics::adjusted_rand_index;
 //! use gscript_runtime::analysis::knn::{knn_exact, label_score};
 //! use gscript_runtime::analysis::synthetic::gaussian_mixture;
 //! use gscript_runtime::analysis::{leiden, Graph, LeidenOptions};
+//! use gscript_runtime::{CancelToken, NoProgress};
 //!
 //! // 600 points in 8 dimensions from 3 well-separated Gaussians.
 //! let (data, truth) = gaussian_mixture(600, 8, 3, 10.0, 1);
-//! let knn = knn_exact(&data, 600, 8, 15)?;
+//! let (p, c) = (&mut NoProgress, &CancelToken::new());
+//! let knn = knn_exact(&data, 600, 8, 15, p, c)?;
 //! assert!(label_score(&knn, &truth, 15)? > 0.99);
 //! let graph = Graph::from_knn(&knn)?;
-//! let clusters = leiden(&graph, &LeidenOptions { seed: 7, ..Default::default() })?;
+//! let clusters = leiden(&graph, &LeidenOptions { seed: 7, ..Default::default() }, p, c)?;
 //! assert_eq!(clusters.n_communities, 3);
 //! assert_eq!(adjusted_rand_index(&truth, &clusters.membership)?, 1.0);
 //! # Ok::<(), gscript_runtime::analysis::AnalysisError>(())
@@ -55,6 +61,7 @@ pub mod special;
 pub mod synthetic;
 pub mod tsne;
 pub mod umap;
+mod work;
 
 pub use community::Partition;
 pub use error::{AnalysisError, Result};

@@ -61,6 +61,7 @@ mod tests {
     use crate::analysis::error::AnalysisError;
     use crate::analysis::knn::knn_exact;
     use crate::analysis::synthetic::gaussian_mixture;
+    use crate::progress::{CancelToken, NoProgress};
 
     fn manual_knn(n: usize, k: usize, indices: Vec<u32>) -> Knn {
         let distances = (0..n * k).map(|p| (p % k) as f32).collect();
@@ -97,17 +98,17 @@ mod tests {
     #[test]
     fn scores_on_separated_clusters() {
         let (data, labels) = gaussian_mixture(400, 8, 4, 12.0, 5);
-        let knn = knn_exact(&data, 400, 8, 15).unwrap();
+        let knn = knn_exact(&data, 400, 8, 15, &mut NoProgress, &CancelToken::new()).unwrap();
         // Far-apart clusters: all neighbours share the label.
         assert_eq!(label_score(&knn, &labels, 15).unwrap(), 1.0);
         assert_eq!(neighbor_score(&knn, &knn, 15).unwrap(), 1.0);
         // A shifted copy of the data has the same neighbours.
         let shifted: Vec<f32> = data.iter().map(|v| v + 3.0).collect();
-        let knn2 = knn_exact(&shifted, 400, 8, 15).unwrap();
+        let knn2 = knn_exact(&shifted, 400, 8, 15, &mut NoProgress, &CancelToken::new()).unwrap();
         assert!(neighbor_score(&knn, &knn2, 15).unwrap() > 0.99);
         // Unrelated data: overlap close to chance (k / n).
         let (other, _) = gaussian_mixture(400, 8, 1, 0.0, 6);
-        let knn3 = knn_exact(&other, 400, 8, 15).unwrap();
+        let knn3 = knn_exact(&other, 400, 8, 15, &mut NoProgress, &CancelToken::new()).unwrap();
         assert!(neighbor_score(&knn, &knn3, 15).unwrap() < 0.1);
     }
 

@@ -21,6 +21,8 @@ use crate::analysis::knn::{knn_exact, Knn};
 use crate::analysis::quadtree::QuadTree;
 use crate::analysis::reduce::{pca, PcaOptions};
 use crate::analysis::synthetic::standard_normal;
+use crate::analysis::work;
+use crate::progress::{CancelToken, NoProgress, Progress};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -129,14 +131,28 @@ fn check_perplexity(n: usize, perplexity: f64) -> Result<()> {
 /// Gaussian on squared distances whose precision is found by bisection
 /// (100 steps, entropy tolerance 1e-5) so that its perplexity matches;
 /// then `P = (P_cond + P_condᵀ) / Σ`.
-pub fn tsne_affinities(knn: &Knn, perplexity: f64) -> Result<Affinities> {
+///
+/// Reports the points done to `progress`; stops with
+/// [`AnalysisError::Interrupted`] once `cancel` is set.
+pub fn tsne_affinities(
+    knn: &Knn,
+    perplexity: f64,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Affinities> {
+    work::check(cancel)?;
     knn.validate()?;
     check_perplexity(knn.n, perplexity)?;
     let k = knn.k;
     let desired = perplexity.ln();
-    let cond: Vec<f64> = (0..knn.n)
-        .into_par_iter()
-        .flat_map_iter(|i| {
+    let mut cond = vec![0f64; knn.n * k];
+    progress.start("t-SNE affinities", Some(knn.n as u64));
+    work::in_steps(knn.n, 64, progress, cancel, |points| {
+        cond[points.start * k..points.end * k].par_chunks_mut(k).enumerate().for_each(|(r, out)| {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let i = points.start + r;
             let d2: Vec<f64> = knn.distances[i * k..(i + 1) * k].iter().map(|&d| (d as f64) * (d as f64)).collect();
             let (mut beta, mut lo, mut hi) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
             let mut p = vec![0f64; k];
@@ -161,9 +177,9 @@ pub fn tsne_affinities(knn: &Knn, perplexity: f64) -> Result<Affinities> {
                     beta = if lo == f64::NEG_INFINITY { beta / 2.0 } else { (beta + lo) / 2.0 };
                 }
             }
-            p.into_iter().map(|x| x as f32 as f64)
-        })
-        .collect();
+            out.iter_mut().zip(p).for_each(|(o, x)| *o = x as f32 as f64);
+        });
+    })?;
     let mut entries: Vec<(u32, u32, f64)> = Vec::with_capacity(2 * knn.n * k);
     for i in 0..knn.n {
         for p in 0..k {
@@ -192,18 +208,32 @@ pub fn tsne_affinities(knn: &Knn, perplexity: f64) -> Result<Affinities> {
     }
     let total: f64 = values.iter().sum::<f64>().max(f64::EPSILON);
     values.iter_mut().for_each(|v| *v /= total);
+    progress.finish("");
     Ok(Affinities { indptr, indices, values })
 }
 
 /// Barnes–Hut gradient `4 (F_attr − F_rep / Z)` of the KL divergence for
 /// joint probabilities `p` scaled by `exaggeration`, and the divergence
-/// itself when `with_error`.
-fn gradient(p: &Affinities, exaggeration: f64, y: &[f64], theta: f64, with_error: bool) -> (Vec<f64>, f64) {
+/// itself when `with_error`. Once `cancel` is set the remaining points are
+/// skipped and the result is meaningless; the caller checks the token.
+fn gradient(
+    p: &Affinities,
+    exaggeration: f64,
+    y: &[f64],
+    theta: f64,
+    with_error: bool,
+    cancel: &CancelToken,
+) -> (Vec<f64>, f64) {
     let n = y.len() / 2;
     let tree = QuadTree::new(y);
     let rep: Vec<([f64; 2], f64)> = (0..n)
         .into_par_iter()
-        .map_init(Vec::new, |stack, i| tree.repulsion([y[2 * i], y[2 * i + 1]], theta * theta, stack))
+        .map_init(Vec::new, |stack, i| {
+            if cancel.is_cancelled() {
+                return ([0.0; 2], 0.0);
+            }
+            tree.repulsion([y[2 * i], y[2 * i + 1]], theta * theta, stack)
+        })
         .collect();
     let z = rep.iter().map(|r| r.1).sum::<f64>().max(f64::EPSILON);
     let per_point: Vec<([f64; 2], f64)> = (0..n)
@@ -233,7 +263,18 @@ fn gradient(p: &Affinities, exaggeration: f64, y: &[f64], theta: f64, with_error
 /// (row-major `knn.n × 2`, used as given). All `knn.k` stored neighbours
 /// enter the affinities ([`tsne_affinities`]); scikit-learn uses
 /// [`neighbors_for_perplexity`] of them.
-pub fn tsne_from_knn(knn: &Knn, init: &[f32], options: &TsneOptions) -> Result<TsneLayout> {
+///
+/// Reports the iterations done to `progress` (one task, "t-SNE", at 0 while
+/// the affinities are computed); stops with [`AnalysisError::Interrupted`]
+/// within one gradient evaluation once `cancel` is set.
+pub fn tsne_from_knn(
+    knn: &Knn,
+    init: &[f32],
+    options: &TsneOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<TsneLayout> {
+    work::check(cancel)?;
     let n = knn.n;
     crate::analysis::matrix::validate_matrix("init", init, n, 2)?;
     let o = options;
@@ -253,77 +294,106 @@ pub fn tsne_from_knn(knn: &Knn, init: &[f32], options: &TsneOptions) -> Result<T
             format!("need 0 < exploration_iter ({}) <= max_iter ({})", o.exploration_iter, o.max_iter),
         );
     }
-    let p = tsne_affinities(knn, o.perplexity)?;
+    knn.validate()?;
+    check_perplexity(n, o.perplexity)?;
+    progress.start("t-SNE", Some(o.max_iter as u64));
+    progress.update(0, "affinities");
+    let p = tsne_affinities(knn, o.perplexity, &mut NoProgress, cancel)?;
     let learning_rate = o.learning_rate.unwrap_or((n as f64 / o.early_exaggeration / 4.0).max(50.0));
     let mut y: Vec<f64> = init.iter().map(|&v| v as f64).collect();
-    let stage1 =
-        descend(&p, &mut y, o.early_exaggeration, 0, o.exploration_iter, 0.5, o.exploration_iter, learning_rate, o);
+    let mut run = Descent { p: &p, lr: learning_rate, o, progress, cancel };
+    let stage1 = run.descend(&mut y, o.early_exaggeration, 0, o.exploration_iter, 0.5, o.exploration_iter)?;
     let (mut kl, mut last) = stage1;
     if o.max_iter > o.exploration_iter {
-        (kl, last) = descend(&p, &mut y, 1.0, last + 1, o.max_iter, 0.8, o.n_iter_without_progress, learning_rate, o);
+        (kl, last) = run.descend(&mut y, 1.0, last + 1, o.max_iter, 0.8, o.n_iter_without_progress)?;
     }
+    progress.finish(&format!("KL {kl:.3}"));
     Ok(TsneLayout { embedding: y.iter().map(|&v| v as f32).collect(), kl_divergence: kl, n_iter: last, learning_rate })
 }
 
-/// scikit-learn's `_gradient_descent` from iteration `start` to `end`
-/// (exclusive); returns the last error and the last iteration index.
-#[allow(clippy::too_many_arguments)]
-fn descend(
-    p: &Affinities,
-    y: &mut [f64],
-    exaggeration: f64,
-    start: usize,
-    end: usize,
-    momentum: f64,
-    patience: usize,
+/// What both optimisation stages share: the affinities, the learning rate,
+/// the options, and where progress and cancellation go.
+struct Descent<'a> {
+    p: &'a Affinities,
     lr: f64,
-    o: &TsneOptions,
-) -> (f64, usize) {
-    let mut update = vec![0f64; y.len()];
-    let mut gains = vec![1f64; y.len()];
-    let (mut error, mut best_error, mut best_iter) = (f64::MAX, f64::MAX, start);
-    let mut i = start;
-    while i < end {
-        let check = (i + 1).is_multiple_of(50);
-        let (mut grad, err) = gradient(p, exaggeration, y, o.theta, check || i + 1 == end);
-        if check || i + 1 == end {
-            error = err;
-        }
-        let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
-        for ((g, u), gain) in grad.iter_mut().zip(&update).zip(gains.iter_mut()) {
-            *gain = if *u * *g < 0.0 { *gain + 0.2 } else { *gain * 0.8 }.max(0.01);
-            *g *= *gain;
-        }
-        for ((u, g), yv) in update.iter_mut().zip(&grad).zip(y.iter_mut()) {
-            *u = momentum * *u - lr * g;
-            *yv += *u;
-        }
-        if check {
-            if error < best_error {
-                best_error = error;
-                best_iter = i;
-            } else if i - best_iter > patience {
-                break;
+    o: &'a TsneOptions,
+    progress: &'a mut dyn Progress,
+    cancel: &'a CancelToken,
+}
+
+impl Descent<'_> {
+    /// scikit-learn's `_gradient_descent` from iteration `start` to `end`
+    /// (exclusive); returns the last error and the last iteration index.
+    fn descend(
+        &mut self,
+        y: &mut [f64],
+        exaggeration: f64,
+        start: usize,
+        end: usize,
+        momentum: f64,
+        patience: usize,
+    ) -> Result<(f64, usize)> {
+        let (p, lr, o) = (self.p, self.lr, self.o);
+        let mut update = vec![0f64; y.len()];
+        let mut gains = vec![1f64; y.len()];
+        let (mut error, mut best_error, mut best_iter) = (f64::MAX, f64::MAX, start);
+        let mut i = start;
+        while i < end {
+            work::check(self.cancel)?;
+            let check = (i + 1).is_multiple_of(50);
+            let (mut grad, err) = gradient(p, exaggeration, y, o.theta, check || i + 1 == end, self.cancel);
+            work::check(self.cancel)?;
+            if check || i + 1 == end {
+                error = err;
+                self.progress.update(i as u64 + 1, &format!("KL {error:.3}"));
+            } else {
+                self.progress.update(i as u64 + 1, "");
             }
-            if grad_norm <= o.min_grad_norm {
-                break;
+            let grad_norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+            for ((g, u), gain) in grad.iter_mut().zip(&update).zip(gains.iter_mut()) {
+                *gain = if *u * *g < 0.0 { *gain + 0.2 } else { *gain * 0.8 }.max(0.01);
+                *g *= *gain;
             }
+            for ((u, g), yv) in update.iter_mut().zip(&grad).zip(y.iter_mut()) {
+                *u = momentum * *u - lr * g;
+                *yv += *u;
+            }
+            if check {
+                if error < best_error {
+                    best_error = error;
+                    best_iter = i;
+                } else if i - best_iter > patience {
+                    break;
+                }
+                if grad_norm <= o.min_grad_norm {
+                    break;
+                }
+            }
+            i += 1;
         }
-        i += 1;
+        Ok((error, i.min(end - 1)))
     }
-    (error, i.min(end - 1))
 }
 
 /// Barnes–Hut t-SNE of a dense row-major `n_rows × n_cols` matrix into two
 /// dimensions, as `sklearn.manifold.TSNE(perplexity, init="pca",
 /// learning_rate="auto")`: exact kNN with [`neighbors_for_perplexity`]
 /// neighbours, [`tsne_affinities`], the initial layout, then
-/// [`tsne_from_knn`]'s two optimisation stages.
-pub fn tsne(data: &[f32], n_rows: usize, n_cols: usize, options: &TsneOptions) -> Result<TsneLayout> {
+/// [`tsne_from_knn`]'s two optimisation stages. Progress and cancellation as
+/// [`knn_exact`] and [`tsne_from_knn`].
+pub fn tsne(
+    data: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    options: &TsneOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<TsneLayout> {
+    work::check(cancel)?;
     crate::analysis::matrix::validate_matrix("data", data, n_rows, n_cols)?;
     check_perplexity(n_rows, options.perplexity)?;
     let k = neighbors_for_perplexity(n_rows, options.perplexity);
-    let knn = knn_exact(data, n_rows, n_cols, k)?;
+    let knn = knn_exact(data, n_rows, n_cols, k, progress, cancel)?;
     let init: Vec<f32> = match options.init {
         TsneInit::Pca => {
             if n_cols < 2 {
@@ -349,7 +419,7 @@ pub fn tsne(data: &[f32], n_rows: usize, n_cols: usize, options: &TsneOptions) -
             (0..n_rows * 2).map(|_| (1e-4 * standard_normal(&mut rng)) as f32).collect()
         }
     };
-    tsne_from_knn(&knn, &init, options)
+    tsne_from_knn(&knn, &init, options, progress, cancel)
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@ use crate::analysis::synthetic::gaussian_mixture;
 #[test]
 fn affinities_have_the_requested_perplexity() {
     let (data, _) = gaussian_mixture(200, 6, 2, 3.0, 3);
-    let knn = knn_exact(&data, 200, 6, neighbors_for_perplexity(200, 10.0)).unwrap();
+    let knn =
+        knn_exact(&data, 200, 6, neighbors_for_perplexity(200, 10.0), &mut NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(knn.k, 31);
-    let p = tsne_affinities(&knn, 10.0).unwrap();
+    let p = tsne_affinities(&knn, 10.0, &mut NoProgress, &CancelToken::new()).unwrap();
     assert!((p.values.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     // Symmetric.
     for i in 0..200 {
@@ -38,7 +39,7 @@ fn affinities_have_the_requested_perplexity() {
 fn separates_gaussian_clusters_and_is_trustworthy() {
     let (n, d) = (500, 16);
     let (data, truth) = gaussian_mixture(n, d, 4, 4.0, 11);
-    let layout = tsne(&data, n, d, &TsneOptions::default()).unwrap();
+    let layout = tsne(&data, n, d, &TsneOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(layout.learning_rate, 50.0);
     assert_eq!(layout.n_iter, 999);
     let agree = layout_label_agreement(&layout.embedding, n, 2, &truth, 15).unwrap();
@@ -52,21 +53,32 @@ fn separates_gaussian_clusters_and_is_trustworthy() {
 fn seeded_runs_reproduce() {
     let (data, _) = gaussian_mixture(200, 5, 3, 3.0, 5);
     let o = TsneOptions { init: TsneInit::Random, max_iter: 400, perplexity: 15.0, seed: 9, ..Default::default() };
-    let a = tsne(&data, 200, 5, &o).unwrap();
-    assert_eq!(a, tsne(&data, 200, 5, &o).unwrap());
-    assert_ne!(a.embedding, tsne(&data, 200, 5, &TsneOptions { seed: 10, ..o }).unwrap().embedding);
+    let a = tsne(&data, 200, 5, &o, &mut NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(a, tsne(&data, 200, 5, &o, &mut NoProgress, &CancelToken::new()).unwrap());
+    assert_ne!(
+        a.embedding,
+        tsne(&data, 200, 5, &TsneOptions { seed: 10, ..o }, &mut NoProgress, &CancelToken::new()).unwrap().embedding
+    );
 }
 
 #[test]
 fn bad_input_is_an_error() {
     let (mut data, _) = gaussian_mixture(20, 3, 2, 3.0, 1);
-    let e = tsne(&data, 20, 3, &TsneOptions::default()).unwrap_err();
+    let e = tsne(&data, 20, 3, &TsneOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap_err();
     assert!(
         e.to_string().contains("perplexity") && e.to_string().contains("less than the number of points (20)"),
         "{e}"
     );
     data[3 * 4] = f32::INFINITY;
-    let e = tsne(&data, 20, 3, &TsneOptions { perplexity: 5.0, ..Default::default() }).unwrap_err();
+    let e = tsne(
+        &data,
+        20,
+        3,
+        &TsneOptions { perplexity: 5.0, ..Default::default() },
+        &mut NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap_err();
     assert_eq!(e, AnalysisError::NonFinite { what: "data", row: 4 });
     data[3 * 4] = 0.0;
     for bad in [
@@ -75,11 +87,23 @@ fn bad_input_is_an_error() {
         TsneOptions { perplexity: 5.0, max_iter: 100, ..Default::default() },
         TsneOptions { perplexity: 5.0, theta: f64::NAN, ..Default::default() },
     ] {
-        assert!(matches!(tsne(&data, 20, 3, &bad), Err(AnalysisError::InvalidParameter { .. })), "{bad:?}");
+        assert!(
+            matches!(
+                tsne(&data, 20, 3, &bad, &mut NoProgress, &CancelToken::new()),
+                Err(AnalysisError::InvalidParameter { .. })
+            ),
+            "{bad:?}"
+        );
     }
-    let knn = knn_exact(&data, 20, 3, 5).unwrap();
+    let knn = knn_exact(&data, 20, 3, 5, &mut NoProgress, &CancelToken::new()).unwrap();
     assert!(matches!(
-        tsne_from_knn(&knn, &[0.0; 10], &TsneOptions { perplexity: 3.0, ..Default::default() }),
+        tsne_from_knn(
+            &knn,
+            &[0.0; 10],
+            &TsneOptions { perplexity: 3.0, ..Default::default() },
+            &mut NoProgress,
+            &CancelToken::new()
+        ),
         Err(AnalysisError::ShapeMismatch { .. })
     ));
 }

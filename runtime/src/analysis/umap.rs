@@ -20,6 +20,8 @@ use crate::analysis::graph::Graph;
 use crate::analysis::knn::knn_exact;
 use crate::analysis::layout_init::{spectral_layout, SpectralInfo};
 use crate::analysis::synthetic::standard_normal;
+use crate::analysis::work::{self, Poll};
+use crate::progress::{CancelToken, Progress};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -211,7 +213,18 @@ fn check_options(o: &UmapOptions) -> Result<()> {
 /// `negative_sample_rate` random points per sample with
 /// `2γb / ((0.001 + d²)(1 + a d^{2b}))`; gradients are clipped to ±4 per
 /// coordinate and scaled by `α (1 − e / n_epochs)`.
-pub fn umap_layout(graph: &Graph, options: &UmapOptions) -> Result<UmapLayout> {
+///
+/// Reports the epochs done to `progress` (one task, "UMAP", whose position
+/// stays 0 during the spectral initialisation); stops with
+/// [`AnalysisError::Interrupted`] within a few thousand edge updates (or one
+/// eigen-solver step) once `cancel` is set.
+pub fn umap_layout(
+    graph: &Graph,
+    options: &UmapOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<UmapLayout> {
+    work::check(cancel)?;
     check_options(options)?;
     graph.validate()?;
     let n = graph.n_nodes();
@@ -236,13 +249,15 @@ pub fn umap_layout(graph: &Graph, options: &UmapOptions) -> Result<UmapLayout> {
     let threshold = max_w / prune_epochs as f32;
     let kept: Vec<(u32, u32, f32)> = graph.edges().into_iter().filter(|&(_, _, w)| w >= threshold).collect();
     let pruned = Graph::from_edges(n, &kept)?;
+    progress.start("UMAP", Some(n_epochs as u64));
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let (mut emb, init) = match options.init {
         UmapInit::Random => {
             ((0..n * dim).map(|_| rng.random_range(-10.0f32..10.0)).collect::<Vec<f32>>(), InitUsed::Random)
         }
         UmapInit::Spectral => {
-            let (mut coords, info) = spectral_layout(&pruned, dim, options.seed ^ 0x5bd1_e995)?;
+            progress.update(0, "spectral initialisation");
+            let (mut coords, info) = spectral_layout(&pruned, dim, options.seed ^ 0x5bd1_e995, cancel)?;
             let max_abs = coords.iter().fold(0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
             for c in coords.iter_mut() {
                 *c = *c * (10.0 / max_abs) + (standard_normal(&mut rng) * 1e-4) as f32;
@@ -256,7 +271,8 @@ pub fn umap_layout(graph: &Graph, options: &UmapOptions) -> Result<UmapLayout> {
         let range = if hi > lo { hi - lo } else { 1.0 };
         (0..n).for_each(|i| emb[i * dim + d] = 10.0 * (emb[i * dim + d] - lo) / range);
     }
-    optimize(&mut emb, dim, &pruned, a as f32, b as f32, n_epochs, options, &mut rng);
+    optimize(&mut emb, dim, &pruned, a as f32, b as f32, n_epochs, options, &mut rng, progress, cancel)?;
+    progress.finish("");
     Ok(UmapLayout { embedding: emb, n_components: dim, a, b, n_epochs, init })
 }
 
@@ -265,7 +281,8 @@ fn clip(x: f32) -> f32 {
     x.clamp(-4.0, 4.0)
 }
 
-/// The SGD epochs (umap-learn's `optimize_layout_euclidean`, one thread).
+/// The SGD epochs (umap-learn's `optimize_layout_euclidean`, one thread);
+/// the token is polled every few thousand edges.
 #[allow(clippy::too_many_arguments)]
 fn optimize(
     emb: &mut [f32],
@@ -276,7 +293,9 @@ fn optimize(
     n_epochs: usize,
     o: &UmapOptions,
     rng: &mut ChaCha8Rng,
-) {
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<()> {
     let n = graph.n_nodes();
     let mut head = Vec::with_capacity(graph.indices.len());
     for i in 0..n {
@@ -292,10 +311,13 @@ fn optimize(
     let mut next_negative = epochs_per_negative.clone();
     let gamma = o.repulsion_strength as f32;
     let mut cur = vec![0f32; dim];
+    let mut poll = Poll::new(cancel);
     for epoch in 0..n_epochs {
+        work::check(cancel)?;
         let alpha = (o.learning_rate * (1.0 - epoch as f64 / n_epochs as f64)) as f32;
         let now = epoch as f64;
         for e in 0..head.len() {
+            poll.tick()?;
             if next_sample[e] > now {
                 continue;
             }
@@ -332,7 +354,9 @@ fn optimize(
             emb[j * dim..(j + 1) * dim].copy_from_slice(&cur);
             next_negative[e] += n_neg.max(0) as f64 * epochs_per_negative[e];
         }
+        progress.update(epoch as u64 + 1, "");
     }
+    Ok(())
 }
 
 #[inline]
@@ -344,7 +368,16 @@ fn sq(x: &[f32], y: &[f32]) -> f32 {
 /// `pp.neighbors(n_neighbors, method="umap")` followed by `tl.umap`:
 /// exact Euclidean kNN ([`knn_exact`] with `n_neighbors − 1` neighbours
 /// besides the point itself), [`umap_connectivities`], [`umap_layout`].
-pub fn umap(data: &[f32], n_rows: usize, n_cols: usize, options: &UmapOptions) -> Result<UmapLayout> {
+/// Progress and cancellation as [`knn_exact`] and [`umap_layout`].
+pub fn umap(
+    data: &[f32],
+    n_rows: usize,
+    n_cols: usize,
+    options: &UmapOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<UmapLayout> {
+    work::check(cancel)?;
     check_options(options)?;
     if options.n_neighbors < 2 {
         return Err(AnalysisError::InvalidParameter {
@@ -352,9 +385,9 @@ pub fn umap(data: &[f32], n_rows: usize, n_cols: usize, options: &UmapOptions) -
             reason: format!("counts the point itself and must be at least 2, got {}", options.n_neighbors),
         });
     }
-    let knn = knn_exact(data, n_rows, n_cols, options.n_neighbors - 1)?;
+    let knn = knn_exact(data, n_rows, n_cols, options.n_neighbors - 1, progress, cancel)?;
     let graph = umap_connectivities(&knn, options.n_neighbors)?;
-    umap_layout(&graph, options)
+    umap_layout(&graph, options, progress, cancel)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 use super::*;
 use crate::analysis::layout_metrics::{layout_label_agreement, trustworthiness};
 use crate::analysis::synthetic::gaussian_mixture;
+use crate::progress::{CancelToken, NoProgress};
 
 #[test]
 fn ab_params_match_umap_learn() {
@@ -16,7 +17,7 @@ fn ab_params_match_umap_learn() {
 fn separates_gaussian_clusters_and_is_trustworthy() {
     let (n, d) = (600, 16);
     let (data, truth) = gaussian_mixture(n, d, 4, 4.0, 11);
-    let layout = umap(&data, n, d, &UmapOptions::default()).unwrap();
+    let layout = umap(&data, n, d, &UmapOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(layout.n_epochs, 500);
     assert!(matches!(layout.init, InitUsed::Spectral(_)));
     let agree = layout_label_agreement(&layout.embedding, n, 2, &truth, 15).unwrap();
@@ -29,12 +30,13 @@ fn separates_gaussian_clusters_and_is_trustworthy() {
 fn seeded_runs_reproduce() {
     let (data, _) = gaussian_mixture(300, 8, 3, 3.0, 2);
     let o = UmapOptions { n_epochs: Some(100), ..Default::default() };
-    let a = umap(&data, 300, 8, &o).unwrap();
-    let b = umap(&data, 300, 8, &o).unwrap();
+    let a = umap(&data, 300, 8, &o, &mut NoProgress, &CancelToken::new()).unwrap();
+    let b = umap(&data, 300, 8, &o, &mut NoProgress, &CancelToken::new()).unwrap();
     assert_eq!(a, b);
-    let c = umap(&data, 300, 8, &UmapOptions { seed: 1, ..o.clone() }).unwrap();
+    let c = umap(&data, 300, 8, &UmapOptions { seed: 1, ..o.clone() }, &mut NoProgress, &CancelToken::new()).unwrap();
     assert_ne!(a.embedding, c.embedding);
-    let r = umap(&data, 300, 8, &UmapOptions { init: UmapInit::Random, ..o }).unwrap();
+    let r = umap(&data, 300, 8, &UmapOptions { init: UmapInit::Random, ..o }, &mut NoProgress, &CancelToken::new())
+        .unwrap();
     assert_eq!(r.init, InitUsed::Random);
     assert!(r.embedding.iter().all(|v| v.is_finite()));
 }
@@ -43,7 +45,15 @@ fn seeded_runs_reproduce() {
 fn disconnected_graph_is_laid_out_per_component() {
     // Far-apart clusters give one graph component per cluster.
     let (data, truth) = gaussian_mixture(300, 8, 3, 50.0, 4);
-    let layout = umap(&data, 300, 8, &UmapOptions { n_epochs: Some(200), ..Default::default() }).unwrap();
+    let layout = umap(
+        &data,
+        300,
+        8,
+        &UmapOptions { n_epochs: Some(200), ..Default::default() },
+        &mut NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
     match layout.init {
         InitUsed::Spectral(info) => assert_eq!(info.n_components, 3, "{info:?}"),
         other => panic!("{other:?}"),
@@ -54,11 +64,11 @@ fn disconnected_graph_is_laid_out_per_component() {
 #[test]
 fn bad_input_is_an_error() {
     let (mut data, _) = gaussian_mixture(50, 4, 2, 3.0, 1);
-    let e = umap(&data[..40], 10, 4, &UmapOptions::default()).unwrap_err();
+    let e = umap(&data[..40], 10, 4, &UmapOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap_err();
     assert!(matches!(e, AnalysisError::TooFewPoints { n_points: 10, k: 14 }), "{e}");
     assert!(e.to_string().contains("not enough points"));
     data[4 * 7 + 2] = f32::NAN;
-    let e = umap(&data, 50, 4, &UmapOptions::default()).unwrap_err();
+    let e = umap(&data, 50, 4, &UmapOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap_err();
     assert_eq!(e, AnalysisError::NonFinite { what: "data", row: 7 });
     data[4 * 7 + 2] = 0.0;
     for bad in [
@@ -68,8 +78,17 @@ fn bad_input_is_an_error() {
         UmapOptions { learning_rate: f64::NAN, ..Default::default() },
         UmapOptions { n_epochs: Some(0), ..Default::default() },
     ] {
-        assert!(matches!(umap(&data, 50, 4, &bad), Err(AnalysisError::InvalidParameter { .. })), "{bad:?}");
+        assert!(
+            matches!(
+                umap(&data, 50, 4, &bad, &mut NoProgress, &CancelToken::new()),
+                Err(AnalysisError::InvalidParameter { .. })
+            ),
+            "{bad:?}"
+        );
     }
     let empty = Graph::from_edges(5, &[]).unwrap();
-    assert!(matches!(umap_layout(&empty, &UmapOptions::default()), Err(AnalysisError::InvalidGraph(_))));
+    assert!(matches!(
+        umap_layout(&empty, &UmapOptions::default(), &mut NoProgress, &CancelToken::new()),
+        Err(AnalysisError::InvalidGraph(_))
+    ));
 }
