@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gscript_lang::{ErrorKind, Session};
+use gscript_lang::{ErrorKind, Package, Session};
 use gscript_stdlib::StdLib;
 use terminal::TerminalSink;
 
@@ -25,27 +25,24 @@ usage:
                                                                register the Jupyter kernel (default: --user)
   gscript kernel run --connection-file FILE                    serve a Jupyter kernel (Jupyter starts this)
   gscript info                                                 versions, libtorch, threads, CUDA
-  gscript bench [--quick]                                      throughput probes (machine peak)
-  gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
-  gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
-                                                               training/inference speed of the full model
-                                                               (all options: gscript bench model --help)
-  gscript bench analysis [--cells N] [--dims D]                kNN + Leiden + UMAP seconds and memory (default 100k × 32)
-  gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
-                                                               insert_motif motifs/s and ISM positions/s (full-size model)
-  gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
   gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
 printed. Exit codes: 0 ok, 1 script error, 2 usage error, 130 interrupted.
 ";
 
+/// The usage text: the commands above and the benchmarks' own lines.
+fn usage() -> String {
+    let (head, tail) = USAGE.split_once("  gscript --version").unwrap_or((USAGE, ""));
+    format!("{head}{}  gscript --version{tail}", gscript_runtime::bench::USAGE)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,
         Err(Usage(msg)) => {
-            eprintln!("gscript: {msg}\n\n{USAGE}");
+            eprintln!("gscript: {msg}\n\n{}", usage());
             ExitCode::from(2)
         }
     }
@@ -187,106 +184,23 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
             print!("{}", info_text());
             Ok(ExitCode::SUCCESS)
         }
-        "bench" if rest.first().map(String::as_str) == Some("data") => bench_data(&rest[1..]),
-        "bench" if rest.first().map(String::as_str) == Some("model") => bench_model(&rest[1..]),
-        "bench" if rest.first().map(String::as_str) == Some("analysis") => bench_analysis(&rest[1..]),
-        "bench" if rest.first().map(String::as_str) == Some("interpret") => bench_interpret(&rest[1..]),
-        "bench" if rest.first().map(String::as_str) == Some("finetune") => {
-            match gscript_runtime::bench_finetune::print(&rest[1..]) {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(e) => {
-                    eprintln!("gscript bench finetune: {e}");
-                    Ok(ExitCode::from(1))
-                }
+        "bench" => match gscript_runtime::bench::command(rest) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(gscript_runtime::bench::BenchError::Usage(m)) => Err(Usage(m)),
+            Err(gscript_runtime::bench::BenchError::Failed(m)) => {
+                eprintln!("gscript bench: {m}");
+                Ok(ExitCode::from(1))
             }
-        }
-        "bench" if rest.first().map(String::as_str) == Some("--load-h5ad") => {
-            let path = rest.get(1).ok_or_else(|| Usage("--load-h5ad needs a path".into()))?;
-            gscript_runtime::bench_data::print_load(Path::new(path)).map_err(|e| Usage(e.to_string()))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        "bench" => {
-            let quick = rest.iter().any(|a| a == "--quick");
-            gscript_runtime::bench::print_suite(quick);
-            Ok(ExitCode::SUCCESS)
-        }
+        },
         "--version" | "-V" | "version" => {
             println!("gscript {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
         "help" | "--help" | "-h" => {
-            print!("{USAGE}");
+            print!("{}", usage());
             Ok(ExitCode::SUCCESS)
         }
         other => Err(Usage(format!("unknown command '{other}'"))),
-    }
-}
-
-/// `gscript bench data`: generates (once, cached by size) a cells × peaks .h5ad, then loads it in a fresh process so
-/// the reported peak memory is the load's own.
-fn bench_data(args: &[String]) -> Result<ExitCode, Usage> {
-    let mut size = (200_000usize, 50_000usize, 0.01f64);
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).ok_or_else(|| Usage(format!("{} needs a value", args[i])))?;
-        let bad = |_| Usage(format!("{}: '{v}' is not a number", args[i]));
-        match args[i].as_str() {
-            "--cells" => size.0 = v.parse().map_err(bad)?,
-            "--peaks" => size.1 = v.parse().map_err(bad)?,
-            "--density" => size.2 = v.parse().map_err(|_| Usage(format!("--density: '{v}' is not a number")))?,
-            other => return Err(Usage(format!("unknown bench data option '{other}'"))),
-        }
-        i += 2;
-    }
-    let dir = std::env::temp_dir().join("gscript-bench");
-    std::fs::create_dir_all(&dir).map_err(|e| Usage(format!("{}: {e}", dir.display())))?;
-    let path = dir.join(format!("random_{}x{}_{}.h5ad", size.0, size.1, size.2));
-    if !path.exists() {
-        let t = std::time::Instant::now();
-        let tmp = path.with_extension("partial");
-        let nnz = gscript_runtime::bench_data::write_random_h5ad(&tmp, size.0, size.1, size.2, 1)
-            .map_err(|e| Usage(e.to_string()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Usage(e.to_string()))?;
-        println!(
-            "generated {} ({:.1}M entries) in {:.1} s",
-            path.display(),
-            nnz as f64 / 1e6,
-            t.elapsed().as_secs_f64()
-        );
-    }
-    let exe = std::env::current_exe().map_err(|e| Usage(e.to_string()))?;
-    let status = std::process::Command::new(exe)
-        .args(["bench", "--load-h5ad"])
-        .arg(&path)
-        .status()
-        .map_err(|e| Usage(e.to_string()))?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// `gscript bench analysis`: kNN, connectivities, Leiden and UMAP on a generated embedding.
-fn bench_analysis(args: &[String]) -> Result<ExitCode, Usage> {
-    let (mut n, mut d) = (100_000usize, 32usize);
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).ok_or_else(|| Usage(format!("{} needs a value", args[i])))?;
-        let parsed = v
-            .parse::<usize>()
-            .ok()
-            .filter(|&x| x > 0)
-            .ok_or_else(|| Usage(format!("{}: '{v}' is not a positive integer", args[i])))?;
-        match args[i].as_str() {
-            "--cells" => n = parsed,
-            "--dims" => d = parsed,
-            other => return Err(Usage(format!("unknown bench analysis option '{other}'"))),
-        }
-        i += 2;
-    }
-    match gscript_runtime::bench_analysis::print(n, d, 1) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            eprintln!("gscript bench analysis: {e}");
-            Ok(ExitCode::from(1))
-        }
     }
 }
 
@@ -322,8 +236,11 @@ fn kernel_command(args: &[String]) -> Result<ExitCode, Usage> {
         }
         Some("run") => {
             let file = value("--connection-file").ok_or_else(|| Usage("kernel run needs --connection-file FILE".into()))?;
+            // the kernel serves the same language as `gscript run`: the standard library, plus the test hooks when asked
+            let mut packages: Vec<Box<dyn Package + Send>> = vec![Box::new(StdLib)];
+            packages.extend(gscript_kernel::test_hooks::from_env());
             let options = gscript_kernel::server::KernelOptions {
-                extra_packages: gscript_kernel::test_hooks::from_env(),
+                packages,
                 // interrupt_mode "signal" front ends send SIGINT: it interrupts the running cell, never the kernel
                 on_interrupt_flag: Some(Box::new(|flag| interrupt::install(flag, false))),
             };
@@ -337,43 +254,6 @@ fn kernel_command(args: &[String]) -> Result<ExitCode, Usage> {
         }
         _ => Err(Usage("usage: gscript kernel install [--user|--sys-prefix|--prefix DIR] [--name NAME] [--display-name TEXT] [--interrupt-mode message|signal] | gscript kernel run --connection-file FILE".into())),
     }
-}
-
-/// `gscript bench interpret`: motif insertion and ISM throughput with a full-size (or chosen) model.
-fn bench_interpret(args: &[String]) -> Result<ExitCode, Usage> {
-    use gscript_runtime::bench_interpret as bi;
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", bi::USAGE);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let config = bi::InterpretBenchConfig::from_args(args).map_err(|e| Usage(format!("bench interpret: {e}")))?;
-    match bi::print(&config) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            eprintln!("gscript bench interpret: {e}");
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-/// `gscript bench model`: trains the model on random data and prints throughput and memory (exit 1 if it fails).
-fn bench_model(args: &[String]) -> Result<ExitCode, Usage> {
-    use gscript_runtime::bench_model as bm;
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", bm::USAGE);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let config = bm::ModelBenchConfig::from_args(args)
-        .map_err(|e| Usage(format!("bench model: {e} (all options: gscript bench model --help)")))?;
-    match bm::run(&config, !config.json) {
-        Ok(report) if config.json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        Ok(report) => print!("{}", bm::render_table(&report)),
-        Err(e) => {
-            eprintln!("gscript bench model: {e}");
-            return Ok(ExitCode::from(1));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `<script dir>/<script stem>_out`.

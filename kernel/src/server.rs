@@ -57,8 +57,9 @@ pub fn kernel_info_content() -> Value {
 
 /// How the kernel is started.
 pub struct KernelOptions {
-    /// Extra packages registered into the session (tests add hooks here).
-    pub extra_packages: Vec<Box<dyn Package + Send>>,
+    /// The packages registered into the session besides the language core: the binary passes the standard library
+    /// (and the test hooks when asked).
+    pub packages: Vec<Box<dyn Package + Send>>,
     /// Called with the session's interrupt flag once it exists (the CLI routes SIGINT to it).
     pub on_interrupt_flag: Option<Box<dyn FnOnce(Arc<AtomicBool>) + Send>>,
 }
@@ -98,12 +99,11 @@ async fn serve_all(info: ConnectionInfo, options: KernelOptions) -> Result<(), S
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let (flag_tx, flag_rx) = mpsc::channel();
     let thread_sink = sink.clone();
-    let KernelOptions { extra_packages, on_interrupt_flag } = options;
+    let KernelOptions { packages, on_interrupt_flag } = options;
     std::thread::Builder::new()
         .name("gscript-interpreter".into())
         .spawn(move || {
-            let mut packages: Vec<&dyn Package> = vec![&gscript_stdlib::StdLib];
-            packages.extend(extra_packages.iter().map(|p| p.as_ref() as &dyn Package));
+            let packages: Vec<&dyn Package> = packages.iter().map(|p| p.as_ref() as &dyn Package).collect();
             let session = Session::new(thread_sink.clone(), &packages);
             let _ = flag_tx.send(session.host().interrupt_flag());
             let mut interpreter = Interpreter::new(session, thread_sink);

@@ -8,7 +8,7 @@ use rhai::{Dynamic, Engine, EvalAltResult};
 use crate::docs::{DocsRegistry, FnDoc, OptDefault};
 use crate::error::primitive_error;
 use crate::host::Host;
-use crate::options::Options;
+use crate::register::register0;
 use crate::session::{Package, Registrar};
 use crate::sink::MimeBundle;
 
@@ -19,6 +19,7 @@ pub struct CorePackage;
 
 impl Package for CorePackage {
     fn register(&self, reg: &mut Registrar) {
+        reg.area("core", "Language and session");
         reg.docs.add(
             FnDoc::new(
                 "help",
@@ -111,7 +112,9 @@ impl Package for CorePackage {
         reg.engine.register_fn("input", move |prompt: &str| read(prompt));
         reg.engine.register_fn("input", move || r2(""));
 
-        reg.docs.add(
+        let h = reg.host.clone();
+        register0(
+            reg,
             FnDoc::new(
                 "clear_output",
                 "core",
@@ -120,16 +123,11 @@ impl Package for CorePackage {
             )
             .opt("wait", "bool", OptDefault::Bool(false), "clear only when the next output arrives (no flicker)")
             .example("print(\"old\");\nclear_output(#{wait: true});\nprint(\"new\");"),
+            move |o| {
+                h.sink().clear(o.bool("wait")?.unwrap_or(false));
+                Ok(())
+            },
         );
-        let h = reg.host.clone();
-        let specs = reg.docs.get("clear_output").map(|d| d.options.clone()).unwrap_or_default();
-        reg.engine.register_fn("clear_output", move |options: rhai::Map| -> Result<(), Box<EvalAltResult>> {
-            let opts = Options::new("clear_output", options, &specs)?;
-            h.sink().clear(opts.bool("wait")?.unwrap_or(false));
-            Ok(())
-        });
-        let h = reg.host.clone();
-        reg.engine.register_fn("clear_output", move || h.sink().clear(false));
 
         reg.docs.add(
             FnDoc::new("sleep", "core", "sleep(seconds: float)", "Pauses for a while; stops early when interrupted.")

@@ -43,7 +43,7 @@ pub struct FnDoc {
     pub name: String,
     /// Type name for methods (`PeakDataset`), `None` for free functions.
     pub receiver: Option<String>,
-    /// Area of the standard library: core, io, seq, model, interpret, finetune, analysis, plot.
+    /// The help area it is listed under (`core`, or one a package declared with [`crate::Registrar::area`]).
     pub area: String,
     /// e.g. `load_peaks(path: string, options?: map) -> PeakDataset`.
     pub signature: String,
@@ -143,25 +143,42 @@ impl FnDoc {
     }
 }
 
-/// All documented functions, keyed by qualified name.
+/// A help area: the heading that groups functions in `help()`, the manual and the README's table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Area {
+    /// What [`FnDoc::area`] names, e.g. `io`.
+    pub name: String,
+    /// The heading, e.g. `Reading and writing data`.
+    pub title: String,
+}
+
+/// All documented functions, keyed by qualified name, and the areas packages declared, in declaration order.
 #[derive(Clone, Debug, Default)]
 pub struct DocsRegistry {
     entries: BTreeMap<String, FnDoc>,
+    areas: Vec<Area>,
 }
 
-/// Display order of the areas.
-pub const AREAS: &[(&str, &str)] = &[
-    ("core", "Language and session"),
-    ("io", "Reading and writing data"),
-    ("seq", "Sequences and genomes"),
-    ("model", "scBasset models and training"),
-    ("interpret", "Interpretation: motifs, ISM, variants"),
-    ("finetune", "Transfer learning"),
-    ("analysis", "Single-cell analysis"),
-    ("plot", "Figures"),
-];
-
 impl DocsRegistry {
+    /// Declares an area; areas are listed in the order they are declared. Declaring a name again changes its title
+    /// and keeps its place. Entries of an area nobody declared are reachable by `help("name")` but not listed.
+    pub fn add_area(&mut self, name: &str, title: &str) {
+        match self.areas.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.title = title.to_string(),
+            None => self.areas.push(Area { name: name.to_string(), title: title.to_string() }),
+        }
+    }
+    /// The declared areas in display order.
+    pub fn areas(&self) -> &[Area] {
+        &self.areas
+    }
+    /// Declared areas with at least one entry, each with its entries in name order.
+    fn by_area(&self) -> impl Iterator<Item = (&Area, Vec<&FnDoc>)> {
+        self.areas
+            .iter()
+            .map(|a| (a, self.entries.values().filter(|d| d.area == a.name).collect::<Vec<_>>()))
+            .filter(|(_, docs)| !docs.is_empty())
+    }
     pub fn add(&mut self, doc: FnDoc) {
         self.entries.insert(doc.qualified_name(), doc);
     }
@@ -200,12 +217,8 @@ impl DocsRegistry {
     /// Grouped overview (`help()` with no argument).
     pub fn render_index(&self) -> String {
         let mut s = String::new();
-        for (area, title) in AREAS {
-            let docs: Vec<&FnDoc> = self.entries.values().filter(|d| d.area == *area).collect();
-            if docs.is_empty() {
-                continue;
-            }
-            let _ = writeln!(s, "{title}:");
+        for (area, docs) in self.by_area() {
+            let _ = writeln!(s, "{}:", area.title);
             for d in docs {
                 let _ = writeln!(s, "  {:28} {}", d.qualified_name(), d.summary);
             }
@@ -218,12 +231,8 @@ impl DocsRegistry {
     /// The manual's reference section: one table per area, then every entry in full.
     pub fn render_markdown(&self) -> String {
         let mut s = String::from("# gscript reference\n\n");
-        for (area, title) in AREAS {
-            let docs: Vec<&FnDoc> = self.entries.values().filter(|d| d.area == *area).collect();
-            if docs.is_empty() {
-                continue;
-            }
-            let _ = writeln!(s, "## {title}\n");
+        for (area, docs) in self.by_area() {
+            let _ = writeln!(s, "## {}\n", area.title);
             s.push_str(&table(&docs));
             s.push('\n');
             for d in docs {
@@ -236,13 +245,9 @@ impl DocsRegistry {
     /// One table per area (heading level 4), functions then methods, one line each: the README's overview.
     pub fn render_markdown_summary(&self) -> String {
         let mut s = String::new();
-        for (area, title) in AREAS {
-            let mut docs: Vec<&FnDoc> = self.entries.values().filter(|d| d.area == *area).collect();
-            if docs.is_empty() {
-                continue;
-            }
+        for (area, mut docs) in self.by_area() {
             docs.sort_by_key(|d| (d.receiver.is_some(), d.qualified_name()));
-            let _ = writeln!(s, "#### {title}\n");
+            let _ = writeln!(s, "#### {}\n", area.title);
             s.push_str(&table(&docs));
             s.push('\n');
         }
@@ -281,6 +286,7 @@ mod tests {
     #[test]
     fn looks_up_functions_and_methods() {
         let mut r = DocsRegistry::default();
+        r.add_area("model", "scBasset models and training");
         r.add(sample());
         r.add(FnDoc::method("Model", "summary", "model", "model.summary() -> string", "Layers."));
         assert!(r.get("train").is_some());
@@ -290,5 +296,25 @@ mod tests {
         assert_eq!(r.names_with_prefix("s", true, Some("Model")), vec!["summary"]);
         assert!(r.names_with_prefix("s", true, Some("Other")).is_empty());
         assert!(r.render_index().contains("scBasset models and training:"));
+    }
+
+    #[test]
+    fn areas_are_listed_in_declaration_order_and_only_when_declared() {
+        let mut r = DocsRegistry::default();
+        r.add_area("plot", "Figures");
+        r.add_area("model", "Models");
+        r.add_area("model", "scBasset models");
+        r.add(sample());
+        r.add(FnDoc::new("plot_hist", "plot", "plot_hist(values: array) -> Figure", "Histogram."));
+        r.add(FnDoc::new("secret", "undeclared", "secret()", "Not listed."));
+        let names: Vec<&str> = r.areas().iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["plot", "model"]);
+        let index = r.render_index();
+        let (figures, models) = (index.find("Figures:").unwrap(), index.find("scBasset models:").unwrap());
+        assert!(figures < models, "{index}");
+        assert!(!index.contains("secret") && !index.contains("Models:"), "{index}");
+        assert!(r.get("secret").is_some());
+        let md = r.render_markdown_summary();
+        assert!(md.starts_with("#### Figures\n") && md.contains("#### scBasset models\n"), "{md}");
     }
 }

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod error;
 pub mod host;
 pub mod options;
+pub mod register;
 pub mod session;
 pub mod sink;
 
@@ -16,6 +17,7 @@ pub use docs::{DocsRegistry, FnDoc, OptDefault, OptSpec};
 pub use error::{primitive_error, ErrorKind, Location, ScriptError};
 pub use host::{Host, ProgressBar};
 pub use options::Options;
+pub use register::{register0, register1, register2, register3, register_method1, register_method2};
 pub use rhai;
 pub use session::{Completeness, Package, Registrar, Session};
 pub use sink::{CaptureSink, MimeBundle, ProgressId, ProgressState, Sink, SinkEvent, Stream};

@@ -14,7 +14,8 @@ use crate::error::ScriptError;
 use crate::host::Host;
 use crate::sink::{MimeBundle, Sink};
 
-/// A set of primitives registered into a session (the standard library is one).
+/// A set of primitives registered into a session (the standard library is one). A package declares the help areas
+/// its functions are listed under ([`Registrar::area`]) before or while it registers them.
 pub trait Package {
     fn register(&self, reg: &mut Registrar);
 }
@@ -24,6 +25,14 @@ pub struct Registrar<'a> {
     pub engine: &'a mut Engine,
     pub docs: &'a mut DocsRegistry,
     pub host: Arc<Host>,
+}
+
+impl Registrar<'_> {
+    /// Declares a help area: `help()`, the manual and the README list areas in the order they were declared (the
+    /// core package's `core` first), each under `title`.
+    pub fn area(&mut self, name: &str, title: &str) {
+        self.docs.add_area(name, title);
+    }
 }
 
 /// Outcome of checking whether an input is complete (REPL continuation, Jupyter is_complete).

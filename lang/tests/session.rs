@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gscript_lang::rhai::{Dynamic, EvalAltResult, Map};
-use gscript_lang::{CaptureSink, Completeness, ErrorKind, FnDoc, OptDefault, Options, Package, Registrar, Session};
+use gscript_lang::rhai::Dynamic;
+use gscript_lang::{
+    register0, register1, register_method1, CaptureSink, Completeness, ErrorKind, FnDoc, OptDefault, Package,
+    Registrar, Session,
+};
 
 /// A tiny package exercising option maps, like the standard library does.
 struct Demo;
@@ -17,13 +20,31 @@ fn train_doc() -> FnDoc {
 
 impl Package for Demo {
     fn register(&self, reg: &mut Registrar) {
-        let doc = train_doc();
-        let specs = doc.options.clone();
-        reg.docs.add(doc);
-        reg.engine.register_fn("train_demo", move |x: i64, opts: Map| -> Result<i64, Box<EvalAltResult>> {
-            let o = Options::new("train_demo", opts, &specs)?;
-            Ok(x * o.int("epochs")?.unwrap())
-        });
+        reg.area("model", "Models");
+        register1(reg, train_doc(), |x: i64, o| Ok(x * o.int("epochs")?.unwrap()));
+        register0(
+            reg,
+            FnDoc::new(
+                "seed_demo",
+                "model",
+                "seed_demo(options?: map) -> int",
+                "Demo primitive without positional arguments.",
+            )
+            .opt("seed", "int", OptDefault::Int(7), "Seed."),
+            |o| Ok(o.int("seed")?.unwrap()),
+        );
+        register_method1(
+            reg,
+            FnDoc::method(
+                "int",
+                "shifted_demo",
+                "model",
+                "x.shifted_demo(by: int, options?: map) -> int",
+                "Demo method.",
+            )
+            .opt("times", "int", OptDefault::Int(1), "Repeats."),
+            |x: &mut i64, by: i64, o| Ok(*x + by * o.int_at_least("times", 0)?.unwrap()),
+        );
         reg.docs.add(FnDoc::new("boom", "core", "boom()", "Panics (tests the panic boundary)."));
         reg.engine.register_fn("boom", || -> i64 { panic!("kaboom") });
     }
@@ -91,6 +112,37 @@ fn option_maps_are_validated_with_the_valid_keys_listed() {
     assert_eq!(err.location.unwrap().column, 1);
     let err = s.eval("train_demo(2, #{epochs: \"x\"})", "<t>").unwrap_err();
     assert!(err.message.contains("argument `epochs`: expected an integer"), "{}", err.message);
+}
+
+#[test]
+fn primitives_with_options_take_the_map_or_leave_it_out() {
+    let (mut s, _) = session();
+    assert_eq!(s.eval("train_demo(2)", "<t>").unwrap().as_int().unwrap(), 6, "default from the doc");
+    assert_eq!(s.eval("seed_demo()", "<t>").unwrap().as_int().unwrap(), 7);
+    assert_eq!(s.eval("seed_demo(#{seed: 3})", "<t>").unwrap().as_int().unwrap(), 3);
+    assert_eq!(s.eval("let x = 10; x.shifted_demo(2)", "<t>").unwrap().as_int().unwrap(), 12);
+    assert_eq!(s.eval("let x = 10; x.shifted_demo(2, #{times: 3})", "<t>").unwrap().as_int().unwrap(), 16);
+    assert_eq!(s.eval("shifted_demo(1, 2, #{times: 2})", "<t>").unwrap().as_int().unwrap(), 5);
+    let err = s.eval("seed_demo(#{sed: 1})", "<t>").unwrap_err();
+    assert!(
+        err.message.contains("seed_demo: argument `options`: unknown option `sed` (did you mean `seed`?)"),
+        "{}",
+        err.message
+    );
+    let err = s.eval("let y = 10; y.shifted_demo(1, #{times: -1})", "<t>").unwrap_err();
+    assert!(err.message.contains("shifted_demo: argument `times`: must be at least 0"), "{}", err.message);
+}
+
+#[test]
+fn help_lists_the_areas_packages_declared_in_order() {
+    let (mut s, sink) = session();
+    let _ = s.eval("help()", "<t>").unwrap();
+    let out = sink.stdout();
+    let (core, models) = (out.find("Language and session:").unwrap(), out.find("Models:").unwrap());
+    assert!(core < models, "{out}");
+    assert!(out[models..].contains("train_demo") && out[models..].contains("int.shifted_demo"), "{out}");
+    let names: Vec<&str> = s.docs().areas().iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["core", "model"]);
 }
 
 #[test]

@@ -1,29 +1,55 @@
 //! Glue between the language and the runtime: runtime errors become script errors that name the primitive,
-//! session progress bars serve as runtime progress callbacks, the interrupt flag becomes a cancel token.
+//! session progress bars serve as runtime progress callbacks, the interrupt flag becomes a cancel token, and
+//! primitives with a trailing options map are registered with one family of helpers ([`register1`], ...).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, EvalAltResult};
 use gscript_lang::{primitive_error, Host, Options, ProgressBar};
 use gscript_runtime::{CancelToken, DeviceRequest, Progress, RuntimeError};
 
+/// Registration of primitives whose last argument is an optional options map: `name(a)` and `name(a, #{...})`.
+pub use gscript_lang::{register0, register1, register2, register3, register_method1, register_method2};
+
 /// Result type of registered primitives.
 pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// Converts a runtime error into a script error naming the primitive (and the field when the error has one).
-pub fn script_error(primitive: &str, err: RuntimeError) -> Box<EvalAltResult> {
-    match err {
-        RuntimeError::Interrupted => {
-            Box::new(EvalAltResult::ErrorTerminated(().into(), gscript_lang::rhai::Position::NONE))
-        }
+/// Converts a runtime error (or an area's error, which converts into one) into a script error naming the primitive,
+/// and the field when the error has one; an interrupt stops the script.
+pub fn script_error(primitive: &str, err: impl Into<RuntimeError>) -> Box<EvalAltResult> {
+    match err.into() {
+        RuntimeError::Interrupted => interrupted(),
         RuntimeError::InvalidArgument { field, message } => primitive_error(primitive, Some(&field), &message),
         other => primitive_error(primitive, None, &other.to_string()),
     }
 }
 
 /// `result.map_err(in_primitive("name"))`.
-pub fn in_primitive(primitive: &'static str) -> impl Fn(RuntimeError) -> Box<EvalAltResult> {
+pub fn in_primitive<E: Into<RuntimeError>>(primitive: &str) -> impl Fn(E) -> Box<EvalAltResult> + '_ {
     move |e| script_error(primitive, e)
+}
+
+/// `result.map_err(in_argument("name", "arg"))`: the error is about argument `arg` (`name: argument `arg`: error`).
+pub fn in_argument<'a, E: Into<RuntimeError>>(
+    primitive: &'a str,
+    argument: &'a str,
+) -> impl Fn(E) -> Box<EvalAltResult> + 'a {
+    move |e| match e.into() {
+        RuntimeError::Interrupted => interrupted(),
+        other => primitive_error(primitive, Some(argument), &other.to_string()),
+    }
+}
+
+/// Writes `bytes` to `path` atomically; a failure is an error about the primitive's `path` argument naming the file.
+pub fn write_output(primitive: &str, path: &Path, bytes: &[u8]) -> ScriptResult<()> {
+    gscript_runtime::io::write_atomic(path, bytes)
+        .map_err(|e| RuntimeError::io(path, e))
+        .map_err(in_argument(primitive, "path"))
+}
+
+fn interrupted() -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(().into(), gscript_lang::rhai::Position::NONE))
 }
 
 /// The session's interrupt flag as a runtime cancel token.

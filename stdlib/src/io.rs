@@ -1,6 +1,6 @@
 //! Data in and out: `load_peaks` (10x .h5, .h5ad, Matrix Market), `load_bed`, `simulate_atac`, `write_csv`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
@@ -9,7 +9,7 @@ use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use gscript_runtime::data::{load_peaks, ChromosomeFilter, FilterSpec, Format, LoadOptions};
 use gscript_runtime::seq::Genome;
 
-use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::bridge::{cancel_token, in_primitive, register0, register1, write_output, ScriptResult, SessionProgress};
 use crate::seq::GenomeValue;
 use crate::values::peak_data::{PeakData, Peaks};
 use crate::values::table::{Column, Table};
@@ -58,12 +58,9 @@ pub fn register(reg: &mut Registrar) {
         .opt("genome", "Genome", OptDefault::None, "check that every peak's chromosome is in this genome")
         .opt("drop_missing_chromosomes", "bool", OptDefault::Bool(false), "with `genome`: drop peaks on chromosomes it lacks (else an error lists them)")
         .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 40});\nlet data = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0});\nprint(data);");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
     let host = reg.host.clone();
-    let load = move |path: &str, opts: Map| -> ScriptResult<PeakData> {
+    register1(reg, doc, move |path: String, o| {
         const P: &str = "load_peaks";
-        let o = Options::new(P, opts, &specs)?;
         let format = match o.string("format")? {
             None => None,
             Some(f) => Some(Format::parse(&f).ok_or_else(|| {
@@ -87,7 +84,7 @@ pub fn register(reg: &mut Registrar) {
                 min_cells,
                 min_peaks_per_cell: o.int_at_least("min_peaks_per_cell", 0)?.unwrap_or(0) as u32,
             },
-            chromosomes: chromosome_filter(&o)?,
+            chromosomes: chromosome_filter(o)?,
             binarize: o.bool("binarize")?.unwrap_or(false),
         };
         let genome = match o.raw("genome") {
@@ -115,10 +112,7 @@ pub fn register(reg: &mut Registrar) {
             }
         };
         Ok(PeakData(Arc::new(data), genome))
-    };
-    let l2 = load.clone();
-    reg.engine.register_fn("load_peaks", load);
-    reg.engine.register_fn("load_peaks", move |path: &str| l2(path, Map::new()));
+    });
 
     reg.docs.add(
         FnDoc::new("load_bed", "io", "load_bed(path: string) -> Peaks", "Reads a BED or narrowPeak file (plain or .gz) as a peak set.")
@@ -162,9 +156,7 @@ pub fn register(reg: &mut Registrar) {
             }
             out.push('\n');
         }
-        let p = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&p, out.as_bytes())
-            .map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
+        write_output("write_csv", Path::new(path), out.as_bytes())
     });
 }
 
@@ -197,12 +189,9 @@ fn register_simulate(reg: &mut Registrar) {
         .opt("seed", "int", OptDefault::Int(0), "random seed")
         .opt("dir", "string", OptDefault::None, "where to write the files (default: out_path(\"simulated_atac\"))")
         .example("let sim = simulate_atac(#{n_cells: 60, n_peaks: 50, n_cell_types: 3, seed: 1});\nprint(sim.data);\nprint(sim.motifs);");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
     let host = reg.host.clone();
-    let simulate = move |opts: Map| -> ScriptResult<Map> {
+    register0(reg, doc, move |o| {
         const P: &str = "simulate_atac";
-        let o = Options::new(P, opts, &specs)?;
         let int = |k: &str| -> ScriptResult<usize> { Ok(o.int_at_least(k, 1)?.unwrap() as usize) };
         let motifs = match o.raw("motifs") {
             None => Vec::new(),
@@ -265,10 +254,7 @@ fn register_simulate(reg: &mut Registrar) {
         m.insert("genome".into(), Dynamic::from(genome.clone()));
         m.insert("data".into(), Dynamic::from(PeakData(Arc::new(sim.data), Some(genome))));
         Ok(m)
-    };
-    let s2 = simulate.clone();
-    reg.engine.register_fn("simulate_atac", simulate);
-    reg.engine.register_fn("simulate_atac", move || s2(Map::new()));
+    });
 }
 
 /// The planted sites as a Table: peak name, chrom, start, end (0-based, end exclusive), strand, motif, cell_type.

@@ -19,8 +19,23 @@ pub mod values;
 /// Every standard-library area, registered in one go.
 pub struct StdLib;
 
+/// The standard library's help areas (name, title), in the order `help()`, the manual and the README list them
+/// (after the language's own `core`).
+pub const AREAS: [(&str, &str); 7] = [
+    ("io", "Reading and writing data"),
+    ("seq", "Sequences and genomes"),
+    ("model", "scBasset models and training"),
+    ("interpret", "Interpretation: motifs, ISM, variants"),
+    ("finetune", "Transfer learning"),
+    ("analysis", "Single-cell analysis"),
+    ("plot", "Figures"),
+];
+
 impl Package for StdLib {
     fn register(&self, reg: &mut Registrar) {
+        for (name, title) in AREAS {
+            reg.area(name, title);
+        }
         values::matrix::register(reg);
         values::table::register(reg);
         system::register(reg);

@@ -5,23 +5,19 @@
 use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
-use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, OptSpec, Options, Registrar};
+use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
 use gscript_runtime::plot::{
     BoxOptions, EmbeddingColor, EmbeddingOptions, Figure, HeatmapDistance, HeatmapOptions, HistOptions, IsmOptions,
-    IsmRow, MotifHit, PlotError, TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
+    IsmRow, MotifHit, TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
 };
 
-use crate::bridge::{numbers, ScriptResult};
+use crate::bridge::{in_primitive, numbers, register1, register2, ScriptResult};
 use crate::interpret::ism::IsmResult;
 use crate::values::{Column, Matrix, Table};
 
 /// A figure held in a script.
 #[derive(Clone)]
 pub struct FigureValue(pub Arc<Figure>);
-
-fn plot_err(prim: &str, e: PlotError) -> Box<gscript_lang::rhai::EvalAltResult> {
-    primitive_error(prim, None, &e.to_string())
-}
 
 /// The figure as a display bundle: text/plain summary, image/png and image/svg+xml.
 pub fn figure_bundle(f: &Figure) -> MimeBundle {
@@ -59,43 +55,15 @@ fn finish(prim: &str, fig: Figure, o: &Options) -> ScriptResult<FigureValue> {
     if o.has("width") || o.has("height") {
         let w = o.int_at_least("width", 50)?.map_or(fig.width(), |v| v as u32);
         let h = o.int_at_least("height", 50)?.map_or(fig.height(), |v| v as u32);
-        fig = fig.with_size(w, h).map_err(|e| plot_err(prim, e))?;
+        fig = fig.with_size(w, h).map_err(in_primitive(prim))?;
     }
     let scale = o.float("scale")?.unwrap_or(1.0);
-    fig = fig.with_scale(scale).map_err(|e| plot_err(prim, e))?;
+    fig = fig.with_scale(scale).map_err(in_primitive(prim))?;
     Ok(FigureValue(Arc::new(fig)))
 }
 
 fn title(o: &Options, key: &str) -> ScriptResult<String> {
     Ok(o.string(key)?.unwrap_or_default())
-}
-
-/// Registers `name(a)` and `name(a, opts)`.
-macro_rules! register1 {
-    ($reg:expr, $name:expr, $specs:expr, |$a:ident: $ta:ty, $o:ident| $body:expr) => {{
-        let specs: Vec<OptSpec> = $specs;
-        let f = move |$a: $ta, map: Map| -> ScriptResult<FigureValue> {
-            let $o = Options::new($name, map, &specs)?;
-            $body
-        };
-        let g = f.clone();
-        $reg.engine.register_fn($name, f);
-        $reg.engine.register_fn($name, move |a: $ta| g(a, Map::new()));
-    }};
-}
-
-/// Registers `name(a, b)` and `name(a, b, opts)`.
-macro_rules! register2 {
-    ($reg:expr, $name:expr, $specs:expr, |$a:ident: $ta:ty, $b:ident: $tb:ty, $o:ident| $body:expr) => {{
-        let specs: Vec<OptSpec> = $specs;
-        let f = move |$a: $ta, $b: $tb, map: Map| -> ScriptResult<FigureValue> {
-            let $o = Options::new($name, map, &specs)?;
-            $body
-        };
-        let g = f.clone();
-        $reg.engine.register_fn($name, f);
-        $reg.engine.register_fn($name, move |a: $ta, b: $tb| g(a, b, Map::new()));
-    }};
 }
 
 pub fn register(reg: &mut Registrar) {
@@ -117,7 +85,7 @@ pub fn register(reg: &mut Registrar) {
         .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nfig.save(out_path(\"hist.svg\"));"),
     );
     reg.engine.register_fn("save", |f: &mut FigureValue, path: &str| -> ScriptResult<()> {
-        f.0.save(path).map_err(|e| plot_err("Figure.save", e))
+        f.0.save(path).map_err(in_primitive("Figure.save"))
     });
 
     // embedding
@@ -134,9 +102,7 @@ pub fn register(reg: &mut Registrar) {
             .opt("alpha", "float", OptDefault::None, "point opacity 0–1 (default from the number of points)"),
     )
     .example("let xy = one_hot(\"ACGTACGT\");\nlet fig = plot_embedding(xy, #{color: [\"a\", \"b\", \"a\", \"b\"], title: \"demo\"});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register1!(reg, "plot_embedding", specs, |xy: Matrix, o| {
+    register1(reg, doc, |xy: Matrix, o| {
         const P: &str = "plot_embedding";
         if xy.cols < 2 {
             return Err(primitive_error(P, Some("xy"), &format!("needs at least 2 columns, got {}", xy.cols)));
@@ -150,7 +116,7 @@ pub fn register(reg: &mut Registrar) {
             },
         };
         let opts = EmbeddingOptions {
-            title: title(&o, "title")?,
+            title: title(o, "title")?,
             x_label: o
                 .string("x_label")?
                 .or_else(|| xy.col_names.as_ref().map(|n| n[0].clone()))
@@ -161,9 +127,9 @@ pub fn register(reg: &mut Registrar) {
                 .unwrap_or_else(|| "dim 2".into()),
             point_size: o.float("point_size")?,
             alpha: o.float("alpha")?,
-            color_label: title(&o, "color_label")?,
+            color_label: title(o, "color_label")?,
         };
-        finish(P, Figure::embedding(&pts, color, opts).map_err(|e| plot_err(P, e))?, &o)
+        finish(P, Figure::embedding(&pts, color, opts).map_err(in_primitive(P))?, o)
     });
 
     // heatmap
@@ -180,9 +146,7 @@ pub fn register(reg: &mut Registrar) {
             .opt("color_label", "string", OptDefault::None, "colour-bar title"),
     )
     .example("let fig = plot_heatmap(one_hot(\"ACGTTGCA\"), #{cluster_rows: true});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register1!(reg, "plot_heatmap", specs, |m: Matrix, o| {
+    register1(reg, doc, |m: Matrix, o| {
         const P: &str = "plot_heatmap";
         let values: Vec<Vec<f64>> = (0..m.rows).map(|r| m.row(r).iter().map(|&v| v as f64).collect()).collect();
         let rows = match o.raw("row_labels") {
@@ -198,15 +162,15 @@ pub fn register(reg: &mut Registrar) {
             _ => HeatmapDistance::Euclidean,
         };
         let opts = HeatmapOptions {
-            title: title(&o, "title")?,
-            color_label: title(&o, "color_label")?,
+            title: title(o, "title")?,
+            color_label: title(o, "color_label")?,
             cluster_rows: o.bool("cluster_rows")?.unwrap_or(false),
             cluster_cols: o.bool("cluster_cols")?.unwrap_or(false),
             distance,
             diverging: o.bool("diverging")?.unwrap_or(false),
             ..HeatmapOptions::default()
         };
-        finish(P, Figure::heatmap(&values, &rows, &cols, opts).map_err(|e| plot_err(P, e))?, &o)
+        finish(P, Figure::heatmap(&values, &rows, &cols, opts).map_err(in_primitive(P))?, o)
     });
 
     register_more(reg);
@@ -274,9 +238,7 @@ fn register_more(reg: &mut Registrar) {
             .opt("y_label", "string", OptDefault::Str("score"), "y-axis label"),
     )
     .example("let fig = plot_ism(one_hot(\"ACGTACGTAC\"), #{sequence: \"ACGTACGTAC\", hits: [#{start: 2, end: 6, name: \"M1\"}]});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register1!(reg, "plot_ism", specs, |scores: Dynamic, o| {
+    register1(reg, doc, |scores: Dynamic, o| {
         const P: &str = "plot_ism";
         let ism = scores.clone().try_cast::<IsmResult>();
         let rows = match &ism {
@@ -368,13 +330,13 @@ fn register_more(reg: &mut Registrar) {
             (x, None) => x.unwrap_or(0),
         };
         let opts = IsmOptions {
-            title: title(&o, "title")?,
-            y_label: title(&o, "y_label")?,
+            title: title(o, "title")?,
+            y_label: title(o, "y_label")?,
             reference_only: o.bool("reference_only")?.unwrap_or(false),
             offset,
             ..IsmOptions::default()
         };
-        finish(P, Figure::ism(rows, seq.as_deref(), hits, opts).map_err(|e| plot_err(P, e))?, &o)
+        finish(P, Figure::ism(rows, seq.as_deref(), hits, opts).map_err(in_primitive(P))?, o)
     });
 
     let doc = with_common(
@@ -384,9 +346,7 @@ fn register_more(reg: &mut Registrar) {
             .opt("title", "string", OptDefault::None, "title"),
     )
     .example("let fig = plot_training(#{train_loss: [0.6, 0.5, 0.45], val_loss: [0.62, 0.55, 0.52], train_auroc: [0.6, 0.7, 0.75]});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register1!(reg, "plot_training", specs, |history: Map, o| {
+    register1(reg, doc, |history: Map, o| {
         const P: &str = "plot_training";
         let series = history
             .iter()
@@ -395,9 +355,9 @@ fn register_more(reg: &mut Registrar) {
             .collect::<ScriptResult<Vec<_>>>()?;
         finish(
             P,
-            Figure::training(series, TrainingOptions { title: title(&o, "title")?, ..TrainingOptions::default() })
-                .map_err(|e| plot_err(P, e))?,
-            &o,
+            Figure::training(series, TrainingOptions { title: title(o, "title")?, ..TrainingOptions::default() })
+                .map_err(in_primitive(P))?,
+            o,
         )
     });
 
@@ -423,19 +383,17 @@ fn register_more(reg: &mut Registrar) {
         .example(&format!(
             "let fig = {name}([1, 2, 3, 2, 5, 6, 7, 6], [\"a\", \"a\", \"a\", \"a\", \"b\", \"b\", \"b\", \"b\"]);"
         ));
-        let specs = doc.options.clone();
-        reg.docs.add(doc);
-        register2!(reg, name, specs, |values: Array, groups: Array, o| {
+        register2(reg, doc, move |values: Array, groups: Array, o| {
             let v = numbers(name, "values", &Dynamic::from_array(values))?;
             let g = strings(name, "groups", &Dynamic::from_array(groups))?;
             let opts = ViolinOptions {
-                title: title(&o, "title")?,
-                x_label: title(&o, "x_label")?,
-                y_label: title(&o, "y_label")?,
+                title: title(o, "title")?,
+                x_label: title(o, "x_label")?,
+                y_label: title(o, "y_label")?,
             };
             let fig =
                 if is_violin { Figure::violin(&v, &g, opts) } else { Figure::boxplot(&v, &g, opts as BoxOptions) };
-            finish(name, fig.map_err(|e| plot_err(name, e))?, &o)
+            finish(name, fig.map_err(in_primitive(name))?, o)
         });
     }
 
@@ -448,22 +406,20 @@ fn register_more(reg: &mut Registrar) {
             .opt("y_label", "string", OptDefault::None, "y-axis label (default: count or density)"),
     )
     .example("let fig = plot_hist([1.0, 2.5, 2.0, 3.1, 2.2], #{bins: 4, x_label: \"value\"});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register1!(reg, "plot_hist", specs, |values: Array, o| {
+    register1(reg, doc, |values: Array, o| {
         const P: &str = "plot_hist";
         let v = numbers(P, "values", &Dynamic::from_array(values))?;
         let opts = HistOptions {
-            title: title(&o, "title")?,
-            x_label: title(&o, "x_label")?,
-            y_label: title(&o, "y_label")?,
+            title: title(o, "title")?,
+            x_label: title(o, "x_label")?,
+            y_label: title(o, "y_label")?,
             density: o.bool("density")?.unwrap_or(false),
             ..HistOptions::default()
         };
         finish(
             P,
-            Figure::hist(&v, o.int_at_least("bins", 1)?.unwrap_or(30) as usize, opts).map_err(|e| plot_err(P, e))?,
-            &o,
+            Figure::hist(&v, o.int_at_least("bins", 1)?.unwrap_or(30) as usize, opts).map_err(in_primitive(P))?,
+            o,
         )
     });
 
@@ -475,11 +431,9 @@ fn register_more(reg: &mut Registrar) {
             .opt("shared_y", "bool", OptDefault::Bool(false), "use one y range for every row"),
     )
     .example("let fig = plot_track(\"chr1:1000-1100\", #{signal: [0.1, 0.5, 0.9, 0.4, 0.2]});");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    register2!(reg, "plot_track", specs, |region: &str, series: Map, o| {
+    register2(reg, doc, |region: String, series: Map, o| {
         const P: &str = "plot_track";
-        let r: gscript_runtime::seq::Region = region.parse().map_err(crate::bridge::in_primitive(P))?;
+        let r: gscript_runtime::seq::Region = region.parse().map_err(in_primitive(P))?;
         let mut out = Vec::new();
         for (label, v) in series {
             let (positions, values) = if let Some(m) = v.clone().try_cast::<Map>() {
@@ -501,10 +455,10 @@ fn register_more(reg: &mut Registrar) {
             out.push(TrackSeries { label: label.to_string(), positions, values });
         }
         let opts = TrackOptions {
-            title: title(&o, "title")?,
+            title: title(o, "title")?,
             shared_y: o.bool("shared_y")?.unwrap_or(false),
             ..TrackOptions::default()
         };
-        finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(|e| plot_err(P, e))?, &o)
+        finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(in_primitive(P))?, o)
     });
 }

@@ -42,3 +42,15 @@ impl ModelError {
 
 /// Result alias used throughout the model module.
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+impl From<ModelError> for crate::error::RuntimeError {
+    /// A bad configuration field is an invalid argument naming the field; libtorch errors stay libtorch errors.
+    fn from(e: ModelError) -> Self {
+        use crate::error::RuntimeError;
+        match e {
+            ModelError::InvalidConfig { field, message } => RuntimeError::InvalidArgument { field, message },
+            ModelError::Torch(t) => RuntimeError::Torch(t),
+            shape @ ModelError::Shape { .. } => RuntimeError::Other(shape.to_string()),
+        }
+    }
+}

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use gscript_lang::rhai::Array;
-use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_lang::{primitive_error, FnDoc, Host, MimeBundle, OptDefault, Options, Registrar};
 use gscript_runtime::analysis::connectivities::{jaccard_connectivities, umap_connectivities};
 use gscript_runtime::analysis::knn::knn_exact;
 use gscript_runtime::analysis::knn_hnsw::{knn_hnsw, HnswOptions};
 use gscript_runtime::analysis::resolution::resolution_for_k_clusters;
 use gscript_runtime::analysis::{leiden, louvain, Graph, Knn, LeidenOptions, LouvainOptions, Partition};
 
-use super::{analysis_error, dense, register1};
-use crate::bridge::ScriptResult;
+use super::dense;
+use crate::bridge::{cancel_token, in_primitive, register1, ScriptResult, SessionProgress};
 use crate::values::Matrix;
 
 /// A k-nearest-neighbour graph of the rows of a matrix, with the weighted graph clustering runs on.
@@ -39,12 +39,12 @@ impl NeighborGraph {
 }
 
 /// The graph to cluster: a NeighborGraph, or a matrix from which one is built with default settings.
-fn graph_of(v: &gscript_lang::rhai::Dynamic, primitive: &str) -> ScriptResult<NeighborGraph> {
+fn graph_of(host: &Arc<Host>, v: &gscript_lang::rhai::Dynamic, primitive: &str) -> ScriptResult<NeighborGraph> {
     if let Some(g) = v.clone().try_cast::<NeighborGraph>() {
         return Ok(g);
     }
     if let Some(m) = v.clone().try_cast::<Matrix>() {
-        return build(primitive, &m, 15, "umap", "auto");
+        return build(host, primitive, &m, 15, "umap", "auto");
     }
     Err(primitive_error(
         primitive,
@@ -56,8 +56,10 @@ fn graph_of(v: &gscript_lang::rhai::Dynamic, primitive: &str) -> ScriptResult<Ne
 /// Cells above which `algorithm: "auto"` switches from the exact search to the HNSW index.
 const EXACT_LIMIT: usize = 300_000;
 
-/// `k` counts the cell itself, as scanpy's `n_neighbors`: the search returns `k − 1` other cells.
+/// `k` counts the cell itself, as scanpy's `n_neighbors`: the search returns `k − 1` other cells. The search reports
+/// progress to the session and stops when it is interrupted.
 pub(crate) fn build(
+    host: &Arc<Host>,
     primitive: &str,
     x: &Matrix,
     k: usize,
@@ -76,15 +78,19 @@ pub(crate) fn build(
         ));
     }
     let approximate = algorithm == "hnsw" || (algorithm == "auto" && n > EXACT_LIMIT);
-    let knn =
-        if approximate { knn_hnsw(data, n, d, k - 1, &HnswOptions::default()) } else { knn_exact(data, n, d, k - 1) }
-            .map_err(|e| analysis_error(primitive, e))?;
+    let (progress, cancel) = (&mut SessionProgress::new(host), &cancel_token(host));
+    let knn = if approximate {
+        knn_hnsw(data, n, d, k - 1, &HnswOptions::default(), progress, cancel)
+    } else {
+        knn_exact(data, n, d, k - 1, progress, cancel)
+    }
+    .map_err(in_primitive(primitive))?;
     let (graph, label) = match method {
         "umap" => (umap_connectivities(&knn, k), "UMAP fuzzy-set connectivities"),
         "jaccard" => (jaccard_connectivities(&knn, k - 1), "Jaccard shared neighbours"),
         _ => (Graph::from_knn(&knn), "kNN union, unweighted"),
     };
-    let graph = graph.map_err(|e| analysis_error(primitive, e))?;
+    let graph = graph.map_err(in_primitive(primitive))?;
     let search = if approximate { "HNSW search" } else { "exact search" };
     Ok(NeighborGraph {
         knn: Arc::new(knn),
@@ -111,6 +117,7 @@ fn partition_labels(p: &Partition) -> Array {
 
 /// `n_clusters` given: the resolution search of the paper's protocol; else a run at `resolution`.
 fn cluster(
+    host: &Arc<Host>,
     primitive: &str,
     g: &NeighborGraph,
     o: &Options,
@@ -120,7 +127,11 @@ fn cluster(
     let seed = o.int("seed")?.unwrap() as u64;
     let k = if search { o.int_at_least("n_clusters", 1)? } else { None };
     let part = match k {
-        Some(k) => resolution_for_k_clusters(&g.graph, k as usize, seed).map_err(|e| analysis_error(primitive, e))?.1,
+        Some(k) => {
+            resolution_for_k_clusters(&g.graph, k as usize, seed, &mut SessionProgress::new(host), &cancel_token(host))
+                .map_err(in_primitive(primitive))?
+                .1
+        }
         None => {
             let r = o.float("resolution")?.unwrap();
             if !(r.is_finite() && r > 0.0) {
@@ -149,10 +160,11 @@ pub fn register(reg: &mut Registrar) {
         .opt("method", "string", OptDefault::Str("umap"), "\"umap\", \"jaccard\" or \"knn\"")
         .opt("algorithm", "string", OptDefault::Str("auto"), "\"auto\", \"exact\" or \"hnsw\"")
         .example("let d = simulate_atac(#{n_cells: 80, n_peaks: 300}).data;\nlet g = neighbors(lsi(d, #{n: 10}), #{k: 10});\nprint(g);");
-    register1(reg, doc, |x: Matrix, o| {
+    let host = reg.host.clone();
+    register1(reg, doc, move |x: Matrix, o| {
         let method = o.choice("method", &["umap", "jaccard", "knn"])?.unwrap();
         let algorithm = o.choice("algorithm", &["auto", "exact", "hnsw"])?.unwrap();
-        build("neighbors", &x, o.int_at_least("k", 2)?.unwrap() as usize, &method, &algorithm)
+        build(&host, "neighbors", &x, o.int_at_least("k", 2)?.unwrap() as usize, &method, &algorithm)
     });
 
     let doc = FnDoc::new("leiden", "analysis", "leiden(graph: NeighborGraph | Matrix, options?: map) -> array", "Leiden clusters of the cells (labels \"0\", \"1\", … by decreasing size).")
@@ -164,12 +176,18 @@ pub fn register(reg: &mut Registrar) {
         .opt("n_clusters", "int", OptDefault::None, "search the resolution giving this many clusters")
         .opt("seed", "int", OptDefault::Int(0), "random seed")
         .example("let sim = simulate_atac(#{n_cells: 90, n_peaks: 400, n_cell_types: 3});\nlet cl = leiden(neighbors(lsi(sim.data, #{n: 10})), #{n_clusters: 3});\nprint(ari(cl, sim.data.obs(\"cell_type\")));");
-    register1(reg, doc, |g: gscript_lang::rhai::Dynamic, o| {
+    let host = reg.host.clone();
+    register1(reg, doc, move |g: gscript_lang::rhai::Dynamic, o| {
         const P: &str = "leiden";
-        let g = graph_of(&g, P)?;
-        cluster(P, &g, o, true, &|resolution, seed| {
-            leiden(&g.graph, &LeidenOptions { resolution, seed, ..LeidenOptions::default() })
-                .map_err(|e| analysis_error(P, e))
+        let g = graph_of(&host, &g, P)?;
+        cluster(&host, P, &g, o, true, &|resolution, seed| {
+            leiden(
+                &g.graph,
+                &LeidenOptions { resolution, seed, ..LeidenOptions::default() },
+                &mut SessionProgress::new(&host),
+                &cancel_token(&host),
+            )
+            .map_err(in_primitive(P))
         })
     });
 
@@ -177,12 +195,18 @@ pub fn register(reg: &mut Registrar) {
         .opt("resolution", "float", OptDefault::Float(1.0), "higher gives more clusters")
         .opt("seed", "int", OptDefault::Int(0), "random seed")
         .example("let sim = simulate_atac(#{n_cells: 90, n_peaks: 400, n_cell_types: 3});\nprint(louvain(neighbors(lsi(sim.data, #{n: 10}))));");
-    register1(reg, doc, |g: gscript_lang::rhai::Dynamic, o| {
+    let host = reg.host.clone();
+    register1(reg, doc, move |g: gscript_lang::rhai::Dynamic, o| {
         const P: &str = "louvain";
-        let g = graph_of(&g, P)?;
-        cluster(P, &g, o, false, &|resolution, seed| {
-            louvain(&g.graph, &LouvainOptions { resolution, seed, ..LouvainOptions::default() })
-                .map_err(|e| analysis_error(P, e))
+        let g = graph_of(&host, &g, P)?;
+        cluster(&host, P, &g, o, false, &|resolution, seed| {
+            louvain(
+                &g.graph,
+                &LouvainOptions { resolution, seed, ..LouvainOptions::default() },
+                &mut SessionProgress::new(&host),
+                &cancel_token(&host),
+            )
+            .map_err(in_primitive(P))
         })
     });
 }

@@ -8,7 +8,8 @@ use gscript_runtime::analysis::umap::InitUsed;
 use gscript_runtime::analysis::{tsne, umap_layout, TsneOptions, UmapOptions};
 
 use super::clustering::{build, NeighborGraph};
-use super::{analysis_error, dense, register1};
+use super::dense;
+use crate::bridge::{cancel_token, in_primitive, register1, SessionProgress};
 use crate::values::Matrix;
 
 fn named(m: Matrix, prefix: &str, rows: Option<std::sync::Arc<Vec<String>>>) -> Matrix {
@@ -36,7 +37,7 @@ pub fn register(reg: &mut Registrar) {
         let g = if let Some(g) = x.clone().try_cast::<NeighborGraph>() {
             g
         } else if let Some(m) = x.clone().try_cast::<Matrix>() {
-            build(P, &m, o.int_at_least("n_neighbors", 2)?.unwrap() as usize, "umap", "auto")?
+            build(&host, P, &m, o.int_at_least("n_neighbors", 2)?.unwrap() as usize, "umap", "auto")?
         } else {
             return Err(primitive_error(
                 P,
@@ -51,7 +52,8 @@ pub fn register(reg: &mut Registrar) {
             seed: o.int("seed")?.unwrap() as u64,
             ..UmapOptions::default()
         };
-        let layout = umap_layout(&g.graph, &opts).map_err(|e| analysis_error(P, e))?;
+        let layout = umap_layout(&g.graph, &opts, &mut SessionProgress::new(&host), &cancel_token(&host))
+            .map_err(in_primitive(P))?;
         if let InitUsed::Spectral(SpectralInfo { n_components, converged, .. }) = layout.init {
             if n_components > 1 {
                 host.warn(&format!("umap: the neighbour graph has {n_components} disconnected components; they are laid out side by side"));
@@ -72,7 +74,8 @@ pub fn register(reg: &mut Registrar) {
         .opt("init", "string", OptDefault::Str("pca"), "\"pca\" or \"random\"")
         .opt("seed", "int", OptDefault::Int(0), "random seed")
         .example("let sim = simulate_atac(#{n_cells: 80, n_peaks: 300});\nlet xy = tsne(lsi(sim.data, #{n: 10}), #{perplexity: 10.0, max_iter: 300});\nprint(xy);");
-    register1(reg, doc, |x: Matrix, o| {
+    let host = reg.host.clone();
+    register1(reg, doc, move |x: Matrix, o| {
         const P: &str = "tsne";
         let opts = TsneOptions {
             perplexity: o.float("perplexity")?.unwrap(),
@@ -86,7 +89,8 @@ pub fn register(reg: &mut Registrar) {
             ..TsneOptions::default()
         };
         let (data, n, d) = dense(&x);
-        let layout = tsne(data, n, d, &opts).map_err(|e| analysis_error(P, e))?;
+        let layout =
+            tsne(data, n, d, &opts, &mut SessionProgress::new(&host), &cancel_token(&host)).map_err(in_primitive(P))?;
         Ok(named(Matrix::new(n, 2, layout.embedding), "tSNE", x.row_names.clone()))
     });
 }

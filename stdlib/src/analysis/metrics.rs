@@ -14,8 +14,8 @@ use gscript_runtime::analysis::roc::{auroc, average_precision, pearson, spearman
 use gscript_runtime::analysis::silhouette::{cell_type_asw, silhouette_score};
 use gscript_runtime::analysis::Result as AResult;
 
-use super::{analysis_error, dense, label_codes, numbers, register2};
-use crate::bridge::ScriptResult;
+use super::{dense, label_codes, numbers};
+use crate::bridge::{cancel_token, in_primitive, register2, ScriptResult, SessionProgress};
 use crate::values::Matrix;
 
 type PartitionMetric = fn(&[u32], &[u32]) -> AResult<f64>;
@@ -75,7 +75,7 @@ pub fn register(reg: &mut Registrar) {
         register2(reg, doc, move |a: Dynamic, b: Dynamic, _o| {
             let (ta, _) = label_codes(name, "truth", &a, None)?;
             let (tb, _) = label_codes(name, "pred", &b, Some((ta.len(), "truth")))?;
-            f(&ta, &tb).map_err(|e| analysis_error(name, e))
+            f(&ta, &tb).map_err(in_primitive(name))
         });
     }
 
@@ -84,37 +84,41 @@ pub fn register(reg: &mut Registrar) {
     register2(reg, doc, |x: Matrix, labels: Dynamic, _o| {
         let (codes, _) = label_codes("silhouette", "labels", &labels, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
-        silhouette_score(data, n, d, &codes).map_err(|e| analysis_error("silhouette", e))
+        silhouette_score(data, n, d, &codes).map_err(in_primitive("silhouette"))
     });
     let doc = FnDoc::new("cell_type_asw", "analysis", "cell_type_asw(x: Matrix, labels: array) -> float", "The scBasset paper's cell-type ASW: (mean silhouette + 1) / 2, in [0, 1].")
         .example("let sim = simulate_atac(#{n_cells: 60, n_peaks: 300, n_cell_types: 2});\nprint(cell_type_asw(lsi(sim.data, #{n: 5}), sim.data.obs(\"cell_type\")));");
     register2(reg, doc, |x: Matrix, labels: Dynamic, _o| {
         let (codes, _) = label_codes("cell_type_asw", "labels", &labels, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
-        cell_type_asw(data, n, d, &codes).map_err(|e| analysis_error("cell_type_asw", e))
+        cell_type_asw(data, n, d, &codes).map_err(in_primitive("cell_type_asw"))
     });
 
     let doc = FnDoc::new("label_score", "analysis", "label_score(x: Matrix, labels: array, options?: map) -> map", "Share of each cell's k nearest neighbours with the same label, averaged (scBasset's label score), per k.")
         .opt("k", "int | array", OptDefault::None, "neighbourhood sizes (default [10, 50, 100])")
         .example("let sim = simulate_atac(#{n_cells: 120, n_peaks: 300, n_cell_types: 2});\nlet s = label_score(lsi(sim.data, #{n: 5}), sim.data.obs(\"cell_type\"), #{k: [10, 50]});\nprint(s[\"10\"]);");
-    register2(reg, doc, |x: Matrix, labels: Dynamic, o| {
+    let host = reg.host.clone();
+    register2(reg, doc, move |x: Matrix, labels: Dynamic, o| {
         const P: &str = "label_score";
         let ks = ks(P, o)?;
         let (codes, _) = label_codes(P, "labels", &labels, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
-        let knn = knn_exact(data, n, d, *ks.iter().max().unwrap()).map_err(|e| analysis_error(P, e))?;
+        let knn =
+            knn_exact(data, n, d, *ks.iter().max().unwrap(), &mut SessionProgress::new(&host), &cancel_token(&host))
+                .map_err(in_primitive(P))?;
         let v = ks
             .iter()
             .map(|&k| label_score(&knn, &codes, k).map(|s| (k, s)))
             .collect::<AResult<Vec<_>>>()
-            .map_err(|e| analysis_error(P, e))?;
+            .map_err(in_primitive(P))?;
         Ok(per_k(v))
     });
 
     let doc = FnDoc::new("neighbor_score", "analysis", "neighbor_score(x: Matrix, y: Matrix, options?: map) -> map", "Share of each cell's k nearest neighbours shared between two embeddings of the same cells (scBasset's neighbour score), per k.")
         .opt("k", "int | array", OptDefault::None, "neighbourhood sizes (default [10, 50, 100])")
         .example("let d = simulate_atac(#{n_cells: 120, n_peaks: 300}).data;\nprint(neighbor_score(lsi(d, #{n: 5}), lsi(d, #{n: 8}), #{k: 10}));");
-    register2(reg, doc, |x: Matrix, y: Matrix, o| {
+    let host = reg.host.clone();
+    register2(reg, doc, move |x: Matrix, y: Matrix, o| {
         const P: &str = "neighbor_score";
         let ks = ks(P, o)?;
         if x.rows != y.rows {
@@ -127,20 +131,22 @@ pub fn register(reg: &mut Registrar) {
         let kmax = *ks.iter().max().unwrap();
         let (a, n, d) = dense(&x);
         let (b, _, e) = dense(&y);
-        let ka = knn_exact(a, n, d, kmax).map_err(|e| analysis_error(P, e))?;
-        let kb = knn_exact(b, n, e, kmax).map_err(|e| analysis_error(P, e))?;
+        let (progress, cancel) = (&mut SessionProgress::new(&host), &cancel_token(&host));
+        let ka = knn_exact(a, n, d, kmax, progress, cancel).map_err(in_primitive(P))?;
+        let kb = knn_exact(b, n, e, kmax, progress, cancel).map_err(in_primitive(P))?;
         let v = ks
             .iter()
             .map(|&k| neighbor_score(&ka, &kb, k).map(|s| (k, s)))
             .collect::<AResult<Vec<_>>>()
-            .map_err(|e| analysis_error(P, e))?;
+            .map_err(in_primitive(P))?;
         Ok(per_k(v))
     });
 
     let doc = FnDoc::new("ilisi", "analysis", "ilisi(x: Matrix, batches: array, options?: map) -> float", "Mean integration LISI (harmony/scib): 1 = no batch mixing, up to the number of batches = perfect mixing.")
         .opt("perplexity", "float", OptDefault::Float(30.0), "kernel perplexity; 3 × perplexity neighbours are used")
         .example("let d = simulate_atac(#{n_cells: 120, n_peaks: 300}).data;\nlet b = d.barcodes().map(|x, i| if i % 2 == 0 { \"a\" } else { \"b\" });\nprint(ilisi(lsi(d, #{n: 5}), b, #{perplexity: 10.0}));");
-    register2(reg, doc, |x: Matrix, batches: Dynamic, o| {
+    let host = reg.host.clone();
+    register2(reg, doc, move |x: Matrix, batches: Dynamic, o| {
         const P: &str = "ilisi";
         let perplexity = o.float("perplexity")?.unwrap();
         if !(perplexity.is_finite() && perplexity >= 1.0) {
@@ -149,22 +155,25 @@ pub fn register(reg: &mut Registrar) {
         let (codes, _) = label_codes(P, "batches", &batches, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
         let k = ((3.0 * perplexity) as usize).min(n.saturating_sub(1)).max(1);
-        let knn = knn_exact(data, n, d, k).map_err(|e| analysis_error(P, e))?;
-        Ok(ilisi(&knn, &codes, perplexity).map_err(|e| analysis_error(P, e))?.mean)
+        let knn = knn_exact(data, n, d, k, &mut SessionProgress::new(&host), &cancel_token(&host))
+            .map_err(in_primitive(P))?;
+        Ok(ilisi(&knn, &codes, perplexity).map_err(in_primitive(P))?.mean)
     });
 
     let doc = FnDoc::new("kbet", "analysis", "kbet(x: Matrix, batches: array, options?: map) -> float", "kBET acceptance rate: share of cells whose neighbourhood batch mix passes a χ² test (near 1 − alpha when well mixed).")
         .opt("k", "int", OptDefault::Int(25), "neighbourhood size")
         .opt("alpha", "float", OptDefault::Float(0.05), "test level")
         .example("let d = simulate_atac(#{n_cells: 120, n_peaks: 300}).data;\nlet b = d.barcodes().map(|x, i| if i % 2 == 0 { \"a\" } else { \"b\" });\nprint(kbet(lsi(d, #{n: 5}), b));");
-    register2(reg, doc, |x: Matrix, batches: Dynamic, o| {
+    let host = reg.host.clone();
+    register2(reg, doc, move |x: Matrix, batches: Dynamic, o| {
         const P: &str = "kbet";
         let k = o.int_at_least("k", 1)?.unwrap() as usize;
         let alpha = o.float("alpha")?.unwrap();
         let (codes, _) = label_codes(P, "batches", &batches, Some((x.rows, "the matrix (rows)")))?;
         let (data, n, d) = dense(&x);
-        let knn = knn_exact(data, n, d, k).map_err(|e| analysis_error(P, e))?;
-        Ok(kbet(&knn, &codes, k, alpha).map_err(|e| analysis_error(P, e))?.acceptance_rate)
+        let knn = knn_exact(data, n, d, k, &mut SessionProgress::new(&host), &cancel_token(&host))
+            .map_err(in_primitive(P))?;
+        Ok(kbet(&knn, &codes, k, alpha).map_err(in_primitive(P))?.acceptance_rate)
     });
 
     let doc = FnDoc::new(
@@ -176,7 +185,7 @@ pub fn register(reg: &mut Registrar) {
     .example("print(auroc([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
     register2(reg, doc, |s: Dynamic, l: Dynamic, _o| {
         let (scores, labels) = (numbers("auroc", "scores", &s)?, bools("auroc", "labels", &l)?);
-        auroc(&scores, &labels).map_err(|e| analysis_error("auroc", e))
+        auroc(&scores, &labels).map_err(in_primitive("auroc"))
     });
     let doc = FnDoc::new(
         "average_precision",
@@ -187,7 +196,7 @@ pub fn register(reg: &mut Registrar) {
     .example("print(average_precision([0.1, 0.9, 0.4, 0.8], [false, true, false, true]));");
     register2(reg, doc, |s: Dynamic, l: Dynamic, _o| {
         let (scores, labels) = (numbers("average_precision", "scores", &s)?, bools("average_precision", "labels", &l)?);
-        average_precision(&scores, &labels).map_err(|e| analysis_error("average_precision", e))
+        average_precision(&scores, &labels).map_err(in_primitive("average_precision"))
     });
     for (name, summary, f) in [
         ("pearson", "Pearson correlation of two numeric arrays.", pearson::<f64> as fn(&[f64], &[f64]) -> AResult<f64>),
@@ -197,7 +206,7 @@ pub fn register(reg: &mut Registrar) {
             .example(&format!("print({name}([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.2]));"));
         register2(reg, doc, move |a: Dynamic, b: Dynamic, _o| {
             let (x, y) = (numbers(name, "x", &a)?, numbers(name, "y", &b)?);
-            f(&x, &y).map_err(|e| analysis_error(name, e))
+            f(&x, &y).map_err(in_primitive(name))
         });
     }
 }

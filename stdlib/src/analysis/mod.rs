@@ -13,10 +13,9 @@ pub mod layout;
 pub mod metrics;
 pub mod reduce;
 
-use gscript_lang::rhai::{Array, Dynamic, Map, Variant};
-use gscript_lang::{primitive_error, FnDoc, Options, Registrar};
+use gscript_lang::rhai::{Array, Dynamic};
+use gscript_lang::{primitive_error, Registrar};
 use gscript_runtime::analysis::labels::factorize;
-use gscript_runtime::analysis::AnalysisError;
 
 use crate::bridge::ScriptResult;
 use crate::values::Matrix;
@@ -26,11 +25,6 @@ pub fn register(reg: &mut Registrar) {
     clustering::register(reg);
     layout::register(reg);
     metrics::register(reg);
-}
-
-/// An analysis error as a script error naming the primitive.
-pub(crate) fn analysis_error(primitive: &str, e: AnalysisError) -> Box<gscript_lang::rhai::EvalAltResult> {
-    primitive_error(primitive, None, &e.to_string())
 }
 
 /// A label vector (strings, integers or booleans) as codes, checked against the expected length.
@@ -61,40 +55,4 @@ pub(crate) use crate::bridge::numbers;
 /// The matrix's values and shape.
 pub(crate) fn dense(m: &Matrix) -> (&[f32], usize, usize) {
     (m.data.as_slice(), m.rows, m.cols)
-}
-
-/// Registers `name(a)` and `name(a, options)` for a documented primitive whose options are validated against its
-/// doc's spec.
-pub(crate) fn register1<A, R>(
-    reg: &mut Registrar,
-    doc: FnDoc,
-    f: impl Fn(A, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static,
-) where
-    A: Variant + Clone,
-    R: Variant + Clone,
-{
-    let (name, specs) = (doc.name.clone(), doc.options.clone());
-    reg.docs.add(doc);
-    let (n1, n2, s2, f2) = (name.clone(), name.clone(), specs.clone(), f.clone());
-    reg.engine.register_fn(&name, move |a: A, map: Map| -> ScriptResult<R> { f(a, &Options::new(&n1, map, &specs)?) });
-    reg.engine.register_fn(&name, move |a: A| -> ScriptResult<R> { f2(a, &Options::empty(&n2, &s2)) });
-}
-
-/// Registers `name(a, b)` and `name(a, b, options)`.
-pub(crate) fn register2<A, B, R>(
-    reg: &mut Registrar,
-    doc: FnDoc,
-    f: impl Fn(A, B, &Options) -> ScriptResult<R> + Clone + Send + Sync + 'static,
-) where
-    A: Variant + Clone,
-    B: Variant + Clone,
-    R: Variant + Clone,
-{
-    let (name, specs) = (doc.name.clone(), doc.options.clone());
-    reg.docs.add(doc);
-    let (n1, n2, s2, f2) = (name.clone(), name.clone(), specs.clone(), f.clone());
-    reg.engine.register_fn(&name, move |a: A, b: B, map: Map| -> ScriptResult<R> {
-        f(a, b, &Options::new(&n1, map, &specs)?)
-    });
-    reg.engine.register_fn(&name, move |a: A, b: B| -> ScriptResult<R> { f2(a, b, &Options::empty(&n2, &s2)) });
 }

@@ -3,7 +3,8 @@
 use gscript_lang::{FnDoc, OptDefault, Registrar};
 use gscript_runtime::analysis::{lsi, pca, standard_scale, LsiOptions, PcaOptions, SvdSolver};
 
-use super::{analysis_error, dense, register1};
+use super::dense;
+use crate::bridge::{in_primitive, register1};
 use crate::values::peak_data::PeakData;
 use crate::values::Matrix;
 
@@ -37,7 +38,7 @@ pub fn register(reg: &mut Registrar) {
             seed: o.int("seed")?.unwrap() as u64,
         };
         let (data, n, d) = dense(&x);
-        let p = pca(data, n, d, &opts).map_err(|e| analysis_error(P, e))?;
+        let p = pca(data, n, d, &opts).map_err(in_primitive(P))?;
         let mut m = Matrix::new(n, p.n_components, p.embedding).with_col_names(names("PC", p.n_components));
         m.row_names = x.row_names.clone();
         Ok(m)
@@ -62,7 +63,7 @@ pub fn register(reg: &mut Registrar) {
             seed: o.int("seed")?.unwrap() as u64,
             ..LsiOptions::default()
         };
-        let l = lsi(&data.0.matrix, &opts).map_err(|e| analysis_error(P, e))?;
+        let l = lsi(&data.0.matrix, &opts).map_err(in_primitive(P))?;
         if opts.drop_first {
             host.warn(&format!("lsi: dropped component 1 (correlation with log depth {:.2})", l.depth_correlation[0]));
         }
@@ -84,7 +85,7 @@ pub fn register(reg: &mut Registrar) {
     register1(reg, doc, |x: Matrix, o| {
         let max_value = o.float("max_value")?.map(|v| v as f32);
         let (data, n, d) = dense(&x);
-        let v = standard_scale(data, n, d, max_value).map_err(|e| analysis_error("scale", e))?;
+        let v = standard_scale(data, n, d, max_value).map_err(in_primitive("scale"))?;
         let mut m = Matrix::new(n, d, v);
         m.row_names = x.row_names.clone();
         m.col_names = x.col_names.clone();

@@ -9,8 +9,7 @@ use gscript_runtime::models::scbasset::DenoiseScale;
 use gscript_runtime::seq::peak_codes;
 
 use super::motifs::motif_list;
-use crate::analysis::register2;
-use crate::bridge::{cancel_token, in_primitive, SessionProgress};
+use crate::bridge::{cancel_token, in_primitive, register2, SessionProgress};
 use crate::training::genome_for;
 use crate::values::model::ModelValue;
 use crate::values::peak_data::PeakData;

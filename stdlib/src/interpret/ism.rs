@@ -10,8 +10,7 @@ use gscript_runtime::interpret::{ism, CellReadout};
 use tch::Tensor;
 
 use super::{cell_selection, codes_of, genome_option, sequence_input};
-use crate::analysis::register2;
-use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::bridge::{cancel_token, in_primitive, register2, ScriptResult, SessionProgress};
 use crate::values::model::ModelValue;
 use crate::values::Matrix;
 
@@ -174,8 +173,7 @@ pub fn register(reg: &mut Registrar) {
         if centred {
             deltas = &deltas - deltas.mean_dim(Some([0i64].as_slice()), true, tch::Kind::Float);
         }
-        let deltas: Vec<f32> = Vec::try_from(deltas.contiguous().view([-1]))
-            .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+        let deltas: Vec<f32> = Vec::try_from(deltas.contiguous().view([-1])).map_err(in_primitive(P))?;
         Ok(IsmResult(Arc::new(IsmData {
             names: sel.names,
             deltas,

@@ -21,7 +21,7 @@ use gscript_runtime::interpret::{group_matrix, CellReadout};
 use gscript_runtime::seq::{self, Genome, Region};
 use tch::{Kind, Tensor};
 
-use crate::bridge::ScriptResult;
+use crate::bridge::{in_argument, ScriptResult};
 use crate::seq::GenomeValue;
 use crate::values::model::TrainedModel;
 use crate::values::peak_data::PeakData;
@@ -136,13 +136,7 @@ pub(crate) fn cell_selection(primitive: &str, m: &TrainedModel, o: &Options) -> 
                     "the dataset's cells are not the model's cells (in the same order)",
                 ));
             }
-            Some(
-                data.0
-                    .cells
-                    .column(&column)
-                    .map_err(|e| primitive_error(primitive, Some("groups"), &e.to_string()))?
-                    .labels(),
-            )
+            Some(data.0.cells.column(&column).map_err(in_argument(primitive, "groups"))?.labels())
         }
         Some(v) => {
             let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
@@ -234,10 +228,7 @@ pub(crate) fn sequence_input(
         let (Ok(s), Ok(e)) = (s, e) else {
             return Err(primitive_error(primitive, Some(key), "region start and end must be integers"));
         };
-        Some(
-            Region::new(c, s.max(0) as u64, e.max(0) as u64)
-                .map_err(|e| primitive_error(primitive, Some(key), &e.to_string()))?,
-        )
+        Some(Region::new(c, s.max(0) as u64, e.max(0) as u64).map_err(in_argument(primitive, key))?)
     } else if let Some(s) = v.clone().try_cast::<String>() {
         let looks_dna = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic());
         if looks_dna {
@@ -282,7 +273,7 @@ pub(crate) fn sequence_input(
                     ),
                 )
             })?;
-            let err = |e: gscript_runtime::RuntimeError| primitive_error(primitive, Some(key), &e.to_string());
+            let err = in_argument(primitive, key);
             match len {
                 Some(n) => {
                     let start = r.center() as i64 - (n / 2) as i64;

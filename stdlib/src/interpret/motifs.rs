@@ -2,17 +2,16 @@
 //! shipped JASPAR 2026 CORE vertebrates collection), and the `MotifSet` / `Motif` values.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Registrar};
 use gscript_runtime::data::simulate::JASPAR_VERTEBRATES;
-use gscript_runtime::motif::{parse_meme, read_motif_file_as, write_meme, Motif, MotifError, MotifFormat, MotifSet};
+use gscript_runtime::motif::{parse_meme, read_motif_file_as, write_meme, Motif, MotifFormat, MotifSet};
 use rand::SeedableRng;
 
-use crate::analysis::register1;
-use crate::bridge::ScriptResult;
+use crate::bridge::{in_primitive, register1, write_output, ScriptResult};
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
@@ -80,10 +79,6 @@ pub fn jaspar_set() -> Arc<MotifSet> {
     .clone()
 }
 
-fn motif_error(primitive: &str, e: MotifError) -> Box<gscript_lang::rhai::EvalAltResult> {
-    primitive_error(primitive, None, &e.to_string())
-}
-
 /// A motif set or a single motif, as a list of motifs.
 pub(crate) fn motif_list(primitive: &str, v: &gscript_lang::rhai::Dynamic) -> ScriptResult<Vec<Motif>> {
     if let Some(s) = v.clone().try_cast::<MotifSetValue>() {
@@ -137,7 +132,7 @@ pub fn register(reg: &mut Registrar) {
         if !p.exists() {
             return Err(primitive_error(P, Some("path"), &format!("{path}: no such file")));
         }
-        let set = read_motif_file_as(&p, format, pseudocount).map_err(|e| motif_error(P, e))?;
+        let set = read_motif_file_as(&p, format, pseudocount).map_err(in_primitive(P))?;
         if set.is_empty() {
             return Err(primitive_error(P, Some("path"), &format!("{path}: no motifs in the file")));
         }
@@ -220,9 +215,7 @@ pub fn register(reg: &mut Registrar) {
     });
     reg.docs.add(s("write_meme", "motifs.write_meme(path: string) -> string", "Writes the set in MEME minimal format (atomically); returns the path.").example("let path = jaspar_motifs().select([\"CTCF\", \"GATA1\"]).write_meme(out_path(\"panel.meme\"));\nprint(read_motifs(path).names());"));
     reg.engine.register_fn("write_meme", |s: &mut MotifSetValue, path: &str| -> ScriptResult<String> {
-        let p = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&p, write_meme(&s.0).as_bytes())
-            .map_err(|e| primitive_error("write_meme", Some("path"), &format!("{path}: {e}")))?;
+        write_output("write_meme", Path::new(path), write_meme(&s.0).as_bytes())?;
         Ok(path.to_string())
     });
 

@@ -13,8 +13,7 @@ const DEFAULT_NSITES: f64 = 20.0;
 use super::ism::IsmResult;
 use super::motifs::motif_list;
 use super::{genome_option, sequence_input, SequenceInput};
-use crate::analysis::register2;
-use crate::bridge::ScriptResult;
+use crate::bridge::{in_argument, register2, ScriptResult};
 use crate::values::{Column, Table};
 
 /// Hits table under construction.
@@ -108,7 +107,7 @@ pub fn register(reg: &mut Registrar) {
             .iter()
             .map(|m| {
                 Pssm::new(m, pc / m.n_sites.filter(|n| *n > 0.0).unwrap_or(DEFAULT_NSITES))
-                    .map_err(|e| primitive_error(P, Some("motifs"), &e.to_string()))
+                    .map_err(in_argument(P, "motifs"))
             })
             .collect::<ScriptResult<_>>()?;
         let labels = gscript_runtime::interpret::insertion::motif_labels(&motifs);

@@ -13,7 +13,7 @@ use gscript_runtime::models::scbasset::DenoiseScale;
 use tch::Kind;
 
 use super::cell_selection;
-use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::bridge::{cancel_token, in_argument, in_primitive, register3, ScriptResult, SessionProgress};
 use crate::seq::GenomeValue;
 use crate::values::model::ModelValue;
 use crate::values::peak_data::PeakData;
@@ -89,8 +89,7 @@ fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
             || lower.ends_with(".vcf.bgz")
             || Path::new(&s).is_file()
         {
-            let r =
-                read_vcf(Path::new(&s)).map_err(|e| primitive_error(primitive, Some("variants"), &e.to_string()))?;
+            let r = read_vcf(Path::new(&s)).map_err(in_argument(primitive, "variants"))?;
             if r.variants.is_empty() {
                 return Err(primitive_error(
                     primitive,
@@ -100,7 +99,7 @@ fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
             }
             return Ok(r.variants);
         }
-        return Ok(vec![parse_variant(&s).map_err(|e| primitive_error(primitive, Some("variants"), &e.to_string()))?]);
+        return Ok(vec![parse_variant(&s).map_err(in_argument(primitive, "variants"))?]);
     }
     if let Some(arr) = v.clone().try_cast::<Array>() {
         if arr.is_empty() {
@@ -202,13 +201,12 @@ fn run(
     let readout = CellReadout::of_scbasset(&m.net);
     let per_cell = r.per_cell(&readout, scale);
     let selected = per_cell.index_select(1, &super::index_tensor(&sel.cells()));
-    let mean: Vec<f64> = Vec::try_from(selected.mean_dim(Some([1i64].as_slice()), false, Kind::Double))
-        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
-    let max_abs: Vec<f64> = Vec::try_from(selected.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double))
-        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+    let mean: Vec<f64> =
+        Vec::try_from(selected.mean_dim(Some([1i64].as_slice()), false, Kind::Double)).map_err(in_primitive(P))?;
+    let max_abs: Vec<f64> =
+        Vec::try_from(selected.abs().amax([1i64].as_slice(), false).to_kind(Kind::Double)).map_err(in_primitive(P))?;
     let reduced = sel.reduce(&per_cell).map_err(in_primitive(P))?;
-    let effects: Vec<f32> = Vec::try_from(reduced.contiguous().view([-1]))
-        .map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
+    let effects: Vec<f32> = Vec::try_from(reduced.contiguous().view([-1])).map_err(in_primitive(P))?;
     let peaks = r.peak.iter().map(|p| match (p, &peak_data) {
         (Some(k), Some(d)) => d.0.peaks.name[*k].clone(),
         _ => String::new(),
@@ -233,24 +231,8 @@ pub fn register(reg: &mut Registrar) {
         MimeBundle::plain(format!("{}\n{}", v.0.summary(), t.preview_text(20)))
             .with_text("text/html", t.preview_html(50))
     });
-    let doc = doc();
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    let (h1, h2, s1, s2) = (reg.host.clone(), reg.host.clone(), specs.clone(), specs);
-    reg.engine.register_fn(
-        "variant_effect",
-        move |m: ModelValue,
-              v: Dynamic,
-              g: GenomeValue,
-              map: gscript_lang::rhai::Map|
-              -> ScriptResult<VariantEffects> { run(&h1, m, v, g, &Options::new("variant_effect", map, &s1)?) },
-    );
-    reg.engine.register_fn(
-        "variant_effect",
-        move |m: ModelValue, v: Dynamic, g: GenomeValue| -> ScriptResult<VariantEffects> {
-            run(&h2, m, v, g, &Options::empty("variant_effect", &s2))
-        },
-    );
+    let host = reg.host.clone();
+    register3(reg, doc(), move |m: ModelValue, v: Dynamic, g: GenomeValue, o| run(&host, m, v, g, o));
 
     let m = |name: &str, sig: &str, summary: &str| FnDoc::method("VariantEffects", name, "interpret", sig, summary);
     reg.docs.add(m("to_string", "ve.to_string() -> string", "Counts and scale.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.to_string());"));

@@ -241,7 +241,7 @@ pub fn register(reg: &mut Registrar) {
             Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
         let positives: Vec<Vec<u32>> = (0..np).map(|p| data.0.matrix.row_indices(p).to_vec()).collect();
         let run = |f: &dyn Fn(RankMetric) -> gscript_runtime::analysis::Result<RankingSummary>, metric| {
-            f(metric).map_err(|e| crate::analysis::analysis_error(P, e))
+            f(metric).map_err(crate::bridge::in_primitive(P))
         };
         let by_peak = |metric| per_row(&scores, np, nc, &positives, metric);
         let by_cell = |metric| per_column(&scores, np, nc, &positives, metric);

@@ -105,7 +105,7 @@ pub fn register(reg: &mut Registrar) {
         };
         let h2 = host.clone();
         let outcome = train(&mut net, &vs, &tdata, &tcfg, &mut observer, &move || h2.is_interrupted());
-        let outcome = outcome.map_err(|e| crate::bridge::script_error(P, e.into()))?;
+        let outcome = outcome.map_err(|e| crate::bridge::script_error(P, e))?;
         let last = outcome
             .history
             .last()

@@ -2,14 +2,14 @@
 //! (sizes, cell metadata columns, peaks, filtering, writing `.h5ad`).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
-use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Registrar};
 use gscript_runtime::data::{write_h5ad, DenseArray, H5adExtras, MetaColumn, PeakDataset, PeakSet};
 
-use crate::bridge::{in_primitive, ScriptResult};
+use crate::bridge::{in_primitive, register_method1, write_output, ScriptResult};
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
@@ -261,10 +261,7 @@ pub fn register(reg: &mut Registrar) {
         .opt("varm", "map", OptDefault::None, "name: Matrix (n_peaks rows)")
         .opt("layers", "map", OptDefault::None, "name: Matrix (n_cells × n_peaks)")
         .example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nd.write_h5ad(out_path(\"small.h5ad\"));");
-    let specs = doc.options.clone();
-    reg.docs.add(doc);
-    let write = move |d: &mut PeakData, path: &str, opts: Map| -> ScriptResult<()> {
-        let o = Options::new("write_h5ad", opts, &specs)?;
+    register_method1(reg, doc, |d: &mut PeakData, path: String, o| {
         let extras = H5adExtras {
             obsm: matrices("write_h5ad", "obsm", o.raw("obsm"))?,
             varm: matrices("write_h5ad", "varm", o.raw("varm"))?,
@@ -272,10 +269,7 @@ pub fn register(reg: &mut Registrar) {
         };
         write_h5ad(&PathBuf::from(path), &d.0.matrix, &d.0.peaks, &d.0.cells, &extras)
             .map_err(in_primitive("write_h5ad"))
-    };
-    let w2 = write.clone();
-    reg.engine.register_fn("write_h5ad", write);
-    reg.engine.register_fn("write_h5ad", move |d: &mut PeakData, path: &str| w2(d, path, Map::new()));
+    });
 
     let p = |name: &str, sig: &str, summary: &str| FnDoc::method("Peaks", name, "io", sig, summary);
     reg.docs.add(p("to_string", "peaks.to_string() -> string", "Number of peaks and chromosomes.").example(
@@ -306,9 +300,7 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("names", |p: &mut Peaks| -> Array { p.0.name.iter().cloned().map(Dynamic::from).collect() });
     reg.docs.add(p("write_bed", "peaks.write_bed(path: string)", "Writes chrom, start, end, name as BED (atomically).").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nd.peaks().write_bed(out_path(\"peaks.bed\"));\nprint(load_bed(out_path(\"peaks.bed\")).len());"));
-    reg.engine.register_fn("write_bed", move |p: &mut Peaks, path: &str| -> ScriptResult<()> {
-        let path = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&path, p.0.to_bed().as_bytes())
-            .map_err(|e| primitive_error("write_bed", Some("path"), &format!("{}: {e}", path.display())))
+    reg.engine.register_fn("write_bed", |p: &mut Peaks, path: &str| -> ScriptResult<()> {
+        write_output("write_bed", Path::new(path), p.0.to_bed().as_bytes())
     });
 }

@@ -2,14 +2,14 @@
 //! row access, and CSV/TSV output.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, Registrar};
 
 use super::matrix::html_escape;
-use crate::bridge::ScriptResult;
+use crate::bridge::{write_output, ScriptResult};
 
 /// One column.
 #[derive(Clone, Debug)]
@@ -266,9 +266,7 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("write_csv", |t: &mut Table, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
-        let p = PathBuf::from(path);
-        gscript_runtime::io::write_atomic(&p, t.to_delimited(sep).as_bytes())
-            .map_err(|e| primitive_error("write_csv", Some("path"), &format!("{}: {e}", p.display())))
+        write_output("write_csv", Path::new(path), t.to_delimited(sep).as_bytes())
     });
 }
 
