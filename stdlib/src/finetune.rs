@@ -9,15 +9,17 @@ use std::sync::Arc;
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::adapters::{adapter_tensors, attach_lora, freeze_trunk, merge_lora, unmerge_lora, LoraConfig};
-use gscript_runtime::finetune::{fine_tune, FineTuneConfig, Head, Param};
+use gscript_runtime::finetune::defaults::{LR_ADAPTERS_DOC, LR_HEAD_DOC, WARMUP_DOC, WEIGHT_DECAY_DOC};
+use gscript_runtime::finetune::{fine_tune, FineTuneConfig, Head, HeadKind, Param};
 use gscript_runtime::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
 use gscript_runtime::models::scbasset::{
     Fnv1a, ModelMeta, PeakFingerprint, ScBasset, ScBassetConfig, Versions, MODEL_FORMAT,
 };
+use gscript_runtime::models::SequenceModel;
 use gscript_runtime::seq::peak_codes;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::analysis::register2;
+use crate::bridge::register2;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
 use crate::training::{genome_for, SessionObserver, TrainingInputs};
 use crate::values::model::{tensor_matrix, DecoderState, ModelValue, TrainedModel, Tuning};
@@ -85,7 +87,9 @@ fn finetune_doc() -> FnDoc {
              starts exactly at the base model). head \"decoder\": scooby's cell-state decoder, an MLP from each cell's embedding \
              (`cell_embedding`: cells × E, e.g. lsi(data) or pca; standardised) to its read-out weights and bias, trained on \
              `cells_per_batch` cells sampled per minibatch; afterwards the model's cell layer holds the decoder's read-out for these \
-             cells and model.predict_cells(embeddings, seqs) predicts for new cells. AdamW (head 4e-4, adapters 1e-4, decay 1e-6), \
+             cells and model.predict_cells(embeddings, seqs) predicts for new cells. AdamW with a learning rate for the head and one for \
+             the adapters whose defaults depend on the base model's family (scBasset: head \"cells\" 0.01, scBasset's own rate \
+             for a new cell layer, decoder and adapters 1e-3; scooby's 4e-4 and 1e-4 are for a Borzoi trunk), decay 1e-6, \
              linear warm-up, gradient clipping 1.0. Prints trainable and frozen parameter counts. The result works with every \
              model primitive (denoise, insert_motif, ism, variant_effect, …).",
         )
@@ -98,10 +102,10 @@ fn finetune_doc() -> FnDoc {
         .opt("cells_per_batch", "int", OptDefault::Int(64), "cells sampled per minibatch (head \"decoder\")")
         .opt("epochs", "int", OptDefault::Int(20), "epochs")
         .opt("batch_size", "int", OptDefault::Int(64), "peaks per minibatch")
-        .opt("lr", "float", OptDefault::Float(4e-4), "learning rate of the head")
-        .opt("lr_adapters", "float", OptDefault::Float(1e-4), "learning rate of the adapters")
-        .opt("weight_decay", "float", OptDefault::Float(1e-6), "AdamW weight decay (matrices only)")
-        .opt("warmup", "int", OptDefault::None, "warm-up steps (default: one epoch, at most 1,000)")
+        .opt("lr", "float", OptDefault::None, LR_HEAD_DOC)
+        .opt("lr_adapters", "float", OptDefault::None, LR_ADAPTERS_DOC)
+        .opt("weight_decay", "float", OptDefault::None, WEIGHT_DECAY_DOC)
+        .opt("warmup", "int", OptDefault::None, WARMUP_DOC)
         .opt("patience", "int", OptDefault::Int(0), "stop after this many epochs without training-auROC gain (0: never)")
         .opt("seed", "int", OptDefault::Int(0), "seed")
         .opt("genome", "Genome", OptDefault::None, "genome for the peaks (default: the data's)")
@@ -138,6 +142,8 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     net.set_precision(b.net.precision());
     let fingerprint = trunk_fingerprint(&b.net);
     let base_preset = b.meta.preset.clone();
+    let which = if head_kind == "decoder" { HeadKind::Decoder } else { HeadKind::Cells };
+    let defaults = FineTuneConfig::for_family(b.net.family(), which);
     drop(b);
 
     let targets: Vec<String> = match o.raw("targets") {
@@ -228,10 +234,10 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     let fcfg = FineTuneConfig {
         epochs: o.int_at_least("epochs", 1)?.unwrap() as usize,
         batch_size: o.int_at_least("batch_size", 1)?.unwrap() as usize,
-        lr_head: o.float("lr")?.unwrap(),
-        lr_adapters: o.float("lr_adapters")?.unwrap(),
-        weight_decay: o.float("weight_decay")?.unwrap(),
-        warmup_steps: o.int_at_least("warmup", 0)?.map(|w| w as usize),
+        lr_head: o.float("lr")?.unwrap_or(defaults.lr_head),
+        lr_adapters: o.float("lr_adapters")?.unwrap_or(defaults.lr_adapters),
+        weight_decay: o.float("weight_decay")?.unwrap_or(defaults.weight_decay),
+        warmup_steps: o.int_at_least("warmup", 0)?.map(|w| w as usize).or(defaults.warmup_steps),
         clip_norm: 1.0,
         cells_per_batch: o.int_at_least("cells_per_batch", 1)?.unwrap() as usize,
         patience: o.int_at_least("patience", 0)?.unwrap() as usize,
@@ -258,7 +264,7 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
     let h2 = host.clone();
     let outcome =
         fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), Vec::new())
-            .map_err(|e| crate::bridge::script_error(P, e.into()))?;
+            .map_err(|e| crate::bridge::script_error(P, e))?;
     observer.bar.finish(
         &outcome
             .history

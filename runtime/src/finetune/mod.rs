@@ -1,13 +1,17 @@
 //! Fine-tuning a pretrained sequence model to new cells (scooby's recipe, Hingerl et al. 2024; gagneurlab/scooby
 //! training scripts): low-rank adapters on the trunk ([`crate::adapters`]), a new head ([`crate::heads`]: a per-cell
 //! layer, or a cell-state decoder that predicts each cell's read-out from its embedding), AdamW with separate
-//! learning rates for head and adapters, linear warm-up and global gradient-norm clipping — all on the shared
+//! learning rates for head and adapters (defaults by model family: [`defaults`]), linear warm-up and global gradient-norm clipping — all on the shared
 //! trainer ([`crate::train::Trainer`]); this module has no loop of its own. Only the adapters and the head train; the
 //! pretrained trunk runs in inference mode (batch-norm moving statistics, no dropout).
 //!
 //! Heads: [`Head::Cells`] trains a per-cell layer of the new dataset on all cells of each minibatch;
 //! [`Head::Decoder`] samples `cells_per_batch` cells (with replacement, as scooby) per minibatch and predicts their
 //! read-out from their state embeddings, so a step's cost does not grow with the number of cells.
+
+pub mod defaults;
+
+pub use defaults::{FineTuneDefaults, HeadKind};
 
 use std::path::PathBuf;
 
@@ -48,30 +52,9 @@ pub struct FineTuneConfig {
 }
 
 impl Default for FineTuneConfig {
+    /// The scBasset family's defaults for a per-cell head ([`defaults`]).
     fn default() -> Self {
-        FineTuneConfig {
-            epochs: 20,
-            batch_size: 64,
-            lr_head: 4e-4,
-            lr_adapters: 1e-4,
-            weight_decay: 1e-6,
-            warmup_steps: None,
-            clip_norm: 1.0,
-            cells_per_batch: 64,
-            patience: 0,
-            seed: 0,
-            checkpoint: None,
-            resume: None,
-        }
-    }
-}
-
-impl FineTuneConfig {
-    /// The defaults for a model family (see docs/fidelity.md): [`Default`] holds scooby's.
-    pub fn for_family(family: ModelFamily) -> Self {
-        match family {
-            ModelFamily::ScBasset => FineTuneConfig::default(),
-        }
+        FineTuneConfig::for_family(ModelFamily::ScBasset, HeadKind::Cells)
     }
 }
 
