@@ -1,11 +1,13 @@
-//! Cross-check against an independent PyTorch implementation (`torch_reference.py`, built from the spec).
+//! Cross-check against an independent PyTorch implementation (`torch_reference.py`, written from the original's
+//! definition: calico/scBasset `make_model`, `make_model_bc`; scvi-tools' `ScBassetModule` for the scvi stem).
 //!
-//! Runs only when `GSCRIPT_TORCH_PYTHON` names a Python with `torch` and `safetensors`; otherwise each test prints a
-//! skip note and passes. The Rust side exports its weights (bottleneck kernel in Keras layout), base codes and an
+//! Runs with the Python of the test venv (`GSCRIPT_TEST_PYTHON`, set by `./dev test`; `torch` and `safetensors` are in
+//! scripts/test-requirements.txt). Without it each test is skipped locally with a note and fails under CI, like the
+//! other Python checks; a Python without torch fails the test. The Rust side exports its weights (bottleneck kernel in Keras layout), base codes and an
 //! augmentation; Python rebuilds the network, applies the augmentation itself, and returns eval-mode `z` and logits,
 //! train-mode logits, and the BN moving statistics after that training step.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tch::{nn, Device, Kind, Tensor};
@@ -16,14 +18,6 @@ use super::network::ScBasset;
 use crate::train::augment::Augmentation;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/models/scbasset/torch_reference.py");
-
-fn python() -> Option<String> {
-    let p = std::env::var("GSCRIPT_TORCH_PYTHON").ok().filter(|p| !p.is_empty());
-    if p.is_none() {
-        eprintln!("skipped: set GSCRIPT_TORCH_PYTHON to a python with torch and safetensors to run the PyTorch check");
-    }
-    p
-}
 
 struct TempDir(PathBuf);
 
@@ -50,7 +44,7 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 fn run_case(
-    python: &str,
+    python: &Path,
     tag: &str,
     config: ScBassetConfig,
     cell_batch: Option<Vec<usize>>,
@@ -101,7 +95,11 @@ fn run_case(
     });
     std::fs::write(dir.0.join("config.json"), spec.to_string()).unwrap();
 
-    let out = Command::new(python).arg(SCRIPT).arg(&dir.0).output().expect("cannot start GSCRIPT_TORCH_PYTHON");
+    let out = Command::new(python)
+        .arg(SCRIPT)
+        .arg(&dir.0)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
     assert!(
         out.status.success(),
         "{tag}: torch_reference.py failed:\n{}\n{}",
@@ -140,7 +138,7 @@ fn run_case(
 #[test]
 fn tiny_models_match_pytorch() {
     let _rng = crate::testing::torch_rng_lock();
-    let Some(py) = python() else { return };
+    let Some(py) = crate::testing::test_python() else { return };
     let tiny = ScBassetConfig { dropout: 0.0, ..ScBassetConfig::tiny(10) };
     run_case(&py, "tiny-keras", tiny.clone(), None, 5, Augmentation { reverse_complement: true, shift: 2 });
     let scvi = ScBassetConfig { arch: Arch::Scvi, ..tiny.clone() };
@@ -153,7 +151,7 @@ fn tiny_models_match_pytorch() {
 #[test]
 fn full_models_match_pytorch() {
     let _rng = crate::testing::torch_rng_lock();
-    let Some(py) = python() else { return };
+    let Some(py) = crate::testing::test_python() else { return };
     let keras = ScBassetConfig { dropout: 0.0, ..ScBassetConfig::keras(30) };
     run_case(&py, "full-keras", keras, None, 3, Augmentation { reverse_complement: true, shift: -1 });
     let scvi = ScBassetConfig { dropout: 0.0, ..ScBassetConfig::scvi(30) };
