@@ -6,11 +6,6 @@
 pub mod adapters;
 pub mod analysis;
 pub mod bench;
-pub mod bench_analysis;
-pub mod bench_data;
-pub mod bench_finetune;
-pub mod bench_interpret;
-pub mod bench_model;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -3,12 +3,14 @@
 
 use std::time::Instant;
 
+use super::probe::peak_rss_bytes;
 use crate::analysis::connectivities::umap_connectivities;
 use crate::analysis::knn::knn_exact;
 use crate::analysis::knn_hnsw::{knn_hnsw, HnswOptions};
 use crate::analysis::synthetic::gaussian_mixture;
 use crate::analysis::{leiden, umap_layout, AnalysisError, LeidenOptions, UmapOptions};
-use crate::bench::peak_rss_bytes;
+use crate::error::RuntimeError;
+use crate::progress::{CancelToken, NoProgress};
 
 /// One timed step.
 #[derive(Clone, Debug)]
@@ -35,12 +37,12 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
     let (data, _) = gaussian_mixture(n, d, 12, 1.5, seed);
     let mut knn = None;
     time("exact kNN (k = 15 incl. self)", &mut || {
-        knn = Some(knn_exact(&data, n, d, 14)?);
+        knn = Some(knn_exact(&data, n, d, 14, &mut NoProgress, &CancelToken::new())?);
         Ok(format!("{n} × {d}"))
     })?;
     let knn = knn.expect("set above");
     time("HNSW kNN (approximate)", &mut || {
-        let approx = knn_hnsw(&data, n, d, 14, &HnswOptions::default())?;
+        let approx = knn_hnsw(&data, n, d, 14, &HnswOptions::default(), &mut NoProgress, &CancelToken::new())?;
         let hits: usize = (0..n)
             .map(|i| {
                 let exact = &knn.indices[i * 14..(i + 1) * 14];
@@ -58,14 +60,35 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
     })?;
     let graph = graph.expect("set above");
     time("Leiden (resolution 1)", &mut || {
-        let p = leiden(&graph, &LeidenOptions { seed, ..LeidenOptions::default() })?;
+        let p =
+            leiden(&graph, &LeidenOptions { seed, ..LeidenOptions::default() }, &mut NoProgress, &CancelToken::new())?;
         Ok(format!("{} clusters, modularity {:.3}", p.n_communities, p.modularity))
     })?;
     time("UMAP layout", &mut || {
-        let l = umap_layout(&graph, &UmapOptions { seed, ..UmapOptions::default() })?;
+        let l =
+            umap_layout(&graph, &UmapOptions { seed, ..UmapOptions::default() }, &mut NoProgress, &CancelToken::new())?;
         Ok(format!("{} epochs", l.n_epochs))
     })?;
     Ok(steps)
+}
+
+/// The options of `gscript bench analysis`: `--cells N` (default 100,000) and `--dims D` (default 32).
+pub fn from_args(args: &[String]) -> crate::error::Result<(usize, usize)> {
+    let (mut n, mut d) = (100_000usize, 32usize);
+    for i in (0..args.len()).step_by(2) {
+        let v = super::value_of(args, i)?;
+        let parsed = v
+            .parse::<usize>()
+            .ok()
+            .filter(|&x| x > 0)
+            .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))?;
+        match args[i].as_str() {
+            "--cells" => n = parsed,
+            "--dims" => d = parsed,
+            other => return Err(RuntimeError::invalid(other, "unknown option of bench analysis (--cells, --dims)")),
+        }
+    }
+    Ok((n, d))
 }
 
 /// Prints the steps as they finish, then the total and peak RSS.

@@ -99,13 +99,62 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
     Ok(nnz as u64)
 }
 
+/// The size of `gscript bench data`: cells, peaks, density (default 200,000 × 50,000 at 1%).
+pub fn from_args(args: &[String]) -> Result<(usize, usize, f64)> {
+    let mut size = (200_000usize, 50_000usize, 0.01f64);
+    for i in (0..args.len()).step_by(2) {
+        let v = super::value_of(args, i)?;
+        let bad = || RuntimeError::invalid(&args[i], format!("'{v}' is not a number"));
+        match args[i].as_str() {
+            "--cells" => size.0 = v.parse().ok().filter(|&x| x > 0).ok_or_else(bad)?,
+            "--peaks" => size.1 = v.parse().ok().filter(|&x| x > 0).ok_or_else(bad)?,
+            "--density" => size.2 = v.parse().ok().filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(bad)?,
+            other => {
+                return Err(RuntimeError::invalid(other, "unknown option of bench data (--cells, --peaks, --density)"))
+            }
+        }
+    }
+    Ok(size)
+}
+
+/// Generates (once, cached by size in the temporary directory) a cells × peaks .h5ad, then loads it in a fresh
+/// process (`gscript bench --load-h5ad`) so that the reported peak memory is the load's own.
+pub fn generate_and_load(size: (usize, usize, f64)) -> Result<(), super::BenchError> {
+    let dir = std::env::temp_dir().join("gscript-bench");
+    std::fs::create_dir_all(&dir).map_err(|source| RuntimeError::Io { path: dir.clone(), source })?;
+    let path = dir.join(format!("random_{}x{}_{}.h5ad", size.0, size.1, size.2));
+    if !path.exists() {
+        let t = Instant::now();
+        let tmp = path.with_extension("partial");
+        let nnz = write_random_h5ad(&tmp, size.0, size.1, size.2, 1)?;
+        std::fs::rename(&tmp, &path).map_err(|source| RuntimeError::Io { path: path.clone(), source })?;
+        println!(
+            "generated {} ({:.1}M entries) in {:.1} s",
+            path.display(),
+            nnz as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let exe = std::env::current_exe().map_err(|e| super::BenchError::Failed(e.to_string()))?;
+    let status = std::process::Command::new(exe)
+        .args(["bench", "--load-h5ad"])
+        .arg(&path)
+        .status()
+        .map_err(|e| super::BenchError::Failed(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(super::BenchError::Failed(format!("loading {} failed ({status})", path.display())))
+    }
+}
+
 /// Loads `path` and prints load time, throughput and peak memory (run in a fresh process so the peak is the load's).
 pub fn print_load(path: &Path) -> Result<()> {
-    let rss0 = crate::bench::peak_rss_bytes().unwrap_or(0);
+    let rss0 = super::probe::peak_rss_bytes().unwrap_or(0);
     let t = Instant::now();
     let d = read_any(path, &LoadOptions::default(), &mut NoProgress, &CancelToken::new())?;
     let secs = t.elapsed().as_secs_f64();
-    let rss = crate::bench::peak_rss_bytes().unwrap_or(0);
+    let rss = super::probe::peak_rss_bytes().unwrap_or(0);
     let nnz = d.matrix.nnz() as f64;
     println!(
         "load_peaks h5ad {} cells × {} peaks, {:.1}M entries ({:.2}% dense): {:.2} s, {:.1}M entries/s, peak RSS {:.0} MiB ({:.0} MiB before loading; {:.1} bytes per entry)",

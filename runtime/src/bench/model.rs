@@ -5,7 +5,7 @@
 //! positives, Keras-form Adam, per-cell metric histograms) for a few capped epochs, and evaluated in eval mode.
 //! Reported: training sequences/s, time per epoch (measured and extrapolated to the whole data set), achieved
 //! GFLOP/s from an analytic FLOP count ([`ModelFlops`]) and its ratio to the matmul probe
-//! ([`matmul_gflops`](crate::bench::matmul_gflops)) of the same precision, inference sequences/s and peak RSS.
+//! ([`matmul_gflops`](super::probe::matmul_gflops)) of the same precision, inference sequences/s and peak RSS.
 //!
 //! Memory: the targets are kept as positives per peak (O(nnz)); the trainer builds nothing larger than
 //! `batch × n_cells` per step, so the peak RSS must not grow like `n_peaks × n_cells` (the report shows what a
@@ -20,31 +20,15 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::device::DeviceRequest;
 use crate::error::{Result, RuntimeError};
-use crate::models::scbasset::{train, Precision, ScBasset, ScBassetConfig, TrainConfig};
+use crate::models::scbasset::{train, Precision, Preset, ScBasset, ScBassetConfig, TrainConfig};
 use crate::train::{batch_ranges, TrainData, TrainError, TrainObserver};
 
-/// Which architecture preset to benchmark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    /// The published Keras model ([`ScBassetConfig::keras`]).
-    Keras,
-    /// The scvi-tools port's widths and stem pooling ([`ScBassetConfig::scvi`]).
-    Scvi,
-    /// The small test network ([`ScBassetConfig::tiny`], 336 bp).
-    Tiny,
-}
-
-impl std::str::FromStr for Preset {
-    type Err = RuntimeError;
-    fn from_str(v: &str) -> Result<Self> {
-        match v {
-            "keras" => Ok(Preset::Keras),
-            "scvi" => Ok(Preset::Scvi),
-            "tiny" => Ok(Preset::Tiny),
-            _ => Err(RuntimeError::invalid("--preset", format!("'{v}': expected keras, scvi or tiny"))),
-        }
-    }
+/// The `--preset` option of the benchmarks: a name of [`Preset`] (the presets `train_scbasset` takes).
+pub fn parse_preset(v: &str) -> Result<Preset> {
+    v.parse().map_err(|e: crate::models::ModelError| match e {
+        crate::models::ModelError::InvalidConfig { message, .. } => RuntimeError::invalid("--preset", message),
+        e => RuntimeError::invalid("--preset", e.to_string()),
+    })
 }
 
 /// The `--precision` option of the benchmarks: `fp32` (or `f32`), `bf16`, or `both`.
@@ -54,17 +38,6 @@ pub fn parse_precisions(v: &str) -> Result<Vec<Precision>> {
         "bf16" => Ok(vec![Precision::Bf16]),
         "both" => Ok(vec![Precision::F32, Precision::Bf16]),
         _ => Err(RuntimeError::invalid("--precision", format!("'{v}': expected fp32, bf16 or both"))),
-    }
-}
-
-impl Preset {
-    /// The model configuration of this preset for `n_cells` cells.
-    pub fn config(self, n_cells: usize) -> ScBassetConfig {
-        match self {
-            Preset::Keras => ScBassetConfig::keras(n_cells),
-            Preset::Scvi => ScBassetConfig::scvi(n_cells),
-            Preset::Tiny => ScBassetConfig::tiny(n_cells),
-        }
     }
 }
 
@@ -150,7 +123,7 @@ impl ModelBenchConfig {
                 "--max-batches" => c.max_batches = if v == "all" { None } else { Some(int()?) },
                 "--threads" => c.threads = Some(v.parse().ok().filter(|&t: &i32| t > 0).ok_or_else(bad)?),
                 "--device" => c.device = v.parse()?,
-                "--preset" => c.preset = v.parse()?,
+                "--preset" => c.preset = parse_preset(v)?,
                 "--precision" => c.precisions = parse_precisions(v)?,
                 _ => return Err(RuntimeError::invalid(opt, "unknown option of bench model")),
             }
@@ -445,7 +418,7 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
     let t = Instant::now();
     let data = RandomPeaks::generate(config.n_peaks, model_config.seq_len, config.n_cells, config.density, config.seed);
     let data_seconds = t.elapsed().as_secs_f64();
-    let rss_after_data = crate::bench::peak_rss_bytes().unwrap_or(0) as f64 / MIB;
+    let rss_after_data = super::probe::peak_rss_bytes().unwrap_or(0) as f64 / MIB;
 
     let n_train_full = (config.n_peaks * 9).div_ceil(10).min(config.n_peaks - 1).max(2);
     let n_val_full = config.n_peaks - n_train_full;
@@ -501,7 +474,7 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
         drop(model);
         drop(vs);
         let kind = if precision == Precision::Bf16 { Kind::BFloat16 } else { Kind::Float };
-        let probe = crate::bench::matmul_gflops(2048, kind, device, 3).value;
+        let probe = super::probe::matmul_gflops(2048, kind, device, 3).value;
         let train_gflops = train_rate * flops.training() / 1e9;
         results.push(PrecisionResult {
             precision: label(precision),
@@ -519,7 +492,7 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
             last_loss: last.train_loss,
         });
     }
-    let peak_rss_mib = crate::bench::peak_rss_bytes().unwrap_or(0) as f64 / MIB;
+    let peak_rss_mib = super::probe::peak_rss_bytes().unwrap_or(0) as f64 / MIB;
     let info = crate::info::RuntimeInfo::collect();
     Ok(ModelBenchReport {
         preset: config.preset,
@@ -548,7 +521,7 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
 /// The report as a compact human-readable table.
 pub fn render_table(r: &ModelBenchReport) -> String {
     let mut s = format!(
-        "gscript bench model — {:?} preset, {} cells × {} peaks, density {} ({:.2}M positives), batch {}, {}, {} threads, libtorch {}\n",
+        "gscript bench model — {} preset, {} cells × {} peaks, density {} ({:.2}M positives), batch {}, {}, {} threads, libtorch {}\n",
         r.preset,
         r.n_cells,
         r.n_peaks,
@@ -615,5 +588,5 @@ fn human_seconds(s: f64) -> String {
 }
 
 #[cfg(test)]
-#[path = "bench_model_tests.rs"]
+#[path = "model_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! Tests of [`bench_model`](super): the FLOP count by hand, the random data, option parsing and a tiny run.
+//! Tests of [`bench::model`](super): the FLOP count by hand, the random data, option parsing and a tiny run.
 
 use super::*;
 

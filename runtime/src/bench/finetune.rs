@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 
+use super::model::{parse_precisions, parse_preset, RandomPeaks};
 use crate::adapters::{adapter_tensors, attach_lora, freeze_trunk, LoraConfig};
-use crate::bench_model::{parse_precisions, Preset, RandomPeaks};
 use crate::error::{Result, RuntimeError};
 use crate::finetune::{fine_tune, FineTuneConfig, Head, Param};
 use crate::heads::{CellStateDecoder, DecoderConfig, DecoderHead};
+use crate::models::scbasset::Preset;
 use crate::models::scbasset::{train, Precision, ScBasset, TrainConfig};
 use crate::train::{TrainData, TrainError, TrainObserver};
 
@@ -70,7 +71,7 @@ pub fn print(args: &[String]) -> Result<()> {
                 .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
         };
         match args[i].as_str() {
-            "--preset" => preset = v.parse()?,
+            "--preset" => preset = parse_preset(v)?,
             "--cells" => n_cells = int()?,
             "--batches" => batches = int()?,
             "--threads" => tch::set_num_threads(int()? as i32),
@@ -100,7 +101,7 @@ pub fn print(args: &[String]) -> Result<()> {
         train: &train_ids,
         val: &[],
     };
-    println!("fine-tuning step time: {preset:?} preset ({} bp, {n_cells} cells), batch {batch}, {:?}, {} threads, mean of {} steps after one warm-up", config.seq_len, precision, tch::get_num_threads(), batches);
+    println!("fine-tuning step time: {preset} preset ({} bp, {n_cells} cells), batch {batch}, {:?}, {} threads, mean of {} steps after one warm-up", config.seq_len, precision, tch::get_num_threads(), batches);
     println!("{:<40} {:>10} {:>12} {:>14}", "mode", "s/step", "seq/s", "trainable");
 
     // Full training (forward + loss + backward + Adam over every parameter).
@@ -147,7 +148,7 @@ pub fn print(args: &[String]) -> Result<()> {
         let label = if decoder { "LoRA r=8 + decoder (64 cells/step)" } else { "LoRA r=8 + per-cell head" };
         println!("{label:<40} {s:>10.3} {:>12.1} {count:>14}   ({:.2}× full)", batch as f64 / s, full / s);
     }
-    if let Some(rss) = crate::bench::peak_rss_bytes() {
+    if let Some(rss) = super::probe::peak_rss_bytes() {
         println!("peak RSS {:.0} MiB", rss as f64 / 1048576.0);
     }
     Ok(())

@@ -9,11 +9,12 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::bench_model::{parse_precisions, Preset};
+use super::model::{parse_precisions, parse_preset};
 use crate::data::simulate::JASPAR_VERTEBRATES;
 use crate::error::{Result, RuntimeError};
 use crate::interpret::insertion::shuffle_backgrounds;
 use crate::interpret::{insert_motifs, ism, CellReadout, InsertionOptions};
+use crate::models::scbasset::Preset;
 use crate::models::scbasset::{Precision, ScBasset};
 use crate::motif::{parse_meme, STRING_SOURCE};
 use crate::progress::{CancelToken, NoProgress};
@@ -67,7 +68,7 @@ impl InterpretBenchConfig {
                     .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
             };
             match args[i].as_str() {
-                "--preset" => c.preset = v.parse()?,
+                "--preset" => c.preset = parse_preset(v)?,
                 "--cells" => c.n_cells = int()?,
                 "--motifs" => c.motifs = int()?,
                 "--backgrounds" => c.backgrounds = int()?,
@@ -91,7 +92,7 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
     }
     let config = c.preset.config(c.n_cells);
     let len = config.seq_len;
-    let all = parse_meme(JASPAR_VERTEBRATES, STRING_SOURCE).map_err(|e| RuntimeError::Other(e.to_string()))?;
+    let all = parse_meme(JASPAR_VERTEBRATES, STRING_SOURCE)?;
     let motifs: Vec<_> = all.motifs.iter().filter(|m| m.width() <= len).take(c.motifs).cloned().collect();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let random: Vec<u8> = (0..c.backgrounds * len).map(|_| rng.random_range(0..4u8)).collect();
@@ -100,7 +101,7 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
     let window = c.ism_window.unwrap_or(len).min(len);
     let start = (len - window) / 2;
     println!(
-        "interpretation throughput: {:?} preset ({len} bp, {} cells), device {device:?}, {} threads",
+        "interpretation throughput: {} preset ({len} bp, {} cells), device {device:?}, {} threads",
         c.preset,
         c.n_cells,
         tch::get_num_threads()
@@ -157,7 +158,7 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
             tch::Cuda::synchronize(0);
         }
     }
-    if let Some(rss) = crate::bench::peak_rss_bytes() {
+    if let Some(rss) = super::probe::peak_rss_bytes() {
         println!("peak RSS {:.0} MiB; {} motifs × {} backgrounds inserted; ISM over {window} of {len} positions (s/seq scaled to the whole sequence)", rss as f64 / 1048576.0, motifs.len(), c.backgrounds);
     }
     Ok(())

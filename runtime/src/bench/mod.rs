@@ -1,0 +1,114 @@
+//! `gscript bench …`: benchmarks on generated data, each with its own options (parsed here, not in the CLI).
+//!
+//! - [`probe`]: matmul throughput, the "machine peak" the other reports divide by (`gscript bench`, `cargo bench`).
+//! - [`model`]: scBasset training and inference on random peaks (`gscript bench model`).
+//! - [`finetune`]: LoRA fine-tuning step time next to full training (`gscript bench finetune`).
+//! - [`interpret`]: motif insertion and ISM throughput (`gscript bench interpret`).
+//! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
+//! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
+//!
+//! Presets are the models' own ([`crate::models::scbasset::Preset`]): the benchmarks, `train_scbasset` and the docs
+//! read one map.
+
+pub mod analysis;
+pub mod data;
+pub mod finetune;
+pub mod interpret;
+pub mod model;
+pub mod probe;
+
+pub use probe::{matmul_gflops, peak_rss_bytes, print_suite, Measurement};
+
+use std::path::Path;
+
+use crate::error::RuntimeError;
+
+/// Why `gscript bench …` stopped.
+#[derive(Debug)]
+pub enum BenchError {
+    /// The command line is wrong (the message names the option); the CLI prints its usage.
+    Usage(String),
+    /// The benchmark ran and failed.
+    Failed(String),
+}
+
+impl From<RuntimeError> for BenchError {
+    fn from(e: RuntimeError) -> Self {
+        BenchError::Failed(e.to_string())
+    }
+}
+
+/// Usage lines of the benchmarks, for the CLI's help.
+pub const USAGE: &str = "  gscript bench [--quick]                                      throughput probes (machine peak)
+  gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
+  gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
+                                                               scBasset training/inference throughput on random data
+                                                               (all options: gscript bench model --help)
+  gscript bench analysis [--cells N] [--dims D]                kNN + Leiden + UMAP seconds and memory (default 100k × 32)
+  gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
+                                                               motif insertion and ISM throughput (--help)
+  gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
+";
+
+/// Runs `gscript bench <args>`; results go to stdout.
+pub fn command(args: &[String]) -> Result<(), BenchError> {
+    let (sub, rest) = match args.split_first() {
+        Some((s, rest)) if !s.starts_with("--") || s == "--load-h5ad" => (s.as_str(), rest),
+        _ => ("", args),
+    };
+    let help = rest.iter().any(|a| a == "--help" || a == "-h");
+    let usage = |sub: &str, e: RuntimeError, all: &str| BenchError::Usage(format!("bench {sub}: {e}{all}"));
+    let own_usage = match sub {
+        "model" => Some(model::USAGE),
+        "interpret" => Some(interpret::USAGE),
+        "finetune" => Some(finetune::USAGE),
+        _ => None,
+    };
+    if let (true, Some(text)) = (help, own_usage) {
+        println!("{text}");
+        return Ok(());
+    }
+    match sub {
+        "" => {
+            print_suite(rest.iter().any(|a| a == "--quick"));
+            Ok(())
+        }
+        "model" => {
+            let config = model::ModelBenchConfig::from_args(rest)
+                .map_err(|e| usage("model", e, " (all options: gscript bench model --help)"))?;
+            let report = model::run(&config, !config.json)?;
+            if config.json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", model::render_table(&report));
+            }
+            Ok(())
+        }
+        "interpret" => {
+            let config = interpret::InterpretBenchConfig::from_args(rest).map_err(|e| usage("interpret", e, ""))?;
+            Ok(interpret::print(&config)?)
+        }
+        "finetune" => Ok(finetune::print(rest)?),
+        "analysis" => {
+            let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
+            analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
+        }
+        "data" => {
+            let size = data::from_args(rest).map_err(|e| usage("data", e, ""))?;
+            data::generate_and_load(size)
+        }
+        // the child process of `bench data`, so that the peak memory reported is the load's own
+        "--load-h5ad" => {
+            let path = rest.first().ok_or_else(|| BenchError::Usage("--load-h5ad needs a path".into()))?;
+            Ok(data::print_load(Path::new(path))?)
+        }
+        other => Err(BenchError::Usage(format!(
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis or data"
+        ))),
+    }
+}
+
+/// The value after option `args[i]`, or an error naming the option.
+pub(crate) fn value_of(args: &[String], i: usize) -> Result<&str, RuntimeError> {
+    args.get(i + 1).map(String::as_str).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))
+}
