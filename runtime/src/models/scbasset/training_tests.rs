@@ -348,7 +348,7 @@ fn a_zero_scaling_hook_keeps_scbasset_weights_in_place() {
     let n_peaks = 40;
     let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
     let positives: Vec<Vec<u32>> =
-        (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize) % 3 == 0).collect()).collect();
+        (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize).is_multiple_of(3)).collect()).collect();
     let train: Vec<usize> = (0..32).collect();
     let val: Vec<usize> = (32..40).collect();
     let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };
