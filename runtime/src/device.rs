@@ -134,9 +134,27 @@ impl fmt::Display for CudaStatus {
     }
 }
 
-/// The directory holding libtorch's shared libraries, as found at build time.
+/// The directory of the libtorch this process runs on, where `libtorch_cuda` is looked for: `$GSCRIPT_LIBTORCH_LIB`
+/// when set, else the directory of the `libtorch_cpu` the loader actually mapped (so a binary moved to another machine,
+/// or run with `LD_LIBRARY_PATH` pointing at a Python's `torch/lib`, finds the CUDA backend beside it), else the
+/// directory found at build time.
 pub fn libtorch_lib_dir() -> PathBuf {
-    PathBuf::from(env!("GSCRIPT_LIBTORCH_LIB"))
+    if let Some(dir) = std::env::var_os("GSCRIPT_LIBTORCH_LIB").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let _ = tch::Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)); // libtorch is mapped by now in any case
+    std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|maps| loaded_libtorch_dir(&maps))
+        .unwrap_or_else(|| PathBuf::from(env!("GSCRIPT_LIBTORCH_LIB")))
+}
+
+/// The directory of `libtorch_cpu.so` in a `/proc/<pid>/maps` listing.
+fn loaded_libtorch_dir(maps: &str) -> Option<PathBuf> {
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.ends_with("/libtorch_cpu.so"))
+        .and_then(|path| std::path::Path::new(path).parent().map(PathBuf::from))
 }
 
 /// Loads the CUDA backend once and reports the outcome (cached for the process).
@@ -178,6 +196,18 @@ fn dlopen_global(path: &std::path::Path) -> std::result::Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    /// The libtorch directory is the one the loader mapped, not a path fixed at build time.
+    #[test]
+    fn libtorch_directory_is_read_from_the_process_maps() {
+        let maps = "7f00-7f10 r-xp 00000000 fd:01 42   /opt/py/site-packages/torch/lib/libtorch_cpu.so\n\
+                    7f20-7f30 r--p 00000000 fd:01 43   /usr/lib/libc.so.6\n";
+        assert_eq!(super::loaded_libtorch_dir(maps), Some("/opt/py/site-packages/torch/lib".into()));
+        assert_eq!(super::loaded_libtorch_dir("7f20-7f30 r--p 0 fd:01 43 /usr/lib/libc.so.6\n"), None);
+        // in this process: the directory holding the libtorch_cpu.so that is loaded
+        let dir = super::libtorch_lib_dir();
+        assert!(dir.join("libtorch_cpu.so").exists(), "{}", dir.display());
+    }
+
     use super::*;
 
     #[test]
