@@ -5,6 +5,7 @@
 mod interrupt;
 mod repl;
 mod terminal;
+mod threading;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    threading::ensure_passive_omp_wait();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,
@@ -280,6 +282,11 @@ fn info_text() -> String {
         if info.cpu_features.is_empty() { "none detected".to_string() } else { info.cpu_features.join(" ") }
     ));
     s.push_str(&format!("threads {} (libtorch intra-op)\n", info.intra_op_threads));
+    let policy = std::env::var("OMP_WAIT_POLICY").ok().filter(|p| !p.is_empty());
+    s.push_str(&format!(
+        "openmp wait policy {}\n",
+        policy.as_deref().unwrap_or("libgomp default (spins before sleeping)")
+    ));
     s.push_str(&format!("mkldnn {}\n", if info.mkldnn { "yes" } else { "no" }));
     s.push_str(&match info.cuda {
         CudaStatus::Available { devices } => format!("cuda {devices} device(s)\n"),

@@ -110,6 +110,21 @@ fn info_reports_libtorch_and_cuda_status() {
     assert!(out.lines().any(|l| l.starts_with("cuda ")), "{out}");
 }
 
+/// OpenMP workers sleep instead of spinning unless the user chose otherwise (two processes on the same cores slow down
+/// in proportion; `gscript bench contention` measures it).
+#[test]
+fn openmp_workers_wait_passively_unless_the_user_chose() {
+    let line = |cmd: &mut Command| {
+        let o = cmd.arg("info").output().unwrap();
+        let (out, _) = text(&o);
+        out.lines().find(|l| l.starts_with("openmp wait policy ")).map(str::to_string).unwrap_or_default()
+    };
+    assert_eq!(line(gscript().env_remove("OMP_WAIT_POLICY")), "openmp wait policy PASSIVE");
+    assert_eq!(line(gscript().env("OMP_WAIT_POLICY", "ACTIVE")), "openmp wait policy ACTIVE");
+    let default = line(gscript().env_remove("OMP_WAIT_POLICY").env("GSCRIPT_THREADING", "default"));
+    assert!(default.contains("libgomp default"), "{default}");
+}
+
 #[test]
 fn ctrl_c_interrupts_a_running_script_with_exit_130() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,11 +6,13 @@
 //! - [`interpret`]: motif insertion and ISM throughput (`gscript bench interpret`).
 //! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
+//! - [`contention`]: training alone and beside a second training, per OpenMP wait policy (`gscript bench contention`).
 //!
 //! Presets are the models' own ([`crate::models::scbasset::Preset`]): the benchmarks, `train_scbasset` and the docs
 //! read one map.
 
 pub mod analysis;
+pub mod contention;
 pub mod data;
 pub mod finetune;
 pub mod interpret;
@@ -48,6 +50,8 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
                                                                motif insertion and ISM throughput (--help)
   gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
+  gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, per OpenMP
+                                                               wait policy (--help)
 ";
 
 /// Runs `gscript bench <args>`; results go to stdout.
@@ -62,6 +66,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "model" => Some(model::USAGE),
         "interpret" => Some(interpret::USAGE),
         "finetune" => Some(finetune::USAGE),
+        "contention" => Some(contention::USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -89,6 +94,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(interpret::print(&config)?)
         }
         "finetune" => Ok(finetune::print(rest)?),
+        "contention" => {
+            let config = contention::ContentionConfig::from_args(rest).map_err(|e| usage("contention", e, ""))?;
+            contention::print(&config)
+        }
         "analysis" => {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
@@ -103,7 +112,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis or data"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data or contention"
         ))),
     }
 }
