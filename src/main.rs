@@ -5,7 +5,6 @@
 mod interrupt;
 mod repl;
 mod terminal;
-mod threading;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,7 +38,6 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
-    threading::ensure_passive_omp_wait();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,
@@ -282,11 +280,12 @@ fn info_text() -> String {
         if info.cpu_features.is_empty() { "none detected".to_string() } else { info.cpu_features.join(" ") }
     ));
     s.push_str(&format!("threads {} (libtorch intra-op)\n", info.intra_op_threads));
-    let policy = std::env::var("OMP_WAIT_POLICY").ok().filter(|p| !p.is_empty());
-    s.push_str(&format!(
-        "openmp wait policy {}\n",
-        policy.as_deref().unwrap_or("libgomp default (spins before sleeping)")
-    ));
+    let fixed = std::env::var_os("GSCRIPT_THREADING").is_some_and(|v| v == "fixed");
+    s.push_str(if fixed {
+        "thread count fixed (GSCRIPT_THREADING=fixed)\n"
+    } else {
+        "thread count adapts to the cores other processes leave free (GSCRIPT_THREADING=fixed keeps it)\n"
+    });
     s.push_str(&format!("mkldnn {}\n", if info.mkldnn { "yes" } else { "no" }));
     s.push_str(&match info.cuda {
         CudaStatus::Available { devices } => format!("cuda {devices} device(s)\n"),

@@ -19,6 +19,7 @@ pub mod motif;
 pub mod plot;
 pub mod progress;
 pub mod seq;
+pub mod threads;
 pub mod train;
 
 pub use device::{ComputeDevice, DeviceRequest};

@@ -44,7 +44,7 @@ pub fn register(reg: &mut Registrar) {
             "set_threads",
             "core",
             "set_threads(n: int)",
-            "Sets the number of CPU threads libtorch uses for compute.",
+            "Sets the most CPU threads libtorch uses for compute (fewer while other processes keep cores busy).",
         )
         .example("set_threads(2);"),
     );
@@ -56,7 +56,7 @@ pub fn register(reg: &mut Registrar) {
                 &format!("must be at least 1, got {n}"),
             ));
         }
-        tch::set_num_threads(n as i32);
+        gscript_runtime::threads::set_max_threads(n as i32);
         Ok(())
     });
 

@@ -1,7 +1,8 @@
-//! `gscript bench contention`: training speed alone and with a second training beside it, under each OpenMP wait
-//! policy. Each run is a child `gscript bench model … --json` process, so each has its own libtorch and thread pool,
-//! as two notebooks do. With two equal processes on the same cores, each getting half the machine means a slowdown of
-//! 2×; spinning OpenMP workers make it far worse.
+//! `gscript bench contention`: training speed alone and with a second training beside it, with the thread count
+//! adapted to the other process's load (gscript's default, [`crate::threads`]) and fixed at libtorch's default. Each
+//! run is a child `gscript bench model … --json` process, so each has its own libtorch and thread pool, as two
+//! notebooks do. With two equal processes on the same cores, each getting half the machine means a slowdown of 2×;
+//! more threads than free cores, with OpenMP's spinning workers, make it far worse.
 
 use std::process::{Child, Command, Stdio};
 
@@ -27,8 +28,8 @@ impl Default for ContentionConfig {
 }
 
 pub const USAGE: &str = "gscript bench contention [--preset keras|scvi|tiny] [--cells N] [--batches N] [--batch-size N]
-  training seq/s alone and with a second training beside it, with OMP_WAIT_POLICY=PASSIVE (gscript's choice) and
-  with libgomp's default (spinning workers); defaults: tiny, 600 cells, 150 minibatches of 64";
+  training seq/s alone and with a second training beside it, with the thread count adapted to the other's load
+  (gscript's default) and fixed (GSCRIPT_THREADING=fixed); defaults: tiny, 600 cells, 150 minibatches of 64";
 
 impl ContentionConfig {
     pub fn from_args(args: &[String]) -> crate::error::Result<Self> {
@@ -54,20 +55,20 @@ impl ContentionConfig {
     }
 }
 
-/// An OpenMP wait policy as the child's environment sets it.
+/// How the child chooses its thread count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WaitPolicy {
-    /// `OMP_WAIT_POLICY=PASSIVE` (what gscript chooses).
-    Passive,
-    /// libgomp's default: workers spin before sleeping.
-    LibgompDefault,
+    /// Adapted to the cores other processes leave free (gscript's default).
+    Adaptive,
+    /// libtorch's default count throughout (`GSCRIPT_THREADING=fixed`).
+    Fixed,
 }
 
 impl WaitPolicy {
     fn label(self) -> &'static str {
         match self {
-            WaitPolicy::Passive => "OMP_WAIT_POLICY=PASSIVE (gscript)",
-            WaitPolicy::LibgompDefault => "libgomp default (spinning)",
+            WaitPolicy::Adaptive => "adapted to free cores (gscript)",
+            WaitPolicy::Fixed => "fixed (libtorch's default)",
         }
     }
 }
@@ -81,8 +82,8 @@ fn spawn(c: &ContentionConfig, policy: WaitPolicy) -> Result<Child, BenchError> 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     match policy {
-        WaitPolicy::Passive => cmd.env("OMP_WAIT_POLICY", "PASSIVE").env_remove("GSCRIPT_THREADING"),
-        WaitPolicy::LibgompDefault => cmd.env_remove("OMP_WAIT_POLICY").env("GSCRIPT_THREADING", "default"),
+        WaitPolicy::Adaptive => cmd.env_remove("GSCRIPT_THREADING"),
+        WaitPolicy::Fixed => cmd.env("GSCRIPT_THREADING", "fixed"),
     };
     cmd.spawn().map_err(|e| BenchError::Failed(format!("cannot start a bench model process: {e}")))
 }
@@ -119,10 +120,10 @@ impl ContentionResult {
     }
 }
 
-/// Runs both policies: alone, then two at once.
+/// Runs both: alone, then two at once.
 pub fn run(c: &ContentionConfig) -> Result<Vec<ContentionResult>, BenchError> {
     let mut results = Vec::new();
-    for policy in [WaitPolicy::Passive, WaitPolicy::LibgompDefault] {
+    for policy in [WaitPolicy::Adaptive, WaitPolicy::Fixed] {
         let alone = seq_per_s(spawn(c, policy)?)?;
         let (a, b) = (spawn(c, policy)?, spawn(c, policy)?);
         let together = [seq_per_s(a)?, seq_per_s(b)?];
@@ -141,7 +142,7 @@ pub fn print(c: &ContentionConfig) -> Result<(), BenchError> {
         c.batch_size,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("{:<36} {:>12} {:>24} {:>10}", "OpenMP wait policy", "alone seq/s", "two at once, seq/s each", "slowdown");
+    println!("{:<36} {:>12} {:>24} {:>10}", "thread count", "alone seq/s", "two at once, seq/s each", "slowdown");
     for r in run(c)? {
         println!(
             "{:<36} {:>12.1} {:>11.1} {:>11.1} {:>9.1}×",

@@ -6,7 +6,8 @@
 //! - [`interpret`]: motif insertion and ISM throughput (`gscript bench interpret`).
 //! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
-//! - [`contention`]: training alone and beside a second training, per OpenMP wait policy (`gscript bench contention`).
+//! - [`contention`]: training alone and beside a second training, thread count adapted or fixed
+//!   (`gscript bench contention`).
 //!
 //! Presets are the models' own ([`crate::models::scbasset::Preset`]): the benchmarks, `train_scbasset` and the docs
 //! read one map.
@@ -50,8 +51,8 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
                                                                motif insertion and ISM throughput (--help)
   gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
-  gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, per OpenMP
-                                                               wait policy (--help)
+  gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, thread
+                                                               count adapted to free cores or fixed (--help)
 ";
 
 /// Runs `gscript bench <args>`; results go to stdout.

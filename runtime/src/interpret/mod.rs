@@ -150,6 +150,7 @@ pub fn embed_stream(
     progress.start(label, Some(n as u64));
     for start in (0..n).step_by(batch) {
         cancel.check()?;
+        crate::threads::adapt();
         let end = (start + batch).min(n);
         buf.clear();
         fill(start..end, &mut buf)?;

@@ -205,6 +205,7 @@ pub fn variant_effects(
     let mut scored = Vec::new();
     for (i, v) in variants.iter().enumerate() {
         cancel.check()?;
+        crate::threads::adapt();
         let (ws, offset, p) = match &index {
             None => (v.start0() as i64 - (len / 2) as i64, len / 2, None),
             Some(ix) => match ix.containing(&v.chrom, v.start0()) {

@@ -263,6 +263,7 @@ impl Trainer<'_, '_> {
         let n_batches = ranges.len();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for (b, range) in ranges.into_iter().enumerate() {
+            crate::threads::adapt();
             if (self.interrupt)() {
                 return Err(TrainError::Interrupted { epoch: epoch + 1, batch: b + 1 });
             }
@@ -300,6 +301,7 @@ impl Trainer<'_, '_> {
         let interrupt = self.interrupt;
         tch::no_grad(|| -> Result<(), TrainError> {
             for (b, range) in batch_ranges(objective.n_val(), self.config.batch_size).into_iter().enumerate() {
+                crate::threads::adapt();
                 if interrupt() {
                     return Err(TrainError::Interrupted { epoch: epoch + 1, batch: b + 1 });
                 }

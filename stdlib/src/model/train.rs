@@ -62,7 +62,7 @@ pub fn register(reg: &mut Registrar) {
         cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
         let device = crate::bridge::device_option(P, &o)?;
         if let Some(t) = o.int_at_least("threads", 1)? {
-            tch::set_num_threads(t as i32);
+            gscript_runtime::threads::set_max_threads(t as i32);
         }
         let precision = match o.choice("precision", &["fp32", "bf16"])?.as_deref() {
             Some("bf16") => Precision::Bf16,
