@@ -37,7 +37,7 @@ struct Sample {
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 fn enabled() -> bool {
-    !std::env::var_os("GSCRIPT_THREADING").is_some_and(|v| v == "fixed")
+    std::env::var_os("GSCRIPT_THREADING").is_none_or(|v| v != "fixed")
 }
 
 /// Sets the most threads libtorch may use (the user's `set_threads`), and uses them now.
