@@ -38,6 +38,8 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    // libtorch's thread count follows the cores other processes leave free (runtime/src/threads.rs)
+    gscript_runtime::threads::enable_adaptation();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(args) {
         Ok(code) => code,
@@ -280,8 +282,7 @@ fn info_text() -> String {
         if info.cpu_features.is_empty() { "none detected".to_string() } else { info.cpu_features.join(" ") }
     ));
     s.push_str(&format!("threads {} (libtorch intra-op)\n", info.intra_op_threads));
-    let fixed = std::env::var_os("GSCRIPT_THREADING").is_some_and(|v| v == "fixed");
-    s.push_str(if fixed {
+    s.push_str(if !gscript_runtime::threads::adapts() {
         "thread count fixed (GSCRIPT_THREADING=fixed)\n"
     } else {
         "thread count adapts to the cores other processes leave free (GSCRIPT_THREADING=fixed keeps it)\n"

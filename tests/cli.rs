@@ -156,13 +156,15 @@ fn examples_run() {
 
 /// Runs `body` (a script reading the constants `ck`, a checkpoint path, and `resume`, a bool) to the end, then again
 /// killed with SIGKILL once `min_saved` epochs are checkpointed, then resumed; the resumed run must print exactly
-/// what the uninterrupted run printed.
+/// what the uninterrupted run printed. Bit-exact equality needs the same thread count in every run (float reductions
+/// split by thread), so the runs keep libtorch's count fixed instead of adapting it to the machine's load.
 fn killed_and_resumed(body: &str, epochs: usize, min_saved: usize) {
     let dir = tempfile::tempdir().unwrap();
     let p = script(&dir, "train.gscript", body);
     let run = |ck: &std::path::Path, resume: bool| {
         let mut c = gscript();
-        c.arg("run")
+        c.env("GSCRIPT_THREADING", "fixed")
+            .arg("run")
             .arg(&p)
             .arg("--set")
             .arg(format!("ck={}", ck.display()))

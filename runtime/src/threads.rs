@@ -8,8 +8,13 @@
 //! measurement (`/proc/stat` minus this process's `/proc/self/stat`) and sets libtorch's thread count to the cores they
 //! left free (at least 1, at most the count the user chose). `gscript bench contention` measures the effect.
 //!
-//! `GSCRIPT_THREADING=fixed` turns the adaptation off. The thread count is per calling thread in OpenMP, so [`adapt`]
-//! must run on the thread that computes (the session's), which is where the training and interpretation loops call it.
+//! The `gscript` binary turns this on ([`enable_adaptation`]); a program using the runtime as a library (and the
+//! test binaries, whose seeded runs must repeat bit for bit) keeps libtorch's count unless it does the same.
+//! `GSCRIPT_THREADING=fixed`, or choosing a count ([`set_threads`]: the `set_threads` primitive, a `threads` option,
+//! `--threads` of the benchmarks), turns the adaptation off. Float reductions are split by thread, so results are
+//! bit-identical between runs only at the same thread count: fix it when a rerun must repeat a result exactly. The
+//! thread count is per calling thread in OpenMP, so [`adapt`] must run on the thread that computes (the session's),
+//! which is where the training and interpretation loops call it.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,8 +23,10 @@ use std::time::{Duration, Instant};
 pub const INTERVAL: Duration = Duration::from_millis(250);
 
 struct State {
-    /// The most threads to use (the user's choice, else libtorch's default at the first call).
+    /// The most threads to use (libtorch's default at the first call, or the user's choice).
     max: i32,
+    /// The user chose the count: no adaptation.
+    fixed: bool,
     last: Option<Sample>,
     /// The count the last measurement asked for, and how many measurements in a row asked for it.
     pending: (i32, u32),
@@ -36,27 +43,29 @@ struct Sample {
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
-fn enabled() -> bool {
-    std::env::var_os("GSCRIPT_THREADING").is_none_or(|v| v != "fixed")
+static ADAPTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the adaptation on for this process (the `gscript` binary does, for the CLI and the kernel); a program using
+/// the runtime as a library keeps libtorch's count unless it calls this.
+pub fn enable_adaptation() {
+    ADAPTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Sets the most threads libtorch may use (the user's `set_threads`), and uses them now.
-pub fn set_max_threads(n: i32) {
+fn enabled() -> bool {
+    ADAPTIVE.load(std::sync::atomic::Ordering::Relaxed)
+        && std::env::var_os("GSCRIPT_THREADING").is_none_or(|v| v != "fixed")
+}
+
+/// Uses `n` threads from now on, without adaptation (the user's `set_threads`).
+pub fn set_threads(n: i32) {
     let n = n.max(1);
     tch::set_num_threads(n);
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    match state.as_mut() {
-        Some(s) => {
-            s.max = n;
-            s.pending = (n, 0);
-        }
-        None => *state = Some(State { max: n, last: None, pending: (n, 0) }),
-    }
+    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(State { max: n, fixed: true, last: None, pending: (n, 0) });
 }
 
-/// The most threads libtorch may use.
-pub fn max_threads() -> i32 {
-    STATE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or_else(tch::get_num_threads, |s| s.max)
+/// Whether the thread count adapts to other processes' load (not with `GSCRIPT_THREADING=fixed` or a chosen count).
+pub fn adapts() -> bool {
+    enabled() && !STATE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|s| s.fixed)
 }
 
 /// Between steps of long work: adapts libtorch's thread count to the cores other processes leave free (see the module
@@ -68,8 +77,11 @@ pub fn adapt() {
     let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let state = guard.get_or_insert_with(|| {
         let max = tch::get_num_threads().max(1);
-        State { max, last: None, pending: (max, 0) }
+        State { max, fixed: false, last: None, pending: (max, 0) }
     });
+    if state.fixed {
+        return;
+    }
     let now = Instant::now();
     if state.last.is_some_and(|l| now.duration_since(l.at) < INTERVAL) {
         return;

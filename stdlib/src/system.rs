@@ -44,7 +44,7 @@ pub fn register(reg: &mut Registrar) {
             "set_threads",
             "core",
             "set_threads(n: int)",
-            "Sets the most CPU threads libtorch uses for compute (fewer while other processes keep cores busy).",
+            "Sets the number of CPU threads libtorch uses for compute and keeps it (otherwise it adapts to other processes' load).",
         )
         .example("set_threads(2);"),
     );
@@ -56,7 +56,7 @@ pub fn register(reg: &mut Registrar) {
                 &format!("must be at least 1, got {n}"),
             ));
         }
-        gscript_runtime::threads::set_max_threads(n as i32);
+        gscript_runtime::threads::set_threads(n as i32);
         Ok(())
     });
 

@@ -74,7 +74,7 @@ pub fn print(args: &[String]) -> Result<()> {
             "--preset" => preset = parse_preset(v)?,
             "--cells" => n_cells = int()?,
             "--batches" => batches = int()?,
-            "--threads" => crate::threads::set_max_threads(int()? as i32),
+            "--threads" => crate::threads::set_threads(int()? as i32),
             "--precision" => match parse_precisions(v)?.as_slice() {
                 [p] => precision = *p,
                 _ => {

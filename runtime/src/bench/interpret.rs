@@ -88,7 +88,7 @@ impl InterpretBenchConfig {
 pub fn print(c: &InterpretBenchConfig) -> Result<()> {
     let device = c.device.resolve()?.0;
     if let Some(t) = c.threads {
-        crate::threads::set_max_threads(t as i32);
+        crate::threads::set_threads(t as i32);
     }
     let config = c.preset.config(c.n_cells);
     let len = config.seq_len;

@@ -406,7 +406,7 @@ pub fn run(config: &ModelBenchConfig, verbose: bool) -> Result<ModelBenchReport>
     config.validate()?;
     let device = config.device.resolve()?.0;
     if let Some(t) = config.threads {
-        crate::threads::set_max_threads(t);
+        crate::threads::set_threads(t);
     }
     let model_config = config.preset.config(config.n_cells);
     let say = |s: String| {

@@ -34,7 +34,7 @@ pub fn register(reg: &mut Registrar) {
         .opt("patience", "int", OptDefault::Int(50), "epochs without training-auROC improvement before stopping")
         .opt("seed", "int", OptDefault::Int(0), "seed for initialisation, split, shuffling and augmentation")
         .opt("device", "string", OptDefault::Str("cpu"), "\"cpu\", \"cuda\", \"cuda:N\" or \"auto\"")
-        .opt("threads", "int", OptDefault::None, "CPU threads for libtorch (default: all cores)")
+        .opt("threads", "int", OptDefault::None, "CPU threads for libtorch, kept fixed (default: all cores, fewer while other processes keep cores busy)")
         .opt("precision", "string", OptDefault::Str("fp32"), "\"fp32\" or \"bf16\" (mixed precision: ~2× faster on CPUs with AVX-512 BF16 and on GPUs)")
         .opt("augment", "bool", OptDefault::Bool(true), "reverse-complement and shift augmentation")
         .opt("batch", "string", OptDefault::None, "obs column with each cell's batch: trains scBasset-BC")
@@ -62,7 +62,7 @@ pub fn register(reg: &mut Registrar) {
         cfg.n_batches = batches.as_ref().map(|(_, names)| names.len());
         let device = crate::bridge::device_option(P, &o)?;
         if let Some(t) = o.int_at_least("threads", 1)? {
-            gscript_runtime::threads::set_max_threads(t as i32);
+            gscript_runtime::threads::set_threads(t as i32);
         }
         let precision = match o.choice("precision", &["fp32", "bf16"])?.as_deref() {
             Some("bf16") => Precision::Bf16,
