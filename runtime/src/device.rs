@@ -142,19 +142,8 @@ pub fn libtorch_lib_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GSCRIPT_LIBTORCH_LIB").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let _ = tch::Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)); // libtorch is mapped by now in any case
-    std::fs::read_to_string("/proc/self/maps")
-        .ok()
-        .and_then(|maps| loaded_libtorch_dir(&maps))
-        .unwrap_or_else(|| PathBuf::from(env!("GSCRIPT_LIBTORCH_LIB")))
-}
-
-/// The directory of `libtorch_cpu.so` in a `/proc/<pid>/maps` listing.
-fn loaded_libtorch_dir(maps: &str) -> Option<PathBuf> {
-    maps.lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.ends_with("/libtorch_cpu.so"))
-        .and_then(|path| std::path::Path::new(path).parent().map(PathBuf::from))
+    // libtorch_cpu is a load-time dependency of this binary: mapped before main
+    crate::info::loaded_library_dir("libtorch_cpu.so").unwrap_or_else(|| PathBuf::from(env!("GSCRIPT_LIBTORCH_LIB")))
 }
 
 /// Loads the CUDA backend once and reports the outcome (cached for the process).
@@ -201,8 +190,14 @@ mod tests {
     fn libtorch_directory_is_read_from_the_process_maps() {
         let maps = "7f00-7f10 r-xp 00000000 fd:01 42   /opt/py/site-packages/torch/lib/libtorch_cpu.so\n\
                     7f20-7f30 r--p 00000000 fd:01 43   /usr/lib/libc.so.6\n";
-        assert_eq!(super::loaded_libtorch_dir(maps), Some("/opt/py/site-packages/torch/lib".into()));
-        assert_eq!(super::loaded_libtorch_dir("7f20-7f30 r--p 0 fd:01 43 /usr/lib/libc.so.6\n"), None);
+        assert_eq!(
+            crate::info::library_dir_in_maps(maps, "libtorch_cpu.so"),
+            Some("/opt/py/site-packages/torch/lib".into())
+        );
+        assert_eq!(
+            crate::info::library_dir_in_maps("7f20-7f30 r--p 0 fd:01 43 /usr/lib/libc.so.6\n", "libtorch_cpu.so"),
+            None
+        );
         // in this process: the directory holding the libtorch_cpu.so that is loaded
         let dir = super::libtorch_lib_dir();
         assert!(dir.join("libtorch_cpu.so").exists(), "{}", dir.display());

@@ -59,8 +59,12 @@ pub fn libtorch_version() -> Option<String> {
 }
 
 /// Finds the directory a shared library was mapped from, via /proc/self/maps.
-fn loaded_library_dir(name: &str) -> Option<PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+pub(crate) fn loaded_library_dir(name: &str) -> Option<PathBuf> {
+    library_dir_in_maps(&std::fs::read_to_string("/proc/self/maps").ok()?, name)
+}
+
+/// The directory of shared library `name` in a `/proc/<pid>/maps` listing.
+pub(crate) fn library_dir_in_maps(maps: &str, name: &str) -> Option<PathBuf> {
     maps.lines()
         .filter_map(|l| l.split_whitespace().nth(5))
         .find(|p| Path::new(p).file_name().is_some_and(|f| f == name))
