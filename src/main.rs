@@ -14,7 +14,8 @@ use gscript_lang::{ErrorKind, Package, Session};
 use gscript_stdlib::StdLib;
 use terminal::TerminalSink;
 
-const USAGE: &str = "\
+/// The commands before the benchmarks' lines ([`gscript_runtime::bench::USAGE`]) in the usage text.
+const COMMANDS: &str = "\
 gscript — sequence-based deep learning on single-cell chromatin data
 
 usage:
@@ -25,16 +26,18 @@ usage:
                                                                register the Jupyter kernel (default: --user)
   gscript kernel run --connection-file FILE                    serve a Jupyter kernel (Jupyter starts this)
   gscript info                                                 versions, libtorch, threads, CUDA
-  gscript --version
+";
+
+/// The end of the usage text, after the benchmarks' lines.
+const FOOTER: &str = "  gscript --version
 
 Figures produced outside a notebook are saved under --out (default: FILE's directory/<name>_out) and their paths
 printed. Exit codes: 0 ok, 1 script error, 2 usage error, 130 interrupted.
 ";
 
-/// The usage text: the commands above and the benchmarks' own lines.
+/// The usage text: the commands, the benchmarks' own lines, the rest.
 fn usage() -> String {
-    let (head, tail) = USAGE.split_once("  gscript --version").unwrap_or((USAGE, ""));
-    format!("{head}{}  gscript --version{tail}", gscript_runtime::bench::USAGE)
+    format!("{COMMANDS}{}{FOOTER}", gscript_runtime::bench::USAGE)
 }
 
 fn main() -> ExitCode {

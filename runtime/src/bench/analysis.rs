@@ -76,12 +76,7 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
 pub fn from_args(args: &[String]) -> crate::error::Result<(usize, usize)> {
     let (mut n, mut d) = (100_000usize, 32usize);
     for i in (0..args.len()).step_by(2) {
-        let v = super::value_of(args, i)?;
-        let parsed = v
-            .parse::<usize>()
-            .ok()
-            .filter(|&x| x > 0)
-            .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))?;
+        let parsed = super::int_at_least(args, i, 1)?;
         match args[i].as_str() {
             "--cells" => n = parsed,
             "--dims" => d = parsed,

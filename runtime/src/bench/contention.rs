@@ -36,11 +36,7 @@ impl ContentionConfig {
         let mut c = ContentionConfig::default();
         for i in (0..args.len()).step_by(2) {
             let v = super::value_of(args, i)?;
-            let int = || {
-                v.parse::<usize>().ok().filter(|&x| x >= 2).ok_or_else(|| {
-                    crate::error::RuntimeError::invalid(&args[i], format!("'{v}' is not an integer of at least 2"))
-                })
-            };
+            let int = || super::int_at_least(args, i, 2);
             match args[i].as_str() {
                 "--preset" => c.preset = super::model::parse_preset(v)?.name().to_string(),
                 "--cells" => c.n_cells = int()?,

@@ -61,15 +61,9 @@ fn err(e: impl std::fmt::Display) -> RuntimeError {
 /// Runs the benchmark and prints one line per mode.
 pub fn print(args: &[String]) -> Result<()> {
     let (mut preset, mut n_cells, mut batches, mut precision) = (Preset::Keras, 2000usize, 6usize, Precision::F32);
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
-        let int = || {
-            v.parse::<usize>()
-                .ok()
-                .filter(|&x| x > 0)
-                .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
-        };
+    for i in (0..args.len()).step_by(2) {
+        let v = super::value_of(args, i)?;
+        let int = || super::int_at_least(args, i, 1);
         match args[i].as_str() {
             "--preset" => preset = parse_preset(v)?,
             "--cells" => n_cells = int()?,
@@ -86,7 +80,6 @@ pub fn print(args: &[String]) -> Result<()> {
             },
             other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
         }
-        i += 2;
     }
     let config = preset.config(n_cells);
     let batch = 128usize;

@@ -58,15 +58,9 @@ pub const USAGE: &str =
 impl InterpretBenchConfig {
     pub fn from_args(args: &[String]) -> Result<Self> {
         let mut c = InterpretBenchConfig::default();
-        let mut i = 0;
-        while i < args.len() {
-            let v = args.get(i + 1).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))?;
-            let int = || {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|&x| x > 0)
-                    .ok_or_else(|| RuntimeError::invalid(&args[i], format!("'{v}' is not a positive integer")))
-            };
+        for i in (0..args.len()).step_by(2) {
+            let v = super::value_of(args, i)?;
+            let int = || super::int_at_least(args, i, 1);
             match args[i].as_str() {
                 "--preset" => c.preset = parse_preset(v)?,
                 "--cells" => c.n_cells = int()?,
@@ -78,7 +72,6 @@ impl InterpretBenchConfig {
                 "--device" => c.device = v.parse()?,
                 other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
             }
-            i += 2;
         }
         Ok(c)
     }

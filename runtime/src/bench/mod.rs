@@ -122,3 +122,12 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
 pub(crate) fn value_of(args: &[String], i: usize) -> Result<&str, RuntimeError> {
     args.get(i + 1).map(String::as_str).ok_or_else(|| RuntimeError::invalid(&args[i], "needs a value"))
 }
+
+/// The value after option `args[i]` as an integer of at least `min`, or an error naming the option and the value.
+pub(crate) fn int_at_least(args: &[String], i: usize, min: usize) -> Result<usize, RuntimeError> {
+    let v = value_of(args, i)?;
+    v.parse::<usize>().ok().filter(|&x| x >= min).ok_or_else(|| {
+        let what = if min == 1 { "a positive integer".to_string() } else { format!("an integer of at least {min}") };
+        RuntimeError::invalid(&args[i], format!("'{v}' is not {what}"))
+    })
+}
