@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 pub const INTERVAL: Duration = Duration::from_millis(250);
 
 struct State {
-    /// The most threads to use (libtorch's default at the first call, or the user's choice).
+    /// The most threads to use (libtorch's count at the first call).
     max: i32,
-    /// The user chose the count: no adaptation.
-    fixed: bool,
+    /// Logical CPUs of this process.
+    cpus: usize,
     last: Option<Sample>,
     /// The count the last measurement asked for, and how many measurements in a row asked for it.
     pending: (i32, u32),
@@ -45,43 +45,35 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 static ADAPTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Turns the adaptation on for this process (the `gscript` binary does, for the CLI and the kernel); a program using
-/// the runtime as a library keeps libtorch's count unless it calls this.
+/// Turns the adaptation on for this process unless `GSCRIPT_THREADING=fixed` (the `gscript` binary does, for the CLI
+/// and the kernel); a program using the runtime as a library keeps libtorch's count unless it calls this.
 pub fn enable_adaptation() {
-    ADAPTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-fn enabled() -> bool {
-    ADAPTIVE.load(std::sync::atomic::Ordering::Relaxed)
-        && std::env::var_os("GSCRIPT_THREADING").is_none_or(|v| v != "fixed")
+    let fixed = std::env::var_os("GSCRIPT_THREADING").is_some_and(|v| v == "fixed");
+    ADAPTIVE.store(!fixed, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Uses `n` threads from now on, without adaptation (the user's `set_threads`).
 pub fn set_threads(n: i32) {
-    let n = n.max(1);
-    tch::set_num_threads(n);
-    *STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(State { max: n, fixed: true, last: None, pending: (n, 0) });
+    ADAPTIVE.store(false, std::sync::atomic::Ordering::Relaxed);
+    tch::set_num_threads(n.max(1));
 }
 
 /// Whether the thread count adapts to other processes' load (not with `GSCRIPT_THREADING=fixed` or a chosen count).
 pub fn adapts() -> bool {
-    enabled() && !STATE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|s| s.fixed)
+    ADAPTIVE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Between steps of long work: adapts libtorch's thread count to the cores other processes leave free (see the module
 /// docs). Cheap when called often: it measures at most every [`INTERVAL`].
 pub fn adapt() {
-    if !enabled() {
+    if !adapts() {
         return;
     }
     let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let state = guard.get_or_insert_with(|| {
         let max = tch::get_num_threads().max(1);
-        State { max, fixed: false, last: None, pending: (max, 0) }
+        State { max, cpus: logical_cpus(), last: None, pending: (max, 0) }
     });
-    if state.fixed {
-        return;
-    }
     let now = Instant::now();
     if state.last.is_some_and(|l| now.duration_since(l.at) < INTERVAL) {
         return;
@@ -91,7 +83,7 @@ pub fn adapt() {
     let seconds = now.duration_since(last.at).as_secs_f64();
     let others = sample.busy.saturating_sub(last.busy).saturating_sub(sample.own.saturating_sub(last.own));
     let others_cores = others as f64 / clock_ticks_per_second() / seconds;
-    let want = threads_for(state.max, logical_cpus(), others_cores);
+    let want = threads_for(state.max, state.cpus, others_cores);
     // a change needs two measurements in a row, so one burst of another process does not flip the count
     state.pending = if want == state.pending.0 { (want, state.pending.1 + 1) } else { (want, 1) };
     if state.pending.1 >= 2 && want != tch::get_num_threads() {
