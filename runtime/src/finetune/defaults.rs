@@ -50,6 +50,7 @@ impl FineTuneDefaults {
     pub fn of(family: ModelFamily) -> Self {
         match family {
             ModelFamily::ScBasset => SCBASSET,
+            ModelFamily::Borzoi => SCOOBY,
         }
     }
 

@@ -6,11 +6,15 @@
 //! recipes freeze, adapt and optimise them by role without knowing the network.
 //!
 //! - [`scbasset`]: scBasset (Yuan & Kelley 2022), Keras and scvi-tools variants and a tiny preset.
+//! - [`borzoi`]: Borzoi (Linder et al. 2025) and Flashzoi (Hingerl et al. 2025), the trunk scooby fine-tunes, with
+//!   weight import from borzoi-pytorch checkpoints.
 //!
 //! A new network goes in a new folder here: its config (with presets), its module implementing [`SequenceModel`]
 //! (and [`crate::adapters::Adaptable`] for LoRA), and its weight import.
 
+pub mod borzoi;
 pub mod error;
+pub mod precision;
 pub mod scbasset;
 
 use std::path::Path;
@@ -18,6 +22,7 @@ use std::path::Path;
 use tch::{Device, Tensor};
 
 pub use error::ModelError;
+pub use precision::Precision;
 
 use crate::error::{Result, RuntimeError};
 
@@ -55,6 +60,8 @@ impl ParameterGroup {
 pub enum ModelFamily {
     /// scBasset-style peak CNNs (a few million parameters, one 1,344-bp peak → every cell).
     ScBasset,
+    /// Borzoi-style profile models (a ~170M-parameter trunk, 524 kb of sequence → 32-bp bins).
+    Borzoi,
 }
 
 /// A network from DNA sequence to a per-position or per-sequence embedding.
@@ -67,8 +74,13 @@ pub trait SequenceModel {
     fn seq_len(&self) -> usize;
     /// Width of the sequence embedding `z`.
     fn embedding_dim(&self) -> usize;
-    /// The trunk: `(B, 4, seq_len)` fp32 one-hot → `z` `(B, embedding_dim)` fp32. `train` selects batch statistics
-    /// (updating moving averages) and enables dropout.
+    /// Output bins of a profile model (`z` per bin), `None` for a per-sequence model.
+    fn bins(&self) -> Option<usize> {
+        None
+    }
+    /// The trunk: `(B, 4, seq_len)` fp32 one-hot → `z` fp32, `(B, embedding_dim)` for a per-sequence model or
+    /// `(B, embedding_dim, bins)` for a profile model. `train` selects batch statistics (updating moving averages) and
+    /// enables dropout. The input must have the model's shape (callers check it).
     fn embed(&self, onehot: &Tensor, train: bool) -> Tensor;
     /// The trainable tensors by role, named as in [`state`](SequenceModel::state).
     fn parameter_groups(&self) -> Vec<ParameterGroup>;

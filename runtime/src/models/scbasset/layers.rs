@@ -2,7 +2,6 @@
 //! the sigmoid GELU, Keras initialisers, the pre-activation convolution block and the dense bottleneck block, each able
 //! to run its matrix products in bfloat16 while keeping fp32 weights.
 
-use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
@@ -17,29 +16,7 @@ pub const BN_MOMENTUM: f64 = 0.1;
 /// has the requested variance.
 const TRUNCATED_NORMAL_STD_CORRECTION: f64 = 0.879_625_661_034_239_8;
 
-/// Numeric precision of the convolution and dense matrix products.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// Everything in fp32.
-    #[default]
-    F32,
-    /// Mixed precision for CPUs with native bf16 (and GPUs): the convolution tower and the bottleneck dense layer
-    /// compute on bfloat16 activations with bfloat16 copies of the fp32 weights, cast inside the forward so that
-    /// gradients land on the fp32 master weights. Batch norm keeps fp32 gamma/beta/moving statistics and accumulates
-    /// in fp32 (libtorch's mixed bf16 kernel) while storing its output in bf16; the bottleneck batch norm, `z`, the
-    /// cell layer and the loss are fp32.
-    Bf16,
-}
-
-impl Precision {
-    fn compute_kind(self) -> Kind {
-        match self {
-            Precision::F32 => Kind::Float,
-            Precision::Bf16 => Kind::BFloat16,
-        }
-    }
-}
+pub use crate::models::precision::Precision;
 
 /// scBasset's GELU: `x · sigmoid(1.702·x)` (the sigmoid approximation; not libtorch's erf or tanh GELU).
 pub fn gelu(x: &Tensor) -> Tensor {

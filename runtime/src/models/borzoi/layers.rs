@@ -1,0 +1,200 @@
+//! Borzoi's building blocks (borzoi-pytorch `pytorch_borzoi_model.py`: `ConvDna`, `ConvBlock` standard and separable;
+//! `nn.Linear`, `nn.LayerNorm`), each computing in the model's precision. Variables are named as in the PyTorch
+//! state dict (`norm.*`, `conv_layer.*`, `conv_layer.{0,1}.*`), so that a checkpoint's keys are the variable names.
+
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+/// Batch-norm epsilon of every `ConvBlock` (`nn.BatchNorm1d(eps = 0.001)`).
+pub const BN_EPS: f64 = 1e-3;
+/// Batch-norm momentum (PyTorch's default 0.1).
+pub const BN_MOMENTUM: f64 = 0.1;
+/// Layer-norm epsilon of the transformer blocks.
+pub const LN_EPS: f64 = 1e-3;
+
+/// How fresh variables are filled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// borzoi-pytorch's `_init_weights`: Xavier-normal convolution and linear weights, zero biases, unit norms.
+    Random,
+    /// Zeros everywhere (fast; the weights are about to be overwritten by an import).
+    Zeros,
+}
+
+/// `w` in `kind` (no copy when it already is).
+pub fn cast(w: &Tensor, kind: Kind) -> Tensor {
+    if w.kind() == kind {
+        w.shallow_clone()
+    } else {
+        w.to_kind(kind)
+    }
+}
+
+fn xavier(path: &nn::Path, name: &str, dims: &[i64], fan_in: i64, fan_out: i64, init: Init) -> Tensor {
+    let std = (2.0 / (fan_in + fan_out) as f64).sqrt();
+    match init {
+        Init::Random => path.var(name, dims, nn::Init::Randn { mean: 0.0, stdev: std }),
+        Init::Zeros => path.zeros(name, dims),
+    }
+}
+
+/// A 1-d convolution with "same" padding (odd kernels) and optional bias.
+#[derive(Debug)]
+pub struct Conv1d {
+    /// `(C_out, C_in / groups, k)`.
+    pub weight: Tensor,
+    /// `(C_out)`, if any.
+    pub bias: Option<Tensor>,
+    /// Channel groups (depthwise: `C_in`).
+    pub groups: i64,
+}
+
+impl Conv1d {
+    /// `c_in → c_out` with an odd `kernel` under `path` (`weight`, `bias`).
+    pub fn new(
+        path: &nn::Path,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        groups: usize,
+        bias: bool,
+        init: Init,
+    ) -> Self {
+        let (ci, co, k, g) = (c_in as i64, c_out as i64, kernel as i64, groups as i64);
+        let weight = xavier(path, "weight", &[co, ci / g, k], ci / g * k, co * k, init);
+        let bias = bias.then(|| path.zeros("bias", &[co]));
+        Conv1d { weight, bias, groups: g }
+    }
+
+    /// `(B, C_in, L)` → `(B, C_out, L)` computed in `kind`.
+    pub fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
+        let k = self.weight.size()[2];
+        let w = cast(&self.weight, kind);
+        let b = self.bias.as_ref().map(|b| cast(b, kind));
+        cast(x, kind).conv1d(&w, b.as_ref(), [1], [k / 2], [1], self.groups)
+    }
+}
+
+/// A dense layer `y = x Wᵀ + b` over the last dimension.
+#[derive(Debug)]
+pub struct Linear {
+    /// `(out, in)`.
+    pub weight: Tensor,
+    /// `(out)`, if any.
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// `d_in → d_out` under `path`.
+    pub fn new(path: &nn::Path, d_in: usize, d_out: usize, bias: bool, init: Init) -> Self {
+        let weight = xavier(path, "weight", &[d_out as i64, d_in as i64], d_in as i64, d_out as i64, init);
+        let bias = bias.then(|| path.zeros("bias", &[d_out as i64]));
+        Linear { weight, bias }
+    }
+
+    /// Applies the layer in `kind`.
+    pub fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
+        let b = self.bias.as_ref().map(|b| cast(b, kind));
+        cast(x, kind).linear(&cast(&self.weight, kind), b.as_ref())
+    }
+}
+
+/// Layer norm over the last dimension, computed in fp32 (the result is fp32).
+#[derive(Debug)]
+pub struct LayerNorm {
+    /// Scale `(d)`.
+    pub weight: Tensor,
+    /// Shift `(d)`.
+    pub bias: Tensor,
+}
+
+impl LayerNorm {
+    /// Over `d` features under `path`.
+    pub fn new(path: &nn::Path, d: usize) -> Self {
+        LayerNorm { weight: path.ones("weight", &[d as i64]), bias: path.zeros("bias", &[d as i64]) }
+    }
+
+    /// Normalises `x` (any float kind) in fp32.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let d = self.weight.size()[0];
+        cast(x, Kind::Float).layer_norm([d], Some(&self.weight), Some(&self.bias), LN_EPS, true)
+    }
+}
+
+/// borzoi's pre-activation `ConvBlock`: BatchNorm1d → GELU (tanh) → Conv1d ("same", bias).
+#[derive(Debug)]
+pub struct ConvBlock {
+    /// `norm`: fp32 affine parameters and moving statistics.
+    pub norm: nn::BatchNorm,
+    /// `conv_layer`.
+    pub conv: Conv1d,
+}
+
+impl ConvBlock {
+    /// `c_in → c_out` with an odd `kernel` under `path`.
+    pub fn new(path: &nn::Path, c_in: usize, c_out: usize, kernel: usize, init: Init) -> Self {
+        let config = nn::BatchNormConfig {
+            cudnn_enabled: true,
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            affine: true,
+            ws_init: nn::Init::Const(1.0),
+            bs_init: nn::Init::Const(0.0),
+        };
+        ConvBlock {
+            norm: nn::batch_norm1d(path.sub("norm"), c_in as i64, config),
+            conv: Conv1d::new(&path.sub("conv_layer"), c_in, c_out, kernel, 1, true, init),
+        }
+    }
+
+    /// `(B, C_in, L)` → `(B, C_out, L)`: batch norm (batch statistics when `train`) in fp32 accumulation, GELU and the
+    /// convolution in `kind`.
+    pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
+        let h = self.norm.forward_t(&cast(x, kind), train);
+        self.conv.forward(&h.gelu("tanh"), kind)
+    }
+}
+
+/// The separable block: a depthwise Conv1d (k 3, no bias) then a pointwise Conv1d (k 1, bias); no norm, no activation.
+#[derive(Debug)]
+pub struct Separable {
+    /// `conv_layer.0`.
+    pub depthwise: Conv1d,
+    /// `conv_layer.1`.
+    pub pointwise: Conv1d,
+}
+
+impl Separable {
+    /// Over `c` channels under `path`.
+    pub fn new(path: &nn::Path, c: usize, init: Init) -> Self {
+        let conv = path.sub("conv_layer");
+        Separable {
+            depthwise: Conv1d::new(&conv.sub("0"), c, c, 3, c, false, init),
+            pointwise: Conv1d::new(&conv.sub("1"), c, c, 1, 1, true, init),
+        }
+    }
+
+    /// `(B, C, L)` → `(B, C, L)` in `kind`.
+    pub fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
+        self.pointwise.forward(&self.depthwise.forward(x, kind), kind)
+    }
+}
+
+/// Max-pool by 2 (`nn.MaxPool1d(2)`; an odd last position is dropped).
+pub fn pool2(x: &Tensor) -> Tensor {
+    x.max_pool1d([2], [2], [0], [1], false)
+}
+
+/// Nearest-neighbour upsampling by 2 along the last dimension.
+pub fn upsample2(x: &Tensor) -> Tensor {
+    x.repeat_interleave_self_int(2, Some(-1), None)
+}
+
+/// Dropout with probability `p` when `train`.
+pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    if train && p > 0.0 {
+        x.dropout(p, true)
+    } else {
+        x.shallow_clone()
+    }
+}

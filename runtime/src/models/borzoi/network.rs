@@ -1,0 +1,371 @@
+//! The Borzoi network (Linder et al. 2025, Nature Genetics; borzoi-pytorch `Borzoi.get_embs_after_crop` and
+//! `forward`): conv stem, pre-activation residual-free conv tower, a two-level U-net around the transformer, centre crop,
+//! the joined 1,920-wide embedding per 32-bp bin and softplus track heads.
+//!
+//! Variables are named exactly as borzoi-pytorch's state dict (`conv_dna.conv_layer.weight`,
+//! `res_tower.2.norm.running_var`, `transformer.3.0.fn.1.to_q.weight`, `human_head.bias`, …), so importing a checkpoint
+//! is a name-by-name copy and [`save_state`](crate::models::save_state) writes a file borzoi-pytorch loads.
+
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+use super::attention::{Attention, RelativeAttention, RotaryAttention};
+use super::config::BorzoiConfig;
+use super::layers::{cast, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable};
+use crate::models::{GroupKind, ModelError, ModelFamily, ParameterGroup, Precision, SequenceModel};
+
+/// One transformer block: `x += Drop(Attn(LN(x)))`, `x += Drop(W₂ ReLU(Drop(W₁ LN(x))))`.
+#[derive(Debug)]
+pub struct TransformerBlock {
+    /// `.0.fn.0`.
+    pub attn_norm: LayerNorm,
+    /// `.0.fn.1`.
+    pub attn: Attention,
+    /// `.1.fn.0`.
+    pub ff_norm: LayerNorm,
+    /// `.1.fn.1`: `dim → 2·dim`.
+    pub ff1: Linear,
+    /// `.1.fn.4`: `2·dim → dim`.
+    pub ff2: Linear,
+    dropout: f64,
+}
+
+/// The residual dropout after attention (`nn.Dropout(0.2)` in borzoi-pytorch, whatever `dropout_rate` is).
+const ATTN_RESIDUAL_DROPOUT: f64 = 0.2;
+/// The dropout inside `final_joined_convs`.
+const FINAL_DROPOUT: f64 = 0.1;
+
+impl TransformerBlock {
+    fn new(path: &nn::Path, c: &BorzoiConfig, init: Init) -> Self {
+        let attn_path = path.sub("0").sub("fn");
+        let ff_path = path.sub("1").sub("fn");
+        let attn = if c.flashed {
+            Attention::Rotary(RotaryAttention::new(&attn_path.sub("1"), c, init))
+        } else {
+            Attention::Relative(RelativeAttention::new(&attn_path.sub("1"), c, init))
+        };
+        TransformerBlock {
+            attn_norm: LayerNorm::new(&attn_path.sub("0"), c.dim),
+            attn,
+            ff_norm: LayerNorm::new(&ff_path.sub("0"), c.dim),
+            ff1: Linear::new(&ff_path.sub("1"), c.dim, 2 * c.dim, true, init),
+            ff2: Linear::new(&ff_path.sub("4"), 2 * c.dim, c.dim, true, init),
+            dropout: c.dropout,
+        }
+    }
+
+    /// `(B, n, dim)` fp32 residual stream → the same.
+    fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
+        let a = self.attn.forward(&self.attn_norm.forward(x), train, kind);
+        let x = x + dropout(&a, ATTN_RESIDUAL_DROPOUT, train);
+        let h = dropout(&self.ff1.forward(&self.ff_norm.forward(&x), kind), self.dropout, train).relu();
+        let h = dropout(&self.ff2.forward(&h, kind), self.dropout, train);
+        x + h
+    }
+}
+
+/// Borzoi or Flashzoi, owning its variables.
+#[derive(Debug)]
+pub struct Borzoi {
+    config: BorzoiConfig,
+    precision: Precision,
+    vs: nn::VarStore,
+    conv_dna: Conv1d,
+    res_tower: Vec<ConvBlock>,
+    unet1: ConvBlock,
+    transformer: Vec<TransformerBlock>,
+    horizontal_conv0: ConvBlock,
+    horizontal_conv1: ConvBlock,
+    upsampling_unet1: ConvBlock,
+    separable1: Separable,
+    upsampling_unet0: ConvBlock,
+    separable0: Separable,
+    final_joined: ConvBlock,
+    human_head: Option<Conv1d>,
+    mouse_head: Option<Conv1d>,
+}
+
+/// Which output head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Species {
+    /// `human_head` (7,611 tracks in the published model).
+    Human,
+    /// `mouse_head` (2,608 tracks).
+    Mouse,
+}
+
+impl Borzoi {
+    /// A network shaped by `config` on `device`, initialised by `init`.
+    pub fn new(config: &BorzoiConfig, device: Device, init: Init) -> Result<Borzoi, ModelError> {
+        config.validate()?;
+        let c = config;
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let conv_dna = Conv1d::new(&root.sub("conv_dna").sub("conv_layer"), 4, c.stem_channels, 15, 1, true, init);
+        let mut res_tower = Vec::new();
+        let mut c_in = c.stem_channels;
+        for (i, &c_out) in c.tower.iter().enumerate() {
+            res_tower.push(ConvBlock::new(&root.sub("res_tower").sub(2 * i), c_in, c_out, 5, init));
+            c_in = c_out;
+        }
+        let unet0 = c.tower[4];
+        let unet1 = ConvBlock::new(&root.sub("unet1").sub("1"), unet0, c.dim, 5, init);
+        let transformer =
+            (0..c.depth).map(|i| TransformerBlock::new(&root.sub("transformer").sub(i), c, init)).collect();
+        let head = |name: &str, tracks: usize| Conv1d::new(&root.sub(name), c.embedding_dim, tracks, 1, 1, true, init);
+        let model = Borzoi {
+            config: c.clone(),
+            precision: Precision::F32,
+            conv_dna,
+            res_tower,
+            unet1,
+            transformer,
+            horizontal_conv0: ConvBlock::new(&root.sub("horizontal_conv0"), unet0, c.dim, 1, init),
+            horizontal_conv1: ConvBlock::new(&root.sub("horizontal_conv1"), c.dim, c.dim, 1, init),
+            upsampling_unet1: ConvBlock::new(&root.sub("upsampling_unet1").sub("0"), c.dim, c.dim, 1, init),
+            separable1: Separable::new(&root.sub("separable1"), c.dim, init),
+            upsampling_unet0: ConvBlock::new(&root.sub("upsampling_unet0").sub("0"), c.dim, c.dim, 1, init),
+            separable0: Separable::new(&root.sub("separable0"), c.dim, init),
+            final_joined: ConvBlock::new(&root.sub("final_joined_convs").sub("0"), c.dim, c.embedding_dim, 1, init),
+            human_head: c.human_tracks.map(|t| head("human_head", t)),
+            mouse_head: c.mouse_tracks.map(|t| head("mouse_head", t)),
+            vs,
+        };
+        Ok(model)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BorzoiConfig {
+        &self.config
+    }
+
+    /// The precision of the matrix products.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Sets the precision of the matrix products (weights stay as stored; they are cast inside the forward).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// The variables.
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// Tracks of a head, if it exists.
+    pub fn tracks(&self, species: Species) -> Option<usize> {
+        match species {
+            Species::Human => self.config.human_tracks,
+            Species::Mouse => self.config.mouse_tracks,
+        }
+    }
+
+    /// Stores the convolution and dense weights of the trunk in bf16 (inference: half the memory, no per-forward
+    /// casts) and switches the products to bf16. Norms, their statistics and the track heads stay fp32.
+    pub fn store_bf16(&mut self) {
+        tch::no_grad(|| {
+            for mut t in self.matrices() {
+                let b = t.to_kind(Kind::BFloat16);
+                t.set_data(&b);
+            }
+        });
+        self.precision = Precision::Bf16;
+    }
+
+    /// The trunk's convolution and dense weights and biases (what [`store_bf16`](Borzoi::store_bf16) converts).
+    fn matrices(&self) -> Vec<Tensor> {
+        let mut out = Vec::new();
+        let mut conv = |c: &Conv1d| {
+            out.push(c.weight.shallow_clone());
+            out.extend(c.bias.iter().map(Tensor::shallow_clone));
+        };
+        conv(&self.conv_dna);
+        for b in self.conv_blocks() {
+            conv(&b.conv);
+        }
+        for s in [&self.separable1, &self.separable0] {
+            conv(&s.depthwise);
+            conv(&s.pointwise);
+        }
+        let mut lin = |l: &Linear| {
+            out.push(l.weight.shallow_clone());
+            out.extend(l.bias.iter().map(Tensor::shallow_clone));
+        };
+        for t in &self.transformer {
+            lin(&t.ff1);
+            lin(&t.ff2);
+            match &t.attn {
+                Attention::Relative(a) => {
+                    for l in [&a.to_q, &a.to_k, &a.to_v, &a.to_out, &a.to_rel_k] {
+                        lin(l);
+                    }
+                }
+                Attention::Rotary(a) => {
+                    lin(&a.wqkv);
+                    lin(&a.out_proj);
+                }
+            }
+        }
+        out
+    }
+
+    fn conv_blocks(&self) -> impl Iterator<Item = &ConvBlock> {
+        self.res_tower.iter().chain([
+            &self.unet1,
+            &self.horizontal_conv0,
+            &self.horizontal_conv1,
+            &self.upsampling_unet1,
+            &self.upsampling_unet0,
+            &self.final_joined,
+        ])
+    }
+
+    fn check_input(&self, onehot: &Tensor) -> Result<(), ModelError> {
+        let size = onehot.size();
+        if size.len() != 3 || size[1] != 4 {
+            return Err(ModelError::shape("sequence", format!("expected one-hot (batch, 4, length), got {size:?}")));
+        }
+        self.config.check_length(size[2] as usize)
+    }
+
+    /// `(B, 4, L)` one-hot → `(B, dim, bins)`: the network up to and including the centre crop
+    /// (`get_embs_after_crop`).
+    pub fn trunk(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        self.check_input(onehot)?;
+        let kind = self.precision.compute_kind();
+        let mut x = pool2(&self.conv_dna.forward(onehot, kind));
+        for (i, block) in self.res_tower.iter().enumerate() {
+            x = block.forward(&x, train, kind);
+            if i + 1 < self.res_tower.len() {
+                x = pool2(&x);
+            }
+        }
+        let unet0 = x;
+        let unet1 = self.unet1.forward(&pool2(&unet0), train, kind);
+        let x = pool2(&unet1);
+        let h1 = self.horizontal_conv1.forward(&unet1, train, kind);
+        drop(unet1);
+        let h0 = self.horizontal_conv0.forward(&unet0, train, kind);
+        drop(unet0);
+        // the residual stream of the transformer stays fp32
+        let mut x = cast(&x, Kind::Float).permute([0, 2, 1]);
+        for block in &self.transformer {
+            x = block.forward(&x, train, kind);
+        }
+        let x = x.permute([0, 2, 1]);
+        let x = upsample2(&self.upsampling_unet1.forward(&x, train, kind)) + h1;
+        let x = self.separable1.forward(&x, kind);
+        let x = upsample2(&self.upsampling_unet0.forward(&x, train, kind)) + h0;
+        let x = self.separable0.forward(&x, kind);
+        let bins = self.config.bins as i64;
+        let tokens = x.size()[2];
+        Ok(x.narrow(2, (tokens - bins) / 2, bins))
+    }
+
+    /// `(B, 4, L)` → `(B, embedding_dim, bins)` fp32: the penultimate embedding (`final_joined_convs`; borzoi-pytorch
+    /// `forward(..., return_embeddings=True)`).
+    pub fn embedding(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        let x = self.trunk(onehot, train)?;
+        let kind = self.precision.compute_kind();
+        let x = self.final_joined.forward(&x, train, kind);
+        Ok(cast(&dropout(&x, FINAL_DROPOUT, train).gelu("tanh"), Kind::Float))
+    }
+
+    /// The track head of `species` on an embedding `(B, embedding_dim, bins)`: softplus of a 1×1 convolution, fp32.
+    pub fn head(&self, embedding: &Tensor, species: Species) -> Result<Tensor, ModelError> {
+        let head = match species {
+            Species::Human => self.human_head.as_ref(),
+            Species::Mouse => self.mouse_head.as_ref(),
+        };
+        let head = head.ok_or_else(|| {
+            ModelError::invalid("head", format!("this model has no {} head", format!("{species:?}").to_lowercase()))
+        })?;
+        Ok(head.forward(&cast(embedding, Kind::Float), Kind::Float).softplus())
+    }
+
+    /// The 1×1 convolution of the head of `species`: `(tracks, embedding_dim, 1)` weight and `(tracks)` bias.
+    pub fn head_weights(&self, species: Species) -> Result<(Tensor, Tensor), ModelError> {
+        let head = match species {
+            Species::Human => self.human_head.as_ref(),
+            Species::Mouse => self.mouse_head.as_ref(),
+        };
+        let head = head.ok_or_else(|| {
+            ModelError::invalid("head", format!("this model has no {} head", format!("{species:?}").to_lowercase()))
+        })?;
+        let bias = head
+            .bias
+            .as_ref()
+            .map(Tensor::shallow_clone)
+            .unwrap_or_else(|| Tensor::zeros([head.weight.size()[0]], (Kind::Float, head.weight.device())));
+        Ok((head.weight.shallow_clone(), bias))
+    }
+
+    /// `(B, 4, L)` → `(B, tracks, bins)`: the full model (`forward`).
+    pub fn forward(&self, onehot: &Tensor, species: Species, train: bool) -> Result<Tensor, ModelError> {
+        let e = self.embedding(onehot, train)?;
+        self.head(&e, species)
+    }
+
+    /// Every variable by name (sorted), or only the trainable ones (not the batch-norm statistics).
+    fn named(&self, trainable_only: bool) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(n, _)| !trainable_only || !(n.ends_with(".running_mean") || n.ends_with(".running_var")))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+fn is_head(name: &str) -> bool {
+    name.starts_with("human_head.") || name.starts_with("mouse_head.")
+}
+
+impl SequenceModel for Borzoi {
+    fn family(&self) -> ModelFamily {
+        ModelFamily::Borzoi
+    }
+
+    fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    fn seq_len(&self) -> usize {
+        self.config.seq_len
+    }
+
+    fn embedding_dim(&self) -> usize {
+        self.config.embedding_dim
+    }
+
+    fn bins(&self) -> Option<usize> {
+        Some(self.config.bins)
+    }
+
+    fn embed(&self, onehot: &Tensor, train: bool) -> Tensor {
+        match self.embedding(onehot, train) {
+            Ok(e) => e,
+            Err(e) => panic!("Borzoi::embed: {e}"),
+        }
+    }
+
+    fn parameter_groups(&self) -> Vec<ParameterGroup> {
+        let (head, trunk): (Vec<_>, Vec<_>) = self.named(true).into_iter().partition(|(n, _)| is_head(n));
+        vec![
+            ParameterGroup { kind: GroupKind::Trunk, tensors: trunk },
+            ParameterGroup { kind: GroupKind::Head, tensors: head },
+        ]
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.named(false)
+    }
+
+    fn summary(&self) -> String {
+        super::summary::render(self)
+    }
+}
