@@ -6,6 +6,7 @@
 //! - [`interpret`]: motif insertion and ISM throughput (`gscript bench interpret`).
 //! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
+//! - [`borzoi`]: Borzoi forward seconds and peak memory, with borzoi-pytorch beside it (`gscript bench borzoi`).
 //! - [`contention`]: training alone and beside a second training, thread count adapted or fixed
 //!   (`gscript bench contention`).
 //!
@@ -13,6 +14,7 @@
 //! read one map.
 
 pub mod analysis;
+pub mod borzoi;
 pub mod contention;
 pub mod data;
 pub mod finetune;
@@ -51,6 +53,9 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench interpret [--preset P] [--motifs N] [--backgrounds N] [--precision fp32|bf16|both] ...
                                                                motif insertion and ISM throughput (--help)
   gscript bench finetune [--cells N] [--batches N] [--precision fp32|bf16]   LoRA fine-tuning vs full training step time
+  gscript bench borzoi [--preset P] [--length BP] [--precision fp32|bf16|both] [--peer PYTHON] ...
+                                                               Borzoi forward seconds and peak memory, beside
+                                                               borzoi-pytorch (--help)
   gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, thread
                                                                count adapted to free cores or fixed (--help)
 ";
@@ -68,6 +73,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "interpret" => Some(interpret::USAGE),
         "finetune" => Some(finetune::USAGE),
         "contention" => Some(contention::USAGE),
+        "borzoi" => Some(borzoi::USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -99,6 +105,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             let config = contention::ContentionConfig::from_args(rest).map_err(|e| usage("contention", e, ""))?;
             contention::print(&config)
         }
+        "borzoi" => {
+            let config = borzoi::BorzoiBenchConfig::from_args(rest).map_err(|e| usage("borzoi", e, ""))?;
+            borzoi::print(&config)
+        }
         "analysis" => {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
@@ -113,7 +123,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data or contention"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention or borzoi"
         ))),
     }
 }

@@ -33,6 +33,9 @@ pub fn positional_features(n: usize, train_tokens: usize, features: usize, devic
     Tensor::cat(&[mask, signed], -1)
 }
 
+/// Queries per block of the relative attention: logits exist for one head and one block of queries at a time.
+const QUERY_BLOCK: i64 = 512;
+
 /// Borzoi's attention (`transformer.{i}.0.fn.1`).
 #[derive(Debug)]
 pub struct RelativeAttention {
@@ -101,16 +104,27 @@ impl RelativeAttention {
         let q_position = &q + cast(&self.rel_pos_bias, kind);
         let mut outs = Vec::with_capacity(h as usize);
         for head in 0..h {
-            let qc = q_content.select(1, head);
-            let qp = q_position.select(1, head);
-            let content = qc.matmul(&k.select(1, head).transpose(-1, -2));
-            // (B, n, 2n − 1): column c holds distance c − (n − 1); row i needs distances j − i, j = 0 … n − 1,
-            // i.e. columns n − 1 − i … 2n − 2 − i: a strided view (borzoi-pytorch's fast_relative_shift)
-            let full = qp.matmul(&rel_k.select(0, head)).contiguous();
-            let rel = full.as_strided([b, n, n], [n * (2 * n - 1), 2 * n - 2, 1], Some(n - 1));
-            let attn = (content + rel).softmax(-1, Kind::Float);
-            let attn = dropout(&attn, self.attn_dropout, train);
-            outs.push(cast(&attn, kind).matmul(&v.select(1, head)));
+            let (k_h, v_h) = (k.select(1, head), v.select(1, head));
+            let k_t = k_h.transpose(-1, -2);
+            let rel_h = rel_k.select(0, head);
+            let mut rows = Vec::with_capacity(((n + QUERY_BLOCK - 1) / QUERY_BLOCK) as usize);
+            // query blocks: block [i0, i0 + bs) needs distances j − i ∈ [−(i0 + bs − 1), n − 1 − i0], i.e. n + bs − 1
+            // columns of the position keys starting at n − i0 − bs (not all 2n − 1)
+            for i0 in (0..n).step_by(QUERY_BLOCK as usize) {
+                let bs = QUERY_BLOCK.min(n - i0);
+                let width = n + bs - 1;
+                let qc = q_content.select(1, head).narrow(1, i0, bs);
+                let qp = q_position.select(1, head).narrow(1, i0, bs);
+                let content = qc.matmul(&k_t);
+                // row r (query i0 + r) reads columns bs − 1 − r + j, j = 0 … n − 1: a strided view
+                // (borzoi-pytorch's fast_relative_shift, per block)
+                let full = qp.matmul(&rel_h.narrow(1, n - i0 - bs, width)).contiguous();
+                let rel = full.as_strided([b, bs, n], [bs * width, width - 1, 1], Some(bs - 1));
+                let attn = (content + rel).softmax(-1, Kind::Float);
+                let attn = dropout(&attn, self.attn_dropout, train);
+                rows.push(cast(&attn, kind).matmul(&v_h));
+            }
+            outs.push(Tensor::cat(&rows, 1));
         }
         // heads side by side: (B, n, h·dv), head-major as einops' 'b h n d -> b n (h d)'
         let out = Tensor::stack(&outs, 2).view([b, n, h * dv]);
@@ -239,7 +253,8 @@ mod tests {
         }
     }
 
-    /// The strided relative shift equals the explicit `rel[i, j] = (q_i + b)·R[j − i + n − 1]`.
+    /// The blocked strided relative shift equals the explicit `rel[i, j] = (q_i + b)·R[j − i + n − 1]` (a gather),
+    /// for one block and for several blocks with a partial last one.
     #[test]
     fn relative_shift_is_the_explicit_gather() {
         let _g = crate::testing::torch_rng_lock();
@@ -247,33 +262,32 @@ mod tests {
         let c = BorzoiConfig { dim: 12, heads: 2, key_dim: 4, value_dim: 3, ..super::super::Preset::Tiny.config() };
         let vs = nn::VarStore::new(Device::Cpu);
         let a = RelativeAttention::new(&vs.root(), &c, Init::Random);
-        let (b, n) = (2i64, 5i64);
+        for n in [5i64, 2 * QUERY_BLOCK + 77] {
+            check_against_gather(&a, &c, 2, n);
+        }
+    }
+
+    fn check_against_gather(a: &RelativeAttention, c: &BorzoiConfig, b: i64, n: i64) {
         let x = Tensor::randn([b, n, 12], (Kind::Float, Device::Cpu));
         let _ng = tch::no_grad_guard();
         let got = a.forward(&x, false, Kind::Float);
-        // explicit computation
         let split = |t: Tensor, d: i64| t.view([b, n, 2, d]).permute([0, 2, 1, 3]);
         let q = split(a.to_q.forward(&x, Kind::Float), 4) * 0.5;
         let k = split(a.to_k.forward(&x, Kind::Float), 4);
         let v = split(a.to_v.forward(&x, Kind::Float), 3);
         let pos = positional_features(n as usize, c.pos_train_tokens, 32, Device::Cpu);
-        let rel_k = a.to_rel_k.forward(&pos, Kind::Float).view([2 * n - 1, 2, 4]);
+        // (2, 4, 2n − 1)
+        let rel_k = a.to_rel_k.forward(&pos, Kind::Float).view([2 * n - 1, 2, 4]).permute([1, 2, 0]);
         let content = (&q + &a.rel_content_bias).matmul(&k.transpose(-1, -2));
-        let rel = Tensor::zeros([b, 2, n, n], (Kind::Float, Device::Cpu));
-        let qp = &q + &a.rel_pos_bias;
-        for h in 0..2 {
-            for i in 0..n {
-                for j in 0..n {
-                    let r = rel_k.get(j - i + n - 1).get(h);
-                    let dot = (qp.select(1, h).select(1, i) * r).sum_dim_intlist(-1, false, Kind::Float);
-                    rel.select(1, h).select(1, i).select(1, j).copy_(&dot);
-                }
-            }
-        }
+        let full = (&q + &a.rel_pos_bias).matmul(&rel_k.unsqueeze(0)); // (b, 2, n, 2n − 1)
+        let i = Tensor::arange(n, (Kind::Int64, Device::Cpu)).unsqueeze(1);
+        let j = Tensor::arange(n, (Kind::Int64, Device::Cpu)).unsqueeze(0);
+        let idx = (j - i + (n - 1)).expand([b, 2, n, n], false);
+        let rel = full.gather(-1, &idx, false);
         let attn = (content + rel).softmax(-1, Kind::Float);
         let out = attn.matmul(&v).permute([0, 2, 1, 3]).reshape([b, n, 6]);
         let want = a.to_out.forward(&out, Kind::Float);
         let err = f64::try_from((&got - &want).abs().max()).unwrap();
-        assert!(err < 1e-5, "max error {err}");
+        assert!(err < 1e-5, "n {n}: max error {err}");
     }
 }

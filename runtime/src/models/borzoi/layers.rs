@@ -150,9 +150,60 @@ impl ConvBlock {
     /// `(B, C_in, L)` → `(B, C_out, L)`: batch norm (batch statistics when `train`) in fp32 accumulation, GELU and the
     /// convolution in `kind`.
     pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
-        let h = self.norm.forward_t(&cast(x, kind), train);
-        self.conv.forward(&h.gelu("tanh"), kind)
+        let mut h = self.norm.forward_t(&cast(x, kind), train);
+        // in place when nothing needs the batch norm's output for a backward pass
+        let h = if h.requires_grad() {
+            h.gelu("tanh")
+        } else {
+            let _ = h.gelu_("tanh");
+            h
+        };
+        self.conv.forward(&h, kind)
     }
+}
+
+/// `conv(act(x))` (+ max-pool by 2) over length chunks of `chunk` positions, each read with the kernel's halo and
+/// written into one preallocated output: the same numbers as the whole-length computation without the full-length
+/// temporaries (the activation and the unpooled convolution). For inference only: the activation is computed in place.
+/// `norm`: the block's batch norm (then GELU) before the convolution, or none (the stem). `chunk` must be even.
+pub fn chunked_conv(
+    x: &Tensor,
+    norm: Option<&nn::BatchNorm>,
+    conv: &Conv1d,
+    pool: bool,
+    kind: Kind,
+    chunk: i64,
+) -> Tensor {
+    let (b, l) = (x.size()[0], x.size()[2]);
+    let (c_out, k) = (conv.weight.size()[0], conv.weight.size()[2]);
+    let h = k / 2;
+    let w = cast(&conv.weight, kind);
+    let bias = conv.bias.as_ref().map(|t| cast(t, kind));
+    let out_len = if pool { l / 2 } else { l };
+    let out = Tensor::empty([b, c_out, out_len], (kind, x.device()));
+    let mut a = 0;
+    while a < l {
+        let e = (a + chunk).min(l);
+        let (lo, hi) = ((a - h).max(0), (e + h).min(l));
+        let mut y = cast(&x.narrow(2, lo, hi - lo), kind);
+        if let Some(bn) = norm {
+            y = bn.forward_t(&y, false);
+            let _ = y.gelu_("tanh");
+        }
+        let (pad_left, pad_right) = (h - (a - lo), h - (hi - e));
+        if pad_left > 0 || pad_right > 0 {
+            y = y.constant_pad_nd([pad_left, pad_right]);
+        }
+        let mut z = y.conv1d(&w, bias.as_ref(), [1], [0], [1], conv.groups);
+        drop(y);
+        if pool {
+            z = pool2(&z);
+        }
+        let (at, n) = if pool { (a / 2, z.size()[2]) } else { (a, e - a) };
+        out.narrow(2, at, n).copy_(&z);
+        a = e;
+    }
+    out
 }
 
 /// The separable block: a depthwise Conv1d (k 3, no bias) then a pointwise Conv1d (k 1, bias); no norm, no activation.

@@ -11,7 +11,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::attention::{Attention, RelativeAttention, RotaryAttention};
 use super::config::BorzoiConfig;
-use super::layers::{cast, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable};
+use super::layers::{
+    cast, chunked_conv, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable,
+};
 use crate::models::{GroupKind, ModelError, ModelFamily, ParameterGroup, Precision, SequenceModel};
 
 /// One transformer block: `x += Drop(Attn(LN(x)))`, `x += Drop(W₂ ReLU(Drop(W₁ LN(x))))`.
@@ -32,6 +34,8 @@ pub struct TransformerBlock {
 
 /// The residual dropout after attention (`nn.Dropout(0.2)` in borzoi-pytorch, whatever `dropout_rate` is).
 const ATTN_RESIDUAL_DROPOUT: f64 = 0.2;
+/// Positions per chunk of the inference path's long levels (stem and tower at ≥ 64k positions).
+const INFERENCE_CHUNK: i64 = 16_384;
 /// The dropout inside `final_joined_convs`.
 const FINAL_DROPOUT: f64 = 0.1;
 
@@ -233,44 +237,99 @@ impl Borzoi {
     /// `(B, 4, L)` one-hot → `(B, dim, bins)`: the network up to and including the centre crop
     /// (`get_embs_after_crop`).
     pub fn trunk(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        self.trunk_marked(onehot, train, !train, &mut |_| {})
+    }
+
+    /// [`trunk`](Borzoi::trunk) calling `mark(stage)` after each stage (for per-stage timing). With `crop_early`
+    /// (evaluation only: batch norm then uses its moving statistics and every layer after the transformer is
+    /// position-wise or a 3-tap convolution) the upsampling path runs only on the returned bins and the few positions
+    /// their 3-tap convolutions read, instead of all 16,384 — the same numbers for less work.
+    pub fn trunk_marked(
+        &self,
+        onehot: &Tensor,
+        train: bool,
+        crop_early: bool,
+        mark: &mut dyn FnMut(&'static str),
+    ) -> Result<Tensor, ModelError> {
         self.check_input(onehot)?;
         let kind = self.precision.compute_kind();
-        let mut x = pool2(&self.conv_dna.forward(onehot, kind));
+        // inference (no gradients anywhere): the long, wide levels run in chunks, without full-length temporaries
+        let inference = !onehot.requires_grad() && !self.conv_dna.weight.narrow(0, 0, 1).requires_grad();
+        let chunked = |x: &Tensor| inference && x.size()[2] > 2 * INFERENCE_CHUNK;
+        let mut x = if chunked(onehot) {
+            chunked_conv(onehot, None, &self.conv_dna, true, kind, INFERENCE_CHUNK)
+        } else {
+            pool2(&self.conv_dna.forward(onehot, kind))
+        };
+        mark("conv_dna");
+        const TOWER: [&str; 5] = ["res_tower.0", "res_tower.2", "res_tower.4", "res_tower.6", "res_tower.8"];
         for (i, block) in self.res_tower.iter().enumerate() {
-            x = block.forward(&x, train, kind);
-            if i + 1 < self.res_tower.len() {
-                x = pool2(&x);
-            }
+            let pool = i + 1 < self.res_tower.len();
+            x = if chunked(&x) {
+                chunked_conv(&x, Some(&block.norm), &block.conv, pool, kind, INFERENCE_CHUNK)
+            } else {
+                let y = block.forward(&x, train, kind);
+                if pool {
+                    pool2(&y)
+                } else {
+                    y
+                }
+            };
+            mark(TOWER[i.min(4)]);
         }
         let unet0 = x;
         let unet1 = self.unet1.forward(&pool2(&unet0), train, kind);
-        let x = pool2(&unet1);
-        let h1 = self.horizontal_conv1.forward(&unet1, train, kind);
-        drop(unet1);
-        let h0 = self.horizontal_conv0.forward(&unet0, train, kind);
-        drop(unet0);
+        mark("unet1");
         // the residual stream of the transformer stays fp32
-        let mut x = cast(&x, Kind::Float).permute([0, 2, 1]);
+        let mut x = cast(&pool2(&unet1), Kind::Float).permute([0, 2, 1]);
         for block in &self.transformer {
             x = block.forward(&x, train, kind);
         }
         let x = x.permute([0, 2, 1]);
-        let x = upsample2(&self.upsampling_unet1.forward(&x, train, kind)) + h1;
-        let x = self.separable1.forward(&x, kind);
-        let x = upsample2(&self.upsampling_unet0.forward(&x, train, kind)) + h0;
-        let x = self.separable0.forward(&x, kind);
+        mark("transformer");
         let bins = self.config.bins as i64;
-        let tokens = x.size()[2];
-        Ok(x.narrow(2, (tokens - bins) / 2, bins))
+        let n0 = unet0.size()[2];
+        let c0 = (n0 - bins) / 2;
+        let out = if crop_early {
+            // level-0 positions separable0 reads, level-1 positions they come from, and so on down to the tokens
+            let (lo0, hi0) = ((c0 - 1).max(0), (c0 + bins + 1).min(n0));
+            let (a1, b1) = (lo0 / 2, (hi0 - 1) / 2 + 1);
+            let (lo1, hi1) = ((a1 - 1).max(0), (b1 + 1).min(n0 / 2));
+            let (a2, b2) = (lo1 / 2, (hi1 - 1) / 2 + 1);
+            let u1 = upsample2(&self.upsampling_unet1.forward(&x.narrow(2, a2, b2 - a2), train, kind));
+            let h1 = self.horizontal_conv1.forward(&unet1.narrow(2, lo1, hi1 - lo1), train, kind);
+            let s1 = self.separable1.forward(&(u1.narrow(2, lo1 - 2 * a2, hi1 - lo1) + h1), kind);
+            let s1 = s1.narrow(2, a1 - lo1, b1 - a1);
+            let u0 = upsample2(&self.upsampling_unet0.forward(&s1, train, kind));
+            let h0 = self.horizontal_conv0.forward(&unet0.narrow(2, lo0, hi0 - lo0), train, kind);
+            let s0 = self.separable0.forward(&(u0.narrow(2, lo0 - 2 * a1, hi0 - lo0) + h0), kind);
+            s0.narrow(2, c0 - lo0, bins)
+        } else {
+            let h1 = self.horizontal_conv1.forward(&unet1, train, kind);
+            drop(unet1);
+            let h0 = self.horizontal_conv0.forward(&unet0, train, kind);
+            drop(unet0);
+            let x = upsample2(&self.upsampling_unet1.forward(&x, train, kind)) + h1;
+            let x = self.separable1.forward(&x, kind);
+            let x = upsample2(&self.upsampling_unet0.forward(&x, train, kind)) + h0;
+            self.separable0.forward(&x, kind).narrow(2, c0, bins)
+        };
+        mark("upsampling + crop");
+        Ok(out)
+    }
+
+    /// The cropped trunk output `(B, dim, bins)` → the embedding `(B, embedding_dim, bins)` fp32
+    /// (`final_joined_convs`).
+    pub fn joined(&self, trunk: &Tensor, train: bool) -> Tensor {
+        let x = self.final_joined.forward(trunk, train, self.precision.compute_kind());
+        cast(&dropout(&x, FINAL_DROPOUT, train).gelu("tanh"), Kind::Float)
     }
 
     /// `(B, 4, L)` → `(B, embedding_dim, bins)` fp32: the penultimate embedding (`final_joined_convs`; borzoi-pytorch
     /// `forward(..., return_embeddings=True)`).
     pub fn embedding(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
         let x = self.trunk(onehot, train)?;
-        let kind = self.precision.compute_kind();
-        let x = self.final_joined.forward(&x, train, kind);
-        Ok(cast(&dropout(&x, FINAL_DROPOUT, train).gelu("tanh"), Kind::Float))
+        Ok(self.joined(&x, train))
     }
 
     /// The track head of `species` on an embedding `(B, embedding_dim, bins)`: softplus of a 1×1 convolution, fp32.

@@ -161,3 +161,58 @@ fn import_round_trip_and_errors() {
     assert!(e.contains("config.json: dim"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The chunked inference path computes what the whole-length blocks compute (halo, sequence-end padding, pooling).
+#[test]
+fn chunked_blocks_equal_whole_length_blocks() {
+    let _g = crate::testing::torch_rng_lock();
+    tch::manual_seed(6);
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let block = layers::ConvBlock::new(&vs.root().sub("b"), 8, 6, 5, Init::Random);
+    let stem = layers::Conv1d::new(&vs.root().sub("s"), 4, 6, 15, 1, true, Init::Random);
+    let _ng = tch::no_grad_guard();
+    for (name, mut t) in vs.variables() {
+        if name.ends_with("running_mean") || name.ends_with("bias") {
+            t.copy_(&(t.randn_like() * 0.3));
+        } else if name.ends_with("running_var") {
+            let _ = t.uniform_(0.5, 2.0);
+        }
+    }
+    let x = Tensor::randn([2, 8, 1000], (Kind::Float, Device::Cpu));
+    for (chunk, pool) in [(64, true), (250, false), (2000, true)] {
+        let whole = block.forward(&x, false, Kind::Float);
+        let whole = if pool { layers::pool2(&whole) } else { whole };
+        let parts = layers::chunked_conv(&x, Some(&block.norm), &block.conv, pool, Kind::Float, chunk);
+        let err = f64::try_from((&whole - &parts).abs().max()).unwrap();
+        assert!(err < 1e-5, "block chunk {chunk} pool {pool}: {err}");
+    }
+    let onehot = random_onehot(1, 998);
+    let whole = layers::pool2(&stem.forward(&onehot, Kind::Float));
+    let parts = layers::chunked_conv(&onehot, None, &stem, true, Kind::Float, 100);
+    let err = f64::try_from((&whole - &parts).abs().max()).unwrap();
+    assert!(err < 1e-5, "stem: {err}");
+}
+
+/// Evaluation computes the upsampling path only around the returned bins: the same numbers as the whole path.
+#[test]
+fn early_crop_equals_the_whole_upsampling_path() {
+    let _g = crate::testing::torch_rng_lock();
+    tch::manual_seed(7);
+    // bins near the edges (crop of 2 bins) and in the middle
+    for bins in [256, 126, 64, 2] {
+        let c = BorzoiConfig { bins, ..Preset::Tiny.config() };
+        let m = Borzoi::new(&c, Device::Cpu, Init::Random).unwrap();
+        let _ng = tch::no_grad_guard();
+        for (name, mut t) in m.var_store().variables() {
+            if name.ends_with("running_mean") {
+                t.copy_(&(t.randn_like() * 0.3));
+            }
+        }
+        let x = random_onehot(2, c.seq_len as i64);
+        let a = m.trunk_marked(&x, false, true, &mut |_| {}).unwrap();
+        let b = m.trunk_marked(&x, false, false, &mut |_| {}).unwrap();
+        assert_eq!(a.size(), [2, 64, bins as i64]);
+        let err = f64::try_from((&a - &b).abs().max()).unwrap();
+        assert!(err < 1e-5, "bins {bins}: {err}");
+    }
+}

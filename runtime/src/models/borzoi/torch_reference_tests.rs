@@ -54,7 +54,7 @@ fn run_fixture(python: &Path, case: &str) -> (TempDir, serde_json::Value) {
 fn compare(case: &str, mouse: bool) {
     let Some(python) = crate::testing::test_python() else { return };
     let (dir, info) = run_fixture(&python, case);
-    let model = load_pretrained(&dir.0.join("model"), &LoadOptions::default()).unwrap();
+    let mut model = load_pretrained(&dir.0.join("model"), &LoadOptions::default()).unwrap();
     assert_eq!(model.parameter_count() as u64, info["params"].as_u64().unwrap(), "parameter count vs PyTorch");
     let io: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(dir.0.join("io.safetensors")).unwrap().into_iter().collect();
@@ -76,6 +76,18 @@ fn compare(case: &str, mouse: bool) {
         let e = rel_err(&m, &io["tracks_mouse"]);
         assert!(e <= 1e-4, "{case}: mouse tracks relative error {e}");
     }
+    drop(emb);
+    // bf16 (trunk matrices stored and multiplied in bf16; norms, softmax and heads fp32) against PyTorch's fp32
+    model.store_bf16();
+    let t0 = std::time::Instant::now();
+    let b = model.forward(&x, Species::Human, false).unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let corr = Tensor::stack(&[b.flatten(0, -1), io["tracks"].flatten(0, -1)], 0).corrcoef().double_value(&[0, 1]);
+    let e_b = rel_err(&b, &io["tracks"]);
+    eprintln!(
+        "{case}: bf16 forward {secs:.1} s; tracks vs PyTorch fp32: correlation {corr:.5}, relative error {e_b:.2e}"
+    );
+    assert!(corr >= 0.99, "{case}: bf16 tracks correlate {corr} with fp32");
 }
 
 #[test]
