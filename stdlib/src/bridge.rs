@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use gscript_lang::rhai::{Array, Dynamic, EvalAltResult};
-use gscript_lang::{primitive_error, Host, Options, ProgressBar};
+use gscript_lang::rhai::{Array, Dynamic, EvalAltResult, Map, Variant};
+use gscript_lang::{primitive_error, Host, OptSpec, Options, ProgressBar, Registrar};
 use gscript_runtime::{CancelToken, DeviceRequest, Progress, RuntimeError};
 
 /// Registration of primitives whose last argument is an optional options map: `name(a)` and `name(a, #{...})`.
@@ -14,6 +14,40 @@ pub use gscript_lang::{register0, register1, register2, register3, register_meth
 
 /// Result type of registered primitives.
 pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Registers another form `name(a)` / `name(a, options)` of a primitive whose doc (registered with its main form)
+/// describes every form; `specs` validate this form's options map as [`register1`] does.
+pub fn register_overload1<A, R, F>(reg: &mut Registrar, name: &'static str, specs: Vec<OptSpec>, f: F)
+where
+    A: Variant + Clone,
+    R: Variant + Clone,
+    F: Fn(A, &Options) -> ScriptResult<R> + Send + Sync + 'static,
+{
+    let (f, specs) = (Arc::new(f), Arc::new(specs));
+    let (g, s) = (f.clone(), specs.clone());
+    reg.engine.register_fn(name, move |a: A, map: Map| -> ScriptResult<R> { g(a, &Options::new(name, map, &s)?) });
+    reg.engine.register_fn(name, move |a: A| -> ScriptResult<R> { f(a, &Options::empty(name, &specs)) });
+}
+
+/// Registers another form of a documented method, `x.name(a, b)` / `x.name(a, b, options)` (see
+/// [`register_overload1`]).
+pub fn register_method_overload2<T, A, B, R, F>(reg: &mut Registrar, name: &'static str, specs: Vec<OptSpec>, f: F)
+where
+    T: Variant + Clone,
+    A: Variant + Clone,
+    B: Variant + Clone,
+    R: Variant + Clone,
+    F: Fn(&mut T, A, B, &Options) -> ScriptResult<R> + Send + Sync + 'static,
+{
+    let (f, specs) = (Arc::new(f), Arc::new(specs));
+    let (g, s) = (f.clone(), specs.clone());
+    reg.engine.register_fn(name, move |x: &mut T, a: A, b: B, map: Map| -> ScriptResult<R> {
+        g(x, a, b, &Options::new(name, map, &s)?)
+    });
+    reg.engine.register_fn(name, move |x: &mut T, a: A, b: B| -> ScriptResult<R> {
+        f(x, a, b, &Options::empty(name, &specs))
+    });
+}
 
 /// Converts a runtime error (or an area's error, which converts into one) into a script error naming the primitive,
 /// and the field when the error has one; an interrupt stops the script.

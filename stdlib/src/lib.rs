@@ -5,6 +5,7 @@
 use gscript_lang::{Package, Registrar};
 
 pub mod analysis;
+pub mod borzoi;
 pub mod bridge;
 pub mod finetune;
 pub mod interpret;
@@ -21,11 +22,12 @@ pub struct StdLib;
 
 /// The standard library's help areas (name, title), in the order `help()`, the manual and the README list them
 /// (after the language's own `core`).
-pub const AREAS: [(&str, &str); 7] = [
+pub const AREAS: [(&str, &str); 8] = [
     ("io", "Reading and writing data"),
     ("seq", "Sequences and genomes"),
     ("model", "scBasset models and training"),
     ("interpret", "Interpretation: motifs, ISM, variants"),
+    ("borzoi", "Borzoi and Flashzoi: coverage tracks from sequence"),
     ("finetune", "Transfer learning"),
     ("analysis", "Single-cell analysis"),
     ("plot", "Figures"),
@@ -47,5 +49,6 @@ impl Package for StdLib {
         analysis::register(reg);
         interpret::register(reg);
         finetune::register(reg);
+        borzoi::register(reg);
     }
 }

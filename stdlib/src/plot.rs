@@ -11,7 +11,7 @@ use gscript_runtime::plot::{
     IsmRow, MotifHit, TrackOptions, TrackSeries, TrainingOptions, TrainingSeries, ViolinOptions,
 };
 
-use crate::bridge::{in_primitive, numbers, register1, register2, ScriptResult};
+use crate::bridge::{in_primitive, numbers, register1, register2, register_overload1, ScriptResult};
 use crate::interpret::ism::IsmResult;
 use crate::values::{Column, Matrix, Table};
 
@@ -233,7 +233,7 @@ fn register_more(reg: &mut Registrar) {
             .opt("sequence", "string", OptDefault::None, "the reference sequence (L bases)")
             .opt("hits", "Table | array", OptDefault::None, "motif hits: a scan_motifs table, or #{start, end, name} (0-based, end excluded)")
             .opt("reference_only", "bool", OptDefault::Bool(false), "draw only the reference base at each position")
-            .opt("offset", "int", OptDefault::Int(0), "genomic coordinate of position 0 (for the x axis)")
+            .opt("offset", "int", OptDefault::Int(0), "genomic coordinate of position 0 (for the x axis; default the ISM result's, or a saliency matrix's first row)")
             .opt("title", "string", OptDefault::None, "title")
             .opt("y_label", "string", OptDefault::Str("score"), "y-axis label"),
     )
@@ -241,6 +241,15 @@ fn register_more(reg: &mut Registrar) {
     register1(reg, doc, |scores: Dynamic, o| {
         const P: &str = "plot_ism";
         let ism = scores.clone().try_cast::<IsmResult>();
+        // An L × 4 matrix whose rows are named by single bases (`chr:p-p+1`, as saliency names them) starts there.
+        let named_start = scores
+            .clone()
+            .try_cast::<Matrix>()
+            .filter(|m| m.cols == 4)
+            .and_then(|m| m.row_names.as_ref().and_then(|n| n.first().cloned()))
+            .and_then(|n| bin_coordinates(&n))
+            .filter(|c| c.2 - c.1 == 1)
+            .map(|c| c.1);
         let rows = match &ism {
             Some(r) => {
                 if r.0.names.len() > 16 {
@@ -327,7 +336,7 @@ fn register_more(reg: &mut Registrar) {
         let offset = match (o.int("offset")?, &ism) {
             (Some(x), _) if o.has("offset") => x,
             (_, Some(r)) => r.0.coordinate(0),
-            (x, None) => x.unwrap_or(0),
+            (x, None) => named_start.or(x).unwrap_or(0),
         };
         let opts = IsmOptions {
             title: title(o, "title")?,
@@ -424,13 +433,28 @@ fn register_more(reg: &mut Registrar) {
     });
 
     let doc = with_common(
-        FnDoc::new("plot_track", "plot", "plot_track(region: string, series: map, options?: map) -> Figure", "Values along a genomic region, one row per series.")
+        FnDoc::new("plot_track", "plot", "plot_track(region: string, series: map, options?: map) | plot_track(tracks: Matrix, options?: map) -> Figure", "Values along a genomic region, one row per series.")
             .details("`series` maps a label to an array of values spread evenly over the region, or to #{positions: [...], values: [...]} \
-                      with genomic positions.")
+                      with genomic positions. A Matrix (as BorzoiModel.predict_tracks returns) gives one row per matrix row (at most \
+                      32; select tracks first), its columns placed by their names: `chr:start-end` bins (drawn at their centres; \
+                      bins beyond the chromosome start are left out) or `start-end` offsets within a sequence.")
             .opt("title", "string", OptDefault::None, "title")
             .opt("shared_y", "bool", OptDefault::Bool(false), "use one y range for every row"),
     )
-    .example("let fig = plot_track(\"chr1:1000-1100\", #{signal: [0.1, 0.5, 0.9, 0.4, 0.2]});");
+    .example("let fig = plot_track(\"chr1:1000-1100\", #{signal: [0.1, 0.5, 0.9, 0.4, 0.2]});")
+    .example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet p = borzoi_model().predict_tracks(sim.genome, \"chr1:3000-3100\", #{tracks: [0, 1]});\nlet fig = plot_track(p, #{title: \"untrained tiny Borzoi\"});");
+    let specs = doc.options.clone();
+    register_overload1(reg, "plot_track", specs, |m: Matrix, o| {
+        const P: &str = "plot_track";
+        let (region, series) = matrix_tracks(P, &m)?;
+        let opts = TrackOptions {
+            title: title(o, "title")?,
+            shared_y: o.bool("shared_y")?.unwrap_or(false),
+            ..TrackOptions::default()
+        };
+        let (chrom, start, end) = region;
+        finish(P, Figure::track((&chrom, start, end), series, opts).map_err(in_primitive(P))?, o)
+    });
     register2(reg, doc, |region: String, series: Map, o| {
         const P: &str = "plot_track";
         let r: gscript_runtime::seq::Region = region.parse().map_err(in_primitive(P))?;
@@ -461,4 +485,75 @@ fn register_more(reg: &mut Registrar) {
         };
         finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(in_primitive(P))?, o)
     });
+}
+
+/// A column name `chr:start-end` or `start-end` (coordinates may be negative) as (chrom, start, end).
+fn bin_coordinates(name: &str) -> Option<(String, i64, i64)> {
+    let (chrom, span) = match name.rsplit_once(':') {
+        Some((c, s)) => (c.to_string(), s),
+        None => (String::new(), name),
+    };
+    // the end follows the last '-' that is not a sign
+    let bytes = span.as_bytes();
+    let cut = (1..bytes.len()).rev().find(|&i| bytes[i] == b'-' && bytes[i - 1].is_ascii_digit())?;
+    let a = span[..cut].replace(',', "").parse::<i64>().ok()?;
+    let b = span[cut + 1..].replace(',', "").parse::<i64>().ok()?;
+    (b > a).then_some((chrom, a, b))
+}
+
+/// Tracks of a matrix whose columns are named by coordinates: the region they span and one series per row.
+fn matrix_tracks(prim: &str, m: &Matrix) -> ScriptResult<((String, u64, u64), Vec<TrackSeries>)> {
+    const MAX_ROWS: usize = 32;
+    if m.rows == 0 || m.cols == 0 {
+        return Err(primitive_error(prim, Some("tracks"), "the matrix is empty"));
+    }
+    if m.rows > MAX_ROWS {
+        return Err(primitive_error(
+            prim,
+            Some("tracks"),
+            &format!(
+                "{} rows is too many to draw (at most {MAX_ROWS}): choose tracks with predict_tracks(..., #{{tracks: [...]}}) \
+                 or m.select_rows([...])",
+                m.rows
+            ),
+        ));
+    }
+    let names = m.col_names.as_ref().ok_or_else(|| {
+        primitive_error(
+            prim,
+            Some("tracks"),
+            "the matrix has no column names: columns must be named `chr:start-end` (as predict_tracks names its bins)",
+        )
+    })?;
+    let mut coords = Vec::with_capacity(m.cols);
+    for n in names.iter() {
+        coords.push(bin_coordinates(n).ok_or_else(|| {
+            primitive_error(
+                prim,
+                Some("tracks"),
+                &format!("column `{n}` is not a coordinate `chr:start-end` or `start-end`"),
+            )
+        })?);
+    }
+    let chrom = coords[0].0.clone();
+    if let Some(c) = coords.iter().find(|c| c.0 != chrom) {
+        return Err(primitive_error(
+            prim,
+            Some("tracks"),
+            &format!("the columns span two sequences, `{chrom}` and `{}`", c.0),
+        ));
+    }
+    let start = coords.iter().map(|c| c.1).min().unwrap_or(0).max(0) as u64;
+    let end = coords.iter().map(|c| c.2).max().unwrap_or(0).max(1) as u64;
+    let keep: Vec<usize> = (0..m.cols).filter(|&j| coords[j].1 + coords[j].2 >= 0).collect();
+    let positions: Vec<u64> = keep.iter().map(|&j| ((coords[j].1 + coords[j].2) / 2) as u64).collect();
+    let series = (0..m.rows)
+        .map(|r| TrackSeries {
+            label: m.row_names.as_ref().map_or_else(|| format!("row {r}"), |n| n[r].clone()),
+            positions: positions.clone(),
+            values: keep.iter().map(|&j| m.get(r, j) as f64).collect(),
+        })
+        .collect();
+    let chrom = if chrom.is_empty() { "sequence".to_string() } else { chrom };
+    Ok(((chrom, start, end.max(start + 1)), series))
 }

@@ -127,6 +127,10 @@ fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(
             m
         }
     };
+    if c.profile {
+        let mib = super::peak_rss_bytes().map(|b| b as f64 / 1048576.0).unwrap_or(f64::NAN);
+        eprintln!("  peak RSS after building the model: {mib:.0} MiB");
+    }
     let len = c.length.unwrap_or(model.config().seq_len);
     model.config().check_length(len).map_err(|e| BenchError::Usage(format!("--length: {e}")))?;
     let codes = Tensor::randint(4, [1, len as i64], (Kind::Int64, Device::Cpu));
@@ -146,22 +150,28 @@ fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(
     if c.profile {
         let _ng = tch::no_grad_guard();
         let mut last = Instant::now();
-        let mut stages: Vec<(&'static str, f64)> = Vec::new();
+        let mut stages: Vec<(&'static str, f64, f64)> = Vec::new();
+        let mib = || super::peak_rss_bytes().map(|b| b as f64 / 1048576.0).unwrap_or(f64::NAN);
+        reset_peak_rss();
+        let before = mib();
         let trunk = model
             .trunk_marked(&x, false, true, &mut |stage| {
                 sync(device);
-                stages.push((stage, last.elapsed().as_secs_f64()));
+                stages.push((stage, last.elapsed().as_secs_f64(), mib()));
                 last = Instant::now();
             })
             .map_err(RuntimeError::from)?;
         let y = model.head(&model.joined(&trunk, false), species).map_err(RuntimeError::from)?;
         sync(device);
-        stages.push(("joined + head", last.elapsed().as_secs_f64()));
+        stages.push(("joined + head", last.elapsed().as_secs_f64(), mib()));
         drop(y);
         let total: f64 = stages.iter().map(|s| s.1).sum();
-        eprintln!("  per stage ({}, {total:.2} s):", precision_name(precision));
-        for (stage, t) in stages {
-            eprintln!("    {stage:<20} {t:>7.2} s  {:>5.1}%", 100.0 * t / total);
+        eprintln!(
+            "  per stage ({}, {total:.2} s; resident before the forward {before:.0} MiB):",
+            precision_name(precision)
+        );
+        for (stage, t, peak) in stages {
+            eprintln!("    {stage:<20} {t:>7.2} s  {:>5.1}%   peak RSS so far {peak:>6.0} MiB", 100.0 * t / total);
         }
     }
     times.sort_by(f64::total_cmp);

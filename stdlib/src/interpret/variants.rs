@@ -81,7 +81,7 @@ impl VariantData {
 }
 
 /// Variants from a VCF path, one `chr:pos:ref:alt` string, or an array of such strings.
-fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
+pub(crate) fn variants_of(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<Variant>> {
     if let Some(s) = v.clone().try_cast::<String>() {
         let lower = s.to_ascii_lowercase();
         if lower.ends_with(".vcf")
@@ -130,7 +130,8 @@ fn doc() -> FnDoc {
              default a mismatch (or unknown chromosome, or a variant in no peak) is an error naming the variant; mismatch: \"flag\" reports it \
              in the `status` column with NaN effects instead. Effects are value(ALT) − value(REF) on `scale` (\"sigmoid\" σ(z·w_c) as denoise, \
              \"logit\" z·w_c, \"none\" σ(z·w_c + b_c)); with `groups`, columns are group means. result.table() summarises each variant \
-             (status, mean and largest absolute effect); result.effects() is variants × cells (or groups).",
+             (status, mean and largest absolute effect); result.effects() is variants × cells (or groups). \
+             For a BorzoiModel (coverage tracks instead of cells) see help(\"BorzoiModel.variant_effect\").",
         )
         .opt("center", "string", OptDefault::Str("variant"), "\"variant\" or \"peak\"")
         .opt("peaks", "PeakDataset", OptDefault::None, "dataset whose peaks give the windows for center: \"peak\"")

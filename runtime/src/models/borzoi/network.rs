@@ -254,7 +254,7 @@ impl Borzoi {
         self.check_input(onehot)?;
         let kind = self.precision.compute_kind();
         // inference (no gradients anywhere): the long, wide levels run in chunks, without full-length temporaries
-        let inference = !onehot.requires_grad() && !self.conv_dna.weight.narrow(0, 0, 1).requires_grad();
+        let inference = !grad_mode_on() || (!onehot.requires_grad() && !self.conv_dna.weight.requires_grad());
         let chunked = |x: &Tensor| inference && x.size()[2] > 2 * INFERENCE_CHUNK;
         let mut x = if chunked(onehot) {
             chunked_conv(onehot, None, &self.conv_dna, true, kind, INFERENCE_CHUNK)
@@ -378,6 +378,11 @@ impl Borzoi {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
+}
+
+/// Whether libtorch records operations for backward passes (false inside `tch::no_grad`).
+fn grad_mode_on() -> bool {
+    (Tensor::zeros([1], (Kind::Float, Device::Cpu)).set_requires_grad(true) * 1.0).requires_grad()
 }
 
 fn is_head(name: &str) -> bool {
