@@ -1,7 +1,8 @@
 //! `gscript bench interpret`: throughput of the interpretation primitives with a randomly initialised model of the
 //! chosen preset (speed does not depend on the weights): motif insertion (motifs/s at a given number of backgrounds,
 //! and the extrapolated time for the whole JASPAR set with 1,000 backgrounds) and ISM (positions/s, seconds per
-//! sequence), in fp32 and bf16, with peak memory.
+//! sequence, by local recomputation and, for comparison, by whole-sequence recomputation), in fp32 and bf16, with peak
+//! memory.
 
 use std::time::Instant;
 
@@ -13,12 +14,15 @@ use super::model::{parse_precisions, parse_preset};
 use crate::data::simulate::JASPAR_VERTEBRATES;
 use crate::error::{Result, RuntimeError};
 use crate::interpret::insertion::shuffle_backgrounds;
-use crate::interpret::{insert_motifs, ism, CellReadout, InsertionOptions};
+use crate::interpret::{insert_motifs, ism, CellReadout, FullRecompute, InsertionOptions};
 use crate::models::scbasset::Preset;
 use crate::models::scbasset::{Precision, ScBasset};
 use crate::motif::{parse_meme, STRING_SOURCE};
 use crate::progress::{CancelToken, NoProgress};
 use crate::DeviceRequest;
+
+/// Positions of the whole-sequence-recomputation ISM the benchmark times (scaled to the whole sequence).
+const FULL_ISM_POSITIONS: usize = 128;
 
 /// Settings of the benchmark.
 #[derive(Clone, Debug)]
@@ -100,8 +104,15 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         tch::get_num_threads()
     );
     println!(
-        "{:<10} {:>14} {:>12} {:>22} {:>14} {:>14}",
-        "precision", "insert seq/s", "motifs/s", "JASPAR×1000 bg (est.)", "ISM pos/s", "ISM s/seq"
+        "{:<10} {:>14} {:>12} {:>22} {:>14} {:>14} {:>16} {:>8}",
+        "precision",
+        "insert seq/s",
+        "motifs/s",
+        "JASPAR×1000 bg (est.)",
+        "ISM pos/s",
+        "ISM s/seq",
+        "full ISM s/seq",
+        "local ×"
     );
     let cancel = CancelToken::default();
     for &precision in &c.precisions {
@@ -136,16 +147,25 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         let t = Instant::now();
         let _ = ism(&model, &seq, start..start + window, &mut NoProgress, &cancel)?;
         let ism_s = t.elapsed().as_secs_f64();
+        // The same ISM recomputing whole sequences (over at most FULL_ISM_POSITIONS positions, scaled).
+        let full_window = window.min(FULL_ISM_POSITIONS);
+        let full_start = (len - full_window) / 2;
+        let t = Instant::now();
+        let _ = ism(&FullRecompute(&model), &seq, full_start..full_start + full_window, &mut NoProgress, &cancel)?;
+        let full_s = t.elapsed().as_secs_f64() * len as f64 / full_window as f64;
+        let local_s = ism_s * len as f64 / window as f64;
         let label = match precision {
             Precision::F32 => "fp32",
             Precision::Bf16 => "bf16",
         };
         println!(
-            "{label:<10} {seq_per_s:>14.1} {:>12.3} {:>22} {:>14.1} {:>14.2}",
+            "{label:<10} {seq_per_s:>14.1} {:>12.3} {:>22} {:>14.1} {:>14.2} {:>16.2} {:>8.1}",
             motifs.len() as f64 / (insert_s * motifs.len() as f64 / (motifs.len() + 1) as f64),
             human(jaspar_s),
             window as f64 / ism_s,
-            ism_s * len as f64 / window as f64
+            local_s,
+            full_s,
+            full_s / local_s
         );
         if device != Device::Cpu {
             tch::Cuda::synchronize(0);

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
-use super::{embed_all, embed_stream, zscore_rows, CellReadout, SequenceEmbedder};
+use super::{embed_all, embed_stream, zscore_rows, CellReadout, Mutation, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::DenoiseScale;
 use crate::motif::Motif;
@@ -162,37 +162,42 @@ pub fn insert_motifs(
     let mut acc = Tensor::zeros([motifs.len() as i64, width], (Kind::Float, device));
     let mut cached: Option<(usize, Vec<u8>)> = None;
     let total = motifs.len() * n_bg;
-    embed_stream(
-        model,
-        total,
-        "inserting motifs",
-        progress,
-        cancel,
-        |range, buf| {
-            for k in range {
-                let (m, i) = (k / n_bg, k % n_bg);
-                if cached.as_ref().is_none_or(|(c, _)| *c != m) {
-                    cached = Some((m, motif_instances(&motifs[m], m, n_bg, opts.seed)));
+    let accumulate = |acc: &mut Tensor, ids: &[i64], z: &Tensor| {
+        let index = Tensor::from_slice(ids).to_device(device);
+        tch::no_grad(|| {
+            let v = if linear { z.shallow_clone() } else { readout.values(z, scale) };
+            let _ = acc.index_add_(0, &index, &v);
+        });
+    };
+    if !insert_local(model, motifs, backgrounds, opts, progress, cancel, |ids, z| accumulate(&mut acc, ids, z))? {
+        embed_stream(
+            model,
+            total,
+            "inserting motifs",
+            progress,
+            cancel,
+            |range, buf| {
+                for k in range {
+                    let (m, i) = (k / n_bg, k % n_bg);
+                    if cached.as_ref().is_none_or(|(c, _)| *c != m) {
+                        cached = Some((m, motif_instances(&motifs[m], m, n_bg, opts.seed)));
+                    }
+                    let inst = &cached.as_ref().unwrap().1;
+                    let w = motifs[m].width();
+                    let s = insertion_start(len, w);
+                    let start = buf.len();
+                    buf.extend_from_slice(&backgrounds[i * len..(i + 1) * len]);
+                    buf[start + s..start + s + w].copy_from_slice(&inst[i * w..(i + 1) * w]);
                 }
-                let inst = &cached.as_ref().unwrap().1;
-                let w = motifs[m].width();
-                let s = insertion_start(len, w);
-                let start = buf.len();
-                buf.extend_from_slice(&backgrounds[i * len..(i + 1) * len]);
-                buf[start + s..start + s + w].copy_from_slice(&inst[i * w..(i + 1) * w]);
-            }
-            Ok(())
-        },
-        |range, z| {
-            let ids: Vec<i64> = range.map(|k| (k / n_bg) as i64).collect();
-            let index = Tensor::from_slice(&ids).to_device(device);
-            tch::no_grad(|| {
-                let v = if linear { z.shallow_clone() } else { readout.values(z, scale) };
-                let _ = acc.index_add_(0, &index, &v);
-            });
-            Ok(())
-        },
-    )?;
+                Ok(())
+            },
+            |range, z| {
+                let ids: Vec<i64> = range.map(|k| (k / n_bg) as i64).collect();
+                accumulate(&mut acc, &ids, z);
+                Ok(())
+            },
+        )?;
+    }
     let (difference, zscore) = tch::no_grad(|| {
         let mean = &acc / n_bg as f64;
         let per_cell = if linear { readout.values(&mean, scale) } else { mean };
@@ -210,6 +215,67 @@ pub fn insert_motifs(
         zscore: flat(zscore)?,
         n_background: n_bg,
     })
+}
+
+/// Backgrounds per [`LocalEmbedder`] cache (about 1 MB of cached activations each for the Keras network).
+const LOCAL_BACKGROUNDS: usize = 128;
+
+/// Motif insertion by local recomputation (an equal-length edit of each background at [`insertion_start`]), when the
+/// model supports it: `consume(motif indices, z)` receives the embeddings. Returns false, having done nothing, when it
+/// does not.
+fn insert_local(
+    model: &dyn SequenceEmbedder,
+    motifs: &[Motif],
+    backgrounds: &[u8],
+    opts: &InsertionOptions,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+    mut consume: impl FnMut(&[i64], &Tensor),
+) -> Result<bool> {
+    let len = model.seq_len();
+    let n_bg = backgrounds.len() / len;
+    let total = motifs.len() * n_bg;
+    let batch = model.batch_size().max(1) * 4;
+    let mut done = 0usize;
+    for c0 in (0..n_bg).step_by(LOCAL_BACKGROUNDS) {
+        let c1 = (c0 + LOCAL_BACKGROUNDS).min(n_bg);
+        let Some(local) = model.local_embedder(&backgrounds[c0 * len..c1 * len]) else {
+            return Ok(false);
+        };
+        let local = local?;
+        if c0 == 0 {
+            progress.start("inserting motifs", Some(total as u64));
+        }
+        let mut pending: Vec<(i64, Mutation)> = Vec::with_capacity(batch);
+        let mut flush = |pending: &mut Vec<(i64, Mutation)>, done: &mut usize| -> Result<()> {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            cancel.check()?;
+            crate::threads::adapt();
+            let (ids, muts): (Vec<i64>, Vec<Mutation>) = std::mem::take(pending).into_iter().unzip();
+            let z = local.embed_mutants(&muts)?;
+            consume(&ids, &z);
+            *done += ids.len();
+            progress.update(*done as u64, "");
+            Ok(())
+        };
+        for (m, motif) in motifs.iter().enumerate() {
+            let w = motif.width();
+            let start = insertion_start(len, w);
+            let inst = motif_instances(motif, m, n_bg, opts.seed);
+            for i in c0..c1 {
+                let bases = inst[i * w..(i + 1) * w].to_vec();
+                pending.push((m as i64, Mutation { reference: i - c0, start, bases }));
+                if pending.len() >= batch {
+                    flush(&mut pending, &mut done)?;
+                }
+            }
+        }
+        flush(&mut pending, &mut done)?;
+    }
+    progress.finish(&format!("{total} sequences embedded"));
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use tch::{Device, Kind, Tensor};
 
-use super::{embed_all, embed_stream, SequenceEmbedder};
+use super::{embed_all, embed_stream, Mutation, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
 use crate::progress::{CancelToken, NoProgress, Progress};
 
@@ -87,6 +87,42 @@ pub fn ism(
         (pos, if j >= r { j + 1 } else { j })
     };
     let mut delta = Tensor::zeros([p as i64 * 4, d], (Kind::Float, model.device()));
+    let row = |k: usize| -> i64 {
+        let (pos, b) = alt(k);
+        ((pos - positions.start) * 4 + b as usize) as i64
+    };
+    if let Some(local) = model.local_embedder(codes) {
+        // Point edits: recompute only the window each layer's output can change (see `local`).
+        let local = local?;
+        let total = 3 * p;
+        progress.start("in-silico mutagenesis", Some(total as u64));
+        let batch = model.batch_size().max(1) * 4;
+        for start in (0..total).step_by(batch) {
+            cancel.check()?;
+            crate::threads::adapt();
+            let end = (start + batch).min(total);
+            let mutations: Vec<Mutation> = (start..end)
+                .map(|k| {
+                    let (pos, b) = alt(k);
+                    Mutation { reference: 0, start: pos, bases: vec![b] }
+                })
+                .collect();
+            let z = local.embed_mutants(&mutations)?;
+            let rows: Vec<i64> = (start..end).map(row).collect();
+            let index = Tensor::from_slice(&rows).to_device(z.device());
+            tch::no_grad(|| {
+                let _ = delta.index_copy_(0, &index, &(z - z_ref.unsqueeze(0)));
+            });
+            progress.update(end as u64, "");
+        }
+        progress.finish(&format!("{total} sequences embedded"));
+        return Ok(IsmDeltas {
+            codes: codes.to_vec(),
+            positions,
+            delta_z: delta.view([p as i64, 4, d]).to_device(Device::Cpu),
+            z_ref: z_ref.to_device(Device::Cpu),
+        });
+    }
     embed_stream(
         model,
         3 * p,
@@ -103,12 +139,7 @@ pub fn ism(
             Ok(())
         },
         |range, z| {
-            let rows: Vec<i64> = range
-                .map(|k| {
-                    let (pos, b) = alt(k);
-                    ((pos - positions.start) * 4 + b as usize) as i64
-                })
-                .collect();
+            let rows: Vec<i64> = range.map(row).collect();
             let index = Tensor::from_slice(&rows).to_device(z.device());
             tch::no_grad(|| {
                 let _ = delta.index_copy_(0, &index, &(z - z_ref.unsqueeze(0)));

@@ -10,9 +10,12 @@
 //! - [`insertion`]: dinucleotide-shuffled backgrounds and per-cell TF activity (`motif_score` of the original).
 //! - [`ism`]: every position × every base, batched; per-cell or per-group logit deltas; normalised scores.
 //! - [`variants`]: `chr:pos:ref:alt` and VCF parsing; [`variant_effect`]: ref vs alt per cell.
+//! - [`local`]: local recomputation of point edits (ISM, equal-length motif insertion) for models that offer it
+//!   ([`SequenceEmbedder::local_embedder`]); everything else recomputes whole sequences.
 
 pub mod insertion;
 pub mod ism;
+pub mod local;
 pub mod variant_effect;
 pub mod variants;
 
@@ -24,6 +27,7 @@ use crate::progress::{CancelToken, Progress};
 
 pub use insertion::{insert_motifs, sample_backgrounds, InsertionOptions, TfActivity};
 pub use ism::{ism, IsmDeltas};
+pub use local::{FullRecompute, LocalEmbedder, Mutation};
 pub use variant_effect::{variant_effects, VariantCentre, VariantEffects, VariantStatus};
 pub use variants::{parse_variant, parse_vcf, read_vcf, Variant, VcfRead};
 
@@ -41,6 +45,12 @@ pub trait SequenceEmbedder {
     }
     /// `z` `(B, D)` fp32 on the model's device for `(B, seq_len)` base codes (UInt8, values 0..4) on that device.
     fn embed_batch(&self, codes: &Tensor) -> Result<Tensor>;
+    /// A [`LocalEmbedder`] over `references` (concatenated codes) when the model supports local recomputation of
+    /// point edits; `None` (the default) makes callers recompute whole sequences.
+    fn local_embedder(&self, references: &[u8]) -> Option<Result<LocalEmbedder<'_>>> {
+        let _ = references;
+        None
+    }
 }
 
 impl SequenceEmbedder for ScBasset {
@@ -61,6 +71,9 @@ impl SequenceEmbedder for ScBasset {
             let x = ScBasset::one_hot(codes).map_err(|e| RuntimeError::Other(e.to_string()))?;
             Ok(self.embed(&x, false).f_to_kind(Kind::Float)?)
         })
+    }
+    fn local_embedder(&self, references: &[u8]) -> Option<Result<LocalEmbedder<'_>>> {
+        Some(LocalEmbedder::new(self, references))
     }
 }
 

@@ -1,0 +1,369 @@
+//! Local recomputation of scBasset embeddings for point edits (the fastISM idea, Nair et al. 2022): the activations
+//! of the reference sequences are cached at the input of every convolution block; an edit of `w` bases at `p` can
+//! only change, at each block's output, the positions whose receptive field meets the edited span. That window widens
+//! by the kernel halo at each convolution and shrinks by the pool at each max-pool; only it is recomputed, from the
+//! mutant's window of the block input overlaid on the reference's cached activations (zero "same" padding past the
+//! sequence ends, −∞ max-pool padding as the model pads). Where a window covers the whole layer this is the full
+//! computation of that layer.
+//!
+//! The bottleneck (GELU → flatten → dense → BN → GELU) is linear up to the dense output, so with `g = gelu(conv1x1
+//! output)` flattened channel-major (`c·P + p`, the network's torch order) the mutant's pre-activation is
+//! `W·g_ref + W[:, changed columns]·(g_mut − g_ref)[changed]` (+ the LoRA adapter's `s·B·A` the same way), followed by
+//! the evaluation-mode batch norm and the final GELU.
+//!
+//! Mutants are grouped by the shape of their windows (every block's window width and overlay clipping), and each group
+//! runs as one batch per layer.
+
+use std::collections::BTreeMap;
+
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
+
+use super::SequenceEmbedder;
+use crate::error::{Result, RuntimeError};
+use crate::models::scbasset::{eval_batch, gelu, ConvBlock, ScBasset};
+
+/// Mutants per batch of the local path.
+const LOCAL_BATCH: usize = 512;
+
+/// An edit of one reference sequence: `bases` (codes 0..4) replace `bases.len()` bases from `start`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mutation {
+    /// Index of the reference sequence the edit applies to.
+    pub reference: usize,
+    /// 0-based first edited position.
+    pub start: usize,
+    /// Replacement base codes (A=0, C=1, G=2, T=3).
+    pub bases: Vec<u8>,
+}
+
+/// Activations of every reference at one level, as rows `(R·(L + 2·margin), C)` (position-major per reference) with
+/// `margin` zero rows at both sequence ends.
+struct LevelCache {
+    rows: Tensor,
+    len: i64,
+    margin: i64,
+}
+
+/// `(R, C, L)` activations as rows `(R·(L + 2·margin), C)` with `margin` zero rows at both ends of each sequence.
+fn padded_rows(x: &Tensor, margin: i64) -> Tensor {
+    let (r, c, len) = (x.size()[0], x.size()[1], x.size()[2]);
+    x.constant_pad_nd([margin, margin]).permute([0, 2, 1]).contiguous().view([r * (len + 2 * margin), c])
+}
+
+/// The bottleneck's effective weight `(U, C·P)` fp32: the compute kind's rounding of the kernel, plus the LoRA update.
+fn dense_weight(model: &ScBasset, kind: Kind) -> Tensor {
+    let dense = model.dense_block();
+    let w = tch::no_grad(|| dense.weight.to_kind(kind).to_kind(Kind::Float).detach());
+    match dense.lora.as_ref().filter(|l| !l.merged) {
+        // (not in place: for fp32 `w` may alias the model's weight)
+        Some(l) => w + l.delta().to_kind(Kind::Float),
+        None => w,
+    }
+}
+
+impl LevelCache {
+    /// `(N, W, C)` windows of `width` positions from `starts` (may reach `margin` past the ends) of references `refs`.
+    fn windows(&self, refs: &[usize], starts: &[i64], width: i64) -> Tensor {
+        let stride = self.len + 2 * self.margin;
+        let mut idx = Vec::with_capacity(refs.len() * width as usize);
+        for (&r, &s) in refs.iter().zip(starts) {
+            let base = r as i64 * stride + s + self.margin;
+            idx.extend(base..base + width);
+        }
+        let index = Tensor::from_slice(&idx).to_device(self.rows.device());
+        self.rows.index_select(0, &index).view([refs.len() as i64, width, -1])
+    }
+}
+
+/// Geometry of one convolution block.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    /// Kernel half-width ("same" padding).
+    halo: i64,
+    pool: i64,
+    pool_padding: i64,
+    len_in: i64,
+    len_out: i64,
+}
+
+/// One mutant's window at one block: input window `[in_start, in_start + in_width)`, output window
+/// `[out_start, out_start + out_width)`, and how much of the mutant's input window falls outside on each side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Step {
+    out_width: i64,
+    drop_left: i64,
+    drop_right: i64,
+    out_start: i64,
+}
+
+/// Mutants that batch together: the edit's width, and every block's (output width, left and right overlay clipping).
+type GroupKey = (usize, Vec<(i64, i64, i64)>);
+
+/// The scBasset trunk with the reference activations cached, for embedding edited references locally.
+pub struct LocalEmbedder<'a> {
+    model: &'a ScBasset,
+    kind: Kind,
+    blocks: Vec<&'a ConvBlock>,
+    weights: Vec<Tensor>,
+    geometry: Vec<Geometry>,
+    /// Inputs of every block (level 0: the one-hot).
+    levels: Vec<LevelCache>,
+    /// `gelu(conv1x1 output)` of the references, `(R·P, C)` rows, in the compute kind.
+    g_ref: LevelCache,
+    /// Dense pre-activations of the references `(R, U)` fp32.
+    pre_ref: Tensor,
+    /// Effective dense weight `(U, C, P)` fp32 (the compute kind's rounding, plus the LoRA update).
+    dense_weight: Tensor,
+    n_refs: usize,
+}
+
+impl<'a> LocalEmbedder<'a> {
+    /// Caches the activations of `references` (concatenated codes, a whole number of the model's sequences).
+    pub fn new(model: &'a ScBasset, references: &[u8]) -> Result<Self> {
+        let len = model.config().seq_len;
+        if references.is_empty() || !references.len().is_multiple_of(len) {
+            return Err(RuntimeError::invalid(
+                "references",
+                format!("{} bases are not a whole number of {len}-bp sequences", references.len()),
+            ));
+        }
+        if let Some(i) = references.iter().position(|&c| c > 3) {
+            return Err(RuntimeError::invalid("references", format!("base code {} at {i}", references[i])));
+        }
+        let n_refs = references.len() / len;
+        let kind = model.precision().compute_kind();
+        let device = model.device();
+        let blocks: Vec<&ConvBlock> = model.conv_blocks().collect();
+        let w = dense_weight(model, kind);
+        let (mut geometry, mut weights) = (Vec::new(), Vec::new());
+        let mut len_in = len as i64;
+        for b in &blocks {
+            let (pool, pp) = if b.pool > 1 { (b.pool, b.pool_padding) } else { (1, 0) };
+            let len_out = if pool > 1 { (len_in + 2 * pp - pool) / pool + 1 } else { len_in };
+            geometry.push(Geometry { halo: b.weight.size()[2] / 2, pool, pool_padding: pp, len_in, len_out });
+            weights.push(b.weight.to_kind(kind));
+            len_in = len_out;
+        }
+        let margin = |g: &Geometry| g.halo + g.pool_padding + g.pool;
+        // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output.
+        let mut level_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
+        let (mut g_rows, mut pre) = (Vec::new(), Vec::new());
+        let chunk = eval_batch(device, model.precision()) * len;
+        tch::no_grad(|| -> Result<()> {
+            for part in references.chunks(chunk) {
+                let codes = Tensor::from_slice(part).view([-1, len as i64]).to_device(device);
+                let mut h = ScBasset::one_hot(&codes).map_err(|e| RuntimeError::Other(e.to_string()))?;
+                for (l, b) in blocks.iter().enumerate() {
+                    level_rows[l].push(padded_rows(&h, margin(&geometry[l])));
+                    h = b.forward_t(&h, false, model.precision());
+                }
+                let g = gelu(&h.to_kind(kind));
+                let flat = g.flatten(1, -1);
+                let dense = model.dense_block();
+                let mut out = flat.linear::<Tensor>(&dense.weight.to_kind(kind), None);
+                if let Some(l) = dense.lora.as_ref().filter(|l| !l.merged) {
+                    out += l.apply_linear(&flat, kind);
+                }
+                pre.push(out.to_kind(Kind::Float));
+                g_rows.push(padded_rows(&g, 0));
+            }
+            Ok(())
+        })?;
+        let levels = level_rows
+            .iter()
+            .zip(&geometry)
+            .map(|(rows, g)| LevelCache { rows: Tensor::cat(rows, 0), len: g.len_in, margin: margin(g) })
+            .collect();
+        let last = geometry.last().map_or(len as i64, |g| g.len_out);
+        let channels = blocks.last().map_or(4, |b| b.out_channels());
+        Ok(LocalEmbedder {
+            model,
+            kind,
+            blocks,
+            weights,
+            geometry,
+            levels,
+            g_ref: LevelCache { rows: Tensor::cat(&g_rows, 0), len: last, margin: 0 },
+            pre_ref: Tensor::cat(&pre, 0),
+            dense_weight: w.view([-1, channels, last]),
+            n_refs,
+        })
+    }
+
+    /// Number of cached references.
+    pub fn n_references(&self) -> usize {
+        self.n_refs
+    }
+
+    /// The windows of a mutant `[start, start + w)`: one step per block, then the final window.
+    fn plan(&self, start: i64, width: i64) -> Vec<Step> {
+        let (mut a, mut w) = (start, width);
+        let mut steps = Vec::with_capacity(self.geometry.len());
+        for g in &self.geometry {
+            let (lo, hi) = (a - g.halo + g.pool_padding, a + w + g.halo + g.pool_padding);
+            let lo = lo.div_euclid(g.pool).max(0);
+            let hi = ((hi + g.pool - 1).div_euclid(g.pool)).min(g.len_out);
+            let in_start = lo * g.pool - g.pool_padding - g.halo;
+            let in_width = (hi - lo) * g.pool + 2 * g.halo;
+            let drop_left = (in_start - a).max(0);
+            let drop_right = ((a + w) - (in_start + in_width)).max(0);
+            steps.push(Step { out_width: hi - lo, drop_left, drop_right, out_start: lo });
+            a = lo;
+            w = hi - lo;
+        }
+        steps
+    }
+
+    /// `z` `(M, D)` fp32 of the edited references, in the order of `mutations`.
+    pub fn embed_mutants(&self, mutations: &[Mutation]) -> Result<Tensor> {
+        let len = self.model.config().seq_len;
+        for m in mutations {
+            if m.reference >= self.n_refs
+                || m.bases.is_empty()
+                || m.start + m.bases.len() > len
+                || m.bases.iter().any(|&b| b > 3)
+            {
+                return Err(RuntimeError::invalid(
+                    "mutations",
+                    format!(
+                        "edit of {} bases at {} of reference {} does not fit {} references of {len} bp with codes 0..4",
+                        m.bases.len(),
+                        m.start,
+                        m.reference,
+                        self.n_refs
+                    ),
+                ));
+            }
+        }
+        let device = self.model.device();
+        let d = self.pre_ref.size()[1];
+        let out = Tensor::zeros([mutations.len() as i64, d], (Kind::Float, device));
+        // Group by window shapes (widths and clipping; not starts).
+        let mut groups: BTreeMap<GroupKey, Vec<(usize, Vec<Step>)>> = BTreeMap::new();
+        for (i, m) in mutations.iter().enumerate() {
+            let steps = self.plan(m.start as i64, m.bases.len() as i64);
+            let key = steps.iter().map(|s| (s.out_width, s.drop_left, s.drop_right)).collect();
+            groups.entry((m.bases.len(), key)).or_default().push((i, steps));
+        }
+        tch::no_grad(|| -> Result<()> {
+            for members in groups.values() {
+                for chunk in members.chunks(LOCAL_BATCH) {
+                    let z = self.embed_group(mutations, chunk)?;
+                    let rows: Vec<i64> = chunk.iter().map(|(i, _)| *i as i64).collect();
+                    let _ = out.shallow_clone().index_copy_(0, &Tensor::from_slice(&rows).to_device(device), &z);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// One batch of mutants sharing their window shapes.
+    fn embed_group(&self, mutations: &[Mutation], chunk: &[(usize, Vec<Step>)]) -> Result<Tensor> {
+        let device = self.model.device();
+        let n = chunk.len() as i64;
+        let refs: Vec<usize> = chunk.iter().map(|(i, _)| mutations[*i].reference).collect();
+        let w0 = mutations[chunk[0].0].bases.len() as i64;
+        let codes: Vec<u8> = chunk.iter().flat_map(|(i, _)| mutations[*i].bases.iter().copied()).collect();
+        let codes = Tensor::from_slice(&codes).view([n, w0]).to_device(device);
+        // The mutant's window of the current level: values (N, C, w) at [starts, starts + w).
+        let mut values = ScBasset::one_hot(&codes).map_err(|e| RuntimeError::Other(e.to_string()))?;
+        let mut starts: Vec<i64> = chunk.iter().map(|(i, _)| mutations[*i].start as i64).collect();
+        for (l, (g, block)) in self.geometry.iter().zip(&self.blocks).enumerate() {
+            let step = chunk[0].1[l];
+            let w = values.size()[2];
+            let out_starts: Vec<i64> = chunk.iter().map(|(_, s)| s[l].out_start).collect();
+            let in_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding - g.halo).collect();
+            let in_width = step.out_width * g.pool + 2 * g.halo;
+            let level = &self.levels[l];
+            // Reference window (N, W, C), overlaid with the mutant's values where it lies inside.
+            let window = level.windows(&refs, &in_starts, in_width).to_kind(values.kind());
+            let keep = w - step.drop_left - step.drop_right;
+            if keep > 0 {
+                let src = values.narrow(2, step.drop_left, keep).permute([0, 2, 1]).reshape([n * keep, -1]);
+                let mut idx = Vec::with_capacity((n * keep) as usize);
+                for (k, (&a, &s)) in starts.iter().zip(&in_starts).enumerate() {
+                    let first = k as i64 * in_width + a + step.drop_left - s;
+                    idx.extend(first..first + keep);
+                }
+                let flat = window.view([n * in_width, -1]);
+                let _ = flat.shallow_clone().index_copy_(0, &Tensor::from_slice(&idx).to_device(device), &src);
+            }
+            // Positions past the block input's ends read the cache's zero margin: the convolution's zero padding.
+            let h = gelu(&window.permute([0, 2, 1]).to_kind(self.kind));
+            let mut conv = h.conv1d::<Tensor>(&self.weights[l], None, [1], [0], [1], 1);
+            if let Some(lora) = block.lora.as_ref().filter(|lo| !lo.merged) {
+                conv += lora.apply_conv(&h, 0, self.kind);
+            }
+            let mut y = block.bn.forward_t(&conv, false);
+            if g.pool > 1 {
+                // Convolution outputs past the ends are the max-pool's −∞ padding.
+                let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
+                if let Some(m) = position_mask(&conv_starts, step.out_width * g.pool, g.len_in, device) {
+                    y = y.where_self(&m, &Tensor::full([], f64::NEG_INFINITY, (y.kind(), device)));
+                }
+                y = y.max_pool1d([g.pool], [g.pool], [0], [1], false);
+            }
+            values = y;
+            starts = out_starts;
+        }
+        // Bottleneck: pre = pre_ref + W[:, :, window]·(g_mut − g_ref) per start.
+        let w = values.size()[2];
+        let g_mut = gelu(&values.to_kind(self.kind)).to_kind(Kind::Float);
+        let g_ref = self.g_ref.windows(&refs, &starts, w).to_kind(Kind::Float).permute([0, 2, 1]);
+        let diff = (g_mut - g_ref).reshape([n, -1]);
+        let ref_index = Tensor::from_slice(&refs.iter().map(|&r| r as i64).collect::<Vec<_>>()).to_device(device);
+        let pre = self.pre_ref.index_select(0, &ref_index);
+        let mut by_start: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for (k, &s) in starts.iter().enumerate() {
+            by_start.entry(s).or_default().push(k as i64);
+        }
+        for (s, rows) in by_start {
+            let wt = self.dense_weight.narrow(2, s, w).reshape([self.dense_weight.size()[0], -1]);
+            let rows = Tensor::from_slice(&rows).to_device(device);
+            let contrib = diff.index_select(0, &rows).matmul(&wt.tr());
+            let _ = pre.shallow_clone().index_add_(0, &rows, &contrib);
+        }
+        let dense = self.model.dense_block();
+        Ok(gelu(&dense.bn.forward_t(&pre, false)))
+    }
+}
+
+/// A model seen without its local recomputation: every edited sequence runs through the whole network (benchmarks
+/// and tests compare the two paths with it).
+pub struct FullRecompute<'a>(pub &'a dyn SequenceEmbedder);
+
+impl SequenceEmbedder for FullRecompute<'_> {
+    fn seq_len(&self) -> usize {
+        self.0.seq_len()
+    }
+    fn embedding_dim(&self) -> usize {
+        self.0.embedding_dim()
+    }
+    fn device(&self) -> Device {
+        self.0.device()
+    }
+    fn batch_size(&self) -> usize {
+        self.0.batch_size()
+    }
+    fn embed_batch(&self, codes: &Tensor) -> Result<Tensor> {
+        self.0.embed_batch(codes)
+    }
+}
+
+/// `(N, 1, width)` mask of the positions `[start, start + width)` that lie inside `0..len`, or `None` when all do.
+fn position_mask(starts: &[i64], width: i64, len: i64, device: Device) -> Option<Tensor> {
+    if starts.iter().all(|&s| s >= 0 && s + width <= len) {
+        return None;
+    }
+    let mut m = Vec::with_capacity(starts.len() * width as usize);
+    for &s in starts {
+        m.extend((s..s + width).map(|p| p >= 0 && p < len));
+    }
+    Some(Tensor::from_slice(&m).view([starts.len() as i64, 1, width]).to_device(device))
+}
+
+#[cfg(test)]
+#[path = "local_tests.rs"]
+mod tests;

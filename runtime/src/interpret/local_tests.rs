@@ -1,0 +1,211 @@
+//! Local recomputation against full forward passes.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Kind, Tensor};
+
+use super::*;
+use crate::adapters::{attach_lora, LoraConfig};
+use crate::interpret::{embed_all, ism};
+use crate::models::scbasset::{Precision, Preset, ScBasset};
+use crate::progress::{CancelToken, NoProgress};
+
+/// A model with non-trivial batch-norm parameters and statistics, optionally LoRA-adapted with non-zero `B`.
+fn model(preset: Preset, lora: bool) -> (nn::VarStore, ScBasset) {
+    tch::manual_seed(7);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut net = ScBasset::new(&vs.root(), &preset.config(3)).unwrap();
+    if lora {
+        let config = LoraConfig { rank: 2, alpha: 4.0, targets: vec!["*".into()] };
+        attach_lora(&mut net, &vs.root().sub("lora"), &config).unwrap();
+    }
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.ends_with("bn.weight") {
+                let _ = t.uniform_(0.5, 1.5);
+            } else if name.ends_with("bn.bias") || name.ends_with("running_mean") || name.ends_with("lora_b") {
+                t.copy_(&(t.randn_like() * 0.2));
+            } else if name.ends_with("running_var") {
+                let _ = t.uniform_(0.5, 2.0);
+            }
+        }
+    });
+    (vs, net)
+}
+
+fn random_codes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(0..4u8)).collect()
+}
+
+/// `z` of every mutant by full forward passes.
+fn full_z(net: &ScBasset, refs: &[u8], mutations: &[Mutation]) -> Tensor {
+    let len = net.config().seq_len;
+    let mut codes = Vec::new();
+    for m in mutations {
+        let mut s = refs[m.reference * len..(m.reference + 1) * len].to_vec();
+        s[m.start..m.start + m.bases.len()].copy_from_slice(&m.bases);
+        codes.extend(s);
+    }
+    embed_all(&FullRecompute(net), &codes, "", &mut NoProgress, &CancelToken::default()).unwrap()
+}
+
+fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = b.abs().max().double_value(&[]).max(1e-12);
+    (a - b).abs().max().double_value(&[]) / scale
+}
+
+/// Point mutants at both ends, near them and in the middle, plus a few wider edits.
+fn mutations(len: usize, n_refs: usize, seed: u64) -> Vec<Mutation> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut positions = vec![0, 1, 2, 3, 7, 8, 9, len / 2 - 1, len / 2, len - 10, len - 9, len - 4, len - 2, len - 1];
+    positions.extend((0..6).map(|_| rng.random_range(0..len)));
+    for (i, &p) in positions.iter().enumerate() {
+        out.push(Mutation { reference: i % n_refs, start: p, bases: vec![rng.random_range(0..4u8)] });
+    }
+    for w in [2usize, 5, 19] {
+        for start in [0, 1, len / 3, len - w - 1, len - w] {
+            let bases = (0..w).map(|_| rng.random_range(0..4u8)).collect();
+            out.push(Mutation { reference: start % n_refs, start, bases });
+        }
+    }
+    out
+}
+
+fn check_preset(preset: Preset, lora: bool, precision: Precision, tol: f64) {
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, mut net) = model(preset, lora);
+    net.set_precision(precision);
+    let len = net.config().seq_len;
+    let refs = random_codes(2 * len, 11);
+    let local = LocalEmbedder::new(&net, &refs).unwrap();
+    let muts = mutations(len, 2, 5);
+    let ours = local.embed_mutants(&muts).unwrap();
+    let full = full_z(&net, &refs, &muts);
+    let err = rel_err(&ours, &full);
+    eprintln!("{preset} lora={lora} {precision:?}: relative error {err:.2e}");
+    assert!(err <= tol, "{preset} lora={lora} {precision:?}: relative error {err} > {tol}");
+    // per mutant too: every row must match, not only the largest
+    for i in 0..muts.len() as i64 {
+        let e = rel_err(&ours.get(i), &full.get(i));
+        assert!(e <= tol * 10.0, "{preset} mutant {:?}: {e}", muts[i as usize]);
+    }
+}
+
+#[test]
+fn tiny_local_equals_full() {
+    check_preset(Preset::Tiny, false, Precision::F32, 1e-5);
+}
+
+#[test]
+fn keras_local_equals_full() {
+    check_preset(Preset::Keras, false, Precision::F32, 1e-5);
+}
+
+#[test]
+fn scvi_local_equals_full() {
+    check_preset(Preset::Scvi, false, Precision::F32, 1e-5);
+}
+
+#[test]
+fn lora_local_equals_full() {
+    check_preset(Preset::Tiny, true, Precision::F32, 1e-5);
+    check_preset(Preset::Scvi, true, Precision::F32, 1e-5);
+}
+
+/// bf16 rounds every activation to 8 significant bits (relative 2⁻⁸ ≈ 4e-3 per rounding); the local and full paths
+/// round different intermediate sums (window vs whole-sequence convolutions, `W·g_ref + W·Δg` vs `W·g_mut`), so after
+/// a handful of layers they agree to about 1e-2 of the embedding's scale.
+#[test]
+fn bf16_local_close_to_full_bf16() {
+    check_preset(Preset::Tiny, false, Precision::Bf16, 2e-2);
+    check_preset(Preset::Scvi, true, Precision::Bf16, 2e-2);
+}
+
+#[test]
+fn whole_sequence_ism_local_equals_full() {
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, net) = model(Preset::Tiny, false);
+    let len = net.config().seq_len;
+    let seq = random_codes(len, 3);
+    let cancel = CancelToken::default();
+    let ours = ism(&net, &seq, 0..len, &mut NoProgress, &cancel).unwrap();
+    let full = ism(&FullRecompute(&net), &seq, 0..len, &mut NoProgress, &cancel).unwrap();
+    let err = rel_err(&ours.delta_z, &full.delta_z);
+    // deltas are differences of z: compare against z's scale
+    let scale = full.z_ref.abs().max().double_value(&[]) / full.delta_z.abs().max().double_value(&[]);
+    assert!(err <= 1e-5 * scale.max(1.0), "relative error {err}");
+    assert!(ours.z_ref.equal(&full.z_ref));
+}
+
+#[test]
+fn rejects_bad_edits() {
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, net) = model(Preset::Tiny, false);
+    let len = net.config().seq_len;
+    let refs = random_codes(len, 1);
+    assert!(LocalEmbedder::new(&net, &refs[1..]).is_err());
+    let local = LocalEmbedder::new(&net, &refs).unwrap();
+    for m in [
+        Mutation { reference: 1, start: 0, bases: vec![0] },
+        Mutation { reference: 0, start: len - 1, bases: vec![0, 1] },
+        Mutation { reference: 0, start: 0, bases: vec![4] },
+        Mutation { reference: 0, start: 0, bases: vec![] },
+    ] {
+        assert!(local.embed_mutants(&[m]).is_err());
+    }
+}
+
+/// Full vs local ISM of one full-size Keras sequence (fp32):
+/// `cargo test -p gscript-runtime --release --lib local_tests::ism_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ism_speed() {
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, net) = model(Preset::Keras, false);
+    let len = net.config().seq_len;
+    let seq = random_codes(len, 3);
+    let cancel = CancelToken::default();
+    let t = std::time::Instant::now();
+    let ours = ism(&net, &seq, 0..len, &mut NoProgress, &cancel).unwrap();
+    let local_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let full = ism(&FullRecompute(&net), &seq, 0..len, &mut NoProgress, &cancel).unwrap();
+    let full_s = t.elapsed().as_secs_f64();
+    let err = rel_err(&ours.delta_z, &full.delta_z);
+    eprintln!(
+        "ISM of {len} bp ({} mutants): full {full_s:.2} s, local {local_s:.2} s, speed-up {:.1}x, delta rel err {err:.2e}",
+        3 * len,
+        full_s / local_s
+    );
+    let _ = Kind::Float;
+}
+
+#[test]
+fn motif_insertion_local_equals_full() {
+    use crate::interpret::{insert_motifs, CellReadout, InsertionOptions};
+    use crate::models::scbasset::DenoiseScale;
+    use crate::motif::{parse_meme, STRING_SOURCE};
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, net) = model(Preset::Tiny, true);
+    let len = net.config().seq_len;
+    // widths 1, 7, 20 and the whole sequence (the window then covers every layer: full computation)
+    let mut text = String::from("MEME version 4\n\n");
+    for w in [1, 7, 20, len] {
+        text += &format!("MOTIF W{w}\nletter-probability matrix: alength= 4 w= {w}\n");
+        text += &"0.4 0.3 0.2 0.1\n".repeat(w);
+        text += "\n";
+    }
+    let motifs = parse_meme(&text, STRING_SOURCE).unwrap().motifs;
+    let bg = random_codes(150 * len, 9);
+    let readout = CellReadout::of_scbasset(&net);
+    let opts = InsertionOptions { seed: 2, scale: DenoiseScale::Logit };
+    let cancel = CancelToken::default();
+    let ours = insert_motifs(&net, &readout, &motifs, &bg, &opts, &mut NoProgress, &cancel).unwrap();
+    let full = insert_motifs(&FullRecompute(&net), &readout, &motifs, &bg, &opts, &mut NoProgress, &cancel).unwrap();
+    let (a, b) = (Tensor::from_slice(&ours.difference), Tensor::from_slice(&full.difference));
+    let scale = b.abs().max().double_value(&[]);
+    let err = (a - b).abs().max().double_value(&[]);
+    assert!(err <= 1e-4 * scale.max(1.0), "insertion differences differ by {err} (scale {scale})");
+}
