@@ -332,27 +332,26 @@ impl Borzoi {
         Ok(self.joined(&x, train))
     }
 
-    /// The track head of `species` on an embedding `(B, embedding_dim, bins)`: softplus of a 1×1 convolution, fp32.
-    pub fn head(&self, embedding: &Tensor, species: Species) -> Result<Tensor, ModelError> {
+    /// The 1×1 convolution of the head of `species`, or an error naming the missing head.
+    fn head_conv(&self, species: Species) -> Result<&Conv1d, ModelError> {
         let head = match species {
             Species::Human => self.human_head.as_ref(),
             Species::Mouse => self.mouse_head.as_ref(),
         };
-        let head = head.ok_or_else(|| {
+        head.ok_or_else(|| {
             ModelError::invalid("head", format!("this model has no {} head", format!("{species:?}").to_lowercase()))
-        })?;
+        })
+    }
+
+    /// The track head of `species` on an embedding `(B, embedding_dim, bins)`: softplus of a 1×1 convolution, fp32.
+    pub fn head(&self, embedding: &Tensor, species: Species) -> Result<Tensor, ModelError> {
+        let head = self.head_conv(species)?;
         Ok(head.forward(&cast(embedding, Kind::Float), Kind::Float).softplus())
     }
 
     /// The 1×1 convolution of the head of `species`: `(tracks, embedding_dim, 1)` weight and `(tracks)` bias.
     pub fn head_weights(&self, species: Species) -> Result<(Tensor, Tensor), ModelError> {
-        let head = match species {
-            Species::Human => self.human_head.as_ref(),
-            Species::Mouse => self.mouse_head.as_ref(),
-        };
-        let head = head.ok_or_else(|| {
-            ModelError::invalid("head", format!("this model has no {} head", format!("{species:?}").to_lowercase()))
-        })?;
+        let head = self.head_conv(species)?;
         let bias = head
             .bias
             .as_ref()
