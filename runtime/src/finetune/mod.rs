@@ -176,6 +176,12 @@ mod tests {
         )
         .unwrap();
         freeze_trunk(&net);
+        // The starting weights, copied into the fresh models below: re-seeding alone would not reproduce them while
+        // other tests draw from libtorch's global generator in parallel threads.
+        let snapshot = |vs: &nn::VarStore| -> std::collections::HashMap<String, Tensor> {
+            vs.variables().into_iter().map(|(name, t)| (name, t.copy())).collect()
+        };
+        let (init_vs, init_avs) = (snapshot(&vs), snapshot(&avs));
         let trunk_before: Vec<Tensor> = net.trunk_tensors().iter().map(|t| t.copy()).collect();
         let adapters = adapter_tensors(&mut net);
         let b_before: Vec<Tensor> = adapters.iter().map(|(_, t)| t.copy()).collect();
@@ -229,6 +235,13 @@ mod tests {
             )
             .unwrap();
             freeze_trunk(&net);
+            tch::no_grad(|| {
+                for (store, init) in [(&vs, &init_vs), (&avs, &init_avs)] {
+                    for (name, mut t) in store.variables() {
+                        t.copy_(&init[&name]);
+                    }
+                }
+            });
             let (w, b) = net.cell_layer();
             let mut params: Vec<Param> = adapter_tensors(&mut net)
                 .into_iter()
