@@ -6,10 +6,12 @@
 pub mod adapters;
 pub mod analysis;
 pub mod bench;
+pub mod coverage;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod finetune;
+pub mod genes;
 pub mod heads;
 pub mod info;
 pub mod interpret;

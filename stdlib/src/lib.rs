@@ -7,6 +7,7 @@ use gscript_lang::{Package, Registrar};
 pub mod analysis;
 pub mod borzoi;
 pub mod bridge;
+pub mod coverage;
 pub mod finetune;
 pub mod interpret;
 pub mod io;
@@ -22,12 +23,13 @@ pub struct StdLib;
 
 /// The standard library's help areas (name, title), in the order `help()`, the manual and the README list them
 /// (after the language's own `core`).
-pub const AREAS: [(&str, &str); 8] = [
+pub const AREAS: [(&str, &str); 9] = [
     ("io", "Reading and writing data"),
     ("seq", "Sequences and genomes"),
     ("model", "scBasset models and training"),
     ("interpret", "Interpretation: motifs, ISM, variants"),
     ("borzoi", "Borzoi and Flashzoi: coverage tracks from sequence"),
+    ("coverage", "Single-cell coverage: fragments, BAM, genes, tracks"),
     ("finetune", "Transfer learning"),
     ("analysis", "Single-cell analysis"),
     ("plot", "Figures"),
@@ -50,5 +52,6 @@ impl Package for StdLib {
         interpret::register(reg);
         finetune::register(reg);
         borzoi::register(reg);
+        coverage::register(reg);
     }
 }
