@@ -437,22 +437,30 @@ fn register_more(reg: &mut Registrar) {
             .details("`series` maps a label to an array of values spread evenly over the region, or to #{positions: [...], values: [...]} \
                       with genomic positions. A Matrix (as BorzoiModel.predict_tracks returns) gives one row per matrix row (at most \
                       32; select tracks first), its columns placed by their names: `chr:start-end` bins (drawn at their centres; \
-                      bins beyond the chromosome start are left out) or `start-end` offsets within a sequence.")
+                      bins beyond the chromosome start are left out) or `start-end` offsets within a sequence. Rows named \
+                      `group:track` (coverage.pseudobulk) are grouped by group, labelled and coloured by track (RNA +, RNA −, \
+                      ATAC); RNA rows share one y range, ATAC rows another. With `genes`, the genes overlapping the region are \
+                      drawn under the rows (exon boxes, strand chevrons, names), genome-browser style.")
             .opt("title", "string", OptDefault::None, "title")
-            .opt("shared_y", "bool", OptDefault::Bool(false), "use one y range for every row"),
+            .opt("shared_y", "bool", OptDefault::Bool(false), "use one y range for every row")
+            .opt("genes", "Genes", OptDefault::None, "draw a gene track under the rows (exons, strand, names; from load_genes)")
+            .opt("rows", "array", OptDefault::None, "Matrix rows to draw (indices or names), in that order"),
     )
     .example("let fig = plot_track(\"chr1:1000-1100\", #{signal: [0.1, 0.5, 0.9, 0.4, 0.2]});")
+    .example("let sim = simulate_multiome(out_path(\"mo\"), #{cells: 40});\nlet cov = load_fragments(sim.fragments, #{genome: sim.genome}).join(load_rna_coverage(sim.bam));\nlet types = sim.truth.cell_types;\nlet pb = cov.pseudobulk(\"chr1:0-65536\", #{groups: cov.cells().map(|b| types[b]), bin: 128});\nlet fig = plot_track(pb, #{genes: load_genes(sim.gtf), title: \"pseudobulk coverage\"});")
     .example("let sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\nlet p = borzoi_model().predict_tracks(sim.genome, \"chr1:3000-3100\", #{tracks: [0, 1]});\nlet fig = plot_track(p, #{title: \"untrained tiny Borzoi\"});");
     let specs = doc.options.clone();
     register_overload1(reg, "plot_track", specs, |m: Matrix, o| {
         const P: &str = "plot_track";
-        let (region, series) = matrix_tracks(P, &m)?;
+        let m = crate::coverage::tracks::select_rows(P, m, o)?;
+        let (region, mut series) = matrix_tracks(P, &m)?;
         let opts = TrackOptions {
             title: title(o, "title")?,
             shared_y: o.bool("shared_y")?.unwrap_or(false),
             ..TrackOptions::default()
         };
         let (chrom, start, end) = region;
+        let opts = crate::coverage::tracks::style_tracks(P, o, (&chrom, start, end), &mut series, opts)?;
         finish(P, Figure::track((&chrom, start, end), series, opts).map_err(in_primitive(P))?, o)
     });
     register2(reg, doc, |region: String, series: Map, o| {
@@ -478,11 +486,15 @@ fn register_more(reg: &mut Registrar) {
             };
             out.push(TrackSeries { label: label.to_string(), positions, values });
         }
+        if o.has("rows") {
+            return Err(primitive_error(P, Some("rows"), "selects rows of a Matrix; give the series you want instead"));
+        }
         let opts = TrackOptions {
             title: title(o, "title")?,
             shared_y: o.bool("shared_y")?.unwrap_or(false),
             ..TrackOptions::default()
         };
+        let opts = crate::coverage::tracks::style_tracks(P, o, (&r.chrom, r.start, r.end), &mut out, opts)?;
         finish(P, Figure::track((&r.chrom, r.start, r.end), out, opts).map_err(in_primitive(P))?, o)
     });
 }

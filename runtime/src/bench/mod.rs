@@ -7,6 +7,7 @@
 //! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
 //! - [`borzoi`]: Borzoi forward seconds and peak memory, with borzoi-pytorch beside it (`gscript bench borzoi`).
+//! - [`coverage`]: fragments import beside SnapATAC2 (`gscript bench coverage`).
 //! - [`contention`]: training alone and beside a second training, thread count adapted or fixed
 //!   (`gscript bench contention`).
 //!
@@ -16,6 +17,7 @@
 pub mod analysis;
 pub mod borzoi;
 pub mod contention;
+pub mod coverage;
 pub mod data;
 pub mod finetune;
 pub mod interpret;
@@ -56,6 +58,9 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench borzoi [--preset P] [--length BP] [--precision fp32|bf16|both] [--peer PYTHON] ...
                                                                Borzoi forward seconds and peak memory, beside
                                                                borzoi-pytorch (--help)
+  gscript bench coverage [--fragments N] [--cells C] [--peer PYTHON] [--json] ...
+                                                               fragments import (fragments/s, peak memory) beside
+                                                               SnapATAC2 (--help)
   gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, thread
                                                                count adapted to free cores or fixed (--help)
 ";
@@ -74,6 +79,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "finetune" => Some(finetune::USAGE),
         "contention" => Some(contention::USAGE),
         "borzoi" => Some(borzoi::USAGE),
+        "coverage" => Some(coverage::USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -109,6 +115,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             let config = borzoi::BorzoiBenchConfig::from_args(rest).map_err(|e| usage("borzoi", e, ""))?;
             borzoi::print(&config)
         }
+        "coverage" => {
+            let config = coverage::CoverageBenchConfig::from_args(rest).map_err(|e| usage("coverage", e, ""))?;
+            coverage::print(&config)
+        }
         "analysis" => {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
@@ -123,7 +133,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention or borzoi"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi or coverage"
         ))),
     }
 }

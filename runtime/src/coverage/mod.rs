@@ -51,7 +51,9 @@ impl TrackKind {
             "rna_plus" | "+" | "plus" => Ok(TrackKind::RnaPlus),
             "rna_minus" | "-" | "minus" => Ok(TrackKind::RnaMinus),
             "atac" => Ok(TrackKind::Atac),
-            _ => Err(RuntimeError::invalid("tracks", format!("unknown track {s:?} (valid: rna_plus, rna_minus, atac)"))),
+            _ => {
+                Err(RuntimeError::invalid("tracks", format!("unknown track {s:?} (valid: rna_plus, rna_minus, atac)")))
+            }
         }
     }
 }
@@ -101,10 +103,7 @@ impl Coverage {
     /// Keeps the cells with `keep[cell]`, in order.
     pub fn subset_cells(&self, keep: &[bool]) -> Result<Coverage> {
         if keep.len() != self.cells.len() {
-            return Err(RuntimeError::invalid(
-                "cells",
-                format!("{} flags for {} cells", keep.len(), self.cells.len()),
-            ));
+            return Err(RuntimeError::invalid("cells", format!("{} flags for {} cells", keep.len(), self.cells.len())));
         }
         Ok(Coverage {
             refs: self.refs.clone(),

@@ -200,6 +200,12 @@ impl InsertionsBuilder {
     pub fn push(&mut self, chrom: usize, pos: u32, cell: u32) {
         self.chroms[chrom].push(pack(pos, cell));
     }
+    /// Makes room for at least `n` chromosomes (for readers that discover chromosomes as they go).
+    pub fn ensure_chroms(&mut self, n: usize) {
+        if self.chroms.len() < n {
+            self.chroms.resize_with(n, Vec::new);
+        }
+    }
     /// Number of entries pushed so far.
     pub fn len(&self) -> usize {
         self.chroms.iter().map(Vec::len).sum()
@@ -318,6 +324,12 @@ impl ReadsBuilder {
         ReadsBuilder { chroms: vec![Vec::new(); n_chroms] }
     }
     /// A read anchored at `anchor` with signed length `len` (see the module docs; `len != 0`).
+    /// Makes room for at least `n` chromosomes.
+    pub fn ensure_chroms(&mut self, n: usize) {
+        if self.chroms.len() < n {
+            self.chroms.resize_with(n, Vec::new);
+        }
+    }
     #[inline]
     pub fn push(&mut self, chrom: usize, anchor: u32, cell: u32, len: i32) {
         self.chroms[chrom].push((pack(anchor, cell), len));

@@ -113,7 +113,7 @@ fn locate(cov: &Coverage, region: &Region, bin: u32) -> Result<(usize, u64)> {
             format!("{region} starts past the end of {} ({len} bp)", region.chrom),
         ));
     }
-    if region.len() % bin as u64 != 0 {
+    if !region.len().is_multiple_of(bin as u64) {
         return Err(RuntimeError::invalid(
             "region",
             format!("{region} is {} bp, not a multiple of the bin width {bin}", region.len()),
@@ -339,8 +339,9 @@ pub fn pseudobulk(
             }
             TrackKind::RnaPlus | TrackKind::RnaMinus => {
                 let reads = if *kind == TrackKind::RnaPlus { &cov.rna_plus } else { &cov.rna_minus };
-                let reads =
-                    reads.as_ref().ok_or_else(|| RuntimeError::invalid("tracks", format!("no {} track", kind.name())))?;
+                let reads = reads
+                    .as_ref()
+                    .ok_or_else(|| RuntimeError::invalid("tracks", format!("no {} track", kind.name())))?;
                 add_reads(reads, chrom, region.start, end_in, raw.bin as u64, &slots, &mut out, stride, nt, t);
                 for x in out.iter_mut().skip(t).step_by(nt) {
                     *x /= raw.read_length;

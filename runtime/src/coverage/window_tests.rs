@@ -120,11 +120,8 @@ fn targets_equal_the_literal_per_base_procedure() {
         }
     }
     // A channel order other than scooby's, and a different bin width.
-    let opts = WindowOptions {
-        bin: 16,
-        tracks: Some(vec![TrackKind::Atac, TrackKind::RnaMinus]),
-        ..WindowOptions::default()
-    };
+    let opts =
+        WindowOptions { bin: 16, tracks: Some(vec![TrackKind::Atac, TrackKind::RnaMinus]), ..WindowOptions::default() };
     let region: Region = "chr2:100-900".parse().unwrap();
     let t = window_targets(&cov, &region, &[1, 2], &opts).unwrap();
     assert_close(&t.data, &naive(&cov, &region, &[1, 2], &opts));
@@ -152,8 +149,9 @@ fn reverse_complement_flips_bins_and_swaps_strands() {
     let cov = random_coverage(3, 2);
     let region: Region = "chr1:320-1600".parse().unwrap();
     let fwd = window_targets(&cov, &region, &[0, 1, 2], &WindowOptions::default()).unwrap();
-    let rev = window_targets(&cov, &region, &[0, 1, 2], &WindowOptions { reverse_complement: true, ..Default::default() })
-        .unwrap();
+    let rev =
+        window_targets(&cov, &region, &[0, 1, 2], &WindowOptions { reverse_complement: true, ..Default::default() })
+            .unwrap();
     for b in 0..fwd.bins {
         for cell in 0..3 {
             let f = |t: usize| fwd.get(b, cell * 3 + t);

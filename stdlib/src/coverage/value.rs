@@ -16,9 +16,10 @@ use crate::bridge::{in_argument, in_primitive, register1, register_method1, Scri
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
-/// Coverage held in a script (shared, immutable; methods that change it return a new one).
+/// Coverage held in a script (shared, immutable; methods that change it return a new one), with the per-cell QC
+/// table of the import when there is one (`coverage.qc()`).
 #[derive(Clone)]
-pub struct CoverageValue(pub Arc<Coverage>);
+pub struct CoverageValue(pub Arc<Coverage>, pub Option<crate::values::Table>);
 
 fn thousands(n: u64) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
@@ -44,7 +45,7 @@ fn per_cell(c: &Coverage, t: TrackKind) -> Vec<u64> {
 
 impl CoverageValue {
     pub fn new(c: Coverage) -> Self {
-        CoverageValue(Arc::new(c))
+        CoverageValue(Arc::new(c), None)
     }
 
     /// `Coverage: 200 cells × rna_plus, rna_minus, atac (1,234,567 insertions, 456,789 reads), 3 chromosomes, 6.0 Mb`.
@@ -145,15 +146,22 @@ fn window_options(primitive: &str, o: &Options) -> ScriptResult<WindowOptions> {
             None => Ok(default),
         }
     };
-    Ok(WindowOptions {
+    let common = WindowOptions {
         bin: o.int_at_least("bin", 1)?.map_or(d.bin, |b| b as u32),
         tracks: track_list(primitive, o)?,
+        read_length: positive("read_length", d.read_length)?,
+        ..d.clone()
+    };
+    // pseudobulk sums raw values: the transform settings are window's only.
+    if primitive == "pseudobulk" {
+        return Ok(common);
+    }
+    Ok(WindowOptions {
         transform: o.bool("transform")?.unwrap_or(d.transform),
         clip_soft: positive("clip_soft", d.clip_soft)?,
-        clip_hard: d.clip_hard,
-        read_length: positive("read_length", d.read_length)?,
         atac_scale: positive("atac_scale", d.atac_scale)?,
         reverse_complement: o.bool("reverse_complement")?.unwrap_or(false),
+        ..common
     })
 }
 
@@ -185,7 +193,11 @@ fn groups(primitive: &str, c: &Coverage, o: &Options) -> ScriptResult<(Vec<Optio
             return Err(primitive_error(
                 primitive,
                 Some("groups"),
-                &format!("has {} labels for {} cells (one per cell, in `coverage.cells()` order)", arr.len(), c.n_cells()),
+                &format!(
+                    "has {} labels for {} cells (one per cell, in `coverage.cells()` order)",
+                    arr.len(),
+                    c.n_cells()
+                ),
             ));
         }
         arr.iter().map(|x| if x.is_unit() { None } else { Some(id(x.to_string())) }).collect()
@@ -232,6 +244,13 @@ pub fn register(reg: &mut Registrar) {
     reg.docs.add(m("n_cells", "coverage.n_cells() -> int", "Number of cells.").example(&ex("print(cov.n_cells());")));
     reg.engine.register_fn("n_cells", |c: &mut CoverageValue| c.0.n_cells() as i64);
     reg.docs.add(
+        m("qc", "coverage.qc() -> Table", "Per-cell quality numbers of the import: fragments, duplicates, nucleosome-free and mono-nucleosome fractions (fragments) or reads per strand (BAM).")
+            .example(&ex("let q = load_fragments(sim.fragments).qc();\nprint(q.to_string());")),
+    );
+    reg.engine.register_fn("qc", |c: &mut CoverageValue| -> ScriptResult<crate::values::Table> {
+        c.1.clone().ok_or_else(|| primitive_error("qc", None, "this coverage carries no import statistics (they come with load_fragments and load_rna_coverage; select_cells and join drop them)"))
+    });
+    reg.docs.add(
         m("cells", "coverage.cells() -> array", "Cell barcodes, in the coverage's order.")
             .example(&ex("print(cov.cells()[0]);")),
     );
@@ -239,8 +258,12 @@ pub fn register(reg: &mut Registrar) {
         c.0.cells.iter().cloned().map(Dynamic::from).collect()
     });
     reg.docs.add(
-        m("tracks", "coverage.tracks() -> array", "The tracks held, in scooby's channel order: rna_plus, rna_minus, atac.")
-            .example(&ex("print(cov.tracks());")),
+        m(
+            "tracks",
+            "coverage.tracks() -> array",
+            "The tracks held, in scooby's channel order: rna_plus, rna_minus, atac.",
+        )
+        .example(&ex("print(cov.tracks());")),
     );
     reg.engine.register_fn("tracks", |c: &mut CoverageValue| -> Array {
         c.0.tracks().iter().map(|t| Dynamic::from(t.name().to_string())).collect()
@@ -250,11 +273,20 @@ pub fn register(reg: &mut Registrar) {
             .example(&ex("print(cov.chromosomes());")),
     );
     reg.engine.register_fn("chromosomes", |c: &mut CoverageValue| -> Map {
-        c.0.refs.names().iter().zip(c.0.refs.lengths()).map(|(n, &l)| (n.as_str().into(), Dynamic::from(l as i64))).collect()
+        c.0.refs
+            .names()
+            .iter()
+            .zip(c.0.refs.lengths())
+            .map(|(n, &l)| (n.as_str().into(), Dynamic::from(l as i64)))
+            .collect()
     });
     reg.docs.add(
-        m("counts", "coverage.counts(track: string) -> array", "Entries per cell of a track: insertions (atac) or reads (rna_plus, rna_minus).")
-            .example(&ex("let n = cov.counts(\"atac\");\nprint(`${n[0]} insertions in the first cell`);")),
+        m(
+            "counts",
+            "coverage.counts(track: string) -> array",
+            "Entries per cell of a track: insertions (atac) or reads (rna_plus, rna_minus).",
+        )
+        .example(&ex("let n = cov.counts(\"atac\");\nprint(`${n[0]} insertions in the first cell`);")),
     );
     reg.engine.register_fn("counts", |c: &mut CoverageValue, track: &str| -> ScriptResult<Array> {
         let t = TrackKind::parse(track).map_err(in_primitive("counts"))?;
@@ -264,8 +296,12 @@ pub fn register(reg: &mut Registrar) {
         Ok(per_cell(&c.0, t).into_iter().map(|n| Dynamic::from(n as i64)).collect())
     });
     reg.docs.add(
-        m("select_cells", "coverage.select_cells(cells: array) -> Coverage", "Only these cells (indices or barcodes), in the coverage's order.")
-            .example(&ex("print(cov.select_cells([0, 1, 2]).n_cells());")),
+        m(
+            "select_cells",
+            "coverage.select_cells(cells: array) -> Coverage",
+            "Only these cells (indices or barcodes), in the coverage's order.",
+        )
+        .example(&ex("print(cov.select_cells([0, 1, 2]).n_cells());")),
     );
     reg.engine.register_fn("select_cells", |c: &mut CoverageValue, cells: Array| -> ScriptResult<CoverageValue> {
         let idx = cell_indices("select_cells", "cells", &c.0, &cells)?;
@@ -309,20 +345,16 @@ pub fn register(reg: &mut Registrar) {
         let opts = window_options("window", o)?;
         let cells = match o.raw("cells") {
             Some(v) => {
-                let arr = v
-                    .clone()
-                    .into_array()
-                    .map_err(|_| primitive_error("window", Some("cells"), "must be an array"))?;
+                let arr =
+                    v.clone().into_array().map_err(|_| primitive_error("window", Some("cells"), "must be an array"))?;
                 cell_indices("window", "cells", &c.0, &arr)?
             }
             None => (0..c.0.n_cells()).collect(),
         };
         let t = window_targets(&c.0, &region, &cells, &opts).map_err(in_primitive("window"))?;
         let barcodes = &c.0.cells;
-        let cols: Vec<String> = cells
-            .iter()
-            .flat_map(|&i| t.tracks.iter().map(move |k| format!("{}:{}", barcodes[i], k.name())))
-            .collect();
+        let cols: Vec<String> =
+            cells.iter().flat_map(|&i| t.tracks.iter().map(move |k| format!("{}:{}", barcodes[i], k.name()))).collect();
         let rows = bin_names(&region, opts.bin, t.bins);
         let rows = if opts.reverse_complement { rows.into_iter().rev().collect() } else { rows };
         Ok(Matrix::new(t.bins, t.channels, t.data).with_row_names(rows).with_col_names(cols))
@@ -349,7 +381,8 @@ pub fn register(reg: &mut Registrar) {
         let opts = window_options("pseudobulk", o)?;
         let (labels, names) = groups("pseudobulk", &c.0, o)?;
         let per_million = o.bool("per_million")?.unwrap_or(false);
-        let t = pseudobulk(&c.0, &region, &labels, names.len(), &opts, per_million).map_err(in_primitive("pseudobulk"))?;
+        let t =
+            pseudobulk(&c.0, &region, &labels, names.len(), &opts, per_million).map_err(in_primitive("pseudobulk"))?;
         // Channels (group · T + t) become rows; bins become columns.
         let mut data = vec![0f32; t.bins * t.channels];
         for b in 0..t.bins {
@@ -359,7 +392,9 @@ pub fn register(reg: &mut Registrar) {
         }
         let rows: Vec<String> =
             names.iter().flat_map(|g| t.tracks.iter().map(move |k| format!("{g}:{}", k.name()))).collect();
-        Ok(Matrix::new(t.channels, t.bins, data).with_row_names(rows).with_col_names(bin_names(&region, opts.bin, t.bins)))
+        Ok(Matrix::new(t.channels, t.bins, data)
+            .with_row_names(rows)
+            .with_col_names(bin_names(&region, opts.bin, t.bins)))
     });
 
     let un_doc = FnDoc::new(
