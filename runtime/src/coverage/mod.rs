@@ -94,6 +94,23 @@ impl Coverage {
             TrackKind::Atac => self.atac.is_some(),
         }
     }
+    /// Entries stored for a track (insertions or reads; 0 when absent).
+    pub fn entries(&self, kind: TrackKind) -> usize {
+        match kind {
+            TrackKind::Atac => self.atac.as_ref().map_or(0, Insertions::len),
+            TrackKind::RnaPlus => self.rna_plus.as_ref().map_or(0, Reads::len),
+            TrackKind::RnaMinus => self.rna_minus.as_ref().map_or(0, Reads::len),
+        }
+    }
+    /// Entries per cell of a track (zeros when absent).
+    pub fn per_cell(&self, kind: TrackKind) -> Vec<u64> {
+        let n = self.n_cells();
+        match kind {
+            TrackKind::Atac => self.atac.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
+            TrackKind::RnaPlus => self.rna_plus.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
+            TrackKind::RnaMinus => self.rna_minus.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
+        }
+    }
     /// Bytes held by the stores.
     pub fn heap_bytes(&self) -> usize {
         self.atac.as_ref().map_or(0, Insertions::heap_bytes)

@@ -208,10 +208,8 @@ fn add_reads(
     }
 }
 
-/// Targets of one window for the given cells (indices into `cov.cells`; repeats allowed, as scooby samples cells with
-/// replacement): bins × (cells × tracks).
-pub fn window_targets(cov: &Coverage, region: &Region, cells: &[usize], opts: &WindowOptions) -> Result<Targets> {
-    let (chrom, end_in) = locate(cov, region, opts.bin)?;
+/// The requested tracks (default: all the coverage has), each present in the coverage.
+fn resolve_tracks(cov: &Coverage, opts: &WindowOptions) -> Result<Vec<TrackKind>> {
     let tracks = match &opts.tracks {
         Some(t) => t.clone(),
         None => cov.tracks(),
@@ -234,6 +232,44 @@ pub fn window_targets(cov: &Coverage, region: &Region, cells: &[usize], opts: &W
     if opts.read_length <= 0.0 {
         return Err(RuntimeError::invalid("read_length", "must be positive"));
     }
+    Ok(tracks)
+}
+
+/// Adds the raw sums of track `source` over `[start, end)` into channel position `t` (insertions, or bases covered
+/// not yet divided by the read length).
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    cov: &Coverage,
+    source: TrackKind,
+    chrom: usize,
+    start: u64,
+    end: u64,
+    bin: u64,
+    slots: &Slots,
+    out: &mut [f32],
+    stride: usize,
+    nt: usize,
+    t: usize,
+) -> Result<()> {
+    let missing = || RuntimeError::invalid("tracks", format!("the coverage has no {} track", source.name()));
+    match source {
+        TrackKind::Atac => {
+            let ins = cov.atac.as_ref().ok_or_else(missing)?;
+            add_insertions(ins, chrom, start, end, bin, slots, out, stride, nt, t)
+        }
+        TrackKind::RnaPlus | TrackKind::RnaMinus => {
+            let reads = if source == TrackKind::RnaPlus { &cov.rna_plus } else { &cov.rna_minus };
+            add_reads(reads.as_ref().ok_or_else(missing)?, chrom, start, end, bin, slots, out, stride, nt, t)
+        }
+    }
+    Ok(())
+}
+
+/// Targets of one window for the given cells (indices into `cov.cells`; repeats allowed, as scooby samples cells with
+/// replacement): bins × (cells × tracks).
+pub fn window_targets(cov: &Coverage, region: &Region, cells: &[usize], opts: &WindowOptions) -> Result<Targets> {
+    let (chrom, end_in) = locate(cov, region, opts.bin)?;
+    let tracks = resolve_tracks(cov, opts)?;
     let slots = Slots::new(cov.n_cells(), cells)?;
     let nt = tracks.len();
     let bins = (region.len() / opts.bin as u64) as usize;
@@ -243,27 +279,7 @@ pub fn window_targets(cov: &Coverage, region: &Region, cells: &[usize], opts: &W
     for (t, kind) in tracks.iter().enumerate() {
         // On the reverse strand, channel `t` shows the other RNA strand.
         let source = if opts.reverse_complement { kind.reverse_strand() } else { *kind };
-        match source {
-            TrackKind::Atac => add_insertions(
-                cov.atac.as_ref().unwrap(),
-                chrom,
-                region.start,
-                end_in,
-                bin,
-                &slots,
-                &mut out,
-                stride,
-                nt,
-                t,
-            ),
-            TrackKind::RnaPlus | TrackKind::RnaMinus => {
-                let reads = if source == TrackKind::RnaPlus { &cov.rna_plus } else { &cov.rna_minus };
-                let reads = reads.as_ref().ok_or_else(|| {
-                    RuntimeError::invalid("tracks", format!("the coverage has no {} track", source.name()))
-                })?;
-                add_reads(reads, chrom, region.start, end_in, bin, &slots, &mut out, stride, nt, t)
-            }
-        }
+        accumulate(cov, source, chrom, region.start, end_in, bin, &slots, &mut out, stride, nt, t)?;
     }
     for (i, x) in out.iter_mut().enumerate() {
         let kind = tracks[i % nt];
@@ -313,10 +329,7 @@ pub fn pseudobulk(
     // One slot per group: sum cells through a per-cell → group map by treating each group as one "cell".
     let raw = WindowOptions { transform: false, reverse_complement: false, ..opts.clone() };
     let (chrom, end_in) = locate(cov, region, raw.bin)?;
-    let tracks = match &raw.tracks {
-        Some(t) => t.clone(),
-        None => cov.tracks(),
-    };
+    let tracks = resolve_tracks(cov, &raw)?;
     let nt = tracks.len();
     let bins = (region.len() / raw.bin as u64) as usize;
     let stride = n_groups * nt;
@@ -326,31 +339,16 @@ pub fn pseudobulk(
         next: vec![u32::MAX; n_groups],
     };
     let mut totals = vec![0f64; stride];
-    for (t, kind) in tracks.iter().enumerate() {
-        match kind {
-            TrackKind::Atac => {
-                let ins = cov.atac.as_ref().ok_or_else(|| RuntimeError::invalid("tracks", "no atac track"))?;
-                add_insertions(ins, chrom, region.start, end_in, raw.bin as u64, &slots, &mut out, stride, nt, t);
-                if per_million {
-                    for (cell, n) in ins.per_cell(cov.n_cells()).into_iter().enumerate() {
-                        slots.each(cell as u32, |g| totals[g * nt + t] += n as f64);
-                    }
-                }
+    for (t, &kind) in tracks.iter().enumerate() {
+        accumulate(cov, kind, chrom, region.start, end_in, raw.bin as u64, &slots, &mut out, stride, nt, t)?;
+        if kind != TrackKind::Atac {
+            for x in out.iter_mut().skip(t).step_by(nt) {
+                *x /= raw.read_length;
             }
-            TrackKind::RnaPlus | TrackKind::RnaMinus => {
-                let reads = if *kind == TrackKind::RnaPlus { &cov.rna_plus } else { &cov.rna_minus };
-                let reads = reads
-                    .as_ref()
-                    .ok_or_else(|| RuntimeError::invalid("tracks", format!("no {} track", kind.name())))?;
-                add_reads(reads, chrom, region.start, end_in, raw.bin as u64, &slots, &mut out, stride, nt, t);
-                for x in out.iter_mut().skip(t).step_by(nt) {
-                    *x /= raw.read_length;
-                }
-                if per_million {
-                    for (cell, n) in reads.per_cell(cov.n_cells()).into_iter().enumerate() {
-                        slots.each(cell as u32, |g| totals[g * nt + t] += n as f64);
-                    }
-                }
+        }
+        if per_million {
+            for (cell, n) in cov.per_cell(kind).into_iter().enumerate() {
+                slots.each(cell as u32, |g| totals[g * nt + t] += n as f64);
             }
         }
     }

@@ -35,7 +35,7 @@ pub fn barcodes_option(primitive: &str, o: &Options) -> ScriptResult<Option<Vec<
 }
 
 /// An array-of-strings option.
-fn names_option(primitive: &str, o: &Options, key: &str) -> ScriptResult<Option<Vec<String>>> {
+pub fn names_option(primitive: &str, o: &Options, key: &str) -> ScriptResult<Option<Vec<String>>> {
     let Some(v) = o.raw(key) else { return Ok(None) };
     let arr = v
         .clone()

@@ -105,17 +105,7 @@ pub fn register(reg: &mut Registrar) {
     );
     register1(reg, doc, move |path: String, o: &Options| -> ScriptResult<CoverageValue> {
         const P: &str = "load_rna_coverage";
-        let chromosomes = match o.raw("chromosomes") {
-            None => None,
-            Some(v) => Some(
-                v.clone()
-                    .into_array()
-                    .map_err(|_| primitive_error(P, Some("chromosomes"), "must be an array of chromosome names"))?
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect(),
-            ),
-        };
+        let chromosomes = super::fragments::names_option(P, o, "chromosomes")?;
         let mapq = o.int_at_least("min_mapq", 0)?.unwrap_or(30);
         if mapq > 255 {
             return Err(primitive_error(P, Some("min_mapq"), &format!("must be at most 255, got {mapq}")));

@@ -25,24 +25,6 @@ fn thousands(n: u64) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
 }
 
-/// Entries stored for a track (insertions or reads).
-fn entries(c: &Coverage, t: TrackKind) -> usize {
-    match t {
-        TrackKind::Atac => c.atac.as_ref().map_or(0, |a| a.len()),
-        TrackKind::RnaPlus => c.rna_plus.as_ref().map_or(0, |a| a.len()),
-        TrackKind::RnaMinus => c.rna_minus.as_ref().map_or(0, |a| a.len()),
-    }
-}
-
-fn per_cell(c: &Coverage, t: TrackKind) -> Vec<u64> {
-    let n = c.n_cells();
-    match t {
-        TrackKind::Atac => c.atac.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
-        TrackKind::RnaPlus => c.rna_plus.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
-        TrackKind::RnaMinus => c.rna_minus.as_ref().map_or(vec![0; n], |a| a.per_cell(n)),
-    }
-}
-
 impl CoverageValue {
     pub fn new(c: Coverage) -> Self {
         CoverageValue(Arc::new(c), None)
@@ -54,10 +36,10 @@ impl CoverageValue {
         let names: Vec<&str> = c.tracks().iter().map(|t| t.name()).collect();
         let mut parts = Vec::new();
         if c.atac.is_some() {
-            parts.push(format!("{} insertions", thousands(entries(c, TrackKind::Atac) as u64)));
+            parts.push(format!("{} insertions", thousands(c.entries(TrackKind::Atac) as u64)));
         }
         if c.rna_plus.is_some() || c.rna_minus.is_some() {
-            let n = entries(c, TrackKind::RnaPlus) + entries(c, TrackKind::RnaMinus);
+            let n = c.entries(TrackKind::RnaPlus) + c.entries(TrackKind::RnaMinus);
             parts.push(format!("{} reads", thousands(n as u64)));
         }
         format!(
@@ -78,7 +60,7 @@ impl CoverageValue {
             html_escape(&self.summary())
         );
         for t in c.tracks() {
-            let mut v = per_cell(c, t);
+            let mut v = c.per_cell(t);
             v.sort_unstable();
             let (lo, med, hi) = if v.is_empty() { (0, 0, 0) } else { (v[0], v[v.len() / 2], v[v.len() - 1]) };
             let _ = write!(
@@ -86,7 +68,7 @@ impl CoverageValue {
                 "<tr><td>{}</td><td style=\"text-align:right\">{}</td><td style=\"text-align:right\">{}</td>\
                  <td style=\"text-align:right\">{}–{}</td></tr>",
                 t.name(),
-                thousands(entries(c, t) as u64),
+                thousands(c.entries(t) as u64),
                 thousands(med),
                 thousands(lo),
                 thousands(hi)
@@ -293,7 +275,7 @@ pub fn register(reg: &mut Registrar) {
         if !c.0.has(t) {
             return Err(primitive_error("counts", Some("track"), &format!("the coverage has no {track} track")));
         }
-        Ok(per_cell(&c.0, t).into_iter().map(|n| Dynamic::from(n as i64)).collect())
+        Ok(c.0.per_cell(t).into_iter().map(|n| Dynamic::from(n as i64)).collect())
     });
     reg.docs.add(
         m(
