@@ -15,6 +15,7 @@
 pub mod borzoi;
 pub mod error;
 pub mod precision;
+pub mod profile;
 pub mod scbasset;
 
 use std::path::Path;
@@ -23,6 +24,7 @@ use tch::{Device, Tensor};
 
 pub use error::ModelError;
 pub use precision::Precision;
+pub use profile::CellProfileModel;
 
 use crate::error::{Result, RuntimeError};
 
