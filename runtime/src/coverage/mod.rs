@@ -8,6 +8,7 @@
 //! genome browsers.
 
 pub mod bam;
+mod bam_record;
 pub mod bigwig;
 pub mod fragments;
 pub mod qc;
