@@ -5,6 +5,8 @@
 //!   import, so generation does not count) — beside SnapATAC2's `snap.pp.import_fragments` on the same file
 //!   (bench/coverage_snapatac2.py, run with `--peer PYTHON`). The file is generated once per (fragments, cells, seed)
 //!   and cached in the temporary directory.
+//! - [`Section::Targets`]: scooby's window targets from the store beside a Python twin of scooby's loader
+//!   ([`coverage_targets`](targets)).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,23 +17,34 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{int_at_least, value_of, BenchError};
+
+#[path = "coverage_targets.rs"]
+pub mod targets;
 use crate::coverage::fragments::{load_fragments, FragmentOptions};
 use crate::error::RuntimeError;
 use crate::progress::{CancelToken, NoProgress};
 
-pub const USAGE: &str = "gscript bench coverage [--fragments N] [--cells C] [--seed S] [--min-fragments M]
+pub const USAGE: &str = "gscript bench coverage [--section import|targets|all] [--fragments N] [--cells C] [--seed S]
+                       [--min-fragments M] [--target-cells C] [--windows W] [--cells-per-window K]
                        [--peer PYTHON] [--json]
   import: a generated 10x fragments file (BGZF, position-sorted, hg38 chromosome sizes, cells plus 10x as many
   background barcodes; cached in the temporary directory) read by load_fragments: fragments/s and peak RSS; --peer
   runs SnapATAC2's snap.pp.import_fragments on the same file with that Python (bench/coverage_snapatac2.py,
   sorted_by_barcode=False, in-memory AnnData). Defaults: 50,000,000 fragments, 10,000 cells, seed 1,
-  min fragments 200 (SnapATAC2's default), both sides.";
+  min fragments 200 (SnapATAC2's default), both sides.
+  targets: scooby's window targets (196,608-bp gene-centred windows, K cells drawn with replacement, RNA +/− and
+  ATAC with scooby's transforms) from a generated store of C cells (hg38 sizes; 20,000 insertions and 6,000 reads per
+  cell) by window_targets; --peer runs bench/coverage_targets_python.py (scooby's loader: backed AnnData, per-cell
+  rows) on the same data written as SnapATAC2-scooby files (cached). Defaults: 1,000 cells, 32 windows, 64 cells per
+  window. Default section: all.";
 
 /// Parts of the benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
     /// Fragments file → insertions, beside SnapATAC2.
     Import,
+    /// Window targets, beside scooby's loader.
+    Targets,
 }
 
 /// Settings of `gscript bench coverage`.
@@ -42,6 +55,10 @@ pub struct CoverageBenchConfig {
     pub cells: usize,
     pub seed: u64,
     pub min_fragments: u64,
+    /// Cells of the window-target store.
+    pub target_cells: usize,
+    pub windows: usize,
+    pub cells_per_window: usize,
     pub peer: Option<PathBuf>,
     pub json: bool,
 }
@@ -49,11 +66,14 @@ pub struct CoverageBenchConfig {
 impl CoverageBenchConfig {
     pub fn from_args(args: &[String]) -> crate::error::Result<Self> {
         let mut c = CoverageBenchConfig {
-            sections: vec![Section::Import],
+            sections: vec![Section::Import, Section::Targets],
             fragments: 50_000_000,
             cells: 10_000,
             seed: 1,
             min_fragments: 200,
+            target_cells: 1_000,
+            windows: 32,
+            cells_per_window: 64,
             peer: None,
             json: false,
         };
@@ -71,6 +91,22 @@ impl CoverageBenchConfig {
                 "--seed" => c.seed = int_at_least(args, i, 0)? as u64,
                 "--min-fragments" => c.min_fragments = int_at_least(args, i, 0)? as u64,
                 "--peer" => c.peer = Some(PathBuf::from(v)),
+                "--target-cells" => c.target_cells = int_at_least(args, i, 1)?,
+                "--windows" => c.windows = int_at_least(args, i, 1)?,
+                "--cells-per-window" => c.cells_per_window = int_at_least(args, i, 1)?,
+                "--section" => {
+                    c.sections = match v {
+                        "import" => vec![Section::Import],
+                        "targets" => vec![Section::Targets],
+                        "all" => vec![Section::Import, Section::Targets],
+                        _ => {
+                            return Err(RuntimeError::invalid(
+                                "--section",
+                                format!("unknown section \"{v}\"; valid: import, targets, all"),
+                            ))
+                        }
+                    }
+                }
                 other => return Err(RuntimeError::invalid(other, format!("unknown option; usage: {USAGE}"))),
             }
             i += 2;
@@ -422,6 +458,14 @@ pub fn print(c: &CoverageBenchConfig) -> Result<(), BenchError> {
                     print!("{}", render_import(&r));
                 }
             }
+            Section::Targets => {
+                let r = targets::targets(c)?;
+                if c.json {
+                    json.insert("targets".into(), serde_json::to_value(&r).unwrap_or_default());
+                } else {
+                    print!("{}", targets::render_targets(&r));
+                }
+            }
         }
     }
     if c.json {
@@ -452,7 +496,10 @@ mod tests {
         let m = cov.refs.get("chrM").unwrap();
         assert_eq!(cov.atac.as_ref().unwrap().chrom(m).len(), 2 * 400);
         let c = CoverageBenchConfig::from_args(&["--fragments".into(), "5000".into(), "--json".into()]).unwrap();
-        assert!(c.json && c.fragments == 5000 && c.sections == [Section::Import]);
+        assert!(c.json && c.fragments == 5000 && c.sections == [Section::Import, Section::Targets]);
+        let c = CoverageBenchConfig::from_args(&["--section".into(), "targets".into()]).unwrap();
+        assert_eq!(c.sections, [Section::Targets]);
+        assert!(CoverageBenchConfig::from_args(&["--section".into(), "nope".into()]).is_err());
         assert!(CoverageBenchConfig::from_args(&["--nope".into(), "1".into()]).is_err());
     }
 }
