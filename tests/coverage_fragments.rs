@@ -91,9 +91,26 @@ fn tss_enrichment_per_cell() {
     assert!((t[0] - (1.0 / 11.0) / 0.1).abs() < 1e-12, "{t:?}");
     assert!(eval(&mut s, "t.to_string()").to_string().contains("TSS enrichment"));
     let e = err(&mut s, "tss_enrichment(cov, [#{chrom: \"chr1\", pos: 10, strand: \"x\"}])");
-    assert!(e.contains("genes") && e.contains("\"x\""), "{e}");
+    assert!(e.contains("tss") && e.contains("\"x\""), "{e}");
     let e = err(&mut s, "tss_enrichment(cov, [#{chrom: \"1\", pos: 10}])");
     assert!(e.contains("chromosome names"), "{e}");
+    // A gene table gives one site per gene, its first base on its strand: a + gene starting at 4,995 (GTF, 1-based)
+    // has its TSS at 4,994 as above; a − gene ending there (GTF end 4,995) too.
+    let gtf = dir.path().join("genes.gtf");
+    std::fs::write(
+        &gtf,
+        "chr1\tt\tgene\t4995\t5500\t.\t+\t.\tgene_id \"P\"; gene_name \"P\";\n\
+         chr1\tt\texon\t4995\t5500\t.\t+\t.\tgene_id \"P\"; transcript_id \"P1\";\n",
+    )
+    .unwrap();
+    let t = floats(eval(&mut s, &format!("tss_enrichment(cov, load_genes({gtf:?})).col(\"tsse\")")));
+    assert!((t[0] - (1.0 / 11.0) / 0.1).abs() < 1e-12 && t[1] == 0.0, "{t:?}");
+    let gtf_minus = dir.path().join("minus.gtf");
+    std::fs::write(&gtf_minus, "chr1\tt\tgene\t4000\t4995\t.\t-\t.\tgene_id \"M\";\n").unwrap();
+    let t = floats(eval(&mut s, &format!("tss_enrichment(cov, load_genes({gtf_minus:?})).col(\"tsse\")")));
+    assert!((t[0] - (1.0 / 11.0) / 0.1).abs() < 1e-12, "{t:?}");
+    let e = err(&mut s, "tss_enrichment(cov, 3)");
+    assert!(e.contains("tss") && e.contains("Genes"), "{e}");
 }
 
 #[test]

@@ -11,7 +11,6 @@ use gscript_runtime::coverage::qc::{tss_enrichment, TssSite, TsseOptions};
 
 use super::CoverageValue;
 use crate::bridge::{cancel_token, in_argument, in_primitive, register1, register2, ScriptResult, SessionProgress};
-use crate::seq::GenomeValue;
 use crate::values::{Column, Table};
 
 /// The `barcodes` option: an array of barcodes, a text file (one per line, gzip allowed) or a 10x matrix `.h5`.
@@ -34,29 +33,10 @@ pub fn barcodes_option(primitive: &str, o: &Options) -> ScriptResult<Option<Vec<
     Ok(Some(read_barcodes(Path::new(&path)).map_err(in_argument(primitive, "barcodes"))?))
 }
 
-/// An array-of-strings option.
-pub fn names_option(primitive: &str, o: &Options, key: &str) -> ScriptResult<Option<Vec<String>>> {
-    let Some(v) = o.raw(key) else { return Ok(None) };
-    let arr = v
-        .clone()
-        .into_array()
-        .map_err(|_| primitive_error(primitive, Some(key), "must be an array of chromosome names"))?;
-    Ok(Some(arr.iter().map(|x| x.to_string()).collect()))
-}
-
-/// The `genome` option: a Genome value or a FASTA path (its .fai gives names and lengths).
+/// The `genome` option: a Genome value, a FASTA path (its .fai gives names and lengths), a Coverage or a map of
+/// chromosome sizes.
 pub fn genome_sizes(primitive: &str, o: &Options) -> ScriptResult<Option<Vec<(String, u64)>>> {
-    let Some(v) = o.raw("genome") else { return Ok(None) };
-    let genome = if let Some(g) = v.clone().try_cast::<GenomeValue>() {
-        g.0
-    } else if let Ok(path) = v.clone().into_string() {
-        Arc::new(
-            gscript_runtime::seq::genome::Genome::open(Path::new(&path)).map_err(in_argument(primitive, "genome"))?,
-        )
-    } else {
-        return Err(primitive_error(primitive, Some("genome"), "must be a Genome (load_genome) or a FASTA path"));
-    };
-    Ok(Some(genome.chromosomes().iter().map(|e| (e.name.clone(), e.length)).collect()))
+    o.raw("genome").map(|v| super::tracks::chrom_sizes(primitive, "genome", v)).transpose()
 }
 
 /// The per-cell QC table of an import (the column names are SnapATAC2's `obs` names where it has them).
@@ -83,8 +63,21 @@ pub fn qc_table(cells: &[String], s: &FragmentStats) -> Table {
 /// TSSs from the `genes` argument: an array of maps `#{chrom, pos, strand}` (0-based first transcribed base;
 /// strand "+" or "-").
 fn tss_argument(primitive: &str, v: &Dynamic) -> ScriptResult<Vec<TssSite>> {
-    let bad = |msg: &str| primitive_error(primitive, Some("genes"), msg);
-    let arr = v.clone().into_array().map_err(|_| bad("must be an array of #{chrom, pos, strand} maps"))?;
+    let bad = |msg: &str| primitive_error(primitive, Some("tss"), msg);
+    if let Some(g) = v.clone().try_cast::<super::genes::GenesValue>() {
+        return Ok(g
+            .0
+            .genes
+            .iter()
+            .map(|gene| TssSite {
+                chrom: gene.chrom.clone(),
+                pos: gene.tss(),
+                forward: gene.strand == gscript_runtime::genes::Strand::Plus,
+            })
+            .collect());
+    }
+    let arr =
+        v.clone().into_array().map_err(|_| bad("must be a Genes table or an array of #{chrom, pos, strand} maps"))?;
     let mut out = Vec::with_capacity(arr.len());
     for (i, x) in arr.iter().enumerate() {
         let m =
@@ -137,8 +130,8 @@ pub fn register(reg: &mut Registrar) {
             chrom_sizes: genome_sizes(P, o)?,
             barcodes: barcodes_option(P, o)?,
             min_fragments: o.int_at_least("min_fragments", 0)?.unwrap_or(0) as u64,
-            chromosomes: names_option(P, o, "chromosomes")?,
-            mitochondria: names_option(P, o, "mitochondria")?
+            chromosomes: super::names_option(P, o, "chromosomes")?,
+            mitochondria: super::names_option(P, o, "mitochondria")?
                 .unwrap_or_else(|| FragmentOptions::default().mitochondria),
         };
         let (cov, stats) =
@@ -152,11 +145,12 @@ pub fn register(reg: &mut Registrar) {
     let doc = FnDoc::new(
         "tss_enrichment",
         "coverage",
-        "tss_enrichment(coverage: Coverage, tss: array, options?: map) -> Table",
+        "tss_enrichment(coverage: Coverage, tss: Genes | array, options?: map) -> Table",
         "Per-cell TSS enrichment of ATAC insertions, as SnapATAC2's `snap.metrics.tsse` computes it.",
     )
     .details(
-        "`tss` lists transcription start sites as maps #{chrom, pos, strand} (pos: 0-based first transcribed base). \
+        "`tss` is a gene table (load_genes: one site per gene, its first base on its strand; SnapATAC2 takes every \
+         transcript's start) or an array of maps #{chrom, pos, strand} (pos: 0-based first transcribed base). \
          Each distinct site gets a ±2,000-bp promoter; insertions add to a 4,001-long profile at their offset from the \
          promoter's 5′ end; tsse = (mean of the 11 entries at the TSS) / ((sum of the first and last 100) / 200 + 0.1). \
          Sites on chrM/M are left out. The table has barcode and tsse per cell; its title gives the library's TSSe and \
@@ -164,7 +158,7 @@ pub fn register(reg: &mut Registrar) {
     )
     .opt("window", "int", OptDefault::Int(2000), "promoter half-width (bp)")
     .example(
-        "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 40});\nlet atac = load_fragments(sim.fragments, #{genome: sim.genome});\nlet chrom = atac.chromosomes().keys()[0];\nprint(tss_enrichment(atac, [#{chrom: chrom, pos: 5000, strand: \"+\"}, #{chrom: chrom, pos: 9000, strand: \"-\"}]));",
+        "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 40});\nlet atac = load_fragments(sim.fragments, #{genome: sim.genome});\nprint(tss_enrichment(atac, load_genes(sim.gtf)));\nlet chrom = atac.chromosomes().keys()[0];\nprint(tss_enrichment(atac, [#{chrom: chrom, pos: 5000, strand: \"+\"}]));",
     );
     register2(reg, doc, move |cov: CoverageValue, tss: Dynamic, o: &Options| -> ScriptResult<Table> {
         const P: &str = "tss_enrichment";

@@ -114,18 +114,11 @@ fn gene_table(t: &GeneTable) -> Table {
 
 /// An array-of-strings option (a single string counts as one).
 fn string_list(primitive: &str, o: &Options, key: &str) -> ScriptResult<Option<Vec<String>>> {
-    let Some(v) = o.raw(key) else { return Ok(None) };
-    let list: Vec<String> = if let Some(arr) = v.clone().try_cast::<Array>() {
-        arr.iter().map(crate::bridge::label_text).collect()
-    } else if v.is_string() {
-        vec![crate::bridge::label_text(v)]
-    } else {
-        return Err(primitive_error(primitive, Some(key), "must be an array of names"));
-    };
-    if list.is_empty() {
+    let list = super::names_option(primitive, o, key)?;
+    if list.as_ref().is_some_and(Vec::is_empty) {
         return Err(primitive_error(primitive, Some(key), "is empty"));
     }
-    Ok(Some(list))
+    Ok(list)
 }
 
 /// Fold labels from an int (3 → fold3), a string or an array of them.

@@ -10,7 +10,10 @@ pub mod simulate;
 pub mod tracks;
 pub mod value;
 
-use gscript_lang::Registrar;
+use gscript_lang::rhai::Array;
+use gscript_lang::{primitive_error, Options, Registrar};
+
+use crate::bridge::ScriptResult;
 
 pub use value::CoverageValue;
 
@@ -21,4 +24,16 @@ pub fn register(reg: &mut Registrar) {
     genes::register(reg);
     tracks::register(reg);
     simulate::register(reg);
+}
+
+/// A names option (chromosomes, gene types, …): an array of names or one name; `None` when absent.
+pub fn names_option(primitive: &str, o: &Options, key: &str) -> ScriptResult<Option<Vec<String>>> {
+    let Some(v) = o.raw(key) else { return Ok(None) };
+    if let Some(arr) = v.clone().try_cast::<Array>() {
+        Ok(Some(arr.iter().map(crate::bridge::label_text).collect()))
+    } else if v.is_string() {
+        Ok(Some(vec![crate::bridge::label_text(v)]))
+    } else {
+        Err(primitive_error(primitive, Some(key), "must be an array of names or one name"))
+    }
 }

@@ -105,7 +105,7 @@ pub fn register(reg: &mut Registrar) {
     );
     register1(reg, doc, move |path: String, o: &Options| -> ScriptResult<CoverageValue> {
         const P: &str = "load_rna_coverage";
-        let chromosomes = super::fragments::names_option(P, o, "chromosomes")?;
+        let chromosomes = super::names_option(P, o, "chromosomes")?;
         let mapq = o.int_at_least("min_mapq", 0)?.unwrap_or(30);
         if mapq > 255 {
             return Err(primitive_error(P, Some("min_mapq"), &format!("must be at most 255, got {mapq}")));
