@@ -34,6 +34,17 @@ fn fragments_load_with_qc_and_options() {
     let _ = eval(&mut s, &format!("let cov = load_fragments({f:?}, #{{genome: {g:?}}});"));
     // C's only fragment is off the genome: it is no cell.
     assert_eq!(strings(eval(&mut s, "cov.cells()")), ["A-1", "B-1"]);
+    // Sizes of the fragments on the genome (chrM included): 200, 100, 1, 50, 20, 50.
+    let _ = eval(&mut s, "let h = cov.fragment_sizes();");
+    let counts = floats(eval(&mut s, "h.col(\"count\")"));
+    assert_eq!(counts.len(), 1001);
+    let mut want = vec![0.0; 1001];
+    for l in [200, 100, 1, 50, 20, 50] {
+        want[l - 1] += 1.0;
+    }
+    assert_eq!(counts, want);
+    assert_eq!(strings(eval(&mut s, "h.col(\"length\")"))[1000], "longer");
+    assert!((floats(eval(&mut s, "h.col(\"fraction\")"))[49] - 2.0 / 6.0).abs() < 1e-12);
     let q = "let q = cov.qc();";
     let _ = eval(&mut s, q);
     assert_eq!(

@@ -138,7 +138,7 @@ pub fn register(reg: &mut Registrar) {
             load_fragments(Path::new(&path), &opts, &mut SessionProgress::new(&host), &cancel_token(&host))
                 .map_err(in_argument(P, "path"))?;
         let table = qc_table(&cov.cells, &stats);
-        Ok(CoverageValue(Arc::new(cov), Some(table)))
+        Ok(CoverageValue(Arc::new(cov), Some(table), Some(Arc::new(stats.sizes.counts))))
     });
 
     let host = reg.host.clone();

@@ -123,7 +123,7 @@ pub fn register(reg: &mut Registrar) {
             load_rna_coverage(Path::new(&path), &opts, &mut SessionProgress::new(&host), &cancel_token(&host))
                 .map_err(in_argument(P, "path"))?;
         let table = qc_table(&cov.cells, &stats);
-        Ok(CoverageValue(Arc::new(cov), Some(table)))
+        Ok(CoverageValue(Arc::new(cov), Some(table), None))
     });
 
     let host = reg.host.clone();

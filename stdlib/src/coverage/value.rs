@@ -17,9 +17,10 @@ use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
 /// Coverage held in a script (shared, immutable; methods that change it return a new one), with the per-cell QC
-/// table of the import when there is one (`coverage.qc()`).
+/// table of the import when there is one (`coverage.qc()`) and, for fragments, the library's fragment-size histogram
+/// (`coverage.fragment_sizes()`; SnapATAC2's layout: `[l]` fragments of length `l`, `[0]` those longer than the last).
 #[derive(Clone)]
-pub struct CoverageValue(pub Arc<Coverage>, pub Option<crate::values::Table>);
+pub struct CoverageValue(pub Arc<Coverage>, pub Option<crate::values::Table>, pub Option<Arc<Vec<u64>>>);
 
 fn thousands(n: u64) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
@@ -27,7 +28,7 @@ fn thousands(n: u64) -> String {
 
 impl CoverageValue {
     pub fn new(c: Coverage) -> Self {
-        CoverageValue(Arc::new(c), None)
+        CoverageValue(Arc::new(c), None, None)
     }
 
     /// `Coverage: 200 cells × rna_plus, rna_minus, atac (1,234,567 insertions, 456,789 reads), 3 chromosomes, 6.0 Mb`.
@@ -231,6 +232,44 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("qc", |c: &mut CoverageValue| -> ScriptResult<crate::values::Table> {
         c.1.clone().ok_or_else(|| primitive_error("qc", None, "this coverage carries no import statistics (they come with load_fragments and load_rna_coverage; select_cells and join drop them)"))
+    });
+    reg.docs.add(
+        m(
+            "fragment_sizes",
+            "coverage.fragment_sizes() -> Table",
+            "The library's fragment-size histogram of a fragments import (SnapATAC2's `frag_size_distr`): length, count, fraction.",
+        )
+        .details(
+            "One row per length from 1 bp to the largest recorded (1,000, SnapATAC2's `max_recorded_size`), then a row \
+             `longer` for fragments above it (length 0 in SnapATAC2's array). Counts cover every fragment of every \
+             kept barcode before `min_fragments`. The nucleosome banding (peaks near 50, 200, 400 bp) is the usual \
+             quality check.",
+        )
+        .example(&ex("let h = load_fragments(sim.fragments).fragment_sizes();\nprint(h.to_string());")),
+    );
+    reg.engine.register_fn("fragment_sizes", |c: &mut CoverageValue| -> ScriptResult<crate::values::Table> {
+        let h = c.2.as_ref().ok_or_else(|| {
+            primitive_error(
+                "fragment_sizes",
+                None,
+                "this coverage carries no fragment sizes (they come with load_fragments; select_cells and join drop them)",
+            )
+        })?;
+        let total = h.iter().sum::<u64>().max(1) as f64;
+        let n = h.len();
+        let mut length: Vec<String> = (1..n).map(|l| l.to_string()).collect();
+        length.push("longer".into());
+        let mut counts: Vec<i64> = h[1..].iter().map(|&x| x as i64).collect();
+        counts.push(h.first().copied().unwrap_or(0) as i64);
+        let fraction = counts.iter().map(|&x| x as f64 / total).collect();
+        Ok(crate::values::Table::new(
+            "fragment sizes",
+            vec![
+                ("length".into(), crate::values::Column::Text(length)),
+                ("count".into(), crate::values::Column::Int(counts)),
+                ("fraction".into(), crate::values::Column::Float(fraction)),
+            ],
+        ))
     });
     reg.docs.add(
         m("cells", "coverage.cells() -> array", "Cell barcodes, in the coverage's order.")
