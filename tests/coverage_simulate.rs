@@ -271,6 +271,12 @@ ad = snap.pp.import_fragments(P("atac_fragments.tsv.gz"), chrom_sizes=sizes, sor
 assert sorted(ad.obs_names) == sorted(c[0] for c in cells), (ad.n_obs, len(cells))
 nf = dict(zip(ad.obs_names, ad.obs["n_fragment"]))
 assert all(nf[c[0]] == int(c[2]) for c in cells)
+snap.pp.add_tile_matrix(ad, bin_size=500, counting_strategy="insertion", exclude_chroms=None)
+X = ad.X.tocsr()
+with open(P("snap_tiles.tsv"), "w") as out:
+    for i, b in enumerate(ad.obs_names):
+        row = X[i]
+        out.write(b + "\t" + ",".join(ad.var_names[j] + "=" + str(int(v)) for j, v in zip(row.indices, row.data)) + "\n")
 print(ad.n_obs)
 "##;
 
@@ -280,6 +286,36 @@ fn snapatac2_imports_the_simulated_fragments() {
     let out = simulate(&mut s, dir.path(), "mo", SMALL);
     let Some(text) = run_python(PY_SNAP, &out) else { return };
     assert_eq!(text.trim(), "45");
+    // Per-cell insertion counts in SnapATAC2's 500-bp tiles equal our raw 500-bp window sums, cell by cell.
+    let frag = out.join("atac_fragments.tsv.gz");
+    let _ = eval(&mut s, &format!("let cov = load_fragments({:?}, #{{genome: {:?}}});", frag, out.join("genome.fa")));
+    let cells = strings(eval(&mut s, "cov.cells()"));
+    let mut ours: std::collections::HashMap<(String, String), i64> = Default::default();
+    for chrom in ["chr1", "chr2"] {
+        let w = eval(&mut s, &format!("cov.window(\"{chrom}:0-300000\", #{{bin: 500, transform: false}})"))
+            .try_cast::<gscript_stdlib::values::Matrix>()
+            .unwrap();
+        assert_eq!((w.rows, w.cols), (600, cells.len()));
+        for r in 0..w.rows {
+            for (c, cell) in cells.iter().enumerate() {
+                let v = w.get(r, c);
+                if v != 0.0 {
+                    let tile = format!("{chrom}:{}-{}", r * 500, (r + 1) * 500);
+                    ours.insert((cell.clone(), tile), v as i64);
+                }
+            }
+        }
+    }
+    let mut theirs: std::collections::HashMap<(String, String), i64> = Default::default();
+    for line in std::fs::read_to_string(out.join("snap_tiles.tsv")).unwrap().lines() {
+        let (cell, tiles) = line.split_once('\t').unwrap();
+        for t in tiles.split(',').filter(|t| !t.is_empty()) {
+            let (name, n) = t.rsplit_once('=').unwrap();
+            theirs.insert((cell.to_string(), name.to_string()), n.parse().unwrap());
+        }
+    }
+    assert!(theirs.len() > 1000, "{} non-zero tiles", theirs.len());
+    assert_eq!(ours, theirs);
 }
 
 /// The truth measured from the files: per type, the share of insertions in the type's active enhancers (own cells vs
