@@ -318,6 +318,63 @@ fn snapatac2_imports_the_simulated_fragments() {
     assert_eq!(ours, theirs);
 }
 
+/// pysam reads the simulated BAM by SnapATAC2-scooby's rules (flags, MAPQ, cell tag, one molecule per cell, strand,
+/// 5′ end and UMI; an entry per aligned block): entries and covered bases per cell and strand.
+const PY_RNA: &str = r##"
+import sys, os, json, collections
+import pysam
+d = sys.argv[1]
+bam = pysam.AlignmentFile(os.path.join(d, "gex_possorted_bam.bam"))
+mol = {}
+for r in bam.fetch(until_eof=True):
+    if r.flag & (0x4 | 0x8 | 0x100 | 0x200 | 0x400 | 0x800): continue
+    if r.mapping_quality < 30 and r.mapping_quality != 255: continue
+    if not r.has_tag("CB"): continue
+    five = r.reference_end if r.is_reverse else r.reference_start
+    key = (r.get_tag("CB"), r.reference_name, r.is_reverse, five, r.get_tag("UB") if r.has_tag("UB") else None)
+    mol.setdefault(key, r.get_blocks())
+out = collections.defaultdict(lambda: [0, 0, 0, 0])
+for (cb, _, rev, _, _), blocks in mol.items():
+    o = out[cb]
+    o[1 if rev else 0] += len(blocks)
+    o[3 if rev else 2] += sum(b - a for a, b in blocks)
+print(json.dumps(out))
+"##;
+
+#[test]
+fn pysam_agrees_with_the_stranded_rna_coverage() {
+    let (mut s, dir) = session();
+    let out = simulate(&mut s, dir.path(), "mo", SMALL);
+    let Some(text) = run_python(PY_RNA, &out) else { return };
+    let theirs: std::collections::HashMap<String, [u64; 4]> = serde_json::from_str(text.trim()).unwrap();
+    let _ = eval(&mut s, &format!("let rna = load_rna_coverage({:?});", out.join("gex_possorted_bam.bam")));
+    let cells = strings(eval(&mut s, "rna.cells()"));
+    assert_eq!(cells.len(), theirs.len());
+    let mut ints = |e: &str| -> Vec<u64> {
+        eval(&mut s, e).into_array().unwrap().iter().map(|x| x.as_int().unwrap() as u64).collect()
+    };
+    let (plus, minus) = (ints("rna.counts(\"rna_plus\")"), ints("rna.counts(\"rna_minus\")"));
+    // covered bases per cell and strand: the raw window sums × read length over each whole chromosome
+    let mut bases = vec![[0f64; 2]; cells.len()];
+    for chrom in ["chr1", "chr2"] {
+        let w = eval(&mut s, &format!("rna.window(\"{chrom}:0-300000\", #{{bin: 300000, transform: false}})"))
+            .try_cast::<gscript_stdlib::values::Matrix>()
+            .unwrap();
+        assert_eq!(w.cols, 2 * cells.len());
+        for (c, b) in bases.iter_mut().enumerate() {
+            b[0] += w.get(0, 2 * c) as f64 * 90.0;
+            b[1] += w.get(0, 2 * c + 1) as f64 * 90.0;
+        }
+    }
+    for (c, cell) in cells.iter().enumerate() {
+        let t = theirs[cell];
+        assert_eq!([plus[c], minus[c]], [t[0], t[1]], "entries of {cell}");
+        assert!((bases[c][0] - t[2] as f64).abs() < 1e-3 * t[2].max(1) as f64, "{cell}: {:?} vs {t:?}", bases[c]);
+        assert!((bases[c][1] - t[3] as f64).abs() < 1e-3 * t[3].max(1) as f64, "{cell}: {:?} vs {t:?}", bases[c]);
+    }
+    assert!(plus.iter().sum::<u64>() > 100 && minus.iter().sum::<u64>() > 100);
+}
+
 /// The truth measured from the files: per type, the share of insertions in the type's active enhancers (own cells vs
 /// others); per enhancer, whether it is more open in cells of its active types; per link, whether the gene's share of
 /// UMIs is higher in the types where the enhancer is active; with one-sided sign tests.
