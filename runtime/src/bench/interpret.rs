@@ -1,8 +1,9 @@
 //! `gscript bench interpret`: throughput of the interpretation primitives with a randomly initialised model of the
 //! chosen preset (speed does not depend on the weights): motif insertion (motifs/s at a given number of backgrounds,
 //! and the extrapolated time for the whole JASPAR set with 1,000 backgrounds) and ISM (positions/s, seconds per
-//! sequence, by local recomputation and, for comparison, by whole-sequence recomputation), in fp32 and bf16, with peak
-//! memory.
+//! sequence, by local recomputation and, for comparison, by whole-sequence recomputation) and variant effects
+//! (variants/s for 48 SNVs and 16 indels in variant-centred windows of a random genome, local vs whole-sequence
+//! recomputation), in fp32 and bf16, with peak memory.
 
 use std::time::Instant;
 
@@ -14,7 +15,9 @@ use super::model::{parse_precisions, parse_preset};
 use crate::data::simulate::JASPAR_VERTEBRATES;
 use crate::error::{Result, RuntimeError};
 use crate::interpret::insertion::shuffle_backgrounds;
-use crate::interpret::{insert_motifs, ism, CellReadout, FullRecompute, InsertionOptions};
+use crate::interpret::{
+    insert_motifs, ism, variant_effects, CellReadout, FullRecompute, InsertionOptions, Variant, VariantCentre,
+};
 use crate::models::scbasset::Preset;
 use crate::models::scbasset::{Precision, ScBasset};
 use crate::motif::{parse_meme, STRING_SOURCE};
@@ -97,6 +100,30 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
     let seq: Vec<u8> = (0..len).map(|_| rng.random_range(0..4u8)).collect();
     let window = c.ism_window.unwrap_or(len).min(len);
     let start = (len - window) / 2;
+    // Variants: a random genome of 24 windows, 48 SNVs and 16 indels (8 deletions of 1–8 bp, 8 insertions).
+    let dir = std::env::temp_dir().join(format!("gscript-bench-variants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
+    let genome_len = 24 * len;
+    let bases: Vec<u8> = (0..genome_len).map(|_| b"ACGT"[rng.random_range(0..4usize)]).collect();
+    let mut fasta = b">chr1\n".to_vec();
+    for line in bases.chunks(60) {
+        fasta.extend_from_slice(line);
+        fasta.push(b'\n');
+    }
+    let fa = dir.join("g.fa");
+    std::fs::write(&fa, fasta).map_err(|e| RuntimeError::io(&fa, e))?;
+    let genome = crate::seq::Genome::open(&fa)?;
+    let mut variants = Vec::new();
+    for k in 0..64 {
+        let pos = rng.random_range(len..genome_len - len);
+        let r = |n: usize| String::from_utf8_lossy(&bases[pos - 1..pos - 1 + n]).into_owned();
+        let other = if bases[pos - 1] == b'A' { "C" } else { "A" };
+        variants.push(match k % 8 {
+            6 => Variant::new("chr1", pos as u64, &r(1 + k % 8), &r(1), None),
+            7 => Variant::new("chr1", pos as u64, &r(1), &format!("{}{}", r(1), "GT".repeat(1 + k % 4)), None),
+            _ => Variant::new("chr1", pos as u64, &r(1), other, None),
+        });
+    }
     println!(
         "interpretation throughput: {} preset ({len} bp, {} cells), device {device:?}, {} threads",
         c.preset,
@@ -104,7 +131,7 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         tch::get_num_threads()
     );
     println!(
-        "{:<10} {:>14} {:>12} {:>22} {:>14} {:>14} {:>16} {:>8}",
+        "{:<10} {:>14} {:>12} {:>22} {:>14} {:>14} {:>16} {:>8} {:>12} {:>14} {:>8}",
         "precision",
         "insert seq/s",
         "motifs/s",
@@ -112,6 +139,9 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         "ISM pos/s",
         "ISM s/seq",
         "full ISM s/seq",
+        "local ×",
+        "variants/s",
+        "full variants/s",
         "local ×"
     );
     let cancel = CancelToken::default();
@@ -154,23 +184,41 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         let _ = ism(&FullRecompute(&model), &seq, full_start..full_start + full_window, &mut NoProgress, &cancel)?;
         let full_s = t.elapsed().as_secs_f64() * len as f64 / full_window as f64;
         let local_s = ism_s * len as f64 / window as f64;
+        let t = Instant::now();
+        let _ = variant_effects(&model, &genome, &variants, VariantCentre::Variant, 1, &mut NoProgress, &cancel)?;
+        let var_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let _ = variant_effects(
+            &FullRecompute(&model),
+            &genome,
+            &variants,
+            VariantCentre::Variant,
+            1,
+            &mut NoProgress,
+            &cancel,
+        )?;
+        let var_full_s = t.elapsed().as_secs_f64();
         let label = match precision {
             Precision::F32 => "fp32",
             Precision::Bf16 => "bf16",
         };
         println!(
-            "{label:<10} {seq_per_s:>14.1} {:>12.3} {:>22} {:>14.1} {:>14.2} {:>16.2} {:>8.1}",
+            "{label:<10} {seq_per_s:>14.1} {:>12.3} {:>22} {:>14.1} {:>14.2} {:>16.2} {:>8.1} {:>12.1} {:>14.1} {:>8.1}",
             motifs.len() as f64 / (insert_s * motifs.len() as f64 / (motifs.len() + 1) as f64),
             human(jaspar_s),
             window as f64 / ism_s,
             local_s,
             full_s,
-            full_s / local_s
+            full_s / local_s,
+            variants.len() as f64 / var_s,
+            variants.len() as f64 / var_full_s,
+            var_full_s / var_s
         );
         if device != Device::Cpu {
             tch::Cuda::synchronize(0);
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
     if let Some(rss) = super::probe::peak_rss_bytes() {
         println!("peak RSS {:.0} MiB; {} motifs × {} backgrounds inserted; ISM over {window} of {len} positions (s/seq scaled to the whole sequence)", rss as f64 / 1048576.0, motifs.len(), c.backgrounds);
     }

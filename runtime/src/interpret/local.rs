@@ -196,6 +196,11 @@ impl<'a> LocalEmbedder<'a> {
         self.n_refs
     }
 
+    /// `z` `(R, D)` fp32 of the references themselves, from the cached pass (no further computation).
+    pub fn reference_embeddings(&self) -> Tensor {
+        tch::no_grad(|| gelu(&self.model.dense_block().bn.forward_t(&self.pre_ref, false)))
+    }
+
     /// The windows of a mutant `[start, start + w)`: one step per block, then the final window.
     fn plan(&self, start: i64, width: i64) -> Vec<Step> {
         let (mut a, mut w) = (start, width);

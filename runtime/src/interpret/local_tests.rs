@@ -209,3 +209,81 @@ fn motif_insertion_local_equals_full() {
     let err = (a - b).abs().max().double_value(&[]);
     assert!(err <= 1e-4 * scale.max(1.0), "insertion differences differ by {err} (scale {scale})");
 }
+
+/// Variant effects through the local path (REF windows cached once, ALT recomputed from its first to its last changed
+/// base) equal full recomputation: SNVs and an MNV anywhere in the window, deletions and insertions (whose tail shifts),
+/// windows reaching past the chromosome start (N-padded), an ALT equal to its REF, and peak-centred windows shared by
+/// several variants.
+fn check_variants(preset: Preset, lora: bool) {
+    use crate::data::PeakSet;
+    use crate::interpret::{variant_effects, Variant, VariantCentre};
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, net) = model(preset, lora);
+    let len = net.config().seq_len;
+    let n = 3 * len + 400;
+    let bases: Vec<u8> = random_codes(n, 21).iter().map(|&c| b"ACGT"[c as usize]).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.fa");
+    let mut text = b">chr1\n".to_vec();
+    for line in bases.chunks(60) {
+        text.extend_from_slice(line);
+        text.push(b'\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    let g = crate::seq::Genome::open(&path).unwrap();
+    let at = |pos1: usize, k: usize| String::from_utf8(bases[pos1 - 1..pos1 - 1 + k].to_vec()).unwrap();
+    let flip = |s: &str| s.bytes().map(|b| if b == b'A' { 'C' } else { 'A' }).collect::<String>();
+    let mid = len + 200;
+    let mut vars = Vec::new();
+    for pos in [5, 40, mid - 1, mid, mid + 7, n - 30, n - 2] {
+        vars.push(Variant::new("chr1", pos as u64, &at(pos, 1), &flip(&at(pos, 1)), None));
+    }
+    vars.push(Variant::new("chr1", mid as u64 + 50, &at(mid + 50, 3), &flip(&at(mid + 50, 3)), None));
+    for k in [2, 4, 11] {
+        vars.push(Variant::new("chr1", mid as u64 - 90, &at(mid - 90, k), &at(mid - 90, 1), None));
+        vars.push(Variant::new(
+            "chr1",
+            mid as u64 + 90,
+            &at(mid + 90, 1),
+            &format!("{}{}", at(mid + 90, 1), "G".repeat(k - 1)),
+            None,
+        ));
+    }
+    // an ALT that is the REF
+    vars.push(Variant::new("chr1", mid as u64 + 3, &at(mid + 3, 1), &at(mid + 3, 1), None));
+    let peaks = PeakSet {
+        chrom: vec!["chr1".into(), "chr1".into()],
+        start: vec![(mid - 300) as u64, (n - 200) as u64],
+        end: vec![(mid + 300) as u64, n as u64],
+        name: vec!["a".into(), "b".into()],
+    };
+    for centre in [VariantCentre::Variant, VariantCentre::Peak(&peaks)] {
+        let run = |m: &dyn SequenceEmbedder, c: &VariantCentre| {
+            let c = match c {
+                VariantCentre::Variant => VariantCentre::Variant,
+                VariantCentre::Peak(p) => VariantCentre::Peak(p),
+            };
+            variant_effects(m, &g, &vars, c, 3, &mut NoProgress, &CancelToken::default()).unwrap()
+        };
+        let ours = run(&net, &centre);
+        let full = run(&FullRecompute(&net), &centre);
+        assert_eq!(ours.status, full.status);
+        assert!(ours.status.iter().filter(|s| s.is_ok()).count() >= 8, "{:?}", ours.status);
+        let (er, ea) = (rel_err(&ours.z_ref, &full.z_ref), rel_err(&ours.z_alt, &full.z_alt));
+        assert!(er <= 1e-5 && ea <= 1e-5, "{preset} lora={lora}: REF {er:.2e}, ALT {ea:.2e}");
+        // the effects themselves (ALT − REF), row by row
+        let (d, dfull) = (&ours.z_alt - &ours.z_ref, &full.z_alt - &full.z_ref);
+        for i in 0..vars.len() as i64 {
+            let scale = full.z_ref.abs().max().double_value(&[]);
+            let e = (d.get(i) - dfull.get(i)).abs().max().double_value(&[]) / scale;
+            assert!(e <= 1e-5, "{preset} {}: effect differs by {e:.2e}", vars[i as usize].id);
+        }
+    }
+}
+
+#[test]
+fn variant_effects_local_equal_full() {
+    check_variants(Preset::Tiny, false);
+    check_variants(Preset::Keras, false);
+    check_variants(Preset::Scvi, true);
+}

@@ -7,11 +7,18 @@
 //! The REF allele is checked against the genome; a mismatch, an unknown chromosome, a position past the chromosome
 //! end or a variant outside every peak is reported per variant ([`VariantStatus`]) so the caller can stop or flag.
 //! N bases in a window are replaced by seeded random bases once, shared by the REF and ALT sequences.
+//!
+//! Models with local recomputation ([`SequenceEmbedder::local_embedder`], scBasset) run each distinct REF window
+//! once and recompute, for the ALT, only the span from its first to its last base that differs from the REF (one
+//! base for an SNV; from the allele to the window's end for an indel, whose tail shifts) widened through the layers
+//! ([`super::local`]); variants sharing a window (peak-centred windows) share its REF pass. Other models embed every
+//! REF and ALT sequence whole.
 
 use std::collections::HashMap;
 
 use tch::{Device, Kind, Tensor};
 
+use super::local::Mutation;
 use super::{embed_all, CellReadout, SequenceEmbedder, Variant};
 use crate::data::PeakSet;
 use crate::error::Result;
@@ -247,14 +254,103 @@ pub fn variant_effects(
     let (mut z_ref, mut z_alt) =
         (Tensor::zeros([n, d], (Kind::Float, Device::Cpu)), Tensor::zeros([n, d], (Kind::Float, Device::Cpu)));
     if !scored.is_empty() {
-        let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
-        let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);
         let k = scored.len() as i64;
+        let (zr, za) = match embed_local(model, &refs, &alts, progress, cancel)? {
+            Some(z) => z,
+            None => {
+                let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
+                let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);
+                (z.narrow(0, 0, k), z.narrow(0, k, k))
+            }
+        };
         let idx = Tensor::from_slice(&scored);
         tch::no_grad(|| {
-            let _ = z_ref.index_copy_(0, &idx, &z.narrow(0, 0, k));
-            let _ = z_alt.index_copy_(0, &idx, &z.narrow(0, k, k));
+            let _ = z_ref.index_copy_(0, &idx, &zr);
+            let _ = z_alt.index_copy_(0, &idx, &za);
         });
     }
     Ok(VariantEffects { status, peak, z_ref, z_alt })
+}
+
+/// Distinct REF windows cached per local embedder (their activations at every layer are held).
+const LOCAL_REFERENCES: usize = 64;
+
+/// `(z_ref, z_alt)` `(n, D)` fp32 on the CPU by local recomputation (see the module docs), or `None` when the model
+/// has none. `refs` and `alts` are `n` windows each, concatenated.
+fn embed_local(
+    model: &dyn SequenceEmbedder,
+    refs: &[u8],
+    alts: &[u8],
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Option<(Tensor, Tensor)>> {
+    let len = model.seq_len();
+    let n = refs.len() / len;
+    // Distinct REF windows in order of first use, and each variant's.
+    let mut distinct: HashMap<&[u8], usize> = HashMap::new();
+    let mut unique: Vec<usize> = Vec::new();
+    let which: Vec<usize> = refs
+        .chunks(len)
+        .enumerate()
+        .map(|(i, w)| {
+            *distinct.entry(w).or_insert_with(|| {
+                unique.push(i);
+                unique.len() - 1
+            })
+        })
+        .collect();
+    let d = model.embedding_dim() as i64;
+    let (z_ref, z_alt) = (
+        Tensor::zeros([n as i64, d], (Kind::Float, Device::Cpu)),
+        Tensor::zeros([n as i64, d], (Kind::Float, Device::Cpu)),
+    );
+    let batch = model.batch_size().max(1) * 4;
+    let mut done = 0usize;
+    for u0 in (0..unique.len()).step_by(LOCAL_REFERENCES) {
+        let u1 = (u0 + LOCAL_REFERENCES).min(unique.len());
+        let codes: Vec<u8> =
+            unique[u0..u1].iter().flat_map(|&i| refs[i * len..(i + 1) * len].iter().copied()).collect();
+        let Some(local) = model.local_embedder(&codes) else { return Ok(None) };
+        let local = local?;
+        if u0 == 0 {
+            progress.start("variant effects", Some(n as u64));
+        }
+        let zr = local.reference_embeddings().to_device(Device::Cpu);
+        let members: Vec<usize> = (0..n).filter(|&i| (u0..u1).contains(&which[i])).collect();
+        for part in members.chunks(batch) {
+            cancel.check()?;
+            crate::threads::adapt();
+            let (mut rows, mut muts, mut same) = (Vec::new(), Vec::new(), Vec::new());
+            for &i in part {
+                let (r, a) = (&refs[i * len..(i + 1) * len], &alts[i * len..(i + 1) * len]);
+                let u = which[i] - u0;
+                tch::no_grad(|| {
+                    let _ = z_ref.get(i as i64).copy_(&zr.get(u as i64));
+                });
+                match (r.iter().zip(a).position(|(x, y)| x != y), r.iter().zip(a).rposition(|(x, y)| x != y)) {
+                    (Some(first), Some(last)) => {
+                        rows.push(i as i64);
+                        muts.push(Mutation { reference: u, start: first, bases: a[first..=last].to_vec() });
+                    }
+                    // the ALT window equals the REF window (e.g. an allele that repeats its neighbours)
+                    _ => same.push(i),
+                }
+            }
+            for i in same {
+                tch::no_grad(|| {
+                    let _ = z_alt.get(i as i64).copy_(&z_ref.get(i as i64));
+                });
+            }
+            if !muts.is_empty() {
+                let z = local.embed_mutants(&muts)?.to_device(Device::Cpu);
+                tch::no_grad(|| {
+                    let _ = z_alt.shallow_clone().index_copy_(0, &Tensor::from_slice(&rows), &z);
+                });
+            }
+            done += part.len();
+            progress.update(done as u64, "");
+        }
+    }
+    progress.finish(&format!("{n} variants embedded"));
+    Ok(Some((z_ref, z_alt)))
 }
