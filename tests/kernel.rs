@@ -80,3 +80,19 @@ fn every_example_notebook_runs_with_inline_figures() {
         assert!(out_dir.path().join("quickstart/quickstart.h5ad").exists());
     }
 }
+
+/// 1,000 mixed cells (prints, errors, native panics, figures, input requests, interrupted loops and trainings, large
+/// values) through one connection: every reply and output arrives, the resident memory stays bounded (the curve is
+/// printed), and a client with the wrong key gets nothing (tests/py/kernel_soak.py).
+#[test]
+fn kernel_soak_of_a_thousand_cells() {
+    if let Some(out) = run_python("kernel_soak.py", &[]) {
+        assert!(!out.contains("FAIL"), "{out}");
+        assert!(out.contains("ok soak: 1000 cells"), "{out}");
+        assert_eq!(out.lines().filter(|l| l.starts_with("rss ")).count(), 11, "{out}");
+        assert!(
+            out.contains("ok wrong-key client gets no reply") && out.contains("ok first client still served"),
+            "{out}"
+        );
+    }
+}

@@ -145,6 +145,7 @@ impl Session {
         let outcome = catch_unwind(AssertUnwindSafe(|| engine.eval_ast_with_scope::<Dynamic>(scope, &program)));
         // Functions defined in this input stay callable from later ones, even if the input failed part-way.
         self.functions = self.functions.merge(&ast.clone_functions_only());
+        self.drop_shadowed();
         let result = match outcome {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(ScriptError::from_rhai(&e, source, &|s, l| self.source_line(s, l))),
@@ -155,6 +156,15 @@ impl Session {
         };
         self.host.clear_interrupt();
         result
+    }
+
+    /// A top-level `let x` in a later input adds a second `x` to the scope, which hides the first for good: drop the
+    /// hidden ones, so that a notebook re-running `let big = ...` keeps one value, not every value it ever made.
+    fn drop_shadowed(&mut self) {
+        let distinct: std::collections::HashSet<&str> = self.scope.iter_raw().map(|(name, _, _)| name).collect();
+        if distinct.len() < self.scope.len() {
+            self.scope = self.scope.clone_visible();
+        }
     }
 
     /// Runs a script file; relative imports resolve against its directory.
@@ -242,5 +252,33 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "a primitive panicked".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redefined_variables_keep_one_value_and_closures_their_captures() {
+        let mut s = Session::new(Arc::new(crate::CaptureSink::default()), &[]);
+        s.set_param("k", "3");
+        for i in 0..5 {
+            let _ = s.eval(&format!("let big = [{i}, 1, 2];\nlet x = {i};"), "<cell>").unwrap();
+        }
+        // a closure capturing an earlier `x`, then `x` redefined in a later input
+        let _ = s.eval("let x = 10;\nlet f = |y| x + y;", "<cell>").unwrap();
+        let _ = s.eval("let x = 20;", "<cell>").unwrap();
+        let names: Vec<&str> = s.scope().iter_raw().map(|(n, _, _)| n).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+        for n in ["k", "big", "x", "f"] {
+            assert_eq!(names.iter().filter(|&&m| m == n).count(), 1, "{names:?}");
+        }
+        assert_eq!(s.eval("big[0]", "<cell>").unwrap().as_int().unwrap(), 4);
+        assert_eq!(s.eval("x", "<cell>").unwrap().as_int().unwrap(), 20);
+        assert_eq!(s.eval("f.call(1)", "<cell>").unwrap().as_int().unwrap(), 11);
+        // the parameter stays a constant
+        assert!(s.eval("k = 4;", "<cell>").is_err());
+        assert_eq!(s.eval("k", "<cell>").unwrap().as_int().unwrap(), 3);
     }
 }
