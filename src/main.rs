@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 script error, 2 usage error, 130 interrupted.
 
+mod allocator;
 mod interrupt;
 mod repl;
 mod terminal;
@@ -41,6 +42,8 @@ fn usage() -> String {
 }
 
 fn main() -> ExitCode {
+    // large tensors stay in the heap instead of fresh zero-filled mappings each step (src/allocator.rs)
+    allocator::tune();
     // libtorch's thread count follows the cores other processes leave free (runtime/src/threads.rs)
     gscript_runtime::threads::enable_adaptation();
     let args: Vec<String> = std::env::args().skip(1).collect();
