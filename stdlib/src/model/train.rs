@@ -35,7 +35,7 @@ pub fn register(reg: &mut Registrar) {
         .opt("seed", "int", OptDefault::Int(0), "seed for initialisation, split, shuffling and augmentation")
         .opt("device", "string", OptDefault::Str("cpu"), "\"cpu\", \"cuda\", \"cuda:N\" or \"auto\"")
         .opt("threads", "int", OptDefault::None, "CPU threads for libtorch, kept fixed (default: all cores, fewer while other processes keep cores busy)")
-        .opt("precision", "string", OptDefault::Str("fp32"), "\"fp32\" or \"bf16\" (mixed precision: ~2× faster on CPUs with AVX-512 BF16 and on GPUs)")
+        .opt("precision", "string", OptDefault::Str("auto"), "\"auto\" (bf16 on GPUs and on CPUs with AVX-512 BF16, else fp32), \"fp32\" or \"bf16\" (mixed precision: ~2× faster where bf16 is native; same analysis results, see docs/fidelity.md)")
         .opt("augment", "bool", OptDefault::Bool(true), "reverse-complement and shift augmentation")
         .opt("batch", "string", OptDefault::None, "obs column with each cell's batch: trains scBasset-BC")
         .opt("l2", "float", OptDefault::Float(0.0), "L2 coefficient on the cell embeddings (Keras sum form)")
@@ -64,10 +64,10 @@ pub fn register(reg: &mut Registrar) {
         if let Some(t) = o.int_at_least("threads", 1)? {
             gscript_runtime::threads::set_threads(t as i32);
         }
-        let precision = match o.choice("precision", &["fp32", "bf16"])?.as_deref() {
-            Some("bf16") => Precision::Bf16,
-            _ => Precision::F32,
-        };
+        let precision = o
+            .choice("precision", &["auto", "fp32", "bf16"])?
+            .and_then(|p| Precision::parse(&p, device))
+            .unwrap_or(Precision::F32);
         let seed = o.int("seed")?.unwrap() as u64;
         let inputs = TrainingInputs::new(P, &host, &genome, d, cfg.seq_len, seed)?;
         let tdata = inputs.data();
