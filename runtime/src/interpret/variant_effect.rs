@@ -325,7 +325,7 @@ fn embed_local(
                 let (r, a) = (&refs[i * len..(i + 1) * len], &alts[i * len..(i + 1) * len]);
                 let u = which[i] - u0;
                 tch::no_grad(|| {
-                    let _ = z_ref.get(i as i64).copy_(&zr.get(u as i64));
+                    z_ref.get(i as i64).copy_(&zr.get(u as i64));
                 });
                 match (r.iter().zip(a).position(|(x, y)| x != y), r.iter().zip(a).rposition(|(x, y)| x != y)) {
                     (Some(first), Some(last)) => {
@@ -338,7 +338,7 @@ fn embed_local(
             }
             for i in same {
                 tch::no_grad(|| {
-                    let _ = z_alt.get(i as i64).copy_(&z_ref.get(i as i64));
+                    z_alt.get(i as i64).copy_(&z_ref.get(i as i64));
                 });
             }
             if !muts.is_empty() {

@@ -35,11 +35,7 @@ pub trait CellProfileModel {
     fn decode(&self, emb: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
         let emb = emb.to_kind(Kind::Float);
         let (w, b) = (w.to_kind(Kind::Float), b.to_kind(Kind::Float));
-        let logits = if w.dim() == 2 {
-            w.matmul(&emb) + b.view([1, -1, 1])
-        } else {
-            w.bmm(&emb) + b.unsqueeze(-1)
-        };
+        let logits = if w.dim() == 2 { w.matmul(&emb) + b.view([1, -1, 1]) } else { w.bmm(&emb) + b.unsqueeze(-1) };
         logits.softplus().permute([0, 2, 1])
     }
 
