@@ -4,6 +4,7 @@
 
 mod allocator;
 mod interrupt;
+mod launch;
 mod repl;
 mod terminal;
 
@@ -38,7 +39,7 @@ printed. Exit codes: 0 ok, 1 script error, 2 usage error, 130 interrupted.
 
 /// The usage text: the commands, the benchmarks' own lines, the rest.
 fn usage() -> String {
-    format!("{COMMANDS}{}{FOOTER}", gscript_runtime::bench::USAGE)
+    format!("{COMMANDS}{}{}{FOOTER}", launch::USAGE, gscript_runtime::bench::USAGE)
 }
 
 fn main() -> ExitCode {
@@ -143,6 +144,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, Usage> {
             }
         }
         "kernel" => kernel_command(rest),
+        "launch" => launch::launch(rest).map_err(Usage),
         "repl" => {
             let a = parse_session_args(rest)?;
             if !a.rest.is_empty() {

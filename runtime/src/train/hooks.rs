@@ -25,6 +25,23 @@ pub struct StepContext {
 pub trait GradientHook {
     /// Inspect or change the gradients of `params` for the step `ctx`.
     fn after_backward(&mut self, ctx: &StepContext, params: &[(String, Tensor)]) -> Result<(), TrainError>;
+
+    /// `Some((rank, world))` for a data-parallel hook: the trainer then trains this process on its disjoint shard of
+    /// every global minibatch, writes checkpoints on rank 0 only and sums epoch statistics with [`Self::sum`].
+    fn shard(&self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// Called once before the first epoch (after a resume) with the checkpointed variables (e.g. to broadcast
+    /// rank 0's weights).
+    fn before_training(&mut self, _variables: &[(String, Tensor)]) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// Sums `values` over the processes of a data-parallel run, in place (nothing to do in one process).
+    fn sum(&mut self, _values: &mut [f64]) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 /// Progress hooks. Returning an error stops training with that error.

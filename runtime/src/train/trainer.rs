@@ -200,6 +200,10 @@ impl Trainer<'_, '_> {
             best = checkpoint.restore(&path, &self.variables, self.optimizer)?;
             history = checkpoint.meta.history;
         }
+        for hook in self.hooks.iter_mut() {
+            hook.before_training(&self.variables)?;
+        }
+        let writes_files = self.shard().is_none_or(|(rank, _)| rank == 0);
         let patience = self.config.patience.unwrap_or(usize::MAX);
         let mut stopper = EarlyStopping::replay(&history, patience, self.config.min_delta);
         let mut stopped_early = stopper.should_stop();
@@ -229,7 +233,7 @@ impl Trainer<'_, '_> {
             }
             stopper.update(history.epochs[epoch].train_auroc);
             stopped_early = stopper.should_stop();
-            if let Some(path) = &self.config.checkpoint {
+            if let Some(path) = self.config.checkpoint.as_ref().filter(|_| writes_files) {
                 let state = CheckpointState {
                     variables: &self.variables,
                     optimizer: &*self.optimizer,
@@ -253,6 +257,11 @@ impl Trainer<'_, '_> {
         Ok(TrainOutcome { history, stopped_early, restored_epoch })
     }
 
+    /// `(rank, world)` of a data-parallel run (from the first hook that shards).
+    fn shard(&self) -> Option<(usize, usize)> {
+        self.hooks.iter().find_map(|h| h.shard())
+    }
+
     fn train_epoch(&mut self, objective: &mut dyn Objective, epoch: usize) -> Result<(f64, TrainMetrics), TrainError> {
         let seed = self.config.seed;
         let mut order: Vec<usize> = (0..objective.n_train()).collect();
@@ -262,20 +271,32 @@ impl Trainer<'_, '_> {
         let ranges = batch_ranges(order.len(), self.config.batch_size);
         let n_batches = ranges.len();
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let shard = self.shard();
         for (b, range) in ranges.into_iter().enumerate() {
             crate::threads::adapt();
             if (self.interrupt)() {
                 return Err(TrainError::Interrupted { epoch: epoch + 1, batch: b + 1 });
             }
-            let batch = &order[range];
-            let loss = objective.train_loss(batch)?;
-            let value = loss.f_double_value(&[])?;
-            if !value.is_finite() {
-                let lr = self.optimizer.lr();
-                return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, batch: b + 1, n_batches, value, lr });
-            }
-            self.optimizer.zero_grad();
-            loss.f_backward()?;
+            let batch = match shard {
+                Some((rank, world)) => &order[super::distributed::shard_range(range, rank, world)],
+                None => &order[range],
+            };
+            let value = if batch.is_empty() {
+                // A global minibatch smaller than the world: this rank contributes zero gradients.
+                self.optimizer.zero_grad();
+                super::distributed::zero_gradients(self.optimizer.params())?;
+                0.0
+            } else {
+                let loss = objective.train_loss(batch)?;
+                let value = loss.f_double_value(&[])?;
+                if !value.is_finite() {
+                    let lr = self.optimizer.lr();
+                    return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, batch: b + 1, n_batches, value, lr });
+                }
+                self.optimizer.zero_grad();
+                loss.f_backward()?;
+                value
+            };
             let ctx =
                 StepContext { epoch: epoch + 1, batch: b + 1, step: self.optimizer.steps(), batch_items: batch.len() };
             for hook in self.hooks.iter_mut() {
@@ -290,7 +311,21 @@ impl Trainer<'_, '_> {
             seen += batch.len();
             self.observer.on_batch(epoch + 1, b + 1, n_batches, loss_sum / seen as f64)?;
         }
-        Ok((loss_sum / seen.max(1) as f64, objective.train_metrics()?))
+        let mut metrics = objective.train_metrics()?;
+        if shard.is_some() {
+            // Epoch statistics over every rank's shard: the loss exactly, auROC/auPR as the mean of the ranks' values.
+            let (a, p) = (metrics.auroc, metrics.aupr);
+            let flag = |o: Option<f64>| if o.is_some() { 1.0 } else { 0.0 };
+            let mut sums = [loss_sum, seen as f64, a.unwrap_or(0.0), flag(a), p.unwrap_or(0.0), flag(p)];
+            for hook in self.hooks.iter_mut() {
+                hook.sum(&mut sums)?;
+            }
+            loss_sum = sums[0];
+            seen = sums[1].round() as usize;
+            metrics.auroc = (sums[3] > 0.0).then(|| sums[2] / sums[3]);
+            metrics.aupr = (sums[5] > 0.0).then(|| sums[4] / sums[5]);
+        }
+        Ok((loss_sum / seen.max(1) as f64, metrics))
     }
 
     fn validate(&mut self, objective: &mut dyn Objective, epoch: usize) -> Result<Option<ValMetrics>, TrainError> {

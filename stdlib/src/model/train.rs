@@ -4,8 +4,10 @@
 use gscript_lang::rhai::Map;
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
 use gscript_runtime::models::scbasset::{
-    train, ModelMeta, PeakFingerprint, Precision, Preset, ScBasset, TrainConfig, Versions, MODEL_FORMAT,
+    train_with_hooks, ModelMeta, PeakFingerprint, Precision, Preset, ScBasset, TrainConfig, Versions, MODEL_FORMAT,
 };
+use gscript_runtime::train::distributed::DataParallel;
+use gscript_runtime::train::GradientHook;
 use tch::nn;
 
 use crate::bridge::ScriptResult;
@@ -104,7 +106,12 @@ pub fn register(reg: &mut Registrar) {
             shown: false,
         };
         let h2 = host.clone();
-        let outcome = train(&mut net, &vs, &tdata, &tcfg, &mut observer, &move || h2.is_interrupted());
+        // Data-parallel when launched in a process group (torchrun's environment; see docs/scaling.md): batch_size
+        // stays the global minibatch, each rank trains on its shard, rank 0 writes the checkpoints.
+        let mut dp = DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
+        let hooks: Vec<&mut dyn GradientHook> = dp.iter_mut().map(|d| d as &mut dyn GradientHook).collect();
+        let outcome =
+            train_with_hooks(&mut net, &vs, &tdata, &tcfg, &mut observer, &move || h2.is_interrupted(), hooks);
         let outcome = outcome.map_err(|e| crate::bridge::script_error(P, e))?;
         let last = outcome
             .history
