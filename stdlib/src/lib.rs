@@ -13,6 +13,7 @@ pub mod interpret;
 pub mod io;
 pub mod model;
 pub mod plot;
+pub mod scooby;
 pub mod seq;
 pub mod system;
 pub mod training;
@@ -23,13 +24,14 @@ pub struct StdLib;
 
 /// The standard library's help areas (name, title), in the order `help()`, the manual and the README list them
 /// (after the language's own `core`).
-pub const AREAS: [(&str, &str); 9] = [
+pub const AREAS: [(&str, &str); 10] = [
     ("io", "Reading and writing data"),
     ("seq", "Sequences and genomes"),
     ("model", "scBasset models and training"),
     ("interpret", "Interpretation: motifs, ISM, variants"),
     ("borzoi", "Borzoi and Flashzoi: coverage tracks from sequence"),
     ("coverage", "Single-cell coverage: fragments, BAM, genes, tracks"),
+    ("scooby", "scooby: per-cell RNA and ATAC profiles from sequence"),
     ("finetune", "Transfer learning"),
     ("analysis", "Single-cell analysis"),
     ("plot", "Figures"),
@@ -53,5 +55,6 @@ impl Package for StdLib {
         finetune::register(reg);
         borzoi::register(reg);
         coverage::register(reg);
+        scooby::register(reg);
     }
 }

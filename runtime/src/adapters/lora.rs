@@ -140,7 +140,8 @@ pub fn attach_lora(model: &mut dyn Adaptable, path: &nn::Path, config: &LoraConf
             return Err(RuntimeError::invalid("targets", format!("layer {} already has an adapter", layer.name)));
         }
         let s = layer.weight.size();
-        let p = path.sub(layer.name.as_str());
+        // dotted module names (`res_tower.0.conv_layer`) become nested paths: variables `<layer>.lora_a`
+        let p = layer.name.split('.').fold(path.clone(), |p, part| p.sub(part));
         let (a, b) = if s.len() == 3 {
             let (c_out, c_in, k) = (s[0], s[1], s[2]);
             (kaiming_uniform(&[r, c_in, k], c_in * k, device), Tensor::zeros([c_out, r, 1], (Kind::Float, device)))

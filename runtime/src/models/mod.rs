@@ -17,6 +17,7 @@ pub mod error;
 pub mod precision;
 pub mod profile;
 pub mod scbasset;
+pub mod scooby;
 
 use std::path::Path;
 

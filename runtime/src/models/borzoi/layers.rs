@@ -5,6 +5,8 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use crate::adapters::Lora;
+
 /// Batch-norm epsilon of every `ConvBlock` (`nn.BatchNorm1d(eps = 0.001)`).
 pub const BN_EPS: f64 = 1e-3;
 /// Batch-norm momentum (PyTorch's default 0.1).
@@ -47,6 +49,8 @@ pub struct Conv1d {
     pub bias: Option<Tensor>,
     /// Channel groups (depthwise: `C_in`).
     pub groups: i64,
+    /// A LoRA adapter (scooby), applied in the forward pass while unmerged.
+    pub lora: Option<Lora>,
 }
 
 impl Conv1d {
@@ -63,7 +67,7 @@ impl Conv1d {
         let (ci, co, k, g) = (c_in as i64, c_out as i64, kernel as i64, groups as i64);
         let weight = xavier(path, "weight", &[co, ci / g, k], ci / g * k, co * k, init);
         let bias = bias.then(|| path.zeros("bias", &[co]));
-        Conv1d { weight, bias, groups: g }
+        Conv1d { weight, bias, groups: g, lora: None }
     }
 
     /// `(B, C_in, L)` → `(B, C_out, L)` computed in `kind`.
@@ -71,7 +75,12 @@ impl Conv1d {
         let k = self.weight.size()[2];
         let w = cast(&self.weight, kind);
         let b = self.bias.as_ref().map(|b| cast(b, kind));
-        cast(x, kind).conv1d(&w, b.as_ref(), [1], [k / 2], [1], self.groups)
+        let x = cast(x, kind);
+        let y = x.conv1d(&w, b.as_ref(), [1], [k / 2], [1], self.groups);
+        match self.lora.as_ref().filter(|l| !l.merged) {
+            Some(l) => y + l.apply_conv(&x, k / 2, kind),
+            None => y,
+        }
     }
 }
 
@@ -82,6 +91,8 @@ pub struct Linear {
     pub weight: Tensor,
     /// `(out)`, if any.
     pub bias: Option<Tensor>,
+    /// A LoRA adapter (scooby), applied in the forward pass while unmerged.
+    pub lora: Option<Lora>,
 }
 
 impl Linear {
@@ -89,13 +100,18 @@ impl Linear {
     pub fn new(path: &nn::Path, d_in: usize, d_out: usize, bias: bool, init: Init) -> Self {
         let weight = xavier(path, "weight", &[d_out as i64, d_in as i64], d_in as i64, d_out as i64, init);
         let bias = bias.then(|| path.zeros("bias", &[d_out as i64]));
-        Linear { weight, bias }
+        Linear { weight, bias, lora: None }
     }
 
     /// Applies the layer in `kind`.
     pub fn forward(&self, x: &Tensor, kind: Kind) -> Tensor {
         let b = self.bias.as_ref().map(|b| cast(b, kind));
-        cast(x, kind).linear(&cast(&self.weight, kind), b.as_ref())
+        let x = cast(x, kind);
+        let y = x.linear(&cast(&self.weight, kind), b.as_ref());
+        match self.lora.as_ref().filter(|l| !l.merged) {
+            Some(l) => y + l.apply_linear(&x, kind),
+            None => y,
+        }
     }
 }
 
@@ -195,6 +211,10 @@ pub fn chunked_conv(
             y = y.constant_pad_nd([pad_left, pad_right]);
         }
         let mut z = y.conv1d(&w, bias.as_ref(), [1], [0], [1], conv.groups);
+        if let Some(l) = conv.lora.as_ref().filter(|l| !l.merged) {
+            // the input chunk is already padded by the halo
+            z += l.apply_conv(&y, 0, kind);
+        }
         drop(y);
         if pool {
             z = pool2(&z);

@@ -14,6 +14,7 @@ use super::config::BorzoiConfig;
 use super::layers::{
     cast, chunked_conv, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable,
 };
+use crate::adapters::{Adaptable, AdaptableLayer};
 use crate::models::{GroupKind, ModelError, ModelFamily, ParameterGroup, Precision, SequenceModel};
 
 /// One transformer block: `x += Drop(Attn(LN(x)))`, `x += Drop(W₂ ReLU(Drop(W₁ LN(x))))`.
@@ -376,6 +377,79 @@ impl Borzoi {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+}
+
+impl Borzoi {
+    /// The same trunk without its track heads (scooby deletes `human_head`): the variables are shared with `self`
+    /// (no copy), the heads dropped. Adapters attached to `self` are not carried over.
+    pub fn without_heads(&self) -> Result<Borzoi, ModelError> {
+        let config = BorzoiConfig { human_tracks: None, mouse_tracks: None, ..self.config.clone() };
+        let mut out = Borzoi::new(&config, self.device(), Init::Zeros)?;
+        out.precision = self.precision;
+        let src = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, mut t) in out.vs.variables() {
+                if let Some(s) = src.get(&name) {
+                    t.set_data(s);
+                }
+            }
+        });
+        Ok(out)
+    }
+}
+
+fn layer<'a>(name: String, weight: &'a mut Tensor, lora: &'a mut Option<crate::adapters::Lora>) -> AdaptableLayer<'a> {
+    AdaptableLayer { name, weight, lora }
+}
+
+/// The layers LoRA can adapt, named as borzoi-pytorch's modules (peft's target names): every convolution but the
+/// depthwise ones (`conv_dna.conv_layer`, `res_tower.{0,2,4,6,8}.conv_layer`, `unet1.1.conv_layer`,
+/// `horizontal_conv{0,1}.conv_layer`, `upsampling_unet{1,0}.0.conv_layer`, `separable{1,0}.conv_layer.1`,
+/// `final_joined_convs.0.conv_layer`) and the transformer's linears (`transformer.{i}.0.fn.1.{to_q,to_k,to_v,to_out}`
+/// or Flashzoi's `mha.{Wqkv,out_proj}`, `transformer.{i}.1.fn.{1,4}`). Heads are not adaptable.
+impl Adaptable for Borzoi {
+    fn adaptable_layers(&mut self) -> Vec<AdaptableLayer<'_>> {
+        let mut out = Vec::new();
+        let conv = &mut self.conv_dna;
+        out.push(layer("conv_dna.conv_layer".into(), &mut conv.weight, &mut conv.lora));
+        for (i, b) in self.res_tower.iter_mut().enumerate() {
+            out.push(layer(format!("res_tower.{}.conv_layer", 2 * i), &mut b.conv.weight, &mut b.conv.lora));
+        }
+        out.push(layer("unet1.1.conv_layer".into(), &mut self.unet1.conv.weight, &mut self.unet1.conv.lora));
+        for (i, t) in self.transformer.iter_mut().enumerate() {
+            let p = format!("transformer.{i}");
+            match &mut t.attn {
+                Attention::Relative(a) => {
+                    for (n, l) in
+                        [("to_q", &mut a.to_q), ("to_k", &mut a.to_k), ("to_v", &mut a.to_v), ("to_out", &mut a.to_out)]
+                    {
+                        out.push(layer(format!("{p}.0.fn.1.{n}"), &mut l.weight, &mut l.lora));
+                    }
+                }
+                Attention::Rotary(a) => {
+                    for (n, l) in [("Wqkv", &mut a.wqkv), ("out_proj", &mut a.out_proj)] {
+                        out.push(layer(format!("{p}.0.fn.1.mha.{n}"), &mut l.weight, &mut l.lora));
+                    }
+                }
+            }
+            out.push(layer(format!("{p}.1.fn.1"), &mut t.ff1.weight, &mut t.ff1.lora));
+            out.push(layer(format!("{p}.1.fn.4"), &mut t.ff2.weight, &mut t.ff2.lora));
+        }
+        let blocks = [
+            ("horizontal_conv0", &mut self.horizontal_conv0),
+            ("horizontal_conv1", &mut self.horizontal_conv1),
+            ("upsampling_unet1.0", &mut self.upsampling_unet1),
+            ("upsampling_unet0.0", &mut self.upsampling_unet0),
+            ("final_joined_convs.0", &mut self.final_joined),
+        ];
+        for (n, b) in blocks {
+            out.push(layer(format!("{n}.conv_layer"), &mut b.conv.weight, &mut b.conv.lora));
+        }
+        for (n, s) in [("separable1", &mut self.separable1), ("separable0", &mut self.separable0)] {
+            out.push(layer(format!("{n}.conv_layer.1"), &mut s.pointwise.weight, &mut s.pointwise.lora));
+        }
+        out
     }
 }
 
