@@ -19,6 +19,7 @@ pub mod io;
 pub mod models;
 pub mod motif;
 pub mod plot;
+pub mod profile;
 pub mod progress;
 pub mod seq;
 pub mod threads;

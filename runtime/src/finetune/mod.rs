@@ -10,6 +10,7 @@
 //! read-out from their state embeddings, so a step's cost does not grow with the number of cells.
 
 pub mod defaults;
+pub mod scooby;
 
 pub use defaults::{FineTuneDefaults, HeadKind};
 

@@ -20,6 +20,7 @@ pub mod adam;
 pub mod augment;
 pub mod checkpoint;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod history;
 pub mod hooks;
@@ -27,6 +28,8 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod peaks;
+pub mod profile_loss;
+pub mod profiles;
 pub mod trainer;
 
 #[cfg(test)]

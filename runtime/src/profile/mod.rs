@@ -1,0 +1,22 @@
+//! Training data, prediction and evaluation of per-cell profile models ([`crate::models::profile::CellProfileModel`],
+//! scooby: Lal et al. 2024, gagneurlab/scooby).
+//!
+//! - [`dataset`]: training items — a window, its sequence context, sampled cells and their transformed targets, with
+//!   scooby's shift and reverse-complement augmentation, seeded per (seed, epoch, item).
+//! - [`predict`]: per-cell or pseudobulk profiles in counts (trunk embedding reused across cell chunks,
+//!   reverse-complement averaging), gene counts over exon bins of the sense strand.
+//! - [`evaluate`]: scooby's evaluation — Pearson of log2(x + 1) gene counts across genes and across cell types.
+
+pub mod dataset;
+pub mod evaluate;
+pub mod predict;
+
+pub use dataset::{context_onehot, windows_from_folds, ProfileData, ProfileDataOptions, ProfileItem};
+pub use evaluate::{evaluate_profiles, pearson, ProfileEvaluation};
+pub use predict::{gene_counts, predict_profiles, CellSelection, Inverse, PredictOptions, PredictedProfiles};
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+#[cfg(test)]
+mod e2e_tests;
