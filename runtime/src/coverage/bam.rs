@@ -266,7 +266,10 @@ pub fn load_rna_coverage(
             RuntimeError::parse(path, 0, format!("record {recno} (read {name}): {msg}"))
         };
         if tags_seen.len() < 24 && recno <= 1000 {
-            for f in rec.data().iter().flatten() {
+            // Stop at the first undecodable field: noodles' iterator yields that error again and again (`flatten`
+            // would spin forever on it); the tag itself is decoded below, with an error naming the record.
+            for f in rec.data().iter() {
+                let Ok(f) = f else { break };
                 let t = String::from_utf8_lossy(f.0.as_ref()).into_owned();
                 if !tags_seen.contains(&t) {
                     tags_seen.push(t);

@@ -66,9 +66,17 @@ pub fn parse_mtx(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Coord
                     .map_err(|_| err(lineno, format!("size field {} is not a number: '{}'", k + 1, f[k])))
             };
             let s = (n(0)?, n(1)?, n(2)?);
-            row.reserve(s.2);
-            col.reserve(s.2);
-            val.reserve(s.2);
+            if s.0 > u32::MAX as usize || s.1 > u32::MAX as usize {
+                return Err(err(
+                    lineno,
+                    format!("{} x {} is too large: at most {} rows and columns", s.0, s.1, u32::MAX),
+                ));
+            }
+            // The announced count is not trusted for memory: a damaged size line must not reserve gigabytes.
+            let reserve = s.2.min(1 << 20);
+            row.reserve(reserve);
+            col.reserve(reserve);
+            val.reserve(reserve);
             size = Some(s);
             continue;
         };
@@ -92,7 +100,11 @@ pub fn parse_mtx(reader: impl BufRead, source: impl AsRef<Path>) -> Result<Coord
         val.push(if pattern {
             1.0
         } else {
-            f[2].parse::<f32>().map_err(|_| err(lineno, format!("value is not a number: '{}'", f[2])))?
+            match f[2].parse::<f32>() {
+                Ok(v) if v.is_finite() => v,
+                Ok(_) => return Err(err(lineno, format!("value is not a finite number: '{}'", f[2]))),
+                Err(_) => return Err(err(lineno, format!("value is not a number: '{}'", f[2]))),
+            }
         });
         if row.len() > nnz {
             return Err(err(lineno, format!("more entries than the {nnz} announced in the size line")));

@@ -146,21 +146,34 @@ impl Genome {
     }
 
     fn read_bases(&self, e: &FaiEntry, a: u64, b: u64, out: &mut Vec<u8>) -> Result<()> {
-        let byte = |pos: u64| e.offset + (pos / e.line_bases) * e.line_width + pos % e.line_bases;
-        let (first, last) = (byte(a), byte(b - 1) + 1);
-        let mut buf = vec![0u8; (last - first) as usize];
-        self.file.read_exact_at(&mut buf, first).map_err(|err| RuntimeError::io(&self.path, err))?;
-        let before = out.len();
-        out.extend(buf.into_iter().filter(|c| *c != b'\n' && *c != b'\r'));
-        if (out.len() - before) as u64 != b - a {
-            return Err(RuntimeError::parse(
+        let mismatch = || {
+            RuntimeError::parse(
                 &self.path,
                 0,
                 format!(
                     "the .fai index does not match the FASTA around {}:{a}-{b}; delete the .fai to rebuild it",
                     e.name
                 ),
-            ));
+            )
+        };
+        // Checked: a damaged index can hold offsets and widths whose products overflow.
+        let byte = |pos: u64| {
+            (pos / e.line_bases).checked_mul(e.line_width)?.checked_add(e.offset)?.checked_add(pos % e.line_bases)
+        };
+        let (Some(first), Some(last)) = (byte(a), byte(b - 1).and_then(|x| x.checked_add(1))) else {
+            return Err(mismatch());
+        };
+        // The range must lie in the file: the buffer is sized from the index, which must not be trusted past it.
+        let size = self.file.metadata().map_err(|err| RuntimeError::io(&self.path, err))?.len();
+        if last > size {
+            return Err(mismatch());
+        }
+        let mut buf = vec![0u8; (last - first) as usize];
+        self.file.read_exact_at(&mut buf, first).map_err(|err| RuntimeError::io(&self.path, err))?;
+        let before = out.len();
+        out.extend(buf.into_iter().filter(|c| *c != b'\n' && *c != b'\r'));
+        if (out.len() - before) as u64 != b - a {
+            return Err(mismatch());
         }
         Ok(())
     }

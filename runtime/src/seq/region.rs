@@ -36,7 +36,8 @@ impl Region {
     }
     /// Midpoint as the Keras original computes it: `(start + end) // 2`.
     pub fn center(&self) -> u64 {
-        (self.start + self.end) / 2
+        // In u128: a BED line may carry coordinates near u64::MAX, whose sum overflows.
+        ((self.start as u128 + self.end as u128) / 2) as u64
     }
 }
 

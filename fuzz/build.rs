@@ -1,0 +1,4 @@
+include!("../build/rpath.rs");
+fn main() {
+    emit_libtorch_rpath();
+}
