@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chromvar;
 pub mod cluster_metrics;
 mod community;
 pub mod connectivities;

@@ -8,6 +8,7 @@
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
 //! - [`borzoi`]: Borzoi forward seconds and peak memory, with borzoi-pytorch beside it (`gscript bench borzoi`).
 //! - [`coverage`]: fragments import beside SnapATAC2 (`gscript bench coverage`).
+//! - [`chromvar`](mod@chromvar): chromVAR deviations beside pychromvar (`gscript bench chromvar`).
 //! - [`contention`]: training alone and beside a second training, thread count adapted or fixed
 //!   (`gscript bench contention`).
 //!
@@ -16,9 +17,11 @@
 
 pub mod analysis;
 pub mod borzoi;
+pub mod chromvar;
 pub mod contention;
 pub mod coverage;
 pub mod data;
+pub mod distributed;
 pub mod finetune;
 pub mod interpret;
 pub mod model;
@@ -61,8 +64,12 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench coverage [--fragments N] [--cells C] [--peer PYTHON] [--json] ...
                                                                fragments import (fragments/s, peak memory) beside
                                                                SnapATAC2 (--help)
+  gscript bench chromvar [--cells N] [--peaks N] [--motifs M] [--peer PYTHON]
+                                                               chromVAR matching, backgrounds and deviations beside
+                                                               pychromvar (--help)
   gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, thread
                                                                count adapted to free cores or fixed (--help)
+  gscript bench distributed [--quick]                          c10d/Gloo all-reduce GB/s; training seq/s world 1 vs 2
 ";
 
 /// Runs `gscript bench <args>`; results go to stdout.
@@ -77,9 +84,11 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "model" => Some(model::USAGE),
         "interpret" => Some(interpret::USAGE),
         "finetune" => Some(finetune::USAGE),
+        "distributed" => Some(distributed::USAGE),
         "contention" => Some(contention::USAGE),
         "borzoi" => Some(borzoi::USAGE),
         "coverage" => Some(coverage::USAGE),
+        "chromvar" => Some(chromvar::USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -107,6 +116,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(interpret::print(&config)?)
         }
         "finetune" => Ok(finetune::print(rest)?),
+        "distributed" => distributed::print(rest),
         "contention" => {
             let config = contention::ContentionConfig::from_args(rest).map_err(|e| usage("contention", e, ""))?;
             contention::print(&config)
@@ -118,6 +128,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "coverage" => {
             let config = coverage::CoverageBenchConfig::from_args(rest).map_err(|e| usage("coverage", e, ""))?;
             coverage::print(&config)
+        }
+        "chromvar" => {
+            let config = chromvar::ChromVarBenchConfig::from_args(rest).map_err(|e| usage("chromvar", e, ""))?;
+            chromvar::print(&config)
         }
         "analysis" => {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
@@ -133,7 +147,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi or coverage"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi, coverage or chromvar"
         ))),
     }
 }

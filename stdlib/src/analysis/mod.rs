@@ -8,6 +8,7 @@
 //! - [`layout`]: `umap`, `tsne`.
 //! - [`metrics`]: partition, embedding and ranking metrics.
 
+pub mod chromvar;
 pub mod clustering;
 pub mod layout;
 pub mod metrics;
@@ -22,6 +23,7 @@ use crate::values::Matrix;
 
 pub fn register(reg: &mut Registrar) {
     reduce::register(reg);
+    chromvar::register(reg);
     clustering::register(reg);
     layout::register(reg);
     metrics::register(reg);
