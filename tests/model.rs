@@ -102,11 +102,19 @@ fn training_input_errors_are_clear() {
 
 /// A small trained model shared by the API tests below (3 epochs of the tiny preset).
 fn small_session(dir: &std::path::Path) -> Session {
+    small_session_with(dir, "")
+}
+
+/// `extra`: more training options, e.g. `, precision: "fp32"`.
+fn small_session_with(dir: &std::path::Path, extra: &str) -> Session {
     let mut s = Session::new(Arc::new(CaptureSink::default()), &[&StdLib]);
     s.host().set_out_dir(dir);
     let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 60, n_peaks: 300, n_cell_types: 2, seed: 4});");
     let _ = eval(&mut s, "let data = sim.data;");
-    let _ = eval(&mut s, "let model = train_scbasset(data, #{preset: \"tiny\", epochs: 3, batch_size: 32, seed: 3});");
+    let _ = eval(
+        &mut s,
+        &format!("let model = train_scbasset(data, #{{preset: \"tiny\", epochs: 3, batch_size: 32, seed: 3{extra}}});"),
+    );
     s
 }
 
@@ -264,7 +272,8 @@ fn batch_correction_removes_a_simulated_batch_effect() {
 fn pretrained_keras_and_scvi_files_import_through_the_language() {
     let Some(py) = gscript_runtime::testing::test_python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = small_session(dir.path());
+    // fp32: the imported models compute in fp32, and the comparison is of the weights' layout, not of precision
+    let mut s = small_session_with(dir.path(), ", precision: \"fp32\"");
     let _ = eval(&mut s, "model.save(out_path(\"m.safetensors\"));");
     // the trained weights under gscript's variable names → npz → files in the Keras and scvi-tools layouts, written
     // by an independent numpy/h5py script

@@ -289,6 +289,7 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         batch_names: None,
         peaks: Some(PeakFingerprint::of(&d.peaks)),
         history: outcome.history,
+        precision: net.precision(),
         versions: Versions::current(),
     };
     let tuning = Tuning {
@@ -540,6 +541,7 @@ pub fn register(reg: &mut Registrar) {
             batch_names: None,
             peaks: None,
             history,
+            precision: net.precision(),
             versions: Versions::current(),
         };
         let trainable = adapter_tensors(&mut net).iter().map(|(_, x)| x.numel()).sum::<usize>()

@@ -34,7 +34,8 @@ pub fn register(reg: &mut Registrar) {
                 "the model has LoRA adapters that are not merged: call model.merge_lora() first (outputs are the same), or model.save_lora(path) to save only the adapters and head",
             ));
         }
-        save_model(&PathBuf::from(path), &t.vs, &t.meta).map_err(|e| primitive_error("save", Some("path"), &e.to_string()))
+        let meta = ModelMeta { precision: t.net.precision(), ..t.meta.clone() };
+        save_model(&PathBuf::from(path), &t.vs, &meta).map_err(|e| primitive_error("save", Some("path"), &e.to_string()))
     });
 
     let doc = FnDoc::new("load_model", "model", "load_model(path: string, options?: map) -> ScBassetModel", "Loads a model saved with model.save.")
@@ -149,6 +150,7 @@ pub fn register(reg: &mut Registrar) {
             batch_names,
             peaks: data.as_ref().map(|d| gscript_runtime::models::scbasset::PeakFingerprint::of(&d.0.peaks)),
             history: gscript_runtime::train::History::default(),
+            precision: imported.net.precision(),
             versions: Versions::current(),
         };
         Ok(ModelValue::new(TrainedModel { vs: imported.vs, net: imported.net, meta, tuning: None }))

@@ -129,6 +129,7 @@ pub fn register(reg: &mut Registrar) {
             batch_names,
             peaks: Some(PeakFingerprint::of(&d.peaks)),
             history: outcome.history,
+            precision: net.precision(),
             versions: Versions::current(),
         };
         Ok(ModelValue::new(TrainedModel { vs, net, meta, tuning: None }))

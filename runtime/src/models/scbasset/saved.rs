@@ -105,6 +105,10 @@ pub struct ModelMeta {
     /// Training history (empty for imported models).
     #[serde(default)]
     pub history: History,
+    /// Precision the model computes with (training's `precision`; files without it: fp32). Restored by
+    /// [`load_model`], except that bf16 falls back to fp32 on a device without native bf16.
+    #[serde(default)]
+    pub precision: crate::models::Precision,
     /// Versions that wrote the file.
     pub versions: Versions,
 }
@@ -186,11 +190,13 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel, SavedModel
         return Err(err(path, format!("{} barcodes for {} cells", meta.barcodes.len(), meta.config.n_cells)));
     }
     let vs = nn::VarStore::new(device);
-    let net = match &meta.cell_batch {
+    let mut net = match &meta.cell_batch {
         None => ScBasset::new(&vs.root(), &meta.config),
         Some(cb) => ScBasset::with_batches(&vs.root(), &meta.config, cb),
     }
     .map_err(|e| err(path, format!("stored configuration: {e}")))?;
+    let native = crate::models::Precision::auto(device);
+    net.set_precision(if native == crate::models::Precision::F32 { native } else { meta.precision });
     let vars = vs.variables();
     let stored = tensors.keys().filter(|k| k.starts_with(VAR_PREFIX)).count();
     if stored != vars.len() {
@@ -232,6 +238,7 @@ mod tests {
             batch_names: None,
             peaks: Some(PeakFingerprint::of(&peaks())),
             history: History::default(),
+            precision: Default::default(),
             versions: Versions::current(),
         }
     }
