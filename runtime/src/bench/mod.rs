@@ -9,6 +9,7 @@
 //! - [`borzoi`]: Borzoi forward seconds and peak memory, with borzoi-pytorch beside it (`gscript bench borzoi`).
 //! - [`coverage`]: fragments import beside SnapATAC2 (`gscript bench coverage`).
 //! - [`chromvar`](mod@chromvar): chromVAR deviations beside pychromvar (`gscript bench chromvar`).
+//! - [`scooby`](mod@scooby): one scooby training step, seconds and peak memory (`gscript bench scooby`).
 //! - [`contention`]: training alone and beside a second training, thread count adapted or fixed
 //!   (`gscript bench contention`).
 //!
@@ -26,6 +27,7 @@ pub mod finetune;
 pub mod interpret;
 pub mod model;
 pub mod probe;
+pub mod scooby;
 
 pub use probe::{matmul_gflops, peak_rss_bytes, print_suite, Measurement};
 
@@ -67,6 +69,8 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
   gscript bench chromvar [--cells N] [--peaks N] [--motifs M] [--peer PYTHON]
                                                                chromVAR matching, backgrounds and deviations beside
                                                                pychromvar (--help)
+  gscript bench scooby [--preset tiny|neurips|onek1k|all] [--cells N] ...
+                                                               scooby training step: seconds and peak memory (--help)
   gscript bench contention [--preset P] [--batches N]           training alone vs beside a second training, thread
                                                                count adapted to free cores or fixed (--help)
   gscript bench distributed [--quick]                          c10d/Gloo all-reduce GB/s; training seq/s world 1 vs 2
@@ -89,6 +93,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "borzoi" => Some(borzoi::USAGE),
         "coverage" => Some(coverage::USAGE),
         "chromvar" => Some(chromvar::USAGE),
+        "scooby" => Some(scooby::USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -133,6 +138,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             let config = chromvar::ChromVarBenchConfig::from_args(rest).map_err(|e| usage("chromvar", e, ""))?;
             chromvar::print(&config)
         }
+        "scooby" => {
+            let config = scooby::ScoobyBenchConfig::from_args(rest).map_err(|e| usage("scooby", e, ""))?;
+            scooby::print(&config)
+        }
         "analysis" => {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
@@ -147,7 +156,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi, coverage or chromvar"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi, coverage, chromvar or scooby"
         ))),
     }
 }
