@@ -100,8 +100,11 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
 }
 
 /// The size of `gscript bench data`: cells, peaks, density (default 200,000 × 50,000 at 1%).
-pub fn from_args(args: &[String]) -> Result<(usize, usize, f64)> {
+/// `--cells`, `--peaks`, `--density` (the generated file's size) and `--peer PYTHON` (a Python with anndata, timed
+/// reading the same file with `anndata.read_h5ad` in its own process).
+pub fn from_args(args: &[String]) -> Result<((usize, usize, f64), Option<std::path::PathBuf>)> {
     let mut size = (200_000usize, 50_000usize, 0.01f64);
+    let mut peer = None;
     for i in (0..args.len()).step_by(2) {
         let v = super::value_of(args, i)?;
         let bad = || RuntimeError::invalid(&args[i], format!("'{v}' is not a number"));
@@ -109,17 +112,52 @@ pub fn from_args(args: &[String]) -> Result<(usize, usize, f64)> {
             "--cells" => size.0 = v.parse().ok().filter(|&x| x > 0).ok_or_else(bad)?,
             "--peaks" => size.1 = v.parse().ok().filter(|&x| x > 0).ok_or_else(bad)?,
             "--density" => size.2 = v.parse().ok().filter(|x| *x > 0.0 && *x < 1.0).ok_or_else(bad)?,
+            "--peer" => peer = Some(std::path::PathBuf::from(v)),
             other => {
-                return Err(RuntimeError::invalid(other, "unknown option of bench data (--cells, --peaks, --density)"))
+                return Err(RuntimeError::invalid(
+                    other,
+                    "unknown option of bench data (--cells, --peaks, --density, --peer)",
+                ))
             }
         }
     }
-    Ok(size)
+    Ok((size, peer))
+}
+
+/// The peer: `anndata.read_h5ad(path)` timed in a fresh Python process, with its peak resident memory (`ru_maxrss`)
+/// and the memory before reading (imports), in the same units as [`print_load`].
+const PEER_SCRIPT: &str = r#"
+import resource, sys, time
+import anndata
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+a = anndata.read_h5ad(sys.argv[1])
+secs = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"anndata {anndata.__version__} read_h5ad {a.n_obs} cells × {a.n_vars} peaks: {secs:.2f} s, peak RSS {peak:.0f} MiB ({before:.0f} MiB before loading)")
+"#;
+
+fn peer_load(python: &Path, path: &Path) -> Result<(), super::BenchError> {
+    let out = std::process::Command::new(python)
+        .args(["-c", PEER_SCRIPT])
+        .arg(path)
+        .output()
+        .map_err(|e| super::BenchError::Failed(format!("{}: {e}", python.display())))?;
+    if out.status.success() {
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        Ok(())
+    } else {
+        Err(super::BenchError::Failed(format!(
+            "peer {} failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        )))
+    }
 }
 
 /// Generates (once, cached by size in the temporary directory) a cells × peaks .h5ad, then loads it in a fresh
 /// process (`gscript bench --load-h5ad`) so that the reported peak memory is the load's own.
-pub fn generate_and_load(size: (usize, usize, f64)) -> Result<(), super::BenchError> {
+pub fn generate_and_load(size: (usize, usize, f64), peer: Option<&Path>) -> Result<(), super::BenchError> {
     let dir = std::env::temp_dir().join("gscript-bench");
     std::fs::create_dir_all(&dir).map_err(|source| RuntimeError::Io { path: dir.clone(), source })?;
     let path = dir.join(format!("random_{}x{}_{}.h5ad", size.0, size.1, size.2));
@@ -141,10 +179,12 @@ pub fn generate_and_load(size: (usize, usize, f64)) -> Result<(), super::BenchEr
         .arg(&path)
         .status()
         .map_err(|e| super::BenchError::Failed(e.to_string()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(super::BenchError::Failed(format!("loading {} failed ({status})", path.display())))
+    if !status.success() {
+        return Err(super::BenchError::Failed(format!("loading {} failed ({status})", path.display())));
+    }
+    match peer {
+        Some(python) => peer_load(python, &path),
+        None => Ok(()),
     }
 }
 

@@ -52,7 +52,8 @@ impl From<RuntimeError> for BenchError {
 
 /// Usage lines of the benchmarks, for the CLI's help.
 pub const USAGE: &str = "  gscript bench [--quick]                                      throughput probes (machine peak)
-  gscript bench data [--cells N] [--peaks N] [--density F]     .h5ad load time and peak memory
+  gscript bench data [--cells N] [--peaks N] [--density F] [--peer PYTHON]
+                                                               .h5ad load time and peak memory (beside anndata.read_h5ad)
   gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
                                                                scBasset training/inference throughput on random data
                                                                (all options: gscript bench model --help)
@@ -147,8 +148,8 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
         }
         "data" => {
-            let size = data::from_args(rest).map_err(|e| usage("data", e, ""))?;
-            data::generate_and_load(size)
+            let (size, peer) = data::from_args(rest).map_err(|e| usage("data", e, ""))?;
+            data::generate_and_load(size, peer.as_deref())
         }
         // the child process of `bench data`, so that the peak memory reported is the load's own
         "--load-h5ad" => {
