@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
 
+use super::sharded::Shard;
 use super::{embed_all, embed_stream, zscore_rows, CellReadout, Mutation, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::DenoiseScale;
@@ -133,6 +134,23 @@ pub fn insert_motifs(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<TfActivity> {
+    insert_motifs_on(model, readout, motifs, backgrounds, opts, None, progress, cancel)
+}
+
+/// [`insert_motifs`], sharded over the ranks of `shard` when given: this rank inserts its part of the motifs (and
+/// embeds its part of the backgrounds), and the rows are gathered so that every rank returns the full result.
+/// Every rank of the group must call it with the same arguments.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_motifs_on(
+    model: &dyn SequenceEmbedder,
+    readout: &CellReadout,
+    motifs: &[Motif],
+    backgrounds: &[u8],
+    opts: &InsertionOptions,
+    shard: Option<&Shard>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<TfActivity> {
     let len = model.seq_len();
     if motifs.is_empty() {
         return Err(RuntimeError::invalid("motifs", "the motif set is empty"));
@@ -154,9 +172,23 @@ pub fn insert_motifs(
     let device = model.device();
     let (scale, linear) = (opts.scale, opts.scale == DenoiseScale::Logit);
 
-    let z_bg = embed_all(model, backgrounds, "embedding backgrounds", progress, cancel)?;
+    let z_bg = match shard {
+        None => embed_all(model, backgrounds, "embedding backgrounds", progress, cancel)?,
+        Some(sh) => {
+            // Whole batches of the single-process pass, so that every embedding is the same bits.
+            let unit = model.batch_size();
+            let r = sh.range_in_units(n_bg, unit);
+            let mine = &backgrounds[r.start * len..r.end * len];
+            sh.gather_rows(&embed_all(model, mine, "embedding backgrounds", progress, cancel)?, n_bg, unit)?
+        }
+    };
     let bg_mean = tch::no_grad(|| readout.values(&z_bg, scale).mean_dim(Some([0i64].as_slice()), false, Kind::Float));
 
+    // This rank's motifs (all of them in one process): `motifs[j]` is motif `first + j` of the full list, whose
+    // instances are seeded by that index.
+    let all_motifs = motifs;
+    let mine = shard.map_or(0..motifs.len(), |sh| sh.range(motifs.len()));
+    let (first, motifs) = (mine.start, &motifs[mine]);
     // Sums per motif: of z (logit scale, projected at the end) or of per-cell values.
     let width = if linear { model.embedding_dim() } else { n_cells } as i64;
     let mut acc = Tensor::zeros([motifs.len() as i64, width], (Kind::Float, device));
@@ -169,7 +201,12 @@ pub fn insert_motifs(
             let _ = acc.index_add_(0, &index, &v);
         });
     };
-    if !insert_local(model, motifs, backgrounds, opts, progress, cancel, |ids, z| accumulate(&mut acc, ids, z))? {
+    // A rank without motifs (fewer motifs than ranks) only takes part in the gathers.
+    if !motifs.is_empty()
+        && !insert_local(model, motifs, first, backgrounds, opts, progress, cancel, |ids, z| {
+            accumulate(&mut acc, ids, z)
+        })?
+    {
         embed_stream(
             model,
             total,
@@ -180,7 +217,7 @@ pub fn insert_motifs(
                 for k in range {
                     let (m, i) = (k / n_bg, k % n_bg);
                     if cached.as_ref().is_none_or(|(c, _)| *c != m) {
-                        cached = Some((m, motif_instances(&motifs[m], m, n_bg, opts.seed)));
+                        cached = Some((m, motif_instances(&motifs[m], first + m, n_bg, opts.seed)));
                     }
                     let inst = &cached.as_ref().unwrap().1;
                     let w = motifs[m].width();
@@ -198,6 +235,10 @@ pub fn insert_motifs(
             },
         )?;
     }
+    if let Some(sh) = shard {
+        acc = sh.gather_rows(&acc, all_motifs.len(), 1)?;
+    }
+    let motifs = all_motifs;
     let (difference, zscore) = tch::no_grad(|| {
         let mean = &acc / n_bg as f64;
         let per_cell = if linear { readout.values(&mean, scale) } else { mean };
@@ -223,9 +264,11 @@ const LOCAL_BACKGROUNDS: usize = 128;
 /// Motif insertion by local recomputation (an equal-length edit of each background at [`insertion_start`]), when the
 /// model supports it: `consume(motif indices, z)` receives the embeddings. Returns false, having done nothing, when it
 /// does not.
+#[allow(clippy::too_many_arguments)]
 fn insert_local(
     model: &dyn SequenceEmbedder,
     motifs: &[Motif],
+    first: usize,
     backgrounds: &[u8],
     opts: &InsertionOptions,
     progress: &mut dyn Progress,
@@ -263,7 +306,7 @@ fn insert_local(
         for (m, motif) in motifs.iter().enumerate() {
             let w = motif.width();
             let start = insertion_start(len, w);
-            let inst = motif_instances(motif, m, n_bg, opts.seed);
+            let inst = motif_instances(motif, first + m, n_bg, opts.seed);
             for i in c0..c1 {
                 let bases = inst[i * w..(i + 1) * w].to_vec();
                 pending.push((m as i64, Mutation { reference: i - c0, start, bases }));

@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use tch::{Device, Kind, Tensor};
 
+use super::sharded::Shard;
 use super::{embed_all, embed_stream, Mutation, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
 use crate::progress::{CancelToken, NoProgress, Progress};
@@ -57,6 +58,20 @@ pub fn ism(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<IsmDeltas> {
+    ism_on(model, codes, positions, None, progress, cancel)
+}
+
+/// [`ism`], sharded over the ranks of `shard` when given: this rank embeds its part of the mutants, and the deltas
+/// are summed over the ranks (each rank's rows are zero on the others, so the sum is exact) so that every rank
+/// returns the full result. Every rank of the group must call it with the same arguments.
+pub fn ism_on(
+    model: &dyn SequenceEmbedder,
+    codes: &[u8],
+    positions: Range<usize>,
+    shard: Option<&Shard>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<IsmDeltas> {
     let len = model.seq_len();
     if codes.len() != len {
         return Err(RuntimeError::invalid(
@@ -91,16 +106,20 @@ pub fn ism(
         let (pos, b) = alt(k);
         ((pos - positions.start) * 4 + b as usize) as i64
     };
+    // This rank's mutants (all 3P of them in one process), in whole batches of the single-process run so that every
+    // mutant is embedded in the same batch, hence to the same bits.
+    let mine = |unit: usize| shard.map_or(0..3 * p, |sh| sh.range_in_units(3 * p, unit));
     if let Some(local) = model.local_embedder(codes) {
         // Point edits: recompute only the window each layer's output can change (see `local`).
         let local = local?;
-        let total = 3 * p;
-        progress.start("in-silico mutagenesis", Some(total as u64));
         let batch = model.batch_size().max(1) * 4;
-        for start in (0..total).step_by(batch) {
+        let mine = mine(batch);
+        let total = mine.len();
+        progress.start("in-silico mutagenesis", Some(total as u64));
+        for start in mine.clone().step_by(batch) {
             cancel.check()?;
             crate::threads::adapt();
-            let end = (start + batch).min(total);
+            let end = (start + batch).min(mine.end);
             let mutations: Vec<Mutation> = (start..end)
                 .map(|k| {
                     let (pos, b) = alt(k);
@@ -113,9 +132,12 @@ pub fn ism(
             tch::no_grad(|| {
                 let _ = delta.index_copy_(0, &index, &(z - z_ref.unsqueeze(0)));
             });
-            progress.update(end as u64, "");
+            progress.update((end - mine.start) as u64, "");
         }
         progress.finish(&format!("{total} sequences embedded"));
+        if let Some(sh) = shard {
+            sh.sum_disjoint(&mut delta)?;
+        }
         return Ok(IsmDeltas {
             codes: codes.to_vec(),
             positions,
@@ -123,15 +145,16 @@ pub fn ism(
             z_ref: z_ref.to_device(Device::Cpu),
         });
     }
+    let mine = mine(model.batch_size());
     embed_stream(
         model,
-        3 * p,
+        mine.len(),
         "in-silico mutagenesis",
         progress,
         cancel,
         |range, buf| {
             for k in range {
-                let (pos, b) = alt(k);
+                let (pos, b) = alt(mine.start + k);
                 let start = buf.len();
                 buf.extend_from_slice(codes);
                 buf[start + pos] = b;
@@ -139,7 +162,7 @@ pub fn ism(
             Ok(())
         },
         |range, z| {
-            let rows: Vec<i64> = range.map(row).collect();
+            let rows: Vec<i64> = range.map(|k| row(mine.start + k)).collect();
             let index = Tensor::from_slice(&rows).to_device(z.device());
             tch::no_grad(|| {
                 let _ = delta.index_copy_(0, &index, &(z - z_ref.unsqueeze(0)));
@@ -147,6 +170,9 @@ pub fn ism(
             Ok(())
         },
     )?;
+    if let Some(sh) = shard {
+        sh.sum_disjoint(&mut delta)?;
+    }
     Ok(IsmDeltas {
         codes: codes.to_vec(),
         positions,

@@ -10,12 +10,14 @@
 //! - [`insertion`]: dinucleotide-shuffled backgrounds and per-cell TF activity (`motif_score` of the original).
 //! - [`ism`]: every position × every base, batched; per-cell or per-group logit deltas; normalised scores.
 //! - [`variants`]: `chr:pos:ref:alt` and VCF parsing; [`variant_effect`]: ref vs alt per cell.
+//! - [`sharded`]: insertion and ISM split across the ranks of a process group (`gscript launch`, torchrun).
 //! - [`local`]: local recomputation of point edits (ISM, equal-length motif insertion) for models that offer it
 //!   ([`SequenceEmbedder::local_embedder`]); everything else recomputes whole sequences.
 
 pub mod insertion;
 pub mod ism;
 pub mod local;
+pub mod sharded;
 pub mod variant_effect;
 pub mod variants;
 
@@ -25,8 +27,8 @@ use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::{eval_batch, DenoiseScale, ScBasset, EVAL_BATCH};
 use crate::progress::{CancelToken, Progress};
 
-pub use insertion::{insert_motifs, sample_backgrounds, InsertionOptions, TfActivity};
-pub use ism::{ism, IsmDeltas};
+pub use insertion::{insert_motifs, insert_motifs_on, sample_backgrounds, InsertionOptions, TfActivity};
+pub use ism::{ism, ism_on, IsmDeltas};
 pub use local::{FullRecompute, LocalEmbedder, Mutation};
 pub use variant_effect::{variant_effects, VariantCentre, VariantEffects, VariantStatus};
 pub use variants::{parse_variant, parse_vcf, read_vcf, Variant, VcfRead};

@@ -4,7 +4,8 @@ use gscript_lang::rhai::Dynamic;
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Registrar};
 use gscript_runtime::data::PeakSet;
 use gscript_runtime::interpret::insertion::{sample_backgrounds, shuffle_backgrounds};
-use gscript_runtime::interpret::{insert_motifs, CellReadout, InsertionOptions};
+use gscript_runtime::interpret::sharded::Shard;
+use gscript_runtime::interpret::{insert_motifs_on, CellReadout, InsertionOptions};
 use gscript_runtime::models::scbasset::DenoiseScale;
 use gscript_runtime::seq::peak_codes;
 
@@ -72,8 +73,11 @@ pub fn register(reg: &mut Registrar) {
         let backgrounds = shuffle_backgrounds(&codes.codes, len, seed);
         let readout = CellReadout::of_scbasset(&m.net);
         let opts = InsertionOptions { seed, scale };
+        // In a process group (gscript launch, torchrun) the motifs are split across the ranks.
+        let shard = Shard::from_env().map_err(in_primitive(P))?;
+        let mut progress = SessionProgress::new(&host);
         let act =
-            insert_motifs(&m.net, &readout, &motifs, &backgrounds, &opts, &mut SessionProgress::new(&host), &cancel)
+            insert_motifs_on(&m.net, &readout, &motifs, &backgrounds, &opts, shard.as_ref(), &mut progress, &cancel)
                 .map_err(in_primitive(P))?;
         let values = if zscore { act.zscore } else { act.difference };
         Ok(Matrix::new(act.names.len(), act.n_cells, values)

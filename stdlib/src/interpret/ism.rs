@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Registrar};
-use gscript_runtime::interpret::{ism, CellReadout};
+use gscript_runtime::interpret::sharded::Shard;
+use gscript_runtime::interpret::{ism_on, CellReadout};
 use tch::Tensor;
 
 use super::{cell_selection, codes_of, genome_option, sequence_input};
@@ -164,7 +165,9 @@ pub fn register(reg: &mut Registrar) {
         let sel = cell_selection(P, &m, o)?;
         let codes = codes_of(&input.bases);
         let cancel = cancel_token(&host);
-        let d = ism(&m.net, &codes, positions.clone(), &mut SessionProgress::new(&host), &cancel)
+        // In a process group (gscript launch, torchrun) the mutants are split across the ranks.
+        let shard = Shard::from_env().map_err(in_primitive(P))?;
+        let d = ism_on(&m.net, &codes, positions.clone(), shard.as_ref(), &mut SessionProgress::new(&host), &cancel)
             .map_err(in_primitive(P))?;
         let readout = CellReadout::of_scbasset(&m.net);
         let w = sel.weights(&readout).map_err(in_primitive(P))?;

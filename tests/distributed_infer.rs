@@ -1,0 +1,126 @@
+//! Sharded inference end to end: `insert_motif` and `ism` run by `gscript launch --nproc 2` split their work across
+//! the two ranks (Gloo over loopback) and return the single-process result. The model is trained once by a
+//! single process and loaded by both runs (data-parallel training of a model with batch norm is not the
+//! single-process training, see docs/scaling.md).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `gscript <args>` outside any process group, killing it after `limit`.
+fn gscript(args: &[&str], dir: &Path, limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gscript"))
+        .args(args)
+        .current_dir(dir)
+        .env("GSCRIPT_DIST_TIMEOUT", "20")
+        .env_remove("WORLD_SIZE")
+        .env_remove("RANK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().ok();
+            panic!("gscript {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "gscript {args:?}: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Labelled rows of values.
+type Rows = Vec<(String, Vec<f64>)>;
+
+/// The script's `label row [values]` lines, and its `label seconds s` timings.
+fn parse(stdout: &str) -> (Rows, Vec<(String, f64)>) {
+    let (mut rows, mut times) = (Vec::new(), Vec::new());
+    for line in stdout.lines() {
+        if let Some((label, rest)) = line.split_once(" seconds ") {
+            times.push((label.to_string(), rest.trim().parse().unwrap()));
+        } else if let Some((label, values)) = line.split_once(" [") {
+            let values = values.trim_end_matches(']').split(", ").map(|v| v.trim().parse().unwrap()).collect();
+            rows.push((label.to_string(), values));
+        }
+    }
+    (rows, times)
+}
+
+const N_BACKGROUND: usize = 400;
+
+#[test]
+fn two_ranks_shard_insert_motif_and_ism_to_the_single_process_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let sim = "let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, n_cell_types: 2, seed: 3});\n";
+    std::fs::write(
+        dir.path().join("train.gscript"),
+        format!(
+            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 32, threads: 1}});\n\
+             model.save(\"{}\");\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    // One thread per process (the 2 ranks share the cores). One motif first (fewer motifs than ranks: rank 0 has none;
+    // the first call also joins the group), then 5 motifs (2 + 3) over 400 backgrounds, then ISM of a whole 336-bp
+    // peak (1,008 mutants: 2 + 2 batches of 256).
+    std::fs::write(
+        dir.path().join("infer.gscript"),
+        format!(
+            "{sim}let model = load_model(\"{}\");\nset_threads(1);\n\
+             let one = insert_motif(model, jaspar_motifs().select([\"CTCF\"]), #{{peaks: sim.data, n_background: 9, \
+             output: \"difference\", scale: \"logit\"}});\n\
+             let motifs = jaspar_motifs().select([\"CTCF\", \"REST\", \"Nrf1\", \"EBF1\", \"SPI1\"]);\n\
+             let t = timestamp();\n\
+             let act = insert_motif(model, motifs, #{{peaks: sim.data, n_background: {N_BACKGROUND}}});\n\
+             print(`insert_motif seconds ${{t.elapsed}}`);\n\
+             let t = timestamp();\n\
+             let r = ism(model, sim.data.peaks().get(0), #{{data: sim.data, groups: \"cell_type\"}});\n\
+             print(`ism seconds ${{t.elapsed}}`);\n\
+             print(`one 0 ${{one.row(0)}}`);\n\
+             for i in 0..act.shape()[0] {{ print(`act ${{i}} ${{act.row(i)}}`); }}\n\
+             let s = r.scores();\n\
+             for i in 0..s.shape()[0] {{ print(`ism ${{i}} ${{s.row(i)}}`); }}\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let single = gscript(&["run", "infer.gscript"], dir.path(), Duration::from_secs(60));
+    let sharded = gscript(&["launch", "--nproc", "2", "infer.gscript"], dir.path(), Duration::from_secs(120));
+    let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
+    let (rows1, times1) = parse(&one);
+    let (rows2, times2) = parse(&two);
+    assert_eq!(rows1.len(), 1 + 5 + 2, "{one}");
+    assert_eq!(rows1.iter().map(|r| &r.0).collect::<Vec<_>>(), rows2.iter().map(|r| &r.0).collect::<Vec<_>>(), "{two}");
+    for ((label, a), (_, b)) in rows1.iter().zip(&rows2) {
+        assert_eq!(a.len(), b.len(), "{label}");
+        // fp32 tolerance relative to the row's scale (every item is computed in the same batches as in one process,
+        // so the values are in fact the same bits).
+        let scale = a.iter().fold(0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0, "{label}: an all-zero row tests nothing");
+        for (j, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-5 * scale, "{label} column {j}: 1 rank {x} vs 2 ranks {y}");
+        }
+    }
+    // The work was split: no rank embedded all 5 × 400 motif instances or all 1,008 mutants, as one process did.
+    let (err1, err2) = (String::from_utf8_lossy(&single.stderr), String::from_utf8_lossy(&sharded.stderr));
+    let embedded = |n: usize| format!(" {n} sequences embedded");
+    for (n, part) in [(5 * N_BACKGROUND, 2 * N_BACKGROUND), (1008, 512)] {
+        assert!(err1.contains(&embedded(n)), "{err1}");
+        assert!(!err2.contains(&embedded(n)) && err2.contains(&embedded(part)), "{err2}");
+    }
+    for ((label, t1), (_, t2)) in times1.iter().zip(&times2) {
+        eprintln!("{label}: 1 rank {t1:.3} s, 2 ranks {t2:.3} s (the 2 ranks share this machine's cores)");
+    }
+}
