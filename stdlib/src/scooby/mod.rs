@@ -1,7 +1,9 @@
 //! scooby in the language: the `ScoobyModel` value ([`value`]), `scooby_model` and `import_scooby` and the model's
-//! methods ([`model`]). Computation lives in `gscript_runtime::models::scooby`.
+//! methods ([`model`]), `model.train` ([`train`]) and `model.predict` ([`predict`]). Computation lives in `gscript_runtime::models::scooby`.
 
 pub mod model;
+pub mod predict;
+pub mod train;
 pub mod value;
 
 pub use value::{ScoobyModel, ScoobyState};
@@ -10,4 +12,6 @@ use gscript_lang::Registrar;
 
 pub fn register(reg: &mut Registrar) {
     model::register(reg);
+    train::register(reg);
+    predict::register(reg);
 }
