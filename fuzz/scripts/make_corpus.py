@@ -199,6 +199,18 @@ CASES = {
     ("pair-range", TARGETS_HEAD + "0\tE\t/x\t768\t384\t0.3\tsum\t7\tRNA:x\n", ["targets.txt"]),
     ("short-row", TARGETS_HEAD + "0\tE\t/x\n", ["targets.txt:2"]),
     ("scale-nan", TARGETS_HEAD + "0\tE\t/x\t768\t384\tnan\tsum\t0\tRNA:x\n", ["targets.txt:2"]),
+    ("header-only", TARGETS_HEAD, ["targets.txt", "no tracks"]),
+    ("duplicate-column", "\tidentifier\tfile\tidentifier\tstrand_pair\tdescription\n0\tE\t/x\tF\t0\tx\n",
+     ["targets.txt:1", "`identifier` appears twice"]),
+    ("index-out-of-order", TARGETS_HEAD + "0\tE\t/x\t768\t384\t0.3\tsum\t0\tRNA:x\n"
+     + "2\tF\t/x\t768\t384\t0.3\tsum\t1\tRNA:y\n", ["targets.txt:3", "index 2 out of order"]),
+    ("identifier-empty", TARGETS_HEAD + "0\t\t/x\t768\t384\t0.3\tsum\t0\tRNA:x\n",
+     ["targets.txt:2", "identifier is empty"]),
+    ("pair-asymmetric", TARGETS_HEAD + "0\tE\t/x\t768\t384\t0.3\tsum\t1\tRNA:x\n"
+     + "1\tF\t/x\t768\t384\t0.3\tsum\t1\tRNA:y\n", ["targets.txt:2", "not symmetric"]),
+    ("long-row", TARGETS_HEAD + "0\tE\t/x\t768\t384\t0.3\tsum\t0\tRNA:x\textra\n",
+     ["targets.txt:2", "10 tab-separated fields"]),
+    ("binary", TARGETS_HEAD + "0\tE\t/x\t768\t384\t0.3\tsum\t0\tRNA:\xff\xfe\n", ["targets.txt:2"]),
 
   ]),
   "wire": ("bin", [

@@ -44,6 +44,7 @@ fn model_meta(config: ScBassetConfig, n: usize) -> ModelMeta {
         batch_names: None,
         peaks: None,
         history: Default::default(),
+        precision: Default::default(),
         versions: Versions::current(),
     }
 }

@@ -133,6 +133,7 @@ fn safetensors_seeds() -> Vec<Vec<u8>> {
                 batch_names: None,
                 peaks: None,
                 history: Default::default(),
+                precision: Default::default(),
                 versions: Versions::current(),
             };
             let model = dir.join("model.safetensors");
