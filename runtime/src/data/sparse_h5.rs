@@ -254,7 +254,8 @@ mod tests {
         let path = dir.path().join("x.h5ad");
         let nnz = crate::bench::data::write_random_h5ad(&path, 3000, 2000, 0.2, 7).unwrap() as usize;
         assert!(nnz > super::CHUNK, "{nnz} entries: the test needs several chunks");
-        let f = hdf5::File::open(&path).unwrap();
+        // without HDF5's lock, as the readers: the writer's handle may still be closing ("weak" close degree)
+        let f = crate::data::h5::H5File::open(&path).unwrap().file;
         let indptr: Vec<i64> = f.dataset("X/indptr").unwrap().read_raw().unwrap();
         let idx: Vec<i32> = f.dataset("X/indices").unwrap().read_raw().unwrap();
         let val: Vec<f32> = f.dataset("X/data").unwrap().read_raw().unwrap();
