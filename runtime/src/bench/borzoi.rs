@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
+use super::probe::{reset_peak_rss, sync};
 use super::{int_at_least, value_of, BenchError};
 use crate::device::DeviceRequest;
 use crate::error::RuntimeError;
@@ -93,17 +94,6 @@ pub struct BorzoiRow {
     pub seconds_per_forward: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub note: String,
-}
-
-/// Resets the resident-memory high-water mark of this process (Linux `clear_refs` 5); false where unsupported.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
-    }
 }
 
 fn precision_name(p: Precision) -> &'static str {

@@ -13,10 +13,11 @@
 
 use std::time::Instant;
 
+use super::probe::sync;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::device::DeviceRequest;
 use crate::error::{Result, RuntimeError};
@@ -368,12 +369,6 @@ fn label(p: Precision) -> &'static str {
     match p {
         Precision::F32 => "fp32",
         Precision::Bf16 => "bf16",
-    }
-}
-
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
     }
 }
 

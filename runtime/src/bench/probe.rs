@@ -39,10 +39,16 @@ pub fn matmul_gflops(n: i64, kind: Kind, device: Device, reps: usize) -> Measure
     }
 }
 
-fn sync(device: Device) {
+/// Waits for the device's queued work (CUDA), so that a timer read after it covers that work.
+pub(crate) fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
+}
+
+/// Resets the resident-memory high-water mark of this process (Linux `clear_refs` 5); false where unsupported.
+pub(crate) fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).

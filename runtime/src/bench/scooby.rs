@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
+use super::probe::{reset_peak_rss, sync};
 use super::{int_at_least, value_of, BenchError};
 use crate::device::DeviceRequest;
 use crate::error::RuntimeError;
@@ -96,16 +97,6 @@ pub struct ScoobyRow {
     pub peak_rss_mib: Option<f64>,
     /// Empty, or why the row has no time.
     pub note: String,
-}
-
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        tch::Cuda::synchronize(i as i64);
-    }
 }
 
 /// Times `repeats` steps after `warmup` ones; the median.
