@@ -177,6 +177,23 @@ impl Coverage {
             rna_minus: a.rna_minus.or(b.rna_minus),
         })
     }
+    /// Pseudobulk coverage: every cell's entries pooled into its group (`groups[cell]`, an index into `names`; `None`
+    /// drops the cell). The result has one "cell" per group, named by `names`.
+    pub fn pseudobulk(&self, groups: &[Option<usize>], names: &[String]) -> Result<Coverage> {
+        if groups.len() != self.cells.len() {
+            return Err(RuntimeError::invalid(
+                "groups",
+                format!("{} group labels for {} cells", groups.len(), self.cells.len()),
+            ));
+        }
+        if let Some(g) = groups.iter().flatten().find(|&&g| g >= names.len()) {
+            return Err(RuntimeError::invalid("groups", format!("group {g} but only {} group names", names.len())));
+        }
+        let order: Vec<u32> = groups.iter().map(|g| g.map_or(u32::MAX, |g| g as u32)).collect();
+        let mut pooled = self.renumber_cells(&order, names.len());
+        pooled.cells = names.to_vec();
+        Ok(pooled)
+    }
     /// Cell `i` becomes `order[i]` (`u32::MAX`: dropped).
     fn renumber_cells(&self, order: &[u32], n: usize) -> Coverage {
         let ins = |x: &Insertions| {

@@ -182,6 +182,30 @@ fn pseudobulk_sums_the_cells_of_each_group() {
 }
 
 #[test]
+fn pooled_coverage_gives_the_window_pseudobulk() {
+    let cov = random_coverage(6, 5);
+    let groups = [Some(1), Some(0), None, Some(1), Some(0), Some(0)];
+    let names = vec!["a".to_string(), "b".to_string()];
+    let pooled = cov.pseudobulk(&groups, &names).unwrap();
+    assert_eq!(pooled.cells, names);
+    let raw = WindowOptions { transform: false, ..Default::default() };
+    for r in ["chr1:0-2048", "chr2:1024-3008"] {
+        let region: Region = r.parse().unwrap();
+        let pb = pseudobulk(&cov, &region, &groups, 2, &raw, false).unwrap();
+        let each = window_targets(&pooled, &region, &[0, 1], &raw).unwrap();
+        for b in 0..pb.bins {
+            for k in 0..6 {
+                assert!((pb.get(b, k) - each.get(b, k)).abs() < 1e-4, "{r} bin {b} column {k}");
+            }
+        }
+    }
+    let dropped: u64 = cov.atac.as_ref().unwrap().per_cell(6)[2];
+    assert_eq!(pooled.entries(TrackKind::Atac) as u64 + dropped, cov.entries(TrackKind::Atac) as u64);
+    assert!(cov.pseudobulk(&groups[..5], &names).unwrap_err().to_string().contains("groups"));
+    assert!(cov.pseudobulk(&groups, &names[..1]).unwrap_err().to_string().contains("group 1"));
+}
+
+#[test]
 fn bad_windows_and_cells_are_named() {
     let cov = random_coverage(2, 4);
     let o = WindowOptions::default();

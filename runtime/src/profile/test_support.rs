@@ -101,8 +101,7 @@ pub fn simulated(window: u64, cells: usize, seed: u64) -> SimData {
 }
 
 pub fn simulated_with(window: u64, cells: usize, seed: u64, genes: usize) -> SimData {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = MultiomeConfig {
+    simulated_config(MultiomeConfig {
         cells,
         cell_types: 3,
         chromosomes: 2,
@@ -114,7 +113,12 @@ pub fn simulated_with(window: u64, cells: usize, seed: u64, genes: usize) -> Sim
         window: Some(window),
         seed,
         ..Default::default()
-    };
+    })
+}
+
+/// The simulated multiome of `cfg`, loaded (see [`SimData`]).
+pub fn simulated_config(cfg: MultiomeConfig) -> SimData {
+    let dir = tempfile::tempdir().unwrap();
     let files = simulate_multiome(&cfg, &dir.path().join("sim"), &mut NoProgress, &CancelToken::new()).unwrap();
     let barcodes: Vec<String> = files.truth.cells.iter().map(|(b, _)| b.clone()).collect();
     let genome = Genome::open(&files.genome).unwrap();

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gscript_runtime::models::scooby::{Scooby, ScoobyConfig};
-use gscript_runtime::models::{ModelError, Precision, SequenceModel};
+use gscript_runtime::models::{ModelError, SequenceModel};
 
 use crate::borzoi::BorzoiModel;
 use crate::values::matrix::html_escape;
@@ -58,7 +58,7 @@ impl ScoobyModel {
             group(t.bins),
             st.net.adapted_layers().len(),
             device_name(st.net.trunk().device()),
-            precision_name(st.net.trunk().precision())
+            st.net.trunk().precision().name()
         )
     }
 
@@ -94,11 +94,4 @@ impl ScoobyModel {
 
 pub(crate) fn group(n: usize) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
-}
-
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "fp32",
-        Precision::Bf16 => "bf16",
-    }
 }
