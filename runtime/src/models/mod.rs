@@ -127,7 +127,10 @@ pub fn save_state(model: &dyn SequenceModel, path: &Path) -> Result<()> {
 /// errors name the file and the tensor.
 pub fn load_state(model: &dyn SequenceModel, path: &Path) -> Result<()> {
     let stored: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| RuntimeError::parse(path, 0, format!("not a readable safetensors file: {e}")))?
+        .map_err(|e| {
+            let why = crate::io::safetensors_problem(path).unwrap_or_else(|| e.to_string());
+            RuntimeError::parse(path, 0, format!("not a readable safetensors file: {why}"))
+        })?
         .into_iter()
         .collect();
     let state = model.state();

@@ -5,6 +5,15 @@
 //! Both files are written to a temporary file in the same directory, synced and renamed, so a crash (even SIGKILL)
 //! leaves either the previous checkpoint or the new one; the safetensors file alone is authoritative.
 //!
+//! **The previous checkpoint is kept** as `<path>.prev` ([`previous_path`]). Writing epoch *k* goes: (1) if `<path>`
+//! exists, it is hard-linked (copied where the file system has no hard links) to a temporary name and that is renamed
+//! over `<path>.prev`; (2) the new checkpoint is written to a temporary file, synced and renamed over `<path>`; (3) the
+//! sidecar likewise. Every rename is atomic, so at any moment `<path>` is a whole checkpoint (epoch *k*−1 or *k*) and
+//! `<path>.prev` a whole older one (epoch *k*−1, or *k*−2 if the run stops between (1) and (2)); a failure leaves
+//! `<path>` as it was. On resume, [`load_checkpoint_or_previous`] reads `<path>` and, when it is missing, truncated or
+//! unreadable (a kill of a copy, a full disk outside gscript), falls back to `<path>.prev` with a warning; when both
+//! are bad the error names both files.
+//!
 //! The random streams need no saved state: they derive from `(seed, epoch)` (see [`trainer`](super::trainer)).
 
 use std::collections::HashMap;
@@ -104,6 +113,27 @@ pub fn sidecar_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `<path>.prev`, the checkpoint before the latest one.
+pub fn previous_path(path: &Path) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(".prev");
+    PathBuf::from(s)
+}
+
+/// Step (1) of the scheme in the module doc: the current `<path>` (if any) becomes `<path>.prev`, atomically, while
+/// `<path>` stays in place.
+fn keep_previous(path: &Path) -> Result<(), TrainError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let prev = previous_path(path);
+    crate::io::write_via_temp(&prev, |tmp| {
+        let _ = std::fs::remove_file(tmp);
+        std::fs::hard_link(path, tmp).or_else(|_| std::fs::copy(path, tmp).map(|_| ()))
+    })
+    .map_err(|e| ck_err(&prev, format!("could not keep the previous checkpoint: {e}")))
+}
+
 /// Writes `path` through [`crate::io::write_via_temp`] (temporary file, synced, renamed).
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), TrainError> {
     crate::io::write_via_temp(path, |tmp| write(tmp).map_err(std::io::Error::other))
@@ -145,6 +175,7 @@ pub fn save_checkpoint(path: &Path, state: &CheckpointState) -> Result<(), Train
         }
     }
     named.push((META_KEY.into(), Tensor::from_slice(json.as_bytes())));
+    keep_previous(path)?;
     write_atomic(path, |tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()))?;
     write_atomic(&sidecar_path(path), |tmp| std::fs::write(tmp, json.as_bytes()).map_err(|e| e.to_string()))
 }
@@ -164,7 +195,10 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
         return Err(ck_err(path, "no such file"));
     }
     let mut tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| ck_err(path, format!("not a readable safetensors file: {e}")))?
+        .map_err(|e| {
+            let why = crate::io::safetensors_problem(path).unwrap_or_else(|| e.to_string());
+            ck_err(path, format!("not a readable safetensors file: {why}"))
+        })?
         .into_iter()
         .collect();
     let meta =
@@ -182,6 +216,31 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, TrainError> {
         ));
     }
     Ok(Checkpoint { meta, tensors })
+}
+
+/// Reads the checkpoint at `path`, or, when that is missing, truncated or unreadable, the previous one at
+/// `<path>.prev` ([`previous_path`]). Returns the checkpoint, the file it came from and, after a fallback, a warning
+/// that says why `path` was not used. When neither can be read, the error names both files.
+pub fn load_checkpoint_or_previous(path: &Path) -> Result<(Checkpoint, PathBuf, Option<String>), TrainError> {
+    let main_err = match load_checkpoint(path) {
+        Ok(c) => return Ok((c, path.to_path_buf(), None)),
+        Err(e) => e,
+    };
+    let prev = previous_path(path);
+    if !prev.exists() {
+        return Err(main_err);
+    }
+    match load_checkpoint(&prev) {
+        Ok(c) => {
+            let warning = format!(
+                "{main_err}; resuming from the previous checkpoint {} (epoch {}) instead",
+                prev.display(),
+                c.meta.epochs_done
+            );
+            Ok((c, prev, Some(warning)))
+        }
+        Err(prev_err) => Err(ck_err(path, format!("unusable ({main_err}), and so is the previous one ({prev_err})"))),
+    }
 }
 
 /// The fields in which two JSON values differ, as `path stored vs current` (nested objects joined with `.`), for

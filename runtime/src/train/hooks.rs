@@ -60,6 +60,11 @@ pub trait TrainObserver {
     fn on_epoch(&mut self, _stats: &EpochStats, _history: &History) -> Result<(), TrainError> {
         Ok(())
     }
+    /// Something the user should know that does not stop training (e.g. a resume that fell back to the previous
+    /// checkpoint). The default prints it to standard error.
+    fn on_warning(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }
 
 /// The observer that ignores everything.

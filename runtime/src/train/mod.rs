@@ -33,13 +33,15 @@ pub mod profiles;
 pub mod trainer;
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod trainer_tests;
 
 pub use adam::{AdamW, KerasAdam, ParamGroup};
 pub use augment::{Augmentation, Augmenter};
 pub use checkpoint::{
-    load_checkpoint, save_checkpoint, sidecar_path, sorted_variables, BestWeights, Checkpoint, CheckpointMeta,
-    CheckpointState,
+    load_checkpoint, load_checkpoint_or_previous, previous_path, save_checkpoint, sidecar_path, sorted_variables,
+    BestWeights, Checkpoint, CheckpointMeta, CheckpointState,
 };
 pub use data::TrainData;
 pub use error::TrainError;

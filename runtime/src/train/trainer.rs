@@ -23,7 +23,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::checkpoint::{describe_differences, load_checkpoint, save_checkpoint, BestWeights, CheckpointState};
+use super::checkpoint::{
+    describe_differences, load_checkpoint_or_previous, save_checkpoint, BestWeights, CheckpointState,
+};
 use super::error::TrainError;
 use super::history::{EarlyStopping, EpochStats, History};
 use super::hooks::{GradientHook, StepContext, TrainObserver};
@@ -189,7 +191,10 @@ impl Trainer<'_, '_> {
         let mut history = History::default();
         let mut best: Option<BestWeights> = None;
         if let Some(path) = self.config.resume.clone() {
-            let checkpoint = load_checkpoint(&path)?;
+            let (checkpoint, path, warning) = load_checkpoint_or_previous(&path)?;
+            if let Some(w) = warning {
+                self.observer.on_warning(&w);
+            }
             if checkpoint.meta.model != self.model {
                 let diff = describe_differences(&checkpoint.meta.model, &self.model);
                 return Err(TrainError::Checkpoint {

@@ -11,14 +11,14 @@ use tch::{Device, Kind, Tensor};
 use super::*;
 
 /// Least squares `mean_i (w·x_i − y_i)²` over the items of a batch: a model-free objective.
-struct LeastSquares {
-    w: Tensor,
+pub(super) struct LeastSquares {
+    pub(super) w: Tensor,
     x: Vec<[f32; 3]>,
     y: Vec<f32>,
 }
 
 impl LeastSquares {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let x: Vec<[f32; 3]> =
             (0..12).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), 1.0]).collect();
@@ -74,7 +74,7 @@ fn shallow(params: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
     params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
 }
 
-fn loop_config(epochs: usize, batch_size: usize) -> TrainerConfig {
+pub(super) fn loop_config(epochs: usize, batch_size: usize) -> TrainerConfig {
     TrainerConfig {
         epochs,
         batch_size,

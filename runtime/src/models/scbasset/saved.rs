@@ -164,7 +164,10 @@ pub fn load_model(path: &Path, device: Device) -> Result<LoadedModel, SavedModel
         return Err(err(path, "no such file"));
     }
     let mut tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?
+        .map_err(|e| {
+            let why = crate::io::safetensors_problem(path).unwrap_or_else(|| e.to_string());
+            err(path, format!("not a readable safetensors file: {why}"))
+        })?
         .into_iter()
         .collect();
     let meta = tensors.remove(META_KEY).ok_or_else(|| {
