@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic, EvalAltResult, Map, Variant};
 use gscript_lang::{primitive_error, Host, OptSpec, Options, ProgressBar, Registrar};
+use gscript_runtime::analysis::AnalysisError;
 use gscript_runtime::{CancelToken, DeviceRequest, Progress, RuntimeError};
 
 /// Registration of primitives whose last argument is an optional options map: `name(a)` and `name(a, #{...})`.
@@ -55,6 +56,12 @@ pub fn script_error(primitive: &str, err: impl Into<RuntimeError>) -> Box<EvalAl
     match err.into() {
         RuntimeError::Interrupted => interrupted(),
         RuntimeError::InvalidArgument { field, message } => primitive_error(primitive, Some(&field), &message),
+        // The analysis kernels call a primitive's matrix argument `data`; in the language it is `x`.
+        RuntimeError::Analysis(AnalysisError::NonFinite { what, row }) => primitive_error(
+            primitive,
+            Some(if what == "data" { "x" } else { what }),
+            &format!("contains a non-finite value (NaN or infinity) in row {row}"),
+        ),
         other => primitive_error(primitive, None, &other.to_string()),
     }
 }

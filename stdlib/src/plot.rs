@@ -115,6 +115,18 @@ pub fn register(reg: &mut Registrar) {
                 Err(_) => EmbeddingColor::Categorical(strings(P, "color", v)?),
             },
         };
+        let n_colors = match &color {
+            EmbeddingColor::None => xy.rows,
+            EmbeddingColor::Continuous(v) => v.len(),
+            EmbeddingColor::Categorical(v) => v.len(),
+        };
+        if n_colors != xy.rows {
+            return Err(primitive_error(
+                P,
+                Some("color"),
+                &format!("has {n_colors} entries but xy has {} points (one per row)", xy.rows),
+            ));
+        }
         let opts = EmbeddingOptions {
             title: title(o, "title")?,
             x_label: o
