@@ -262,9 +262,14 @@ fn run(host: &Arc<Host>, base: ModelValue, data: PeakData, o: &Options) -> Scrip
         Some((dec, states)) => Head::Decoder(DecoderHead { decoder: &dec.net, states }),
     };
     let h2 = host.clone();
-    let outcome =
-        fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), Vec::new())
-            .map_err(|e| crate::bridge::script_error(P, e))?;
+    // Data-parallel when launched in a process group, as `train_scbasset` (docs/scaling.md): batch_size stays the
+    // global minibatch, each rank trains on its shard, rank 0 writes the checkpoints.
+    let mut dp =
+        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
+    let hooks: Vec<&mut dyn gscript_runtime::train::GradientHook> =
+        dp.iter_mut().map(|d| d as &mut dyn gscript_runtime::train::GradientHook).collect();
+    let outcome = fine_tune(&net, params, &head, &tdata, &fcfg, &mut observer, &move || h2.is_interrupted(), hooks)
+        .map_err(|e| crate::bridge::script_error(P, e))?;
     observer.bar.finish(
         &outcome
             .history
