@@ -52,6 +52,7 @@ use noodles::bam;
 use noodles::sam::alignment::record::data::field::Tag;
 
 use super::bam_record::{alignment, emit, parse_tag, tag_text, umi_code, Entries, Key, Rep};
+use super::bam_stream::{read_reference_list, Lookahead};
 
 use super::fragments::{open_text, Compression};
 use super::{Coverage, ReadsBuilder, ReferenceSequences};
@@ -186,7 +187,7 @@ pub fn load_rna_coverage(
     if compression != Compression::Bgzf {
         return Err(RuntimeError::parse(path, 0, "not a BAM file: it is not BGZF-compressed (a SAM or CRAM file?)"));
     }
-    let mut reader = bam::io::Reader::from(inner);
+    let mut reader = bam::io::Reader::from(Lookahead::new(inner));
     let (refs, sorted) = read_header(&mut reader, path)?;
     let n_chroms = refs.len();
     let keep_chrom: Vec<bool> = match &opts.chromosomes {
@@ -245,7 +246,7 @@ pub fn load_rna_coverage(
     };
     let mut last_start = 0u64;
     loop {
-        let n = reader.read_record(&mut rec).map_err(|e| {
+        let n = reader.get_mut().prefetch_record().and_then(|()| reader.read_record(&mut rec)).map_err(|e| {
             RuntimeError::parse(
                 path,
                 0,
@@ -530,27 +531,26 @@ fn no_tag_error(path: &Path, tag: &str, records: u64, seen: &[String]) -> Runtim
 /// not) and whether the text header declares `SO:coordinate`.
 fn read_header<R: Read>(reader: &mut bam::io::Reader<R>, path: &Path) -> Result<(ReferenceSequences, bool)> {
     let bad = |msg: String| RuntimeError::parse(path, 0, msg);
-    let mut hr = reader.header_reader();
-    let magic = hr.read_magic_number().map_err(|e| bad(format!("not a BAM file ({e})")))?;
-    if &magic != b"BAM\x01" {
-        return Err(bad(
-            "not a BAM file: the decompressed data does not start with BAM\\1 (a gzipped text file?)".into()
-        ));
-    }
     let mut text = Vec::new();
     {
+        let mut hr = reader.header_reader();
+        let magic = hr.read_magic_number().map_err(|e| bad(format!("not a BAM file ({e})")))?;
+        if &magic != b"BAM\x01" {
+            return Err(bad(
+                "not a BAM file: the decompressed data does not start with BAM\\1 (a gzipped text file?)".into()
+            ));
+        }
         let mut raw = hr.raw_sam_header_reader().map_err(|e| bad(format!("cannot read the BAM header: {e}")))?;
         raw.read_to_end(&mut text).map_err(|e| bad(format!("cannot read the BAM header: {e}")))?;
         raw.discard_to_end().map_err(|e| bad(format!("cannot read the BAM header: {e}")))?;
     }
-    let list = hr.read_reference_sequences().map_err(|e| bad(format!("cannot read the BAM reference list: {e}")))?;
+    // Our own bounded parse: noodles allocates each name's `l_name` bytes before reading them.
+    let list =
+        read_reference_list(reader.get_mut()).map_err(|e| bad(format!("cannot read the BAM reference list: {e}")))?;
     if list.is_empty() {
         return Err(bad("the BAM header lists no reference sequences (an unaligned BAM?)".into()));
     }
-    let refs = ReferenceSequences::new(
-        list.iter().map(|(name, m)| (String::from_utf8_lossy(name).into_owned(), m.length().get() as u64)),
-    )
-    .map_err(|e| bad(format!("BAM header: {e}")))?;
+    let refs = ReferenceSequences::new(list).map_err(|e| bad(format!("BAM header: {e}")))?;
     let sorted = String::from_utf8_lossy(&text)
         .lines()
         .find(|l| l.starts_with("@HD"))

@@ -9,6 +9,7 @@
 
 pub mod bam;
 mod bam_record;
+mod bam_stream;
 pub mod bigwig;
 pub mod fragments;
 pub mod qc;
