@@ -73,6 +73,11 @@ pub fn run(n: usize, d: usize, seed: u64, mut report: impl FnMut(&Step)) -> Resu
 }
 
 /// The options of `gscript bench analysis`: `--cells N` (default 100,000) and `--dims D` (default 32).
+/// Usage of `gscript bench analysis`.
+pub const USAGE: &str = "gscript bench analysis [--cells N] [--dims D]
+  kNN graph, Leiden and UMAP on a Gaussian mixture of N cells × D dims (default 100,000 × 32): seconds per step,
+  total and peak memory.";
+
 pub fn from_args(args: &[String]) -> crate::error::Result<(usize, usize)> {
     let (mut n, mut d) = (100_000usize, 32usize);
     for i in (0..args.len()).step_by(2) {

@@ -96,13 +96,6 @@ pub struct BorzoiRow {
     pub note: String,
 }
 
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "fp32",
-        Precision::Bf16 => "bf16",
-    }
-}
-
 fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(BorzoiRow, usize, usize), BenchError> {
     let reset = reset_peak_rss();
     let model = match &c.weights {
@@ -156,10 +149,7 @@ fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(
         stages.push(("joined + head", last.elapsed().as_secs_f64(), mib()));
         drop(y);
         let total: f64 = stages.iter().map(|s| s.1).sum();
-        eprintln!(
-            "  per stage ({}, {total:.2} s; resident before the forward {before:.0} MiB):",
-            precision_name(precision)
-        );
+        eprintln!("  per stage ({}, {total:.2} s; resident before the forward {before:.0} MiB):", precision.name());
         for (stage, t, peak) in stages {
             eprintln!("    {stage:<20} {t:>7.2} s  {:>5.1}%   peak RSS so far {peak:>6.0} MiB", 100.0 * t / total);
         }
@@ -170,7 +160,7 @@ fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(
     let note = if reset { String::new() } else { "peak not reset between rows".into() };
     let row = BorzoiRow {
         who: "gscript".into(),
-        precision: precision_name(precision).into(),
+        precision: precision.name().into(),
         seconds_per_forward: Some(median),
         peak_rss_mib: peak,
         note,
@@ -190,7 +180,7 @@ fn peer(c: &BorzoiBenchConfig, python: &PathBuf, precision: Precision, len: usiz
     let who = "borzoi-pytorch 0.5.1".to_string();
     let fail = |note: String| BorzoiRow {
         who: who.clone(),
-        precision: precision_name(precision).into(),
+        precision: precision.name().into(),
         seconds_per_forward: None,
         peak_rss_mib: None,
         note,
@@ -202,7 +192,7 @@ fn peer(c: &BorzoiBenchConfig, python: &PathBuf, precision: Precision, len: usiz
     let threads = c.threads.unwrap_or_else(|| tch::get_num_threads().max(1) as usize);
     let mut cmd = Command::new(python);
     cmd.arg(peer_script())
-        .args(["--config", config, "--length", &len.to_string(), "--precision", precision_name(precision)])
+        .args(["--config", config, "--length", &len.to_string(), "--precision", precision.name()])
         .args(["--repeats", &c.repeats.to_string(), "--warmup", &c.warmup.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--device", if device.is_cuda() { "cuda" } else { "cpu" }]);
@@ -216,7 +206,7 @@ fn peer(c: &BorzoiBenchConfig, python: &PathBuf, precision: Precision, len: usiz
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(v) => BorzoiRow {
                     who,
-                    precision: precision_name(precision).into(),
+                    precision: precision.name().into(),
                     seconds_per_forward: v["seconds_per_forward"].as_f64(),
                     peak_rss_mib: v["peak_rss_mib"].as_f64(),
                     note: String::new(),

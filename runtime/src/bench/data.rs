@@ -102,6 +102,11 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
 /// The size of `gscript bench data`: cells, peaks, density (default 200,000 × 50,000 at 1%).
 /// `--cells`, `--peaks`, `--density` (the generated file's size) and `--peer PYTHON` (a Python with anndata, timed
 /// reading the same file with `anndata.read_h5ad` in its own process).
+/// Usage of `gscript bench data`.
+pub const USAGE: &str = "gscript bench data [--cells N] [--peaks N] [--density F] [--peer PYTHON]
+  Writes a random sparse cells × peaks .h5ad (default 200,000 × 50,000, density 0.01) and times loading it in a
+  child process (seconds, peak memory); --peer PYTHON times anndata.read_h5ad on the same file.";
+
 pub fn from_args(args: &[String]) -> Result<((usize, usize, f64), Option<std::path::PathBuf>)> {
     let mut size = (200_000usize, 50_000usize, 0.01f64);
     let mut peer = None;

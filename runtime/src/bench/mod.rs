@@ -80,7 +80,7 @@ pub const USAGE: &str = "  gscript bench [--quick]                              
 /// Runs `gscript bench <args>`; results go to stdout.
 pub fn command(args: &[String]) -> Result<(), BenchError> {
     let (sub, rest) = match args.split_first() {
-        Some((s, rest)) if !s.starts_with("--") || s == "--load-h5ad" => (s.as_str(), rest),
+        Some((s, rest)) if !s.starts_with('-') || s == "--load-h5ad" => (s.as_str(), rest),
         _ => ("", args),
     };
     let help = rest.iter().any(|a| a == "--help" || a == "-h");
@@ -95,6 +95,9 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "coverage" => Some(coverage::USAGE),
         "chromvar" => Some(chromvar::USAGE),
         "scooby" => Some(scooby::USAGE),
+        "data" => Some(data::USAGE),
+        "analysis" => Some(analysis::USAGE),
+        "" => Some(USAGE),
         _ => None,
     };
     if let (true, Some(text)) = (help, own_usage) {
@@ -174,4 +177,28 @@ pub(crate) fn int_at_least(args: &[String], i: usize, min: usize) -> Result<usiz
         let what = if min == 1 { "a positive integer".to_string() } else { format!("an integer of at least {min}") };
         RuntimeError::invalid(&args[i], format!("'{v}' is not {what}"))
     })
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    /// `--help` / `-h` print a section's usage instead of being parsed as an option (or its value) or running it.
+    #[test]
+    fn every_section_answers_help() {
+        for sub in ["", "model", "interpret", "finetune", "distributed", "contention", "borzoi", "coverage", "chromvar"]
+            .into_iter()
+            .chain(["scooby", "analysis", "data"])
+        {
+            for flag in ["--help", "-h"] {
+                let mut args: Vec<String> = if sub.is_empty() { vec![] } else { vec![sub.into()] };
+                args.push(flag.into());
+                assert!(command(&args).is_ok(), "gscript bench {sub} {flag} did not print usage");
+                // after an option that takes a value, too
+                let mut args: Vec<String> = if sub.is_empty() { vec![] } else { vec![sub.into()] };
+                args.extend(["--cells".to_string(), flag.into()]);
+                assert!(command(&args).is_ok(), "gscript bench {sub} --cells {flag} did not print usage");
+            }
+        }
+    }
 }

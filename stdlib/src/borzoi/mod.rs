@@ -84,19 +84,12 @@ fn describe(st: &BorzoiState) -> String {
         group(c.seq_len),
         group(c.bins),
         device_name(st.net.device()),
-        precision_name(st.net.precision())
+        st.net.precision().name()
     )
 }
 
 fn group(n: usize) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
-}
-
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "fp32",
-        Precision::Bf16 => "bf16",
-    }
 }
 
 /// The name of a configuration: its preset's (`Borzoi`, `Flashzoi`, `Borzoi tiny`), else the family's.
