@@ -120,7 +120,7 @@ const CASES: &[(&str, &[&str])] = &[
 #[test]
 fn bad_script_inputs_are_errors_naming_the_argument() {
     let (mut s, _dir) = session();
-    s.eval(PRELUDE, "<prelude>").unwrap_or_else(|e| panic!("{}", e.render()));
+    let _prelude = s.eval(PRELUDE, "<prelude>").unwrap_or_else(|e| panic!("{}", e.render()));
     let print = std::env::var_os("GSCRIPT_CORPUS_PRINT").is_some();
     let mut failures = Vec::new();
     for (code, needles) in CASES {
