@@ -1,6 +1,6 @@
-//! `lora_finetune` data-parallel under `gscript launch --nproc 2`: two ranks, each on half of every global minibatch,
-//! end with the adapters and head of one process trained on the whole minibatches, up to the fp32 summation order
-//! of the gradients (compared with the difference another seed makes).
+//! `lora_finetune` and scooby training data-parallel under `gscript launch --nproc 2`: two ranks, each on half of
+//! every global minibatch, train as one process on the whole minibatches, up to the fp32 summation order of the
+//! gradients (compared with the difference another seed makes).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -95,4 +95,50 @@ fn lora_finetune_with_two_ranks_equals_one() {
         d_seed > 0.0 && d_world < 0.1 * d_seed,
         "world 2 differs from world 1 by {d_world}, another seed by {d_seed}"
     );
+}
+
+/// The training-loss history printed by a scooby training script (`LOSS [..]`).
+fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool) -> Vec<f64> {
+    let sim = dir.join(format!("{name}-sim"));
+    let script = dir.join(format!("{name}.gscript"));
+    std::fs::write(
+        &script,
+        format!(
+            "let sim = simulate_multiome(\"{}\", #{{cells: 24, cell_types: 3, chromosomes: 1, chrom_length: 72000, \
+             genes: 4, max_gene_length: 8000, window: 4096}});\n\
+             let cov = load_rna_coverage(sim.bam).join(load_fragments(sim.fragments, #{{genome: sim.genome}}));\n\
+             let types = sim.truth.types;\n\
+             let states = matrix(cov.cells().map(|b| {{ let t = sim.truth.cell_types[b]; \
+             types.map(|x| if x == t {{ 1.0 }} else {{ 0.0 }}) }}));\n\
+             let m = scooby_model(#{{state_dim: 3, seed: 1}});\n\
+             let h = m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \
+             \"chr1:32768-36864\"], states, #{{epochs: 2, batch_size: 4, cells_per_sequence: 8, warmup_steps: 2, \
+             train_mode: false, seed: {seed}}});\nprint(`LOSS ${{h.train_loss}}`);\n",
+            sim.display()
+        ),
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let args: Vec<&str> = if launch { vec!["launch", "--nproc", "2", script] } else { vec!["run", script] };
+    let out = gscript(&args, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.strip_prefix("LOSS ")).unwrap_or_else(|| panic!("no loss:\n{stdout}"));
+    line.trim_matches(['[', ']']).split(',').map(|x| x.trim().parse().unwrap()).collect()
+}
+
+#[test]
+fn scooby_training_with_two_ranks_equals_one() {
+    // Batch statistics and dropout off (`train_mode: false`): they are per rank. Cells, shifts and strands are drawn
+    // per window, so both runs see the same global minibatches; the second epoch's loss follows the first epoch's
+    // synchronised steps.
+    let dir = tempfile::tempdir().unwrap();
+    let one = scooby_losses(dir.path(), "one", 5, false);
+    let two = scooby_losses(dir.path(), "two", 5, true);
+    let other = scooby_losses(dir.path(), "other", 6, false);
+    assert_eq!(one.len(), 2);
+    let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let (d_world, d_seed) = (diff(&one, &two), diff(&one, &other));
+    eprintln!("scooby losses: world 1 {one:?}, world 2 {two:?}, seed 6 {other:?}");
+    assert!(d_world <= 1e-5 * one[0].abs(), "world 2 {two:?} vs world 1 {one:?}");
+    assert!(d_seed > 10.0 * d_world, "another seed changes the losses: {other:?} vs {one:?}");
 }
