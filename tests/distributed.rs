@@ -3,28 +3,14 @@
 //! that failed. Collective values, world-2 ≡ world-1 training, resuming in another world size and a lost rank are
 //! tested in dist/tests/collectives.rs and runtime/src/train/distributed.rs.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+mod common;
 
 /// Runs `gscript launch …`, killing it after `limit`.
 fn launch(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gscript"))
-        .arg("launch")
-        .args(args)
-        .env("GSCRIPT_DIST_TIMEOUT", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("gscript launch did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    common::process::gscript_output(&[&["launch"], args].concat(), None, limit)
 }
 
 #[test]

@@ -3,40 +3,10 @@
 //! single process and loaded by both runs (data-parallel training of a model with batch norm is not the
 //! single-process training, see docs/scaling.md).
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Runs `gscript <args>` outside any process group, killing it after `limit`.
-fn gscript(args: &[&str], dir: &Path, limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gscript"))
-        .args(args)
-        .current_dir(dir)
-        .env("GSCRIPT_DIST_TIMEOUT", "20")
-        .env_remove("WORLD_SIZE")
-        .env_remove("RANK")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("gscript {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "gscript {args:?}: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::process::gscript;
 
 /// Labelled rows of values.
 type Rows = Vec<(String, Vec<f64>)>;
@@ -123,4 +93,70 @@ fn two_ranks_shard_insert_motif_and_ism_to_the_single_process_result() {
     for ((label, t1), (_, t2)) in times1.iter().zip(&times2) {
         eprintln!("{label}: 1 rank {t1:.3} s, 2 ranks {t2:.3} s (the 2 ranks share this machine's cores)");
     }
+}
+
+const N_VARIANTS: usize = 600;
+
+#[test]
+fn two_ranks_shard_variant_effect_to_the_single_process_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let sim = "let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, n_cell_types: 2, seed: 5});\n";
+    std::fs::write(
+        dir.path().join("train.gscript"),
+        format!(
+            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 32, threads: 1}});\n\
+             model.save(\"{}\");\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    // 600 SNVs in the first peaks, read in their peaks' windows (few distinct REF windows): on the CPU (batch 64)
+    // local recomputation steps 256 variants, so the 2 ranks take 256 + 344 of them in whole steps.
+    std::fs::write(
+        dir.path().join("infer.gscript"),
+        format!(
+            "{sim}let model = load_model(\"{}\");\nset_threads(1);\n\
+             let snvs = [];\n\
+             let k = 0;\n\
+             while snvs.len() < {N_VARIANTS} {{\n\
+                 let p = sim.data.peaks().get(k);\n\
+                 for pos in (p.start + 1)..(p.end + 1) {{\n\
+                     if snvs.len() < {N_VARIANTS} {{\n\
+                         let b = sim.genome.fetch(`${{p.chrom}}:${{pos - 1}}-${{pos}}`);\n\
+                         let alt = if b == \"A\" {{ \"C\" }} else {{ \"A\" }};\n\
+                         snvs.push(`${{p.chrom}}:${{pos}}:${{b}}:${{alt}}`);\n\
+                     }}\n\
+                 }}\n\
+                 k += 1;\n\
+             }}\n\
+             let ve = variant_effect(model, snvs, sim.genome, #{{center: \"peak\", peaks: sim.data}});\n\
+             let e = ve.effects();\n\
+             for i in 0..e.shape()[0] {{ print(`ve ${{i}} ${{e.row(i)}}`); }}\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let single = gscript(&["run", "infer.gscript"], dir.path(), Duration::from_secs(150));
+    let sharded = gscript(&["launch", "--nproc", "2", "infer.gscript"], dir.path(), Duration::from_secs(150));
+    let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
+    let (rows1, _) = parse(&one);
+    let (rows2, _) = parse(&two);
+    assert!(!rows1.is_empty(), "{one}");
+    assert_eq!(rows1.iter().map(|r| &r.0).collect::<Vec<_>>(), rows2.iter().map(|r| &r.0).collect::<Vec<_>>(), "{two}");
+    let scale = rows1.iter().flat_map(|r| r.1.iter()).fold(0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "all-zero effects test nothing");
+    for ((label, a), (_, b)) in rows1.iter().zip(&rows2) {
+        assert_eq!(a.len(), b.len(), "{label}");
+        // Each rank recomputes its variants' REF windows in other batches than one process: fp32 tolerance.
+        for (j, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * scale, "{label} column {j}: 1 rank {x} vs 2 ranks {y}");
+        }
+    }
+    // The work was split: no rank embedded all the variants, as one process did.
+    let (err1, err2) = (String::from_utf8_lossy(&single.stderr), String::from_utf8_lossy(&sharded.stderr));
+    let embedded = |n: usize| format!(" {n} variants embedded");
+    assert!(err1.contains(&embedded(N_VARIANTS)), "{err1}");
+    assert!(!err2.contains(&embedded(N_VARIANTS)) && err2.contains(&embedded(256)), "{err2}");
 }

@@ -2,6 +2,8 @@
 //! and evaluation that panics with the rendered script error.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod process;
+
 use std::sync::Arc;
 
 use gscript_lang::{CaptureSink, Session};

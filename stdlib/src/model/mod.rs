@@ -56,22 +56,38 @@ fn group(n: usize) -> String {
     gscript_runtime::plot::group_thousands(n as i64)
 }
 
-/// Per-epoch series as a map of arrays (for plot_training and scripts).
-fn history_map(h: &History) -> Map {
+/// One per-epoch column: its name in the history map and the value of an epoch (NaN where absent).
+pub(crate) type EpochColumn<'a> = (&'a str, fn(&EpochStats) -> Option<f64>);
+
+/// Per-epoch series as a map of arrays (for plot_training and scripts): `epoch`, the given columns, `seconds`.
+/// Shared by scBasset's and scooby's training (which name the same fields differently).
+pub(crate) fn epoch_series(h: &History, columns: &[EpochColumn]) -> Map {
     let mut m = Map::new();
     let col = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Dynamic {
         Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(f(e).unwrap_or(f64::NAN))).collect())
     };
     m.insert("epoch".into(), Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(e.epoch as i64)).collect()));
-    m.insert("train_loss".into(), col(&|e| Some(e.train_loss)));
-    m.insert("train_auroc".into(), col(&|e| e.train_auroc));
-    m.insert("train_aupr".into(), col(&|e| e.train_aupr));
-    m.insert("val_loss".into(), col(&|e| e.val_loss));
-    m.insert("val_auroc".into(), col(&|e| e.val_auroc));
-    m.insert("val_aupr".into(), col(&|e| e.val_aupr));
-    m.insert("val_peak_auroc".into(), col(&|e| e.val_peak_auroc));
+    for (name, f) in columns {
+        m.insert((*name).into(), col(f));
+    }
     m.insert("seconds".into(), col(&|e| Some(e.seconds)));
     m
+}
+
+/// scBasset's per-epoch series.
+fn history_map(h: &History) -> Map {
+    epoch_series(
+        h,
+        &[
+            ("train_loss", |e| Some(e.train_loss)),
+            ("train_auroc", |e| e.train_auroc),
+            ("train_aupr", |e| e.train_aupr),
+            ("val_loss", |e| e.val_loss),
+            ("val_auroc", |e| e.val_auroc),
+            ("val_aupr", |e| e.val_aupr),
+            ("val_peak_auroc", |e| e.val_peak_auroc),
+        ],
+    )
 }
 
 pub fn register(reg: &mut Registrar) {

@@ -1,0 +1,43 @@
+//! Running the `gscript` binary from a test (`gscript run …`, `gscript launch …`) with a time limit.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `gscript <args>` (in `dir` where given) outside any process group (no inherited `WORLD_SIZE` / `RANK`),
+/// with a 20 s collective timeout, killing it and failing the test after `limit`. The exit status is not checked.
+pub fn gscript_output(args: &[&str], dir: Option<&Path>, limit: Duration) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gscript"));
+    cmd.args(args)
+        .env("GSCRIPT_DIST_TIMEOUT", "20")
+        .env_remove("WORLD_SIZE")
+        .env_remove("RANK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().ok();
+            panic!("gscript {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// [`gscript_output`] in `dir`, failing the test (with both streams) unless the command succeeds.
+pub fn gscript(args: &[&str], dir: &Path, limit: Duration) -> Output {
+    let out = gscript_output(args, Some(dir), limit);
+    assert!(
+        out.status.success(),
+        "gscript {args:?}: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
