@@ -142,3 +142,61 @@ fn scooby_training_with_two_ranks_equals_one() {
     assert!(d_world <= 1e-5 * one[0].abs(), "world 2 {two:?} vs world 1 {one:?}");
     assert!(d_seed > 10.0 * d_world, "another seed changes the losses: {other:?} vs {one:?}");
 }
+
+#[test]
+fn lora_finetune_checkpoint_of_two_ranks_resumes_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.model");
+    let ckpt = dir.path().join("run.ckpt");
+    let script = |name: &str, body: String| {
+        let path = dir.path().join(format!("{name}.gscript"));
+        std::fs::write(
+            &path,
+            format!("let sim = simulate_atac(#{{n_cells: 30, n_peaks: 96, n_cell_types: 2, seed: 4}});\n{body}"),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let tune = |name: &str, epochs: usize, extra: String| {
+        let out = dir.path().join(format!("{name}.safetensors"));
+        let body = format!(
+            "let base = load_model(\"{}\");\nlet tuned = lora_finetune(base, sim.data, #{{epochs: {epochs}, \
+             batch_size: 32, rank: 2, seed: 7{extra}}});\ntuned.save_lora(\"{}\");\n",
+            base.display(),
+            out.display()
+        );
+        (script(name, body), out)
+    };
+    let setup = script(
+        "base",
+        format!(
+            "let base = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 32, threads: 1}});\n\
+             base.save(\"{}\");\n",
+            base.display()
+        ),
+    );
+    gscript(&["run", &setup], Duration::from_secs(120));
+    // Epoch 1 with 2 ranks, checkpointed; epoch 2 resumed with 1 rank; 2 epochs straight with 1 rank.
+    let (first, after_one) = tune("first", 1, format!(", checkpoint: \"{}\"", ckpt.display()));
+    gscript(&["launch", "--nproc", "2", &first], Duration::from_secs(120));
+    assert!(ckpt.is_file(), "rank 0 writes the checkpoint");
+    let (resumed, resumed_out) = tune("resumed", 2, format!(", resume: \"{}\"", ckpt.display()));
+    gscript(&["run", &resumed], Duration::from_secs(120));
+    let (straight, straight_out) = tune("straight", 2, String::new());
+    gscript(&["run", &straight], Duration::from_secs(120));
+    let dist = |a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]| {
+        a.iter()
+            .zip(b)
+            .filter(|((_, x), _)| x.kind() == tch::Kind::Float)
+            .map(|((_, x), (_, y))| (x - y).square().sum(tch::Kind::Double).double_value(&[]))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (r, s, one) = (tensors(&resumed_out), tensors(&straight_out), tensors(&after_one));
+    let (d_resume, d_epoch) = (dist(&r, &s), dist(&one, &s));
+    eprintln!("|resumed - straight| = {d_resume:.3e}, |epoch 1 - epoch 2| = {d_epoch:.3e}");
+    // The resumed run continues the 2-rank epoch 1: the 1-rank run up to the summation order, and not bit for bit
+    // the fresh 1-rank run (which it would be if the checkpoint were ignored).
+    assert!(d_resume < 0.1 * d_epoch, "resumed run differs by {d_resume}, an epoch changes {d_epoch}");
+    assert!(d_resume > 0.0, "the resumed run is the fresh run: the checkpoint was not used");
+}
