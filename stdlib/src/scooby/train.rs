@@ -205,6 +205,9 @@ struct Observer {
 }
 
 impl TrainObserver for Observer {
+    fn on_warning(&mut self, message: &str) {
+        self.host.warn(message);
+    }
     fn on_batch(&mut self, epoch: usize, batch: usize, n_batches: usize, loss: f64) -> Result<(), TrainError> {
         let pos = ((epoch - 1) * n_batches + batch) as u64;
         self.bar.update(pos.min(self.total), &format!("epoch {epoch} loss {loss:.4}"));
@@ -232,19 +235,17 @@ impl TrainObserver for Observer {
     }
 }
 
-/// Per-epoch series (for plot_training and scripts).
+/// Per-epoch series (for plot_training and scripts); scooby's correlation lives in the AUROC fields.
 fn history_map(h: &History) -> Map {
-    let mut m = Map::new();
-    let col = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Dynamic {
-        Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(f(e).unwrap_or(f64::NAN))).collect())
-    };
-    m.insert("epoch".into(), Dynamic::from_array(h.epochs.iter().map(|e| Dynamic::from(e.epoch as i64)).collect()));
-    m.insert("train_loss".into(), col(&|e| Some(e.train_loss)));
-    m.insert("train_pearson".into(), col(&|e| e.train_auroc));
-    m.insert("val_loss".into(), col(&|e| e.val_loss));
-    m.insert("val_pearson".into(), col(&|e| e.val_auroc));
-    m.insert("seconds".into(), col(&|e| Some(e.seconds)));
-    m
+    crate::model::epoch_series(
+        h,
+        &[
+            ("train_loss", |e| Some(e.train_loss)),
+            ("train_pearson", |e| e.train_auroc),
+            ("val_loss", |e| e.val_loss),
+            ("val_pearson", |e| e.val_auroc),
+        ],
+    )
 }
 
 pub(crate) const EXAMPLE_SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 24, cell_types: 3, chromosomes: 1, chrom_length: 72000, genes: 4, max_gene_length: 8000, window: 4096});\n\
@@ -372,8 +373,14 @@ fn run(
         shown: false,
     };
     let h2 = host.clone();
+    // Data-parallel when launched in a process group (docs/scaling.md): each rank trains on its shard of every
+    // global minibatch (cells, shifts and strands drawn per item), rank 0 writes the checkpoints.
+    let mut dp =
+        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
+    let hooks: Vec<&mut dyn gscript_runtime::train::GradientHook> =
+        dp.iter_mut().map(|d| d as &mut dyn gscript_runtime::train::GradientHook).collect();
     let outcome =
-        fine_tune_profiles(net, &params, &data, &states, &cfg, &mut observer, &move || h2.is_interrupted(), vec![])
+        fine_tune_profiles(net, &params, &data, &states, &cfg, &mut observer, &move || h2.is_interrupted(), hooks)
             .map_err(|e| match e {
                 TrainError::Checkpoint { .. } if cfg.resume.is_some() => {
                     primitive_error(P, Some("resume"), &e.to_string())
