@@ -10,7 +10,7 @@
 //! - [`insertion`]: dinucleotide-shuffled backgrounds and per-cell TF activity (`motif_score` of the original).
 //! - [`ism`]: every position × every base, batched; per-cell or per-group logit deltas; normalised scores.
 //! - [`variants`]: `chr:pos:ref:alt` and VCF parsing; [`variant_effect`]: ref vs alt per cell.
-//! - [`sharded`]: insertion and ISM split across the ranks of a process group (`gscript launch`, torchrun).
+//! - [`sharded`]: insertion, ISM and variant effects split across the ranks of a process group (`gscript launch`, torchrun).
 //! - [`local`]: local recomputation of point edits (ISM, equal-length motif insertion) for models that offer it
 //!   ([`SequenceEmbedder::local_embedder`]); everything else recomputes whole sequences.
 
@@ -30,7 +30,7 @@ use crate::progress::{CancelToken, Progress};
 pub use insertion::{insert_motifs, insert_motifs_on, sample_backgrounds, InsertionOptions, TfActivity};
 pub use ism::{ism, ism_on, IsmDeltas};
 pub use local::{FullRecompute, LocalEmbedder, Mutation};
-pub use variant_effect::{variant_effects, VariantCentre, VariantEffects, VariantStatus};
+pub use variant_effect::{variant_effects, variant_effects_on, VariantCentre, VariantEffects, VariantStatus};
 pub use variants::{parse_variant, parse_vcf, read_vcf, Variant, VcfRead};
 
 /// A model that maps sequences to embeddings `z` (evaluation mode).

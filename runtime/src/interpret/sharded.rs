@@ -1,12 +1,13 @@
 //! Sharded inference: when the process runs in a process group (`gscript launch`, torchrun, SLURM; see
-//! docs/scaling.md), motif insertion and ISM split their independent work items across the ranks and assemble the
-//! full result on every rank. Rank `r` of `w` takes a contiguous part ([`shard_range`]) of the items: motifs and
-//! background batches for [`insert_motifs_on`](super::insertion::insert_motifs_on), batches of mutants for
-//! [`ism_on`](super::ism::ism_on). Each item is computed as in one process (same seeds, same backgrounds, the same
-//! batches where the split is in whole batches); motif rows and background embeddings are all-gathered in rank order
-//! (padded to the largest shard, then trimmed), ISM deltas are summed over the ranks (each rank's rows are zero on
-//! the others). The result is the single-process result up to the batch composition of the motif insertions (in
-//! the tests: the same bits).
+//! docs/scaling.md), motif insertion, ISM and variant effects split their independent work items across the ranks
+//! and assemble the full result on every rank. Rank `r` of `w` takes a contiguous part ([`shard_range`]) of the
+//! items: motifs and background batches for [`insert_motifs_on`](super::insertion::insert_motifs_on), batches of
+//! mutants for [`ism_on`](super::ism::ism_on), steps of scored variants for
+//! [`variant_effects_on`](super::variant_effect::variant_effects_on). Each item is computed as in one process (same
+//! seeds, same backgrounds, the same batches where the split is in whole batches); motif rows, background and
+//! variant embeddings are all-gathered in rank order (padded to the largest shard, then trimmed), ISM deltas are
+//! summed over the ranks (each rank's rows are zero on the others). The result is the single-process result up to
+//! the batch composition of the motif insertions and of the variants' REF windows (fp32 tolerance).
 //!
 //! The group is the process-wide one of [`gscript_dist::global`]: the same group data-parallel training uses, joined
 //! from torchrun's environment on first use. Every rank must call a sharded primitive, in the same order (as with

@@ -13,12 +13,17 @@
 //! base for an SNV; from the allele to the window's end for an indel, whose tail shifts) widened through the layers
 //! ([`super::local`]); variants sharing a window (peak-centred windows) share its REF pass. Other models embed every
 //! REF and ALT sequence whole.
+//!
+//! Sharded ([`variant_effects_on`] with a [`Shard`]): every rank builds every window (cheap), embeds its contiguous
+//! part of the scored variants in whole batches of the local recomputation, and the REF and ALT embeddings are
+//! all-gathered in rank order, so every rank returns the full result.
 
 use std::collections::HashMap;
 
 use tch::{Device, Kind, Tensor};
 
 use super::local::Mutation;
+use super::sharded::Shard;
 use super::{embed_all, CellReadout, SequenceEmbedder, Variant};
 use crate::data::PeakSet;
 use crate::error::Result;
@@ -201,6 +206,23 @@ pub fn variant_effects(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<VariantEffects> {
+    variant_effects_on(model, genome, variants, centre, seed, None, progress, cancel)
+}
+
+/// [`variant_effects`], sharded over the ranks of `shard` when given (see the module docs): this rank embeds its
+/// part of the scored variants, in whole batches, and every rank returns the full result. Every rank of the group
+/// must call it with the same arguments.
+#[allow(clippy::too_many_arguments)]
+pub fn variant_effects_on(
+    model: &dyn SequenceEmbedder,
+    genome: &Genome,
+    variants: &[Variant],
+    centre: VariantCentre,
+    seed: u64,
+    shard: Option<&Shard>,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<VariantEffects> {
     let len = model.seq_len();
     let index = match &centre {
         VariantCentre::Peak(p) => Some(PeakIndex::new(p)),
@@ -254,14 +276,27 @@ pub fn variant_effects(
     let (mut z_ref, mut z_alt) =
         (Tensor::zeros([n, d], (Kind::Float, Device::Cpu)), Tensor::zeros([n, d], (Kind::Float, Device::Cpu)));
     if !scored.is_empty() {
-        let k = scored.len() as i64;
-        let (zr, za) = match embed_local(model, &refs, &alts, progress, cancel)? {
-            Some(z) => z,
-            None => {
-                let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
-                let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);
-                (z.narrow(0, 0, k), z.narrow(0, k, k))
+        let k = scored.len();
+        let unit = model.batch_size().max(1) * LOCAL_BATCHES;
+        let mine = shard.map_or(0..k, |sh| sh.range_in_units(k, unit));
+        let (refs, alts) = (&refs[mine.start * len..mine.end * len], &alts[mine.start * len..mine.end * len]);
+        let m = mine.len() as i64;
+        let (zr, za) = if m == 0 {
+            let empty = || Tensor::zeros([0, d], (Kind::Float, Device::Cpu));
+            (empty(), empty())
+        } else {
+            match embed_local(model, refs, alts, progress, cancel)? {
+                Some(z) => z,
+                None => {
+                    let both: Vec<u8> = refs.iter().chain(alts.iter()).copied().collect();
+                    let z = embed_all(model, &both, "variant effects", progress, cancel)?.to_device(Device::Cpu);
+                    (z.narrow(0, 0, m), z.narrow(0, m, m))
+                }
             }
+        };
+        let (zr, za) = match shard {
+            Some(sh) => (sh.gather_rows(&zr, k, unit)?, sh.gather_rows(&za, k, unit)?),
+            None => (zr, za),
         };
         let idx = Tensor::from_slice(&scored);
         tch::no_grad(|| {
@@ -274,6 +309,9 @@ pub fn variant_effects(
 
 /// Distinct REF windows cached per local embedder (their activations at every layer are held).
 const LOCAL_REFERENCES: usize = 64;
+
+/// Mutants embedded per step of the local recomputation, in model batches.
+const LOCAL_BATCHES: usize = 4;
 
 /// `(z_ref, z_alt)` `(n, D)` fp32 on the CPU by local recomputation (see the module docs), or `None` when the model
 /// has none. `refs` and `alts` are `n` windows each, concatenated.
@@ -304,7 +342,7 @@ fn embed_local(
         Tensor::zeros([n as i64, d], (Kind::Float, Device::Cpu)),
         Tensor::zeros([n as i64, d], (Kind::Float, Device::Cpu)),
     );
-    let batch = model.batch_size().max(1) * 4;
+    let batch = model.batch_size().max(1) * LOCAL_BATCHES;
     let mut done = 0usize;
     for u0 in (0..unique.len()).step_by(LOCAL_REFERENCES) {
         let u1 = (u0 + LOCAL_REFERENCES).min(unique.len());

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::interpret::{
-    parse_variant, read_vcf, variant_effects, CellReadout, Variant, VariantCentre, VariantStatus,
+    parse_variant, read_vcf, variant_effects_on, CellReadout, Variant, VariantCentre, VariantStatus,
 };
 use gscript_runtime::models::scbasset::DenoiseScale;
 use tch::Kind;
@@ -180,7 +181,9 @@ fn run(
     };
     let seed = o.int("seed")?.unwrap() as u64;
     let cancel = cancel_token(host);
-    let r = variant_effects(&m.net, &genome.0, &variants, centre, seed, &mut SessionProgress::new(host), &cancel)
+    let shard = Shard::from_env().map_err(in_primitive(P))?;
+    let mut progress = SessionProgress::new(host);
+    let r = variant_effects_on(&m.net, &genome.0, &variants, centre, seed, shard.as_ref(), &mut progress, &cancel)
         .map_err(in_primitive(P))?;
     let bad: Vec<usize> = (0..variants.len()).filter(|&i| !r.status[i].is_ok()).collect();
     if !flag && !bad.is_empty() {
