@@ -2,28 +2,15 @@
 //! every global minibatch, train as one process on the whole minibatches, up to the fp32 summation order of the
 //! gradients (compared with the difference another seed makes).
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Runs `gscript <args>`, killing it after `limit`.
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+/// Runs `gscript <args>` ([`common::process::gscript_output`]), failing the test unless it succeeds.
 fn gscript(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gscript"))
-        .args(args)
-        .env("GSCRIPT_DIST_TIMEOUT", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().ok();
-            panic!("gscript {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = common::process::gscript_output(args, None, limit);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "gscript {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
     out

@@ -18,15 +18,31 @@ pub fn gscript_output(args: &[&str], dir: Option<&Path>, limit: Duration) -> Out
         cmd.current_dir(d);
     }
     let mut child = cmd.spawn().unwrap();
+    // Both streams are drained while the child runs: a child writing more than a pipe holds (64 KiB) would otherwise
+    // block on its write and never exit.
+    let drain = |stream: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut s) = stream {
+                let _ = s.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>));
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > limit {
             child.kill().ok();
             panic!("gscript {args:?} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
 /// [`gscript_output`] in `dir`, failing the test (with both streams) unless the command succeeds.
