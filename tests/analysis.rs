@@ -133,10 +133,11 @@ fn an_interrupt_stops_layouts_and_clustering_as_it_stops_training() {
     let mut s = Session::new(sink.clone(), &[&gscript_stdlib::StdLib]);
     let out = tempfile::tempdir().unwrap();
     s.host().set_out_dir(out.path());
-    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 200, n_peaks: 800, n_cell_types: 3, seed: 2}); let emb = lsi(sim.data, #{n: 10});");
-    // each of these runs for minutes unless interrupted
+    let _ = eval(&mut s, "let sim = simulate_atac(#{n_cells: 200, n_peaks: 800, n_cell_types: 3, seed: 2}); let emb = lsi(sim.data, #{n: 10}); let big = lsi(simulate_atac(#{n_cells: 1500, n_peaks: 400, n_cell_types: 3, seed: 2}).data, #{n: 10});");
+    // each of these runs for minutes unless interrupted (t-SNE on 1,500 cells: on 200 it can converge — 300
+    // iterations without progress — before the interrupt arrives)
     for (code, label) in
-        [("umap(emb, #{n_epochs: 10000000})", "UMAP"), ("tsne(emb, #{perplexity: 10.0, max_iter: 10000000})", "t-SNE")]
+        [("umap(emb, #{n_epochs: 10000000})", "UMAP"), ("tsne(big, #{perplexity: 10.0, max_iter: 10000000})", "t-SNE")]
     {
         sink.take();
         let flag = s.host().interrupt_flag();
