@@ -49,7 +49,7 @@ const CASES: &[(&str, &[&str])] = &[
     (r#"neighbors(bad_nan, #{k: 3})"#, &["argument `x`", "NaN", "row 1"]),
     (r#"neighbors(bad_inf, #{k: 3})"#, &["argument `x`", "infinity", "row 1"]),
     (r#"umap(bad_nan, #{n_neighbors: 3})"#, &["argument `x`", "NaN", "row 1"]),
-    (r#"leiden(bad_nan, #{seed: 1})"#, &["NaN", "row 1"]),
+    (r#"leiden(bad_nan, #{seed: 1})"#, &["graph", "NaN", "row 1"]),
     (r#"pca(bad_nan, #{n: 2})"#, &["argument `x`", "NaN", "row 1"]),
     (r#"tsne(bad_inf, #{perplexity: 2.0})"#, &["argument `x`", "infinity", "row 1"]),
     (r#"scale(bad_nan)"#, &["argument `x`", "NaN", "row 1"]),

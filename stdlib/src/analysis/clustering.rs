@@ -44,6 +44,14 @@ fn graph_of(host: &Arc<Host>, v: &gscript_lang::rhai::Dynamic, primitive: &str) 
         return Ok(g);
     }
     if let Some(m) = v.clone().try_cast::<Matrix>() {
+        // named here: the graph is built from the matrix, whose argument is `graph` in this primitive
+        if let Some(row) = (0..m.rows).find(|&r| m.row(r).iter().any(|x| !x.is_finite())) {
+            return Err(primitive_error(
+                primitive,
+                Some("graph"),
+                &format!("the matrix contains a non-finite value (NaN or infinity) in row {row}"),
+            ));
+        }
         return build(host, primitive, &m, 15, "umap", "auto");
     }
     Err(primitive_error(
