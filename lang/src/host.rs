@@ -42,8 +42,21 @@ impl Host {
         *self.sink.write().unwrap() = sink;
     }
 
+    /// This process's rank in torchrun's environment (`RANK`; 0 outside a launched group).
+    pub fn env_rank() -> usize {
+        std::env::var("RANK").ok().and_then(|r| r.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Whether this process shows output (print, displayed values and figures, progress bars): rank 0 of a launched
+    /// group, or every rank under `--set output=all_ranks`. Warnings and errors go to stderr on every rank.
+    pub fn shows_output(&self) -> bool {
+        Self::env_rank() == 0 || self.param("output").as_deref() == Some("all_ranks")
+    }
+
     pub fn print(&self, text: &str) {
-        self.sink().text(Stream::Stdout, text);
+        if self.shows_output() {
+            self.sink().text(Stream::Stdout, text);
+        }
     }
     pub fn eprint(&self, text: &str) {
         self.sink().text(Stream::Stderr, text);
@@ -104,12 +117,16 @@ impl Host {
 
     /// Shows a bundle through the sink.
     pub fn display(&self, bundle: &MimeBundle) {
-        self.sink().display(bundle, None, false);
+        if self.shows_output() {
+            self.sink().display(bundle, None, false);
+        }
     }
 
     /// Shows a bundle that later calls with the same id replace in place (live training curves).
     pub fn display_live(&self, bundle: &MimeBundle, display_id: &str, first: bool) {
-        self.sink().display(bundle, Some(display_id), !first);
+        if self.shows_output() {
+            self.sink().display(bundle, Some(display_id), !first);
+        }
     }
 
     pub fn next_id(&self) -> u64 {
@@ -121,8 +138,11 @@ impl Host {
         let id = self.next_id();
         let state =
             ProgressState { label: label.to_string(), position: 0, total, message: String::new(), elapsed: 0.0 };
-        self.sink().progress_start(id, &state);
-        ProgressBar { host: self.clone(), id, state, started: Instant::now(), last_sent: None, finished: false }
+        let shown = self.shows_output();
+        if shown {
+            self.sink().progress_start(id, &state);
+        }
+        ProgressBar { host: self.clone(), id, state, started: Instant::now(), last_sent: None, finished: !shown, shown }
     }
 }
 
@@ -134,6 +154,8 @@ pub struct ProgressBar {
     started: Instant,
     last_sent: Option<Instant>,
     finished: bool,
+    /// False on ranks that show no output: the bar records progress but sends nothing.
+    shown: bool,
 }
 
 /// Minimum time between two updates sent to the sink.
@@ -155,7 +177,7 @@ impl ProgressBar {
         }
         let now = Instant::now();
         let done = self.state.total.is_some_and(|t| position >= t);
-        if done || self.last_sent.is_none_or(|t| now - t >= UPDATE_INTERVAL) {
+        if self.shown && (done || self.last_sent.is_none_or(|t| now - t >= UPDATE_INTERVAL)) {
             self.state.elapsed = (now - self.started).as_secs_f64();
             self.host.sink().progress_update(self.id, &self.state);
             self.last_sent = Some(now);

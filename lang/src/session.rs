@@ -122,7 +122,12 @@ impl Session {
 
     /// Makes `value` visible to scripts as a constant (`--set key=value`): integers, floats and booleans are parsed,
     /// anything else stays a string. `param("key", default)` reads it with a fallback.
+    /// `output` is a session setting: `rank0` (default: only rank 0 of a launched group prints and shows output) or
+    /// `all_ranks`.
     pub fn set_param(&mut self, key: &str, value: &str) {
+        if key == "output" && !["rank0", "all_ranks"].contains(&value) {
+            self.host.warn(&format!("--set output={value}: expected rank0 or all_ranks; output stays on rank 0"));
+        }
         self.host.set_param(key, value);
         let v = crate::core::parse_value(value);
         self.scope.push_constant_dynamic(key.to_string(), v);

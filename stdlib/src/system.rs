@@ -40,6 +40,35 @@ pub fn register(reg: &mut Registrar) {
     });
 
     reg.docs.add(
+        FnDoc::new("rank", "core", "rank() -> int", "This process's rank in a launched group (`gscript launch`, torchrun, SLURM); 0 outside one.")
+            .details("Output (print, figures, files written by write primitives) comes from rank 0 only unless the session runs with `--set output=all_ranks`; then every rank prints and writes, and each rank must use its own paths, e.g. `` `out_${rank()}.h5ad` ``.")
+            .example("let path = `cells_rank${rank()}.h5ad`;\nprint(path);"),
+    );
+    reg.engine.register_fn("rank", || gscript_lang::Host::env_rank() as i64);
+    reg.docs.add(
+        FnDoc::new(
+            "world_size",
+            "core",
+            "world_size() -> int",
+            "How many processes run this script in a launched group; 1 outside one.",
+        )
+        .example("print(`rank ${rank()} of ${world_size()}`);"),
+    );
+    reg.engine.register_fn("world_size", || -> ScriptResult<i64> {
+        match std::env::var("WORLD_SIZE") {
+            Err(_) => Ok(1),
+            Ok(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(gscript_lang::primitive_error(
+                    "world_size",
+                    None,
+                    &format!("the environment variable WORLD_SIZE is `{v}`, not a positive integer"),
+                )),
+            },
+        }
+    });
+
+    reg.docs.add(
         FnDoc::new(
             "set_threads",
             "core",
