@@ -169,3 +169,68 @@ fn two_ranks_shard_variant_effect_to_the_single_process_result() {
     assert!(parts.iter().all(|&n| n > 0 && n < N_VARIANTS), "{err2}");
     assert_eq!(parts.iter().sum::<usize>(), N_VARIANTS, "{err2}");
 }
+
+const N_PEAKS_DENOISE: usize = 600;
+
+#[test]
+fn two_ranks_shard_denoise_and_write_denoised_to_the_single_process_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.safetensors");
+    let sim =
+        format!("let sim = simulate_atac(#{{n_cells: 20, n_peaks: {N_PEAKS_DENOISE}, n_cell_types: 2, seed: 7}});\n");
+    std::fs::write(
+        dir.path().join("train.gscript"),
+        format!(
+            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 64, threads: 1}});\n\
+             model.save(\"{}\");\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    // 600 peaks: 3 blocks of 256, rank 0 takes 256 peaks and rank 1 344.
+    let script = |out: &str| {
+        format!(
+            "{sim}let model = load_model(\"{}\");\nset_threads(1);\n\
+             let den = model.denoise(sim.data, #{{scale: \"logit\"}});\n\
+             model.write_denoised(sim.data, \"{out}\", #{{scale: \"logit\"}});\n\
+             print(\"file written\");\n\
+             for i in 0..den.shape()[0] {{ print(`den ${{i}} ${{den.row(i)}}`); }}\n",
+            model.display()
+        )
+    };
+    // The same script name and output name in two directories (the file may record its provenance).
+    let (d1, d2) = (dir.path().join("one"), dir.path().join("two"));
+    for d in [&d1, &d2] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("infer.gscript"), script("denoised.h5ad")).unwrap();
+    }
+    let single = gscript(&["run", "infer.gscript"], &d1, Duration::from_secs(60));
+    let sharded = gscript(&["launch", "--nproc", "2", "infer.gscript"], &d2, Duration::from_secs(60));
+    let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
+    let (rows1, _) = parse(&one);
+    let (rows2, _) = parse(&two);
+    assert_eq!(rows1.len(), 20, "{one}");
+    // Whichever ranks print (rank 0, or every rank), each printed row must equal one process's.
+    assert!(!rows2.is_empty() && rows2.len().is_multiple_of(rows1.len()), "{two}");
+    let scale = rows1.iter().flat_map(|r| r.1.iter()).fold(0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "all-zero values test nothing");
+    for (label, b) in &rows2 {
+        let a = &rows1.iter().find(|r| &r.0 == label).unwrap().1;
+        assert_eq!(a.len(), N_PEAKS_DENOISE, "{label}");
+        // Every peak is embedded and denoised in the batches and blocks of one process: the same bits.
+        assert_eq!(a, b, "{label}: 1 rank vs 2 ranks");
+    }
+    assert!(two.contains("file written"), "{two}");
+    // The file rank 0 wrote holds the single-process file's bytes (same data, same layer values, same writer).
+    let a = std::fs::read(d1.join("denoised.h5ad")).unwrap();
+    let b = std::fs::read(d2.join("denoised.h5ad")).unwrap();
+    assert!(a == b, "the 2-rank file differs from the single-process file");
+    // The work was split: one process embedded all peaks (twice: denoise and write_denoised), rank 0 its first block
+    // (rank 1's 344 peaks are the rest; only rank 0's progress reaches the launcher's stderr by default).
+    let (err1, err2) = (String::from_utf8_lossy(&single.stderr), String::from_utf8_lossy(&sharded.stderr));
+    let embedded = |n: usize| format!(" {n} sequences embedded");
+    assert_eq!(err1.matches(&embedded(N_PEAKS_DENOISE)).count(), 2, "{err1}");
+    assert!(!err2.contains(&embedded(N_PEAKS_DENOISE)), "{err2}");
+    assert_eq!(err2.matches(&embedded(256)).count(), 2, "{err2}");
+}

@@ -2,6 +2,7 @@
 //! h5ad layer), per-cell predictions for any sequence (`predict`), and sequence embeddings of peaks
 //! (`peak_embeddings`). Evaluation mode, minibatches, progress and interrupt through the session.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::analysis::roc::{per_column, per_row, RankMetric, RankingSummary};
 use gscript_runtime::data::{write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};
+use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::models::scbasset::{denoise_blocks, embed_codes, predict_codes, probabilities, DenoiseScale};
 use gscript_runtime::seq::peak_codes;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use super::{tensor_matrix, ModelValue, TrainedModel};
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
@@ -52,20 +54,72 @@ fn check_cells(primitive: &str, m: &TrainedModel, data: &PeakData) -> ScriptResu
     Ok(())
 }
 
-/// Embeddings `z` of every peak of `data` (sequence windows of the model's length from the genome).
+/// Embeddings `z` of the peaks of `data` that this process computes (sequence windows of the model's length from
+/// the genome): all of them in one process; in a process group (`gscript launch`), this rank's contiguous part in
+/// whole blocks of [`BLOCK`] peaks. `BLOCK` is a multiple of every evaluation batch (64, 128 or 256), so each
+/// rank's embedding batches and denoising blocks are those of one process and its values the same bits.
 fn peak_z(
     host: &Arc<Host>,
     primitive: &'static str,
     m: &TrainedModel,
     data: &PeakData,
     o: &Options,
-) -> ScriptResult<Tensor> {
+    shard: Option<&Shard>,
+) -> ScriptResult<(Tensor, Range<usize>)> {
     let genome = genome_for(primitive, data, o.raw("genome"))?;
     let cancel = cancel_token(host);
-    let len = m.net.config().seq_len as u64;
-    let codes = peak_codes(&genome.0, &data.0.peaks, len, 0, &mut SessionProgress::new(host), &cancel)
+    let len = m.net.config().seq_len;
+    let codes = peak_codes(&genome.0, &data.0.peaks, len as u64, 0, &mut SessionProgress::new(host), &cancel)
         .map_err(in_primitive(primitive))?;
-    embed_codes(&m.net, &codes.codes, &mut SessionProgress::new(host), &cancel).map_err(in_primitive(primitive))
+    let n = data.0.n_peaks();
+    let mine = shard.map_or(0..n, |s| s.range_in_units(n, BLOCK));
+    let z =
+        embed_codes(&m.net, &codes.codes[mine.start * len..mine.end * len], &mut SessionProgress::new(host), &cancel)
+            .map_err(in_primitive(primitive))?;
+    Ok((z, mine))
+}
+
+/// Streams the denoised layer of `z` (all peaks' embeddings) with the data into the h5ad at `path`.
+#[allow(clippy::too_many_arguments)]
+fn write_layer(
+    host: &Arc<Host>,
+    t: &TrainedModel,
+    data: &PeakData,
+    z: &Tensor,
+    scale: DenoiseScale,
+    name: String,
+    path: &str,
+) -> ScriptResult<()> {
+    const P: &str = "write_denoised";
+    let emb = tensor_matrix(&t.net.cell_embeddings());
+    let extras = H5adExtras {
+        obsm: vec![(
+            "X_scbasset".into(),
+            DenseArray::new(emb.rows, emb.cols, emb.data.to_vec()).map_err(in_primitive(P))?,
+        )],
+        ..Default::default()
+    };
+    let cancel = cancel_token(host);
+    let mut bar = host.progress(
+        &format!("denoising {} peaks × {} cells", data.0.n_peaks(), data.0.n_cells()),
+        Some(data.0.n_peaks() as u64),
+    );
+    let net = &t.net;
+    let layer = StreamedLayer {
+        name,
+        block: BLOCK,
+        produce: Box::new(|sink| {
+            denoise_blocks(net, z, scale, BLOCK, &cancel, &mut |r, v| {
+                bar.update(r.end as u64, "");
+                sink(r, v)
+            })
+        }),
+    };
+    let d = &data.0;
+    write_h5ad_streamed(&PathBuf::from(path), &d.matrix, &d.peaks, &d.cells, &extras, layer)
+        .map_err(in_primitive(P))?;
+    bar.finish(path);
+    Ok(())
 }
 
 fn scale_of(primitive: &str, o: &Options) -> ScriptResult<DenoiseScale> {
@@ -103,15 +157,28 @@ pub fn register(reg: &mut Registrar) {
                 &format!("{nc} cells × {np} peaks is too large to hold in memory; stream it to a file with model.write_denoised(data, \"denoised.h5ad\")"),
             ));
         }
-        let z = peak_z(&host, P, &t, &data, &o)?;
-        let mut out = vec![0f32; nc * np];
+        let shard = Shard::from_env().map_err(in_primitive(P))?;
+        let (z, mine) = peak_z(&host, P, &t, &data, &o, shard.as_ref())?;
+        // This process's peaks (all of them in one process), cells × local peaks.
+        let nl = mine.len();
+        let mut local = vec![0f32; nc * nl];
         denoise_blocks(&t.net, &z, scale, BLOCK, &cancel_token(&host), &mut |r, v| {
             for c in 0..nc {
-                out[c * np + r.start..c * np + r.end].copy_from_slice(&v[c * r.len()..(c + 1) * r.len()]);
+                local[c * nl + r.start..c * nl + r.end].copy_from_slice(&v[c * r.len()..(c + 1) * r.len()]);
             }
             Ok(())
         })
         .map_err(in_primitive(P))?;
+        let out = match &shard {
+            None => local,
+            Some(sh) => {
+                // Peaks × cells rows gathered in rank order, back to cells × peaks (copies: the same bits).
+                let rows = Tensor::from_slice(&local).view([nc as i64, nl as i64]).tr().contiguous();
+                let all = sh.gather_rows(&rows, np, BLOCK).map_err(in_primitive(P))?;
+                Vec::<f32>::try_from(all.tr().contiguous().view([-1]).to_kind(Kind::Float))
+                    .map_err(|e| primitive_error(P, None, &e.to_string()))?
+            }
+        };
         Ok(Matrix::new(nc, np, out).with_row_names(t.meta.barcodes.clone()).with_col_names(data.0.peaks.name.clone()))
     };
     let d2 = denoise.clone();
@@ -141,36 +208,31 @@ pub fn register(reg: &mut Registrar) {
         let name = o.string("layer")?.unwrap_or_else(|| "denoised".into());
         let t = model.lock();
         check_cells(P, &t, &data)?;
-        let z = peak_z(&host, P, &t, &data, &o)?;
-        let emb = tensor_matrix(&t.net.cell_embeddings());
-        let extras = H5adExtras {
-            obsm: vec![(
-                "X_scbasset".into(),
-                DenseArray::new(emb.rows, emb.cols, emb.data.to_vec()).map_err(in_primitive(P))?,
-            )],
-            ..Default::default()
+        // In a process group each rank embeds its part of the peaks (the trunk pass, the bulk of the work); rank 0
+        // gathers the embeddings, computes the blocks and writes the file; every rank then learns whether it was
+        // written (a failure on rank 0 is an error on every rank, and the file exists when the call returns).
+        let shard = Shard::from_env().map_err(in_primitive(P))?;
+        let (z, _) = peak_z(&host, P, &t, &data, &o, shard.as_ref())?;
+        let z = match &shard {
+            None => z,
+            Some(sh) => sh.gather_rows(&z, data.0.n_peaks(), BLOCK).map_err(in_primitive(P))?,
         };
-        let cancel = cancel_token(&host);
-        let mut bar = host.progress(
-            &format!("denoising {} peaks × {} cells", data.0.n_peaks(), data.0.n_cells()),
-            Some(data.0.n_peaks() as u64),
-        );
-        let net = &t.net;
-        let layer = StreamedLayer {
-            name,
-            block: BLOCK,
-            produce: Box::new(|sink| {
-                denoise_blocks(net, &z, scale, BLOCK, &cancel, &mut |r, v| {
-                    bar.update(r.end as u64, "");
-                    sink(r, v)
-                })
-            }),
+        let written = match &shard {
+            Some(sh) if sh.rank() != 0 => Ok(()),
+            _ => write_layer(&host, &t, &data, &z, scale, name, path),
         };
-        let d = &data.0;
-        write_h5ad_streamed(&PathBuf::from(path), &d.matrix, &d.peaks, &d.cells, &extras, layer)
-            .map_err(in_primitive(P))?;
-        bar.finish(path);
-        Ok(())
+        let Some(sh) = shard else { return written };
+        let mut failed = Tensor::from_slice(&[i64::from(written.is_err())]);
+        sh.sum_disjoint(&mut failed).map_err(in_primitive(P))?;
+        match written {
+            Err(e) => Err(e),
+            Ok(()) if failed.int64_value(&[0]) != 0 => Err(primitive_error(
+                P,
+                Some("path"),
+                &format!("rank 0 failed to write {path} (its error is in rank 0's output)"),
+            )),
+            Ok(()) => Ok(()),
+        }
     };
     let w2 = write.clone();
     reg.engine.register_fn("write_denoised", write);
@@ -203,7 +265,7 @@ pub fn register(reg: &mut Registrar) {
     let pe = move |model: &mut ModelValue, data: PeakData, opts: Map| -> ScriptResult<Matrix> {
         let o = Options::new("peak_embeddings", opts, &specs)?;
         let t = model.lock();
-        let z = peak_z(&host, "peak_embeddings", &t, &data, &o)?;
+        let (z, _) = peak_z(&host, "peak_embeddings", &t, &data, &o, None)?;
         Ok(tensor_matrix(&z).with_row_names(data.0.peaks.name.clone()))
     };
     let p2 = pe.clone();
@@ -235,7 +297,7 @@ pub fn register(reg: &mut Registrar) {
                 &format!("{nc} cells × {np} peaks is too large to score at once; evaluate a subset of peaks"),
             ));
         }
-        let z = peak_z(&host, P, &t, &data, &o)?;
+        let (z, _) = peak_z(&host, P, &t, &data, &o, None)?;
         let probs = probabilities(&t.net, &z);
         let scores: Vec<f32> =
             Vec::try_from(probs.reshape([-1])).map_err(|e: tch::TchError| primitive_error(P, None, &e.to_string()))?;
