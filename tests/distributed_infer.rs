@@ -140,7 +140,12 @@ fn two_ranks_shard_variant_effect_to_the_single_process_result() {
     )
     .unwrap();
     let single = gscript(&["run", "infer.gscript"], dir.path(), Duration::from_secs(150));
-    let sharded = gscript(&["launch", "--nproc", "2", "infer.gscript"], dir.path(), Duration::from_secs(150));
+    // every rank's progress (on stderr, prefixed by launch) shows how the variants were split
+    let sharded = gscript(
+        &["launch", "--nproc", "2", "infer.gscript", "--set", "output=all_ranks"],
+        dir.path(),
+        Duration::from_secs(150),
+    );
     let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
     let (rows1, _) = parse(&one);
     let (rows2, _) = parse(&two);
