@@ -3,7 +3,9 @@
 //! fails (the target is a directory) must leave the previous file byte-identical and no temporary file behind, for
 //! `write_atomic`/`write_via_temp` (checkpoints and sidecars), `write_h5ad` and `save_model`.
 
-use std::path::Path;
+mod common;
+
+use common::{listing, with_file_size_limit};
 
 use gscript_runtime::data::h5ad_write::{write_h5ad, H5adExtras};
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
@@ -11,28 +13,6 @@ use gscript_runtime::io::{write_atomic, write_via_temp};
 use gscript_runtime::models::scbasset::saved::{save_model, ModelMeta, Versions, MODEL_FORMAT};
 use gscript_runtime::models::scbasset::{ScBasset, ScBassetConfig};
 use tch::{nn, Device};
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
-
-/// Sets the process's file-size limit for the duration of `f` (SIGXFSZ ignored, so an over-long write fails with
-/// EFBIG instead of killing the process).
-fn with_file_size_limit<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut old), 0);
-        let new = libc::rlimit { rlim_cur: bytes, rlim_max: old.rlim_max };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &new), 0);
-        let r = f();
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &old), 0);
-        r
-    }
-}
 
 fn model_meta(config: ScBassetConfig, n: usize) -> ModelMeta {
     ModelMeta {

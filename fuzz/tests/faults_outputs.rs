@@ -3,33 +3,15 @@
 //! fails after some blocks) and a rename that fails (the target is a non-empty directory) leave the previous file
 //! byte-identical and no temporary file behind. Its own test binary: the file-size limit is process-wide.
 
+mod common;
+
 use std::path::Path;
+
+use common::{listing, with_file_size_limit};
 
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use gscript_runtime::data::{write_h5ad_streamed, H5adExtras, StreamedLayer};
 use gscript_runtime::plot::{Figure, HistOptions};
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    v.sort();
-    v
-}
-
-/// Sets the process's file-size limit for the duration of `f` (SIGXFSZ ignored, so an over-long write fails with
-/// EFBIG instead of killing the process).
-fn with_file_size_limit<T>(bytes: u64, f: impl FnOnce() -> T) -> T {
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut old), 0);
-        let new = libc::rlimit { rlim_cur: bytes, rlim_max: old.rlim_max };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &new), 0);
-        let r = f();
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &old), 0);
-        r
-    }
-}
 
 /// A layer of `n_cells × n_peaks` values in blocks of 16 peaks; with `fail_after`, the producer fails (as a full disk
 /// or an interrupt would) after that many blocks.
