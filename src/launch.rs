@@ -1,7 +1,7 @@
 //! `gscript launch --nproc N FILE.gscript [run options]`: data-parallel runs on one node. Spawns N `gscript run`
 //! processes with torchrun's environment (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `LOCAL_WORLD_SIZE`, `MASTER_ADDR`,
 //! `MASTER_PORT` on a free loopback port), shows rank 0's standard output (the others' is discarded unless
-//! `--all-output`), prefixes every rank's standard error with `[rank r]`, forwards SIGINT and SIGTERM, and reports which
+//! `--all-output`, which also sets `output=all_ranks` in every rank's session), prefixes every rank's standard error with `[rank r]`, forwards SIGINT and SIGTERM, and reports which
 //! rank failed and why. When a rank fails the others get the group's timeout to report the lost rank, then SIGTERM.
 
 use std::io::{BufRead, BufReader};
@@ -48,6 +48,9 @@ pub fn launch(args: &[String]) -> Result<ExitCode, String> {
             nproc = Some(v.parse().map_err(|_| format!("--nproc expects a number, got '{v}'"))?);
         } else if let Some(v) = a.strip_prefix("--nproc=") {
             nproc = Some(v.parse().map_err(|_| format!("--nproc expects a number, got '{v}'"))?);
+        } else if a == "--help" || a == "-h" {
+            print!("usage:\n{USAGE}");
+            return Ok(ExitCode::SUCCESS);
         } else if a == "--all-output" {
             all_output = true;
         } else {
@@ -74,9 +77,12 @@ pub fn launch(args: &[String]) -> Result<ExitCode, String> {
     let mut ranks = Vec::new();
     for r in 0..nproc {
         let mut cmd = Command::new(&exe);
-        cmd.arg("run")
-            .args(&rest)
-            .env("RANK", r.to_string())
+        cmd.arg("run").args(&rest);
+        if all_output {
+            // every rank's session shows its output (by default only rank 0's does)
+            cmd.args(["--set", "output=all_ranks"]);
+        }
+        cmd.env("RANK", r.to_string())
             .env("LOCAL_RANK", r.to_string())
             .env("WORLD_SIZE", nproc.to_string())
             .env("LOCAL_WORLD_SIZE", nproc.to_string())

@@ -52,4 +52,19 @@ fn launch_usage_errors() {
     let out = launch(&["x.gscript"], Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--nproc"));
+    let help = launch(&["--help"], Duration::from_secs(20));
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--nproc N"), "{help:?}");
+}
+
+#[test]
+fn launch_all_output_shows_every_ranks_session_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ranks.gscript");
+    std::fs::write(&script, "print(`hello from rank ${rank()} of ${world_size()}`);\n").unwrap();
+    let script = script.to_str().unwrap();
+    let only0 = launch(&["--nproc", "2", script], Duration::from_secs(60));
+    let all = launch(&["--nproc", "2", "--all-output", script], Duration::from_secs(60));
+    let (only0, all) = (String::from_utf8_lossy(&only0.stdout), String::from_utf8_lossy(&all.stdout));
+    assert!(only0.contains("hello from rank 0 of 2") && !only0.contains("rank 1"), "{only0}");
+    assert!(all.contains("hello from rank 0 of 2") && all.contains("hello from rank 1 of 2"), "{all}");
 }
