@@ -3,6 +3,7 @@
 //! single process and loaded by both runs (data-parallel training of a model with batch norm is not the
 //! single-process training, see docs/scaling.md).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
@@ -25,23 +26,30 @@ fn parse(stdout: &str) -> (Rows, Vec<(String, f64)>) {
     (rows, times)
 }
 
+/// Trains a tiny scBasset (1 epoch, one thread) on the data of `sim` (a `let sim = …;` line) in one process, saves it
+/// in `dir` and returns its path.
+fn train_tiny_model(dir: &Path, sim: &str, batch_size: usize) -> PathBuf {
+    let model = dir.join("model.safetensors");
+    std::fs::write(
+        dir.join("train.gscript"),
+        format!(
+            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: {batch_size}, \
+             threads: 1}});\nmodel.save(\"{}\");\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    gscript(&["run", "train.gscript"], dir, Duration::from_secs(60));
+    model
+}
+
 const N_BACKGROUND: usize = 400;
 
 #[test]
 fn two_ranks_shard_insert_motif_and_ism_to_the_single_process_result() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.safetensors");
     let sim = "let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, n_cell_types: 2, seed: 3});\n";
-    std::fs::write(
-        dir.path().join("train.gscript"),
-        format!(
-            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 32, threads: 1}});\n\
-             model.save(\"{}\");\n",
-            model.display()
-        ),
-    )
-    .unwrap();
-    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    let model = train_tiny_model(dir.path(), sim, 32);
     // One thread per process (the 2 ranks share the cores). One motif first (fewer motifs than ranks: rank 0 has none;
     // the first call also joins the group), then 5 motifs (2 + 3) over 400 backgrounds, then ISM of a whole 336-bp
     // peak (1,008 mutants: 2 + 2 batches of 256).
@@ -100,18 +108,8 @@ const N_VARIANTS: usize = 600;
 #[test]
 fn two_ranks_shard_variant_effect_to_the_single_process_result() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.safetensors");
     let sim = "let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, n_cell_types: 2, seed: 5});\n";
-    std::fs::write(
-        dir.path().join("train.gscript"),
-        format!(
-            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 32, threads: 1}});\n\
-             model.save(\"{}\");\n",
-            model.display()
-        ),
-    )
-    .unwrap();
-    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    let model = train_tiny_model(dir.path(), sim, 32);
     // 600 SNVs around the centres of the first peaks, read in their peaks' windows (few distinct REF windows); the
     // ranks take whole steps of the local recomputation.
     std::fs::write(
@@ -180,19 +178,9 @@ const N_PEAKS_DENOISE: usize = 600;
 #[test]
 fn two_ranks_shard_denoise_and_write_denoised_to_the_single_process_result() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.safetensors");
     let sim =
         format!("let sim = simulate_atac(#{{n_cells: 20, n_peaks: {N_PEAKS_DENOISE}, n_cell_types: 2, seed: 7}});\n");
-    std::fs::write(
-        dir.path().join("train.gscript"),
-        format!(
-            "{sim}let model = train_scbasset(sim.data, #{{preset: \"tiny\", epochs: 1, batch_size: 64, threads: 1}});\n\
-             model.save(\"{}\");\n",
-            model.display()
-        ),
-    )
-    .unwrap();
-    gscript(&["run", "train.gscript"], dir.path(), Duration::from_secs(60));
+    let model = train_tiny_model(dir.path(), &sim, 64);
     // 600 peaks: 3 blocks of 256, rank 0 takes 256 peaks and rank 1 344.
     let script = |out: &str| {
         format!(
