@@ -22,6 +22,16 @@ fn tensors(path: &Path) -> Vec<(String, tch::Tensor)> {
     t
 }
 
+/// L2 distance over the fp32 tensors of two name-sorted weight lists.
+fn dist(a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]) -> f64 {
+    a.iter()
+        .zip(b)
+        .filter(|((_, x), _)| x.kind() == tch::Kind::Float)
+        .map(|((_, x), (_, y))| (x - y).square().sum(tch::Kind::Double).double_value(&[]))
+        .sum::<f64>()
+        .sqrt()
+}
+
 #[test]
 fn lora_finetune_with_two_ranks_equals_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,14 +78,6 @@ fn lora_finetune_with_two_ranks_equals_one() {
     // Only the summation order of the gradients differs between 1 and 2 ranks (shard sums, then the all-reduce);
     // Adam's normalised steps carry those fp32 differences forward, so they are compared with what another
     // minibatch sequence changes: an order of magnitude below it.
-    let dist = |a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]| {
-        a.iter()
-            .zip(b)
-            .filter(|((_, x), _)| x.kind() == tch::Kind::Float)
-            .map(|((_, x), (_, y))| (x - y).square().sum(tch::Kind::Double).double_value(&[]))
-            .sum::<f64>()
-            .sqrt()
-    };
     let (d_world, d_seed) = (dist(&one, &two), dist(&one, &other));
     eprintln!("|world 2 - world 1| = {d_world:.3e}, |seed 8 - seed 7| = {d_seed:.3e}");
     assert!(
@@ -171,14 +173,6 @@ fn lora_finetune_checkpoint_of_two_ranks_resumes_in_one() {
     gscript(&["run", &resumed], Duration::from_secs(120));
     let (straight, straight_out) = tune("straight", 2, String::new());
     gscript(&["run", &straight], Duration::from_secs(120));
-    let dist = |a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]| {
-        a.iter()
-            .zip(b)
-            .filter(|((_, x), _)| x.kind() == tch::Kind::Float)
-            .map(|((_, x), (_, y))| (x - y).square().sum(tch::Kind::Double).double_value(&[]))
-            .sum::<f64>()
-            .sqrt()
-    };
     let (r, s, one) = (tensors(&resumed_out), tensors(&straight_out), tensors(&after_one));
     let (d_resume, d_epoch) = (dist(&r, &s), dist(&one, &s));
     eprintln!("|resumed - straight| = {d_resume:.3e}, |epoch 1 - epoch 2| = {d_epoch:.3e}");
