@@ -41,7 +41,7 @@ pub fn register(reg: &mut Registrar) {
 
     reg.docs.add(
         FnDoc::new("rank", "core", "rank() -> int", "This process's rank in a launched group (`gscript launch`, torchrun, SLURM); 0 outside one.")
-            .details("Output (print, figures, files written by write primitives) comes from rank 0 only unless the session runs with `--set output=all_ranks`; then every rank prints and writes, and each rank must use its own paths, e.g. `` `out_${rank()}.h5ad` ``.")
+            .details("Output (print, displayed values and figures, progress bars) comes from rank 0 only unless the session runs with `--set output=all_ranks`. Training checkpoints and `write_denoised`'s file are written by rank 0 only; the other file-writing primitives run on every rank, so give each rank its own path, e.g. `` `out_${rank()}.h5ad` ``, or write only `if rank() == 0`.")
             .example("let path = `cells_rank${rank()}.h5ad`;\nprint(path);"),
     );
     reg.engine.register_fn("rank", || gscript_lang::Host::env_rank() as i64);
