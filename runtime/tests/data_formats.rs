@@ -9,8 +9,8 @@ use std::process::Command;
 
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
 use gscript_runtime::data::{
-    load_peaks, read_any, write_h5ad, write_h5ad_streamed, CellMeta, ChromosomeFilter, DenseArray, FilterSpec,
-    H5adExtras, LoadOptions, MetaColumn, PeakDataset, PeakMatrix, StreamedLayer,
+    cell_store, load_peaks, read_any, write_h5ad, write_h5ad_streamed, CellMeta, ChromosomeFilter, DenseArray,
+    FilterSpec, H5adExtras, LoadOptions, MetaColumn, PeakDataset, PeakMatrix, StreamedLayer,
 };
 use gscript_runtime::{CancelToken, NoProgress};
 use serde_json::Value;
@@ -95,6 +95,23 @@ fn reads_files_written_by_anndata_and_cell_ranger_layouts() {
     for f in ["csr_regions.h5ad", "csc_columns.h5ad", "peaks_by_cells.h5ad", "dense.h5ad"] {
         check_against_expected(&read(&d.join(f), &o).unwrap(), &e, true, f);
     }
+    // the memory-mapped cell index built beside each sparse layout holds exactly the non-zero cells of each peak
+    let want: Vec<Vec<u32>> = e["dense_peaks_by_cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let row = row.as_array().unwrap();
+            (0..row.len() as u32).filter(|&c| row[c as usize].as_f64().unwrap() != 0.0).collect()
+        })
+        .collect();
+    for f in ["csr_regions.h5ad", "csc_columns.h5ad", "peaks_by_cells.h5ad"] {
+        let (rows, ..) = cell_store::open_or_build(&d.join(f), &mut NoProgress, &CancelToken::new()).unwrap();
+        let got: Vec<Vec<u32>> = (0..rows.n_peaks()).map(|p| rows.row(p).to_vec()).collect();
+        assert_eq!(got, want, "{f}");
+    }
+    let err = cell_store::open_or_build(&d.join("dense.h5ad"), &mut NoProgress, &CancelToken::new()).unwrap_err();
+    assert!(err.to_string().contains("dense.h5ad") && err.to_string().contains("sparse X"), "{err}");
     for f in ["atac.h5", "arc.h5"] {
         check_against_expected(&read(&d.join(f), &o).unwrap(), &e, false, f);
     }

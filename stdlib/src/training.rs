@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gscript_lang::{primitive_error, Host, ProgressBar};
-use gscript_runtime::data::{PeakDataset, Split};
+use gscript_runtime::data::{CellRows, PeakDataset, Split};
 use gscript_runtime::plot::{Figure, TrainingOptions, TrainingSeries};
 use gscript_runtime::seq::{peak_codes, SeqCodes};
 use gscript_runtime::train::{EpochStats, History, TrainData, TrainError, TrainObserver};
@@ -77,7 +77,7 @@ impl SessionObserver {
 /// and the seeded 90/5/5 peak split — built the same way for train_scbasset and lora_finetune.
 pub(crate) struct TrainingInputs {
     codes: SeqCodes,
-    positives: Vec<Vec<u32>>,
+    positives: CellRows,
     split: Split,
     n_cells: usize,
 }
@@ -94,7 +94,7 @@ impl TrainingInputs {
         let cancel = cancel_token(host);
         let codes = peak_codes(&genome.0, &d.peaks, seq_len as u64, seed, &mut SessionProgress::new(host), &cancel)
             .map_err(in_primitive(primitive))?;
-        let positives = (0..d.n_peaks()).map(|p| d.matrix.row_indices(p).to_vec()).collect();
+        let positives = CellRows::from_matrix(&d.matrix);
         let split = Split::new(d.n_peaks(), 0.9, seed).map_err(in_primitive(primitive))?;
         Ok(TrainingInputs { codes, positives, split, n_cells: d.n_cells() })
     }

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{nn, Kind, Tensor};
 
+use crate::data::CellRows;
 use crate::device::DeviceRequest;
 use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::{train, Precision, Preset, ScBasset, ScBassetConfig, TrainConfig};
@@ -205,7 +206,7 @@ impl ModelFlops {
 }
 
 /// Random training data: `n_peaks × seq_len` base codes and the accessible cells of each peak.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RandomPeaks {
     /// Row-major base codes in 0..4.
     pub codes: Vec<u8>,
@@ -214,7 +215,7 @@ pub struct RandomPeaks {
     /// Number of cells.
     pub n_cells: usize,
     /// Strictly increasing cell indices per peak.
-    pub positives: Vec<Vec<u32>>,
+    pub positives: CellRows,
 }
 
 impl RandomPeaks {
@@ -228,27 +229,29 @@ impl RandomPeaks {
         }
         codes.truncate(n_peaks * seq_len);
         let log_q = (1.0 - density).ln();
-        let positives = (0..n_peaks)
-            .map(|_| {
-                let mut row = Vec::with_capacity((density * n_cells as f64 * 1.2) as usize + 4);
-                let mut next = 0f64;
-                loop {
-                    let u = rng.random::<f64>().max(f64::MIN_POSITIVE);
-                    next += (u.ln() / log_q).floor();
-                    if next >= n_cells as f64 {
-                        break row;
-                    }
-                    row.push(next as u32);
-                    next += 1.0;
+        let mut indptr = Vec::with_capacity(n_peaks + 1);
+        indptr.push(0u64);
+        let mut indices = Vec::with_capacity((density * (n_peaks * n_cells) as f64 * 1.05) as usize + 16);
+        for _ in 0..n_peaks {
+            let mut next = 0f64;
+            loop {
+                let u = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                next += (u.ln() / log_q).floor();
+                if next >= n_cells as f64 {
+                    break;
                 }
-            })
-            .collect();
+                indices.push(next as u32);
+                next += 1.0;
+            }
+            indptr.push(indices.len() as u64);
+        }
+        let positives = CellRows::new(n_cells, indptr, indices).expect("geometric skips give increasing rows");
         RandomPeaks { codes, seq_len, n_cells, positives }
     }
 
     /// Number of stored (positive) entries.
     pub fn nnz(&self) -> usize {
-        self.positives.iter().map(Vec::len).sum()
+        self.positives.nnz()
     }
 }
 
@@ -374,7 +377,7 @@ fn label(p: Precision) -> &'static str {
 
 /// Eval-mode forward over `n_batches` minibatches after one untimed one; sequences per second.
 fn infer_rate(model: &ScBasset, data: &RandomPeaks, batch: usize, n_batches: usize) -> Result<f64> {
-    let n_peaks = data.positives.len();
+    let n_peaks = data.positives.n_peaks();
     let mut start = Instant::now();
     let mut seqs = 0usize;
     for b in 0..=n_batches {

@@ -27,18 +27,23 @@ pub struct Frame {
     pub columns: Vec<(String, MetaColumn)>,
 }
 
-/// Reads a peak matrix from an `.h5ad` file: (peaks × cells matrix, peaks, cell metadata).
-pub fn read_h5ad(
-    path: &Path,
-    progress: &mut dyn Progress,
-    cancel: &CancelToken,
-) -> Result<(PeakMatrix, PeakSet, CellMeta)> {
-    let f = H5File::open(path)?;
+/// The parts of an `.h5ad` around X: peaks (from var or obs), the cells' metadata (the other frame), the frame
+/// sizes and which frame holds the peaks.
+pub(crate) struct H5adFrames {
+    pub peaks: PeakSet,
+    pub cells: CellMeta,
+    pub n_obs: usize,
+    pub n_var: usize,
+    pub peaks_on_var: bool,
+}
+
+/// Reads obs and var and decides which holds the peaks.
+pub(crate) fn read_frames(f: &H5File) -> Result<H5adFrames> {
     if !f.has("X") {
         return Err(f.err("X", "missing: the file has no data matrix (is it an .h5ad file?)"));
     }
-    let obs = read_frame(&f, "obs")?;
-    let var = read_frame(&f, "var")?;
+    let obs = read_frame(f, "obs")?;
+    let var = read_frame(f, "var")?;
     let (n_obs, n_var) = (obs.index.len(), var.index.len());
     let (peaks_on_var, peaks) = match peaks_from_frame(&var) {
         Some(p) => (true, p),
@@ -60,7 +65,17 @@ pub fn read_h5ad(
     for (name, col) in cells_frame.columns {
         cells.set_column(&name, col).map_err(|e| f.err(if peaks_on_var { "obs" } else { "var" }, e))?;
     }
+    Ok(H5adFrames { peaks, cells, n_obs, n_var, peaks_on_var })
+}
 
+/// Reads a peak matrix from an `.h5ad` file: (peaks × cells matrix, peaks, cell metadata).
+pub fn read_h5ad(
+    path: &Path,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<(PeakMatrix, PeakSet, CellMeta)> {
+    let f = H5File::open(path)?;
+    let H5adFrames { peaks, cells, n_obs, n_var, peaks_on_var } = read_frames(&f)?;
     let x = read_x(&f, n_obs, n_var, peaks_on_var, progress, cancel)?;
     if (x.n_peaks, x.n_cells) != (peaks.len(), cells.len()) {
         return Err(f.err(
@@ -75,6 +90,45 @@ pub fn read_h5ad(
         ));
     }
     Ok((x, peaks, cells))
+}
+
+/// A sparse X (CSR or CSC) as its datasets, and whether its stored major axis is peaks; `None` for a dense X.
+pub(crate) fn sparse_x<'a>(
+    f: &'a H5File,
+    n_obs: usize,
+    n_var: usize,
+    peaks_on_var: bool,
+) -> Result<Option<(SparseH5<'a>, bool)>> {
+    let loc = f
+        .file
+        .group("X")
+        .map(|g| (*g).clone())
+        .or_else(|_| f.file.dataset("X").map(|d| (**d).clone()))
+        .map_err(|e| f.err("X", short(&e)))?;
+    let encoding = string_attr(&loc, "encoding-type")
+        .or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
+    let enc @ ("csr_matrix" | "csc_matrix") = encoding.as_deref().unwrap_or("") else {
+        return Ok(None);
+    };
+    let shape = int_list_attr(&loc, "shape")
+        .or_else(|| int_list_attr(&loc, "h5sparse_shape"))
+        .ok_or_else(|| f.err("X", "sparse matrix without a 'shape' attribute"))?;
+    if shape.len() != 2 || (shape[0] as usize, shape[1] as usize) != (n_obs, n_var) {
+        return Err(f.err("X", format!("has shape {shape:?} but obs has {n_obs} rows and var {n_var}")));
+    }
+    let csr = enc == "csr_matrix";
+    let (n_major, n_minor) = if csr { (n_obs, n_var) } else { (n_var, n_obs) };
+    let sparse = SparseH5 {
+        file: f,
+        group: "X".into(),
+        indptr: f.dataset("X/indptr", "the pointer array of a sparse X")?,
+        indices: f.dataset("X/indices", "the index array of a sparse X")?,
+        data: f.dataset("X/data", "the values of a sparse X")?,
+        n_major,
+        n_minor,
+    };
+    // the major axis is var for CSC; peaks are on var or obs
+    Ok(Some((sparse, csr != peaks_on_var)))
 }
 
 fn read_x(
@@ -94,29 +148,10 @@ fn read_x(
     let encoding = string_attr(&loc, "encoding-type")
         .or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
     let shape_err = |s: &[i64]| f.err("X", format!("has shape {s:?} but obs has {n_obs} rows and var {n_var}"));
+    if let Some((sparse, major_is_peaks)) = sparse_x(f, n_obs, n_var, peaks_on_var)? {
+        return sparse.to_peak_matrix(major_is_peaks, None, progress, cancel);
+    }
     match encoding.as_deref() {
-        Some(enc @ ("csr_matrix" | "csc_matrix")) => {
-            let shape = int_list_attr(&loc, "shape")
-                .or_else(|| int_list_attr(&loc, "h5sparse_shape"))
-                .ok_or_else(|| f.err("X", "sparse matrix without a 'shape' attribute"))?;
-            if shape.len() != 2 || (shape[0] as usize, shape[1] as usize) != (n_obs, n_var) {
-                return Err(shape_err(&shape));
-            }
-            let csr = enc == "csr_matrix";
-            let (n_major, n_minor) = if csr { (n_obs, n_var) } else { (n_var, n_obs) };
-            let sparse = SparseH5 {
-                file: f,
-                group: "X".into(),
-                indptr: f.dataset("X/indptr", "the pointer array of a sparse X")?,
-                indices: f.dataset("X/indices", "the index array of a sparse X")?,
-                data: f.dataset("X/data", "the values of a sparse X")?,
-                n_major,
-                n_minor,
-            };
-            // the major axis is var for CSC; peaks are on var or obs
-            let major_is_peaks = csr != peaks_on_var;
-            sparse.to_peak_matrix(major_is_peaks, None, progress, cancel)
-        }
         Some("array") | None if f.file.dataset("X").is_ok() => {
             let ds = f.file.dataset("X").map_err(|e| f.err("X", short(&e)))?;
             let shape: Vec<i64> = ds.shape().iter().map(|&s| s as i64).collect();

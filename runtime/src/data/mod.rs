@@ -2,6 +2,8 @@
 //! users bring (10x `.h5`, AnnData `.h5ad`, Matrix Market, BED / narrowPeak).
 
 pub mod bed;
+pub mod cell_rows;
+pub mod cell_store;
 pub mod cells;
 pub mod dataset;
 pub mod h5;
@@ -18,6 +20,7 @@ pub mod tenx_write;
 pub mod text;
 
 pub use bed::{parse_bed, read_bed, PeakSet};
+pub use cell_rows::CellRows;
 pub use cells::{CellMeta, MetaColumn};
 pub use dataset::{ChromosomeFilter, FilterReport, PeakDataset};
 pub use h5ad_write::{write_h5ad, write_h5ad_streamed, DenseArray, H5adExtras, StreamedLayer};

@@ -35,7 +35,7 @@ impl SparseH5<'_> {
     }
 
     /// Reads and checks `indptr`: n_major + 1 non-decreasing entries from 0 to nnz = len(indices) = len(data).
-    fn read_indptr(&self) -> Result<Vec<u64>> {
+    pub(crate) fn read_indptr(&self) -> Result<Vec<u64>> {
         let n = self.indptr.size();
         if n != self.n_major + 1 {
             return Err(self.err(
@@ -66,7 +66,7 @@ impl SparseH5<'_> {
 
     /// Reads indices `[a, b)`, checked against `n_minor`. 32-bit integers (AnnData's and 10x's usual type) are read
     /// as stored, other integer types through HDF5's conversion to i64.
-    fn read_indices(&self, a: usize, b: usize) -> Result<Vec<u32>> {
+    pub(crate) fn read_indices(&self, a: usize, b: usize) -> Result<Vec<u32>> {
         let n = self.n_minor as i64;
         let bad = |k: usize, i: i64| {
             self.err("indices", format!("entry {} is {i}, outside 0..{n} (wrong shape or corrupt matrix)", a + k))

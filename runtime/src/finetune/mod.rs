@@ -197,6 +197,7 @@ mod tests {
         let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
         let positives: Vec<Vec<u32>> =
             (0..n_peaks).map(|p| if codes[p * 336 + 168] == 0 { (0..6).collect() } else { vec![7] }).collect();
+        let positives = crate::data::CellRows::from_rows(n_cells, &positives).unwrap();
         let train: Vec<usize> = (0..80).collect();
         let val: Vec<usize> = (80..96).collect();
         let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };

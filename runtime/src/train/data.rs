@@ -2,6 +2,7 @@
 //! cells in which it is accessible (a CSR row's column indices). Nothing dense over peaks × cells is ever built.
 
 use super::error::TrainError;
+use crate::data::CellRows;
 
 /// Borrowed training data. Peaks are rows: peak `p`'s sequence is `codes[p·seq_len .. (p+1)·seq_len]` and its
 /// positive cells are `positives[p]`.
@@ -13,9 +14,9 @@ pub struct TrainData<'a> {
     pub seq_len: usize,
     /// Number of cells (must equal the model's `n_cells`).
     pub n_cells: usize,
-    /// For each peak, the strictly increasing cell indices with a stored entry; `positives.len()` is the number of
-    /// peaks.
-    pub positives: &'a [Vec<u32>],
+    /// For each peak, the strictly increasing cell indices with a stored entry (checked when the rows were built);
+    /// `positives.len()` is the number of peaks.
+    pub positives: &'a CellRows,
     /// Training peaks (indices into the peak rows).
     pub train: &'a [usize],
     /// Validation peaks; may be empty, in which case the validation metrics are `None`.
@@ -33,8 +34,8 @@ impl TrainData<'_> {
         &self.codes[p * self.seq_len..(p + 1) * self.seq_len]
     }
 
-    /// Checks the data against the model's `seq_len` and `n_cells`: shapes, index ranges, sorted positives and codes
-    /// in 0..4 for every peak of the train and validation sets. Errors name both numbers of a mismatch.
+    /// Checks the data against the model's `seq_len` and `n_cells`: shapes, index ranges and codes in 0..4 for every
+    /// peak of the train and validation sets (the rows' order and range are checked by [`CellRows`] itself). Errors name both numbers of a mismatch.
     pub fn validate(&self, model_seq_len: usize, model_n_cells: usize) -> Result<(), TrainError> {
         let bad = |message: String| Err(TrainError::InvalidData(message));
         if self.seq_len != model_seq_len {
@@ -47,6 +48,13 @@ impl TrainData<'_> {
             return bad(format!(
                 "cell count mismatch: the data has n_cells = {} but the model was built for n_cells = {}",
                 self.n_cells, model_n_cells
+            ));
+        }
+        if self.positives.n_cells() != self.n_cells {
+            return bad(format!(
+                "cell count mismatch: the positives index {} cells but the data says n_cells = {}",
+                self.positives.n_cells(),
+                self.n_cells
             ));
         }
         let n_peaks = self.n_peaks();
@@ -69,13 +77,6 @@ impl TrainData<'_> {
             for &p in set {
                 if p >= n_peaks {
                     return bad(format!("{name} peak index {p} is out of range (n_peaks = {n_peaks})"));
-                }
-                let row = &self.positives[p];
-                if let Some(&c) = row.iter().find(|&&c| c as usize >= self.n_cells) {
-                    return bad(format!("peak {p} has cell index {c} ≥ n_cells = {}", self.n_cells));
-                }
-                if row.windows(2).any(|w| w[0] >= w[1]) {
-                    return bad(format!("the cell indices of peak {p} are not strictly increasing"));
                 }
                 if let Some(pos) = self.peak_codes(p).iter().position(|&b| b > 3) {
                     return bad(format!(

@@ -87,7 +87,7 @@ pub fn gather(data: &TrainData, peaks: &[usize], device: Device) -> Result<(Tens
     for &p in peaks {
         codes.extend_from_slice(data.peak_codes(p));
     }
-    let rows: Vec<&[u32]> = peaks.iter().map(|&p| data.positives[p].as_slice()).collect();
+    let rows: Vec<&[u32]> = peaks.iter().map(|&p| data.positives.row(p)).collect();
     let flat = positive_flat_indices(&rows, data.n_cells)?;
     let codes = Tensor::from_slice(&codes).f_view([peaks.len() as i64, data.seq_len as i64])?.f_to_device(device)?;
     Ok((codes, Tensor::from_slice(&flat).f_to_device(device)?))

@@ -12,6 +12,7 @@ use super::config::ScBassetConfig;
 use super::layers::Precision;
 use super::network::ScBasset;
 use super::training::{train, train_with_hooks, TrainConfig};
+use crate::data::CellRows;
 use crate::train::checkpoint::{load_checkpoint, sidecar_path};
 use crate::train::data::TrainData;
 use crate::train::history::{EpochStats, History};
@@ -20,7 +21,7 @@ use crate::train::{batch_ranges, GradientHook, GradientNorms, StepContext, Train
 /// Owned synthetic data: peaks carrying motif A are open in the first half of the cells, motif B in the second.
 struct Synthetic {
     codes: Vec<u8>,
-    positives: Vec<Vec<u32>>,
+    positives: CellRows,
     train: Vec<usize>,
     val: Vec<usize>,
     seq_len: usize,
@@ -56,6 +57,7 @@ impl Synthetic {
         }
         let val: Vec<usize> = (0..n_peaks).filter(|p| p % 10 == 7).collect();
         let train: Vec<usize> = (0..n_peaks).filter(|p| p % 10 != 7).collect();
+        let positives = CellRows::from_rows(n_cells, &positives).unwrap();
         Synthetic { codes, positives, train, val, seq_len, n_cells }
     }
 
@@ -297,11 +299,15 @@ fn bad_inputs_are_clear_errors() {
     let mut codes = syn.codes.clone();
     codes[336 * 2 + 5] = 4;
     check(TrainData { codes: &codes, ..syn.data() }, &ok, &["peak 2", "base code 4"]);
-    let mut positives = syn.positives.clone();
-    positives[1] = vec![3, 2];
-    check(TrainData { positives: &positives, ..syn.data() }, &ok, &["peak 1", "strictly increasing"]);
-    positives[1] = vec![10];
-    check(TrainData { positives: &positives, ..syn.data() }, &ok, &["peak 1", "cell index 10"]);
+    let mut rows: Vec<Vec<u32>> = (0..syn.positives.len()).map(|p| syn.positives.row(p).to_vec()).collect();
+    rows[1] = vec![3, 2];
+    let err = CellRows::from_rows(syn.n_cells, &rows).unwrap_err().to_string();
+    assert!(err.contains("peak 1") && err.contains("strictly increasing"), "{err}");
+    rows[1] = vec![10];
+    let err = CellRows::from_rows(syn.n_cells, &rows).unwrap_err().to_string();
+    assert!(err.contains("peak 1") && err.contains("cell index 10"), "{err}");
+    let wider = CellRows::from_rows(syn.n_cells + 1, &rows).unwrap();
+    check(TrainData { positives: &wider, ..syn.data() }, &ok, &["positives index 11 cells", "n_cells = 10"]);
     check(syn.data(), &TrainConfig { batch_size: 1, ..ok.clone() }, &["batch_size"]);
     check(syn.data(), &TrainConfig { lr: f64::NAN, ..ok.clone() }, &["lr"]);
     check(syn.data(), &TrainConfig { beta2: 1.0, ..ok.clone() }, &["beta2"]);
@@ -349,6 +355,7 @@ fn a_zero_scaling_hook_keeps_scbasset_weights_in_place() {
     let codes: Vec<u8> = (0..n_peaks * 336).map(|_| rng.random_range(0..4u8)).collect();
     let positives: Vec<Vec<u32>> =
         (0..n_peaks).map(|p| (0..n_cells as u32).filter(|c| (p + *c as usize).is_multiple_of(3)).collect()).collect();
+    let positives = CellRows::from_rows(n_cells, &positives).unwrap();
     let train: Vec<usize> = (0..32).collect();
     let val: Vec<usize> = (32..40).collect();
     let data = TrainData { codes: &codes, seq_len: 336, n_cells, positives: &positives, train: &train, val: &val };
