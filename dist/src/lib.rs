@@ -37,6 +37,18 @@ mod ffi {
         pub fn gs_broadcast(pg: *mut GsPg, t: *mut c_void, root: c_int) -> *mut c_char;
         pub fn gs_all_gather(pg: *mut GsPg, outs: *const *mut c_void, n: c_int, input: *mut c_void) -> *mut c_char;
         pub fn gs_barrier(pg: *mut GsPg) -> *mut c_char;
+        #[allow(clippy::too_many_arguments)]
+        pub fn gs_sync_batch_norm(
+            pg: *mut GsPg,
+            input: *mut c_void,
+            weight: *mut c_void,
+            bias: *mut c_void,
+            running_mean: *mut c_void,
+            running_var: *mut c_void,
+            momentum: f64,
+            eps: f64,
+            out: *mut *mut c_void,
+        ) -> *mut c_char;
     }
 }
 
@@ -317,6 +329,61 @@ impl ProcessGroup {
     /// Blocks until every rank reaches the barrier.
     pub fn barrier(&self) -> Result<()> {
         self.call("barrier", |pg| unsafe { ffi::gs_barrier(pg) })
+    }
+
+    /// Training-mode batch norm with the batch statistics of every rank's batch (PyTorch's `SyncBatchNorm`): `input`
+    /// `(N, C, *)`, `weight`, `bias`, `running_mean` and `running_var` `(C)`. Forward all-reduces each channel's
+    /// count, sum and sum of squares in one tensor, normalises with the global mean and (biased) variance, applies
+    /// `weight` and `bias`, and updates the running statistics in place as `nn.BatchNorm1d` does on the whole batch
+    /// (`momentum`, unbiased variance). The result is differentiable: backward all-reduces the per-channel sums of
+    /// `dy` and `dy·x̂` in one tensor and returns the input's gradient with the global sums, the weight's and bias's
+    /// from this rank's sums alone (a data-parallel gradient hook combines them).
+    ///
+    /// Weighting: backward all-reduces `cᵣ·Σdy` over ranks r (cᵣ: the rank's values per channel) and divides by
+    /// `c_s·C` on rank s (C = Σcᵣ). With equal shards that is PyTorch's formula (`Σdy / C`), and summing the ranks'
+    /// gradients gives the gradient of the sum of their losses. With unequal shards it is exact for what
+    /// data-parallel training does: each rank's loss a mean over its items, its gradients weighted by its share of
+    /// the items (`cᵣ / C` for equally shaped items) before the sum — then the step equals one process's step on the
+    /// global batch.
+    ///
+    /// Every rank must call it (and run backward through it) in the same order as the other collectives; the
+    /// backward's collective runs inside `backward()`, whose error (e.g. a lost peer) comes back from
+    /// `Tensor::f_backward`. The group must not be used from another thread meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync_batch_norm(
+        &self,
+        input: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        running_mean: &Tensor,
+        running_var: &Tensor,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let p = |t: &Tensor| t.as_ptr() as *mut c_void;
+        self.call("sync_batch_norm", |pg| unsafe {
+            ffi::gs_sync_batch_norm(
+                pg,
+                p(input),
+                p(weight),
+                p(bias),
+                p(running_mean),
+                p(running_var),
+                momentum,
+                eps,
+                &mut out,
+            )
+        })?;
+        if out.is_null() {
+            return Err(DistError::Collective {
+                rank: self.rank(),
+                op: "sync_batch_norm",
+                message: "no output tensor".into(),
+            });
+        }
+        // SAFETY: `out` is a fresh heap `at::Tensor` from the shim; tch takes ownership and frees it on drop.
+        Ok(unsafe { Tensor::from_ptr(out.cast()) })
     }
 
     /// Sum of `values` over the ranks (f64, in place).
