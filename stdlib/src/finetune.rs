@@ -436,7 +436,8 @@ pub fn register(reg: &mut Registrar) {
             .collect())
     });
     reg.docs.add(m("save_lora", "model.save_lora(path: string)", "Saves only the adapters and the head (per-cell layer or decoder) with the base model's fingerprint, as safetensors (atomically).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet base = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet tuned = lora_finetune(base, sim.data, #{epochs: 1, rank: 2});\ntuned.save_lora(out_path(\"adapters.safetensors\"));"));
-    reg.engine.register_fn("save_lora", |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
+    let host = reg.host.clone();
+    reg.engine.register_fn("save_lora", move |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
         const P: &str = "save_lora";
         let mut g = model.lock();
         let t = &mut *g;
@@ -466,10 +467,12 @@ pub fn register(reg: &mut Registrar) {
         });
         named.push(("meta/json".into(), Tensor::from_slice(meta.to_string().as_bytes())));
         let p = PathBuf::from(path);
-        gscript_runtime::io::write_via_temp(&p, |tmp| {
-            Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)
+        crate::rank_zero::write_from_rank_zero(&host, P, "path", path, || {
+            gscript_runtime::io::write_via_temp(&p, |tmp| {
+                Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)
+            })
+            .map_err(|e| primitive_error(P, Some("path"), &format!("{path}: {e}")))
         })
-        .map_err(|e| primitive_error(P, Some("path"), &format!("{path}: {e}")))
     });
 
     reg.docs.add(

@@ -10,6 +10,7 @@ use gscript_runtime::data::{load_peaks, ChromosomeFilter, FilterSpec, Format, Lo
 use gscript_runtime::seq::Genome;
 
 use crate::bridge::{cancel_token, in_primitive, register0, register1, write_output, ScriptResult, SessionProgress};
+use crate::rank_zero::write_from_rank_zero;
 use crate::seq::GenomeValue;
 use crate::values::peak_data::{PeakData, Peaks};
 use crate::values::table::{Column, Table};
@@ -55,6 +56,7 @@ pub fn register(reg: &mut Registrar) {
         .opt("min_peaks_per_cell", "int", OptDefault::Int(0), "keep cells with at least this many open peaks")
         .opt("chromosomes", "string|array", OptDefault::Str("standard"), "\"standard\" (autosomes + X/Y), \"all\", or a list of names")
         .opt("binarize", "bool", OptDefault::Bool(false), "set every stored value to 1")
+        .opt("cell_index", "bool", OptDefault::Bool(false), ".h5ad with sparse X only: binarise and memory-map the matrix from a cell index built once beside the file (<file>.cells, 4 bytes per entry; rebuilt when the file changes), for atlases larger than memory; filters that remove cells or peaks copy the kept part into memory (min_cell_fraction: 0.0 keeps the mapping)")
         .opt("genome", "Genome", OptDefault::None, "check that every peak's chromosome is in this genome")
         .opt("drop_missing_chromosomes", "bool", OptDefault::Bool(false), "with `genome`: drop peaks on chromosomes it lacks (else an error lists them)")
         .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 40});\nlet data = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0});\nprint(data);");
@@ -86,6 +88,7 @@ pub fn register(reg: &mut Registrar) {
             },
             chromosomes: chromosome_filter(o)?,
             binarize: o.bool("binarize")?.unwrap_or(false),
+            cell_index: o.bool("cell_index")?.unwrap_or(false),
         };
         let genome = match o.raw("genome") {
             None => None,
@@ -134,7 +137,8 @@ pub fn register(reg: &mut Registrar) {
         )
         .example("write_csv(one_hot(\"ACGT\"), out_path(\"onehot.tsv\"));"),
     );
-    reg.engine.register_fn("write_csv", |m: Matrix, path: &str| -> ScriptResult<()> {
+    let host = reg.host.clone();
+    reg.engine.register_fn("write_csv", move |m: Matrix, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
         let quote = |s: &str| crate::values::table::csv_field(s, sep);
         let mut out = String::new();
@@ -156,7 +160,9 @@ pub fn register(reg: &mut Registrar) {
             }
             out.push('\n');
         }
-        write_output("write_csv", Path::new(path), out.as_bytes())
+        write_from_rank_zero(&host, "write_csv", "path", path, || {
+            write_output("write_csv", Path::new(path), out.as_bytes())
+        })
     });
 }
 
@@ -221,18 +227,27 @@ fn register_simulate(reg: &mut Registrar) {
         };
         let dir = o.string("dir")?.map(PathBuf::from).unwrap_or_else(|| host.out_dir().join("simulated_atac"));
         let sim = simulate_atac(&opts).map_err(in_primitive(P))?;
-        let files = sim.save(&dir).map_err(in_primitive(P))?;
-        let genome = Genome::open(&files.genome).map_err(in_primitive(P))?;
+        // rank 0 writes the files (the simulation is the same on every rank); every rank gets their paths
+        let dir_text = dir.display().to_string();
+        let files: Vec<(String, String)> = write_from_rank_zero(&host, P, "dir", &dir_text, || {
+            let files = sim.save(&dir).map_err(in_primitive(P))?;
+            Ok([
+                ("genome", &files.genome),
+                ("peaks", &files.peaks),
+                ("h5ad", &files.h5ad),
+                ("tenx_h5", &files.tenx_h5),
+                ("sites", &files.sites),
+                ("drivers", &files.drivers),
+            ]
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p.display().to_string()))
+            .collect())
+        })?;
+        let genome_path = files.iter().find(|(k, _)| k == "genome").map(|(_, p)| p.clone()).unwrap_or_default();
+        let genome = Genome::open(Path::new(&genome_path)).map_err(in_primitive(P))?;
         let mut f = Map::new();
-        for (k, p) in [
-            ("genome", &files.genome),
-            ("peaks", &files.peaks),
-            ("h5ad", &files.h5ad),
-            ("tenx_h5", &files.tenx_h5),
-            ("sites", &files.sites),
-            ("drivers", &files.drivers),
-        ] {
-            f.insert(k.into(), p.display().to_string().into());
+        for (k, p) in files {
+            f.insert(k.into(), p.into());
         }
         let mut m = Map::new();
         m.insert(

@@ -13,6 +13,7 @@ pub mod interpret;
 pub mod io;
 pub mod model;
 pub mod plot;
+pub mod rank_zero;
 pub mod scooby;
 pub mod seq;
 pub mod system;

@@ -13,6 +13,7 @@ use gscript_runtime::plot::{
 
 use crate::bridge::{in_primitive, numbers, register1, register2, register_overload1, ScriptResult};
 use crate::interpret::ism::IsmResult;
+use crate::rank_zero::write_from_rank_zero;
 use crate::values::{Column, Matrix, Table};
 
 /// A figure held in a script.
@@ -84,8 +85,9 @@ pub fn register(reg: &mut Registrar) {
         )
         .example("let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});\nfig.save(out_path(\"hist.svg\"));"),
     );
-    reg.engine.register_fn("save", |f: &mut FigureValue, path: &str| -> ScriptResult<()> {
-        f.0.save(path).map_err(in_primitive("Figure.save"))
+    let host = reg.host.clone();
+    reg.engine.register_fn("save", move |f: &mut FigureValue, path: &str| -> ScriptResult<()> {
+        write_from_rank_zero(&host, "Figure.save", "path", path, || f.0.save(path).map_err(in_primitive("Figure.save")))
     });
 
     // embedding

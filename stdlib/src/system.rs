@@ -41,7 +41,7 @@ pub fn register(reg: &mut Registrar) {
 
     reg.docs.add(
         FnDoc::new("rank", "core", "rank() -> int", "This process's rank in a launched group (`gscript launch`, torchrun, SLURM); 0 outside one.")
-            .details("Output (print, displayed values and figures, progress bars) comes from rank 0 only unless the session runs with `--set output=all_ranks`. Training checkpoints and `write_denoised`'s file are written by rank 0 only; the other file-writing primitives run on every rank, so give each rank its own path, e.g. `` `out_${rank()}.h5ad` ``, or write only `if rank() == 0`.")
+            .details("Output (print, displayed values and figures, progress bars) comes from rank 0 only unless the session runs with `--set output=all_ranks`. Files are written by rank 0 only: every primitive that writes one (write_h5ad, write_csv, write_bed, write_meme, write_bigwig, write_scooby, write_denoised, model.save, save_lora, fig.save, the files of simulate_atac and simulate_multiome; training checkpoints) writes on rank 0, and every rank returns once the file exists, with rank 0's result; a failed write is an error naming the path on every rank. Under `--set output=all_ranks` every rank writes. A per-rank path such as `` `out_${rank()}.h5ad` `` is therefore written by rank 0 only, under its name (docs/scaling.md).")
             .example("let path = `cells_rank${rank()}.h5ad`;\nprint(path);"),
     );
     reg.engine.register_fn("rank", || gscript_lang::Host::env_rank() as i64);

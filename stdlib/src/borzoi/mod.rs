@@ -9,12 +9,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_lang::{primitive_error, FnDoc, Host, MimeBundle, OptDefault, Options, Registrar};
 use gscript_runtime::models::borzoi::targets::TargetTable;
 use gscript_runtime::models::borzoi::{load_pretrained, Borzoi, BorzoiConfig, Init, LoadOptions, Preset, BIN_SIZE};
 use gscript_runtime::models::{Precision, SequenceModel};
 
 use crate::bridge::{device_option, in_argument, in_primitive, register0, register1, write_output, ScriptResult};
+use crate::rank_zero::write_from_rank_zero;
 use crate::values::matrix::html_escape;
 use crate::values::model::device_name;
 
@@ -141,11 +142,17 @@ fn pytorch_config_json(c: &BorzoiConfig) -> Option<String> {
 
 /// `model.save(path)`: a `.safetensors` file, or a directory (path ending in `/`, or an existing directory) with
 /// `model.safetensors` and, when borzoi-pytorch's `config.json` can describe the network, `config.json`.
-fn save(model: &BorzoiModel, path: &str) -> ScriptResult<()> {
+fn save(host: &Host, model: &BorzoiModel, path: &str) -> ScriptResult<()> {
     const P: &str = "BorzoiModel.save";
     if path.is_empty() {
         return Err(primitive_error(P, Some("path"), "is empty"));
     }
+    write_from_rank_zero(host, P, "path", path, || write_weights(model, path))
+}
+
+/// The files of [`save`] (rank 0's part in a process group).
+fn write_weights(model: &BorzoiModel, path: &str) -> ScriptResult<()> {
+    const P: &str = "BorzoiModel.save";
     let st = model.lock();
     let as_dir = path.ends_with('/') || Path::new(path).is_dir();
     let dir = PathBuf::from(path);
@@ -283,7 +290,8 @@ pub fn register(reg: &mut Registrar) {
             )
             .example("let m = borzoi_model();\nm.save(out_path(\"tiny/\"));\nprint(load_borzoi(out_path(\"tiny\"), #{preset: \"tiny\"}));"),
     );
-    reg.engine.register_fn("save", |m: &mut BorzoiModel, path: &str| save(m, path));
+    let host = reg.host.clone();
+    reg.engine.register_fn("save", move |m: &mut BorzoiModel, path: &str| save(&host, m, path));
     predict::register(reg);
 }
 

@@ -17,6 +17,7 @@ use super::CoverageValue;
 use crate::bridge::{
     cancel_token, in_argument, in_primitive, register0, register1, register2, ScriptResult, SessionProgress,
 };
+use crate::rank_zero::write_map_from_rank_zero;
 use crate::values::{Column, Table};
 
 /// The per-cell QC table of a BAM import.
@@ -203,8 +204,11 @@ pub fn register(reg: &mut Registrar) {
     );
     register2(reg, doc, move |cov: CoverageValue, dir: String, _o: &Options| -> ScriptResult<Map> {
         const P: &str = "write_scooby";
-        let paths = write_scooby_h5ad(&cov.0, Path::new(&dir), &mut SessionProgress::new(&host), &cancel_token(&host))
-            .map_err(in_primitive(P))?;
-        Ok(files_map(&paths))
+        write_map_from_rank_zero(&host, P, "dir", &dir, || {
+            let paths =
+                write_scooby_h5ad(&cov.0, Path::new(&dir), &mut SessionProgress::new(&host), &cancel_token(&host))
+                    .map_err(in_primitive(P))?;
+            Ok(files_map(&paths))
+        })
     });
 }

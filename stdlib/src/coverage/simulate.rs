@@ -8,6 +8,7 @@ use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
 use gscript_runtime::coverage::simulate::{simulate_multiome, MultiomeConfig, MultiomeFiles};
 
 use crate::bridge::{cancel_token, in_primitive, register1, ScriptResult, SessionProgress};
+use crate::rank_zero::write_map_from_rank_zero;
 
 const DETAILS: &str =
     "A random genome (chr1…) with genes (exons on both strands, GC-rich promoters with SP1/NFYA/ELK1 \
@@ -211,8 +212,12 @@ pub fn register(reg: &mut Registrar) {
             return Err(primitive_error(P, Some("dir"), "is empty: give the directory to write"));
         }
         let cfg = config(o)?;
-        let files = simulate_multiome(&cfg, Path::new(&dir), &mut SessionProgress::new(&host), &cancel_token(&host))
-            .map_err(in_primitive(P))?;
-        Ok(result_map(&files))
+        // rank 0 simulates and writes the directory; the other ranks get its result map
+        write_map_from_rank_zero(&host, P, "dir", &dir, || {
+            let files =
+                simulate_multiome(&cfg, Path::new(&dir), &mut SessionProgress::new(&host), &cancel_token(&host))
+                    .map_err(in_primitive(P))?;
+            Ok(result_map(&files))
+        })
     });
 }

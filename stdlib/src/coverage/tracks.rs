@@ -15,6 +15,7 @@ use gscript_runtime::plot::{Rgb, TrackOptions, TrackSeries};
 use super::genes::GenesValue;
 use super::CoverageValue;
 use crate::bridge::{in_argument, in_primitive, register2, ScriptResult};
+use crate::rank_zero::write_map_from_rank_zero;
 use crate::seq::GenomeValue;
 use crate::values::Matrix;
 
@@ -149,7 +150,8 @@ pub fn register(reg: &mut Registrar) {
     .example(
         "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 40});\nlet cov = load_fragments(sim.fragments, #{genome: sim.genome});\nlet pb = cov.pseudobulk(\"chr1:0-65536\", #{bin: 128});\nlet r = write_bigwig(pb, out_path(\"atac.bw\"), #{row: \"all:atac\", genome: cov});\nprint(`${r.items} items over ${r.bases_covered} bp`);",
     );
-    register2(reg, doc, |m: Matrix, path: String, o: &Options| -> ScriptResult<Map> {
+    let host = reg.host.clone();
+    register2(reg, doc, move |m: Matrix, path: String, o: &Options| -> ScriptResult<Map> {
         const P: &str = "write_bigwig";
         if m.rows == 0 || m.cols == 0 {
             return Err(primitive_error(P, Some("track"), "the matrix is empty"));
@@ -179,18 +181,21 @@ pub fn register(reg: &mut Registrar) {
             .iter()
             .map(|(c, s, w, r)| Bins { chrom: c, start: *s, width: *w, values: &values[r.clone()] })
             .collect();
-        let s = write_bigwig(Path::new(&path), &sizes, &bins).map_err(|e| match e {
-            e @ gscript_runtime::RuntimeError::Io { .. } => in_argument(P, "path")(e),
-            e => in_primitive(P)(e),
-        })?;
-        let mut out = Map::new();
-        out.insert("path".into(), path.into());
-        out.insert("items".into(), (s.items as i64).into());
-        out.insert("bases_covered".into(), (s.bases_covered as i64).into());
-        out.insert("clipped_bins".into(), ((s.clipped_bins + cut) as i64).into());
-        let levels: Array = s.zoom_levels.iter().map(|&z| Dynamic::from(z as i64)).collect();
-        out.insert("zoom_levels".into(), levels.into());
-        Ok(out)
+        // rank 0 writes the file; every rank returns its statistics
+        write_map_from_rank_zero(&host, P, "path", &path, || {
+            let s = write_bigwig(Path::new(&path), &sizes, &bins).map_err(|e| match e {
+                e @ gscript_runtime::RuntimeError::Io { .. } => in_argument(P, "path")(e),
+                e => in_primitive(P)(e),
+            })?;
+            let mut out = Map::new();
+            out.insert("path".into(), path.clone().into());
+            out.insert("items".into(), (s.items as i64).into());
+            out.insert("bases_covered".into(), (s.bases_covered as i64).into());
+            out.insert("clipped_bins".into(), ((s.clipped_bins + cut) as i64).into());
+            let levels: Array = s.zoom_levels.iter().map(|&z| Dynamic::from(z as i64)).collect();
+            out.insert("zoom_levels".into(), levels.into());
+            Ok(out)
+        })
     });
 }
 

@@ -12,6 +12,7 @@ use gscript_runtime::motif::{parse_meme, read_motif_file_as, write_meme, Motif, 
 use rand::SeedableRng;
 
 use crate::bridge::{in_primitive, register1, write_output, ScriptResult};
+use crate::rank_zero::write_from_rank_zero;
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
@@ -214,8 +215,11 @@ pub fn register(reg: &mut Registrar) {
         Ok(MotifSetValue(Arc::new(out)))
     });
     reg.docs.add(s("write_meme", "motifs.write_meme(path: string) -> string", "Writes the set in MEME minimal format (atomically); returns the path.").example("let path = jaspar_motifs().select([\"CTCF\", \"GATA1\"]).write_meme(out_path(\"panel.meme\"));\nprint(read_motifs(path).names());"));
-    reg.engine.register_fn("write_meme", |s: &mut MotifSetValue, path: &str| -> ScriptResult<String> {
-        write_output("write_meme", Path::new(path), write_meme(&s.0).as_bytes())?;
+    let host = reg.host.clone();
+    reg.engine.register_fn("write_meme", move |s: &mut MotifSetValue, path: &str| -> ScriptResult<String> {
+        write_from_rank_zero(&host, "write_meme", "path", path, || {
+            write_output("write_meme", Path::new(path), write_meme(&s.0).as_bytes())
+        })?;
         Ok(path.to_string())
     });
 

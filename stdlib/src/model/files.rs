@@ -14,6 +14,7 @@ use crate::values::peak_data::PeakData;
 
 use super::{ModelValue, TrainedModel};
 use crate::bridge::ScriptResult;
+use crate::rank_zero::write_from_rank_zero;
 
 pub fn register(reg: &mut Registrar) {
     reg.docs.add(
@@ -25,7 +26,8 @@ pub fn register(reg: &mut Registrar) {
             )
             .example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nmodel.save(out_path(\"model.safetensors\"));"),
     );
-    reg.engine.register_fn("save", |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
+    let host = reg.host.clone();
+    reg.engine.register_fn("save", move |model: &mut ModelValue, path: &str| -> ScriptResult<()> {
         let t = model.lock();
         if t.tuning.as_ref().is_some_and(|x| !x.merged) {
             return Err(primitive_error(
@@ -35,7 +37,9 @@ pub fn register(reg: &mut Registrar) {
             ));
         }
         let meta = ModelMeta { precision: t.net.precision(), ..t.meta.clone() };
-        save_model(&PathBuf::from(path), &t.vs, &meta).map_err(|e| primitive_error("save", Some("path"), &e.to_string()))
+        write_from_rank_zero(&host, "save", "path", path, || {
+            save_model(&PathBuf::from(path), &t.vs, &meta).map_err(|e| primitive_error("save", Some("path"), &e.to_string()))
+        })
     });
 
     let doc = FnDoc::new("load_model", "model", "load_model(path: string, options?: map) -> ScBassetModel", "Loads a model saved with model.save.")

@@ -17,6 +17,7 @@ use tch::{Kind, Tensor};
 
 use super::{tensor_matrix, ModelValue, TrainedModel};
 use crate::bridge::{cancel_token, in_primitive, ScriptResult, SessionProgress};
+use crate::rank_zero::write_from_rank_zero;
 use crate::seq::sequence_codes;
 use crate::training::genome_for;
 use crate::values::peak_data::PeakData;
@@ -208,31 +209,16 @@ pub fn register(reg: &mut Registrar) {
         let name = o.string("layer")?.unwrap_or_else(|| "denoised".into());
         let t = model.lock();
         check_cells(P, &t, &data)?;
-        // In a process group each rank embeds its part of the peaks (the trunk pass, the bulk of the work); rank 0
-        // gathers the embeddings, computes the blocks and writes the file; every rank then learns whether it was
-        // written (a failure on rank 0 is an error on every rank, and the file exists when the call returns).
+        // In a process group each rank embeds its part of the peaks (the trunk pass, the bulk of the work); the
+        // embeddings are gathered, and rank 0 computes the blocks and writes the file (crate::rank_zero: a failure on
+        // rank 0 is an error on every rank, and the file exists when the call returns).
         let shard = Shard::from_env().map_err(in_primitive(P))?;
         let (z, _) = peak_z(&host, P, &t, &data, &o, shard.as_ref())?;
         let z = match &shard {
             None => z,
             Some(sh) => sh.gather_rows(&z, data.0.n_peaks(), BLOCK).map_err(in_primitive(P))?,
         };
-        let written = match &shard {
-            Some(sh) if sh.rank() != 0 => Ok(()),
-            _ => write_layer(&host, &t, &data, &z, scale, name, path),
-        };
-        let Some(sh) = shard else { return written };
-        let mut failed = Tensor::from_slice(&[i64::from(written.is_err())]);
-        sh.sum_disjoint(&mut failed).map_err(in_primitive(P))?;
-        match written {
-            Err(e) => Err(e),
-            Ok(()) if failed.int64_value(&[0]) != 0 => Err(primitive_error(
-                P,
-                Some("path"),
-                &format!("rank 0 failed to write {path} (its error is in rank 0's output)"),
-            )),
-            Ok(()) => Ok(()),
-        }
+        write_from_rank_zero(&host, P, "path", path, || write_layer(&host, &t, &data, &z, scale, name, path))
     };
     let w2 = write.clone();
     reg.engine.register_fn("write_denoised", write);

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use gscript_lang::rhai::{Dynamic, Map};
-use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Options, Registrar};
+use gscript_lang::{primitive_error, FnDoc, Host, MimeBundle, OptDefault, Options, Registrar};
 use gscript_runtime::models::borzoi::Preset;
 use gscript_runtime::models::scooby::{import_scooby, Scooby, ScoobyImportOptions, ScoobyPreset};
 use gscript_runtime::models::{Precision, SequenceModel};
 
 use super::value::{ScoobyModel, ScoobyState};
 use crate::bridge::{device_option, in_argument, in_primitive, register0, register1, ScriptResult};
+use crate::rank_zero::write_from_rank_zero;
 
 fn precision_option(o: &Options) -> ScriptResult<Precision> {
     Ok(match o.choice("precision", &["fp32", "bf16"])?.as_deref() {
@@ -115,12 +116,14 @@ fn import(path: String, o: &Options) -> ScriptResult<ScoobyModel> {
     Ok(ScoobyModel::new(ScoobyState { name: format!("scooby {name}"), net }))
 }
 
-fn save(model: &ScoobyModel, path: &str) -> ScriptResult<()> {
+fn save(host: &Host, model: &ScoobyModel, path: &str) -> ScriptResult<()> {
     const P: &str = "ScoobyModel.save";
     if path.is_empty() {
         return Err(primitive_error(P, Some("path"), "is empty"));
     }
-    model.lock().net.save(&PathBuf::from(path)).map_err(in_argument(P, "path"))
+    write_from_rank_zero(host, P, "path", path, || {
+        model.lock().net.save(&PathBuf::from(path)).map_err(in_argument(P, "path"))
+    })
 }
 
 fn parameters(model: &ScoobyModel) -> Map {
@@ -172,5 +175,6 @@ pub fn register(reg: &mut Registrar) {
             .details("The file loads back with import_scooby.")
             .example("let m = scooby_model(#{seed: 3});\nm.save(out_path(\"s.safetensors\"));\nprint(import_scooby(out_path(\"s.safetensors\")));"),
     );
-    reg.engine.register_fn("save", |m: &mut ScoobyModel, path: &str| save(m, path));
+    let host = reg.host.clone();
+    reg.engine.register_fn("save", move |m: &mut ScoobyModel, path: &str| save(&host, m, path));
 }

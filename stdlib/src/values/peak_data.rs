@@ -10,6 +10,7 @@ use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Registrar};
 use gscript_runtime::data::{write_h5ad, DenseArray, H5adExtras, MetaColumn, PeakDataset, PeakSet};
 
 use crate::bridge::{in_primitive, register_method1, write_output, ScriptResult};
+use crate::rank_zero::write_from_rank_zero;
 use crate::values::matrix::html_escape;
 use crate::values::Matrix;
 
@@ -261,14 +262,17 @@ pub fn register(reg: &mut Registrar) {
         .opt("varm", "map", OptDefault::None, "name: Matrix (n_peaks rows)")
         .opt("layers", "map", OptDefault::None, "name: Matrix (n_cells × n_peaks)")
         .example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nd.write_h5ad(out_path(\"small.h5ad\"));");
-    register_method1(reg, doc, |d: &mut PeakData, path: String, o| {
+    let host = reg.host.clone();
+    register_method1(reg, doc, move |d: &mut PeakData, path: String, o| {
         let extras = H5adExtras {
             obsm: matrices("write_h5ad", "obsm", o.raw("obsm"))?,
             varm: matrices("write_h5ad", "varm", o.raw("varm"))?,
             layers: matrices("write_h5ad", "layers", o.raw("layers"))?,
         };
-        write_h5ad(&PathBuf::from(path), &d.0.matrix, &d.0.peaks, &d.0.cells, &extras)
-            .map_err(in_primitive("write_h5ad"))
+        write_from_rank_zero(&host, "write_h5ad", "path", &path, || {
+            write_h5ad(&PathBuf::from(&path), &d.0.matrix, &d.0.peaks, &d.0.cells, &extras)
+                .map_err(in_primitive("write_h5ad"))
+        })
     });
 
     let p = |name: &str, sig: &str, summary: &str| FnDoc::method("Peaks", name, "io", sig, summary);
@@ -300,7 +304,10 @@ pub fn register(reg: &mut Registrar) {
     );
     reg.engine.register_fn("names", |p: &mut Peaks| -> Array { p.0.name.iter().cloned().map(Dynamic::from).collect() });
     reg.docs.add(p("write_bed", "peaks.write_bed(path: string)", "Writes chrom, start, end, name as BED (atomically).").example("let d = simulate_atac(#{n_cells: 20, n_peaks: 30}).data;\nd.peaks().write_bed(out_path(\"peaks.bed\"));\nprint(load_bed(out_path(\"peaks.bed\")).len());"));
-    reg.engine.register_fn("write_bed", |p: &mut Peaks, path: &str| -> ScriptResult<()> {
-        write_output("write_bed", Path::new(path), p.0.to_bed().as_bytes())
+    let host = reg.host.clone();
+    reg.engine.register_fn("write_bed", move |p: &mut Peaks, path: &str| -> ScriptResult<()> {
+        write_from_rank_zero(&host, "write_bed", "path", path, || {
+            write_output("write_bed", Path::new(path), p.0.to_bed().as_bytes())
+        })
     });
 }

@@ -10,6 +10,7 @@ use gscript_lang::{primitive_error, FnDoc, MimeBundle, Registrar};
 
 use super::matrix::html_escape;
 use crate::bridge::{write_output, ScriptResult};
+use crate::rank_zero::write_from_rank_zero;
 
 /// One column.
 #[derive(Clone, Debug)]
@@ -264,9 +265,12 @@ pub fn register(reg: &mut Registrar) {
             "let sites = simulate_atac(#{n_cells: 20, n_peaks: 100}).sites;\nsites.write_csv(out_path(\"sites.tsv\"));",
         ),
     );
-    reg.engine.register_fn("write_csv", |t: &mut Table, path: &str| -> ScriptResult<()> {
+    let host = reg.host.clone();
+    reg.engine.register_fn("write_csv", move |t: &mut Table, path: &str| -> ScriptResult<()> {
         let sep = if path.ends_with(".tsv") || path.ends_with(".txt") { '\t' } else { ',' };
-        write_output("write_csv", Path::new(path), t.to_delimited(sep).as_bytes())
+        write_from_rank_zero(&host, "write_csv", "path", path, || {
+            write_output("write_csv", Path::new(path), t.to_delimited(sep).as_bytes())
+        })
     });
 }
 

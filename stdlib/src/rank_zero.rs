@@ -1,0 +1,133 @@
+//! Files in a process group (`gscript launch`, torchrun, SLURM; docs/scaling.md): the one convention of every
+//! primitive that writes a file. Every line of a script runs on every rank, so without it N ranks would write the
+//! same path at once. [`write_from_rank_zero`] runs the writer on rank 0 only (atomically, as outside a group), then
+//! broadcasts the outcome over the process-wide group ([`gscript_dist::global`]): the writer's result (JSON), or its
+//! error. Every rank returns it, so the file exists when the call returns on any rank, the script sees the same value
+//! on every rank, and a failure on rank 0 is an error naming the path on every rank (all ranks stop together).
+//!
+//! Under `--set output=all_ranks` every rank writes (no collective). Outside a group (no `WORLD_SIZE`, or a world of
+//! one) the writer just runs. The other ranks wait for rank 0's write inside a broadcast, so a write longer than the
+//! collective timeout (`GSCRIPT_DIST_TIMEOUT`, default 300 s) fails there.
+
+use gscript_dist::ProcessGroup;
+use gscript_lang::rhai::{Dynamic, EvalAltResult, Map};
+use gscript_lang::{primitive_error, Host};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::bridge::ScriptResult;
+
+/// Whether every rank writes its own files (`--set output=all_ranks`), as every rank shows its output then.
+fn all_ranks_write(host: &Host) -> bool {
+    host.param("output").as_deref() == Some("all_ranks")
+}
+
+/// Runs `write` (which writes `path`, the primitive's argument `argument`) on rank 0 of the process group only and
+/// returns its result on every rank; see the module docs. `T` travels to the other ranks as JSON.
+pub fn write_from_rank_zero<T: Serialize + DeserializeOwned>(
+    host: &Host,
+    primitive: &str,
+    argument: &str,
+    path: &str,
+    write: impl FnOnce() -> ScriptResult<T>,
+) -> ScriptResult<T> {
+    if all_ranks_write(host) {
+        return write();
+    }
+    let group = gscript_dist::global().map_err(|e| {
+        primitive_error(primitive, Some(argument), &format!("cannot join the process group to write {path}: {e}"))
+    })?;
+    let Some(group) = group else { return write() };
+    let shared = |e: gscript_dist::DistError| {
+        primitive_error(primitive, Some(argument), &format!("sharing the outcome of rank 0's write of {path}: {e}"))
+    };
+    if group.rank() == 0 {
+        let result = write();
+        let outcome = match &result {
+            Ok(value) => serde_json::to_string(value).map_err(|e| format!("cannot encode the result: {e}")),
+            Err(_) => Ok(String::new()),
+        };
+        match (result, outcome) {
+            (Ok(value), Ok(json)) => {
+                send_outcome(&group, Ok(&json)).map_err(shared)?;
+                Ok(value)
+            }
+            (Ok(_), Err(message)) => {
+                send_outcome(&group, Err(&message)).map_err(shared)?;
+                Err(primitive_error(primitive, Some(argument), &message))
+            }
+            (Err(e), _) => {
+                // Rank 0 stops with its own error; the others learn it from the broadcast.
+                let message = match e.as_ref() {
+                    EvalAltResult::ErrorRuntime(m, _) => m.to_string(),
+                    other => other.to_string(),
+                };
+                send_outcome(&group, Err(&message)).map_err(shared)?;
+                Err(e)
+            }
+        }
+    } else {
+        match receive_outcome(&group).map_err(shared)? {
+            Ok(json) => serde_json::from_str(&json).map_err(|e| {
+                primitive_error(
+                    primitive,
+                    Some(argument),
+                    &format!("rank 0 wrote {path}, but its result is unreadable: {e}"),
+                )
+            }),
+            Err(message) => {
+                // "write_csv: argument `path`: /x/y.csv: No such file…" → "No such file…"
+                let prefix = format!("{primitive}: argument `{argument}`: ");
+                let why = message.strip_prefix(&prefix).unwrap_or(&message);
+                let why = why.strip_prefix(&format!("{path}: ")).unwrap_or(why);
+                Err(primitive_error(primitive, Some(argument), &format!("rank 0 could not write {path}: {why}")))
+            }
+        }
+    }
+}
+
+/// Rank 0's half of the outcome's broadcast: a header `[failed, length]`, then the UTF-8 text (when not empty).
+fn send_outcome(group: &ProcessGroup, outcome: Result<&str, &str>) -> gscript_dist::Result<()> {
+    let (failed, text) = match outcome {
+        Ok(t) => (0, t),
+        Err(t) => (1, t),
+    };
+    group.broadcast(&Tensor::from_slice(&[failed, text.len() as i64]), 0)?;
+    if !text.is_empty() {
+        group.broadcast(&Tensor::from_slice(text.as_bytes()), 0)?;
+    }
+    Ok(())
+}
+
+/// The other ranks' half of [`send_outcome`]: rank 0's result text, or its error.
+fn receive_outcome(group: &ProcessGroup) -> gscript_dist::Result<Result<String, String>> {
+    let header = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
+    group.broadcast(&header, 0)?;
+    let mut head = [0i64; 2];
+    header.copy_data(&mut head, 2);
+    let len = usize::try_from(head[1]).unwrap_or(0);
+    let mut bytes = vec![0u8; len];
+    if len > 0 {
+        let body = Tensor::zeros([len as i64], (Kind::Uint8, Device::Cpu));
+        group.broadcast(&body, 0)?;
+        body.copy_data(&mut bytes, len);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if head[0] == 0 { Ok(text) } else { Err(text) })
+}
+
+/// [`write_from_rank_zero`] for a writer that returns a map (paths, statistics): it travels as a `Dynamic`.
+pub fn write_map_from_rank_zero(
+    host: &Host,
+    primitive: &str,
+    argument: &str,
+    path: &str,
+    write: impl FnOnce() -> ScriptResult<Map>,
+) -> ScriptResult<Map> {
+    let value: Dynamic = write_from_rank_zero(host, primitive, argument, path, || write().map(Dynamic::from_map))?;
+    let kind = value.type_name();
+    value.try_cast::<Map>().ok_or_else(|| {
+        primitive_error(primitive, Some(argument), &format!("rank 0 wrote {path}, but returned a {kind}, not a map"))
+    })
+}
