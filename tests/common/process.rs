@@ -7,9 +7,15 @@ use std::time::{Duration, Instant};
 /// Runs `gscript <args>` (in `dir` where given) outside any process group (no inherited `WORLD_SIZE` / `RANK`),
 /// with a 20 s collective timeout, killing it and failing the test after `limit`. The exit status is not checked.
 pub fn gscript_output(args: &[&str], dir: Option<&Path>, limit: Duration) -> Output {
+    gscript_output_env(args, dir, &[], limit)
+}
+
+/// [`gscript_output`] with extra environment variables (`("GSCRIPT_DIST_TIMEOUT", "100")` replaces the 20 s).
+pub fn gscript_output_env(args: &[&str], dir: Option<&Path>, env: &[(&str, &str)], limit: Duration) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gscript"));
     cmd.args(args)
         .env("GSCRIPT_DIST_TIMEOUT", "20")
+        .envs(env.iter().copied())
         .env_remove("WORLD_SIZE")
         .env_remove("RANK")
         .stdout(Stdio::piped())

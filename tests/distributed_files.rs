@@ -1,0 +1,161 @@
+//! Files and failures under `gscript launch --nproc 2` (two ranks over loopback): file-writing primitives write from
+//! rank 0 only (every rank returns once the file exists; `output=all_ranks` makes every rank write), a write that fails
+//! on rank 0 is an error naming the path on every rank, and a rank that fails while the others wait for it (in the
+//! rendezvous or a collective) makes the launcher stop them at once rather than after the collective timeout.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+mod common;
+
+/// The collective timeout of these runs: far longer than any of them may take, so a run that waited for it fails.
+const TIMEOUT_S: &str = "100";
+
+/// `gscript launch --nproc 2 <script> --out <out> [extra]` in `dir`, with its wall time.
+fn launch(dir: &Path, script: &str, extra: &[&str]) -> (Output, Duration) {
+    std::fs::write(dir.join("s.gscript"), script).unwrap();
+    let out = dir.join("out");
+    let mut args = vec!["launch", "--nproc", "2"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["s.gscript", "--out", out.to_str().unwrap()]);
+    let start = Instant::now();
+    let output = common::process::gscript_output_env(
+        &args,
+        Some(dir),
+        &[("GSCRIPT_DIST_TIMEOUT", TIMEOUT_S)],
+        Duration::from_secs(60),
+    );
+    (output, start.elapsed())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn files_are_written_once_by_rank_zero_and_exist_on_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});
+let model = train_scbasset(sim.data, #{preset: "tiny", epochs: 1, batch_size: 32, threads: 1});
+sim.data.write_h5ad(out_path("cells.h5ad"), #{obsm: #{X_scbasset: model.cell_embeddings()}});
+model.save(out_path("model.safetensors"));
+let fig = plot_hist([1, 2, 2, 3, 3, 3], #{bins: 3});
+fig.save(out_path("hist.svg"));
+sim.data.peaks().write_bed(out_path("peaks.bed"));
+// paths of each rank's own: a rank that writes creates its file
+write_csv(one_hot("ACGT"), out_path(`from_rank_${rank()}.tsv`));
+fig.save(out_path(`hist_${rank()}.svg`));
+// every rank reads back what rank 0 wrote: the files exist when the calls return
+let back = load_peaks(out_path("cells.h5ad"), #{min_cell_fraction: 0.0});
+let again = load_model(out_path("model.safetensors"));
+let bed = load_bed(out_path("peaks.bed"));
+if back.n_cells() != 30 || bed.len() != 100 { throw `rank ${rank()} read ${back.n_cells()} cells, ${bed.len()} peaks` }
+print(`rank ${rank()} reopened ${back.n_cells()} cells and ${again}`);
+"#;
+    let (out, _) = launch(dir.path(), script, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "launch failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("rank 0 reopened 30 cells"), "{stdout}");
+    let files = dir.path().join("out");
+    let names = listing(&files);
+    // one file per path, no temporary files left, and no file at the path only rank 1 could have written
+    for name in [
+        "cells.h5ad",
+        "model.safetensors",
+        "model.safetensors.json",
+        "hist.svg",
+        "peaks.bed",
+        "from_rank_0.tsv",
+        "hist_0.svg",
+    ] {
+        assert!(names.contains(&name.to_string()), "{name} missing from {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("rank_1") || n.contains("_1.svg")), "rank 1 wrote: {names:?}");
+    assert!(!names.iter().any(|n| n.contains(".tmp-")), "temporary files left: {names:?}");
+    // the files are complete: HDF5 signature, a safetensors header that parses, an SVG document, the CSV's rows
+    let h5 = std::fs::read(files.join("cells.h5ad")).unwrap();
+    assert_eq!(&h5[..8], b"\x89HDF\r\n\x1a\n");
+    let st = std::fs::read(files.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&st[8..8 + n]).unwrap();
+    assert!(header.as_object().is_some_and(|h| h.len() > 2), "{header}");
+    let svg = std::fs::read_to_string(files.join("hist.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    let tsv = std::fs::read_to_string(files.join("from_rank_0.tsv")).unwrap();
+    assert_eq!(tsv.lines().count(), 5, "{tsv}");
+}
+
+#[test]
+fn with_output_all_ranks_every_rank_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "write_csv(one_hot(\"ACGT\"), out_path(`from_rank_${rank()}.tsv`));\n\
+                  plot_hist([1, 2, 2, 3], #{bins: 2}).save(out_path(`hist_${rank()}.svg`));\n";
+    let (out, _) = launch(dir.path(), script, &["--all-output"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names = listing(&dir.path().join("out"));
+    assert_eq!(names, ["from_rank_0.tsv", "from_rank_1.tsv", "hist_0.svg", "hist_1.svg"]);
+}
+
+#[test]
+fn a_write_failing_on_rank_zero_is_an_error_on_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no_such_dir").join("m.tsv");
+    let target = target.to_str().unwrap();
+    let script = format!("write_csv(one_hot(\"ACGT\"), \"{target}\");\nprint(\"after the write\");\n");
+    let (out, took) = launch(dir.path(), &script, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stdout.contains("after the write"), "{stdout}");
+    for r in 0..2 {
+        let prefix = format!("[rank {r}] error:");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&prefix) && l.contains("write_csv") && l.contains(target)),
+            "rank {r} reported no error naming {target}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("rank 0 could not write"), "{stderr}");
+    // rank 1 may exit a moment before rank 0, but its error blames rank 0
+    assert!(stderr.contains("gscript launch: rank 0 of 2 failed first (exit code 1): error: write_csv"), "{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?} (collective timeout {TIMEOUT_S} s)\n{stderr}");
+}
+
+#[test]
+fn a_rank_failing_before_the_rendezvous_stops_the_launch_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // rank 0 joins the group in simulate_atac's write and would wait there for rank 1 until the timeout
+    let script = "if rank() == 1 { throw \"boom\" }\nlet sim = simulate_atac(#{n_cells: 20, n_peaks: 30});\n";
+    let (out, took) = launch(dir.path(), script, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gscript launch: rank 1 of 2 failed first (exit code 1): error: boom"), "{stderr}");
+    assert!(stderr.contains("gscript launch: rank 0 stopped by the launcher"), "{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?} (collective timeout {TIMEOUT_S} s)\n{stderr}");
+}
+
+#[test]
+fn a_rank_failing_before_an_all_gather_stops_the_launch_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+let sim = simulate_atac(#{n_cells: 30, n_peaks: 100});
+let model = train_scbasset(sim.data, #{preset: "tiny", epochs: 1, batch_size: 32, threads: 1});
+if rank() == 1 { throw "boom" }
+let den = model.denoise(sim.data);
+print("denoised");
+"#;
+    let (out, took) = launch(dir.path(), script, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("denoised"), "{stdout}");
+    assert!(stderr.contains("gscript launch: rank 1 of 2 failed first (exit code 1): error: boom"), "{stderr}");
+    assert!(took < Duration::from_secs(45), "took {took:?} (collective timeout {TIMEOUT_S} s)\n{stderr}");
+}
