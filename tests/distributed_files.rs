@@ -14,6 +14,11 @@ const TIMEOUT_S: &str = "100";
 
 /// `gscript launch --nproc 2 <script> --out <out> [extra]` in `dir`, with its wall time.
 fn launch(dir: &Path, script: &str, extra: &[&str]) -> (Output, Duration) {
+    launch_with_timeout(dir, script, extra, TIMEOUT_S)
+}
+
+/// [`launch`] with the collective timeout `timeout_s`.
+fn launch_with_timeout(dir: &Path, script: &str, extra: &[&str], timeout_s: &str) -> (Output, Duration) {
     std::fs::write(dir.join("s.gscript"), script).unwrap();
     let out = dir.join("out");
     let mut args = vec!["launch", "--nproc", "2"];
@@ -23,7 +28,7 @@ fn launch(dir: &Path, script: &str, extra: &[&str]) -> (Output, Duration) {
     let output = common::process::gscript_output_env(
         &args,
         Some(dir),
-        &[("GSCRIPT_DIST_TIMEOUT", TIMEOUT_S)],
+        &[("GSCRIPT_DIST_TIMEOUT", timeout_s)],
         Duration::from_secs(60),
     );
     (output, start.elapsed())
@@ -158,4 +163,21 @@ print("denoised");
     assert!(!stdout.contains("denoised"), "{stdout}");
     assert!(stderr.contains("gscript launch: rank 1 of 2 failed first (exit code 1): error: boom"), "{stderr}");
     assert!(took < Duration::from_secs(45), "took {took:?} (collective timeout {TIMEOUT_S} s)\n{stderr}");
+}
+
+#[test]
+fn a_write_made_on_rank_zero_only_fails_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    // rank 1 never calls the write, so it never joins the group: rank 0 waits for it until the (short) timeout
+    let script = "if rank() == 0 { write_csv(one_hot(\"ACGT\"), out_path(\"m.tsv\")); }\nprint(\"done\");\n";
+    let (out, _) = launch_with_timeout(dir.path(), script, &[], "3");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("[rank 0] error: write_csv")
+            && stderr.contains("every rank must call write_csv")
+            && stderr.contains("not inside `if rank() == 0`"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").join("m.tsv").exists());
 }

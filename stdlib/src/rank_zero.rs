@@ -7,7 +7,8 @@
 //!
 //! Under `--set output=all_ranks` every rank writes (no collective). Outside a group (no `WORLD_SIZE`, or a world of
 //! one) the writer just runs. The other ranks wait for rank 0's write inside a broadcast, so a write longer than the
-//! collective timeout (`GSCRIPT_DIST_TIMEOUT`, default 300 s) fails there.
+//! collective timeout (`GSCRIPT_DIST_TIMEOUT`, default 300 s) fails there. As with any collective, every rank must
+//! make the call: one inside `if rank() == 0 { … }` leaves rank 0 waiting for the others.
 
 use gscript_dist::ProcessGroup;
 use gscript_lang::rhai::{Dynamic, EvalAltResult, Map};
@@ -35,12 +36,21 @@ pub fn write_from_rank_zero<T: Serialize + DeserializeOwned>(
     if all_ranks_write(host) {
         return write();
     }
+    // Like any collective, the call must happen on every rank: a write inside `if rank() == 0 { … }` leaves rank 0
+    // waiting for the others (until they exit, or the timeout).
+    let hint = format!(
+        " (every rank must call {primitive}: it writes on rank 0 and tells the others; not inside `if rank() == 0`)"
+    );
     let group = gscript_dist::global().map_err(|e| {
-        primitive_error(primitive, Some(argument), &format!("cannot join the process group to write {path}: {e}"))
+        primitive_error(primitive, Some(argument), &format!("cannot join the process group to write {path}: {e}{hint}"))
     })?;
     let Some(group) = group else { return write() };
     let shared = |e: gscript_dist::DistError| {
-        primitive_error(primitive, Some(argument), &format!("sharing the outcome of rank 0's write of {path}: {e}"))
+        primitive_error(
+            primitive,
+            Some(argument),
+            &format!("sharing the outcome of rank 0's write of {path}: {e}{hint}"),
+        )
     };
     if group.rank() == 0 {
         let result = write();
