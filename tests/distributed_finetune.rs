@@ -86,8 +86,9 @@ fn lora_finetune_with_two_ranks_equals_one() {
     );
 }
 
-/// The training-loss history printed by a scooby training script (`LOSS [..]`).
-fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool) -> Vec<f64> {
+/// The training-loss history printed by a scooby training script (`LOSS [..]`); `mode` holds the training-mode
+/// options (`train_mode: ...`).
+fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool, mode: &str) -> Vec<f64> {
     let sim = dir.join(format!("{name}-sim"));
     let script = dir.join(format!("{name}.gscript"));
     std::fs::write(
@@ -102,7 +103,7 @@ fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool) -> Vec<f64> {
              let m = scooby_model(#{{state_dim: 3, seed: 1}});\n\
              let h = m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \
              \"chr1:32768-36864\"], states, #{{epochs: 2, batch_size: 4, cells_per_sequence: 8, warmup_steps: 2, \
-             train_mode: false, seed: {seed}}});\nprint(`LOSS ${{h.train_loss}}`);\n",
+             {mode}, seed: {seed}}});\nprint(`LOSS ${{h.train_loss}}`);\n",
             sim.display()
         ),
     )
@@ -121,15 +122,39 @@ fn scooby_training_with_two_ranks_equals_one() {
     // per window, so both runs see the same global minibatches; the second epoch's loss follows the first epoch's
     // synchronised steps.
     let dir = tempfile::tempdir().unwrap();
-    let one = scooby_losses(dir.path(), "one", 5, false);
-    let two = scooby_losses(dir.path(), "two", 5, true);
-    let other = scooby_losses(dir.path(), "other", 6, false);
+    let mode = "train_mode: false";
+    let one = scooby_losses(dir.path(), "one", 5, false, mode);
+    let two = scooby_losses(dir.path(), "two", 5, true, mode);
+    let other = scooby_losses(dir.path(), "other", 6, false, mode);
     assert_eq!(one.len(), 2);
     let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
     let (d_world, d_seed) = (diff(&one, &two), diff(&one, &other));
     eprintln!("scooby losses: world 1 {one:?}, world 2 {two:?}, seed 6 {other:?}");
     assert!(d_world <= 1e-5 * one[0].abs(), "world 2 {two:?} vs world 1 {one:?}");
     assert!(d_seed > 10.0 * d_world, "another seed changes the losses: {other:?} vs {one:?}");
+}
+
+#[test]
+fn scooby_training_with_batch_statistics_needs_sync_batch_norm() {
+    // Training mode with batch statistics (`dropout: false`: dropout masks are drawn per rank). With sync_batch_norm
+    // the trunk's batch norms see the global minibatch on both ranks, so world 2 trains as world 1; without it each
+    // rank normalises its half with its own statistics. (The tiny random trunk moves the loss little, hence the
+    // relative scale.)
+    let dir = tempfile::tempdir().unwrap();
+    let one = scooby_losses(dir.path(), "one", 5, false, "train_mode: true, dropout: false, sync_batch_norm: true");
+    let synced = scooby_losses(dir.path(), "sync", 5, true, "train_mode: true, dropout: false, sync_batch_norm: true");
+    let per_rank = scooby_losses(dir.path(), "local", 5, true, "train_mode: true, dropout: false");
+    assert_eq!(one.len(), 2);
+    let rel = |a: &[f64]| a.iter().zip(&one).map(|(x, y)| (x - y).abs() / y.abs()).fold(0.0, f64::max);
+    let (d_sync, d_local) = (rel(&synced), rel(&per_rank));
+    eprintln!("scooby losses: world 1 {one:?}, world 2 synced {synced:?} ({d_sync:.2e}), per rank {per_rank:?} ({d_local:.2e})");
+    assert!(d_sync <= 1e-5, "world 2 with sync_batch_norm {synced:?} vs world 1 {one:?}");
+    // The same tolerance rejects per-rank statistics, which differ by an order of magnitude more than the summation
+    // order does.
+    assert!(
+        d_local > 1e-5 && d_local > 10.0 * d_sync,
+        "per-rank batch statistics should change the losses: {per_rank:?} vs {one:?}"
+    );
 }
 
 #[test]

@@ -144,7 +144,9 @@ fn ours(c: &BorzoiBenchConfig, precision: Precision, device: Device) -> Result<(
                 last = Instant::now();
             })
             .map_err(RuntimeError::from)?;
-        let y = model.head(&model.joined(&trunk, false), species).map_err(RuntimeError::from)?;
+        let y = model
+            .head(&model.joined(&trunk, false).map_err(RuntimeError::from)?, species)
+            .map_err(RuntimeError::from)?;
         sync(device);
         stages.push(("joined + head", last.elapsed().as_secs_f64(), mib()));
         drop(y);

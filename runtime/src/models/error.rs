@@ -26,6 +26,10 @@ pub enum ModelError {
     /// An error reported by libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+
+    /// A collective inside the model failed (synchronised batch norm in data-parallel training).
+    #[error("synchronised batch norm: {0}")]
+    Collective(String),
 }
 
 impl ModelError {
@@ -50,7 +54,7 @@ impl From<ModelError> for crate::error::RuntimeError {
         match e {
             ModelError::InvalidConfig { field, message } => RuntimeError::InvalidArgument { field, message },
             ModelError::Torch(t) => RuntimeError::Torch(t),
-            shape @ ModelError::Shape { .. } => RuntimeError::Other(shape.to_string()),
+            e @ (ModelError::Shape { .. } | ModelError::Collective(_)) => RuntimeError::Other(e.to_string()),
         }
     }
 }

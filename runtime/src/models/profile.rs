@@ -27,6 +27,11 @@ pub trait CellProfileModel {
     fn embedding_dim(&self) -> usize;
     /// The cacheable, cell-independent part: `(B, 4, seq_len)` fp32 one-hot → `(B, D, bins)` fp32.
     fn embed(&self, onehot: &Tensor, train: bool) -> Tensor;
+    /// [`embed`](CellProfileModel::embed) with errors (e.g. a failed collective of synchronised batch norm) instead
+    /// of panics.
+    fn try_embed(&self, onehot: &Tensor, train: bool) -> Result<Tensor, crate::models::ModelError> {
+        Ok(self.embed(onehot, train))
+    }
     /// Per-cell read-out from cell states `(m, E)`: weights `(m·T, D)` and biases `(m·T)`, row `cell·T + t`.
     fn cell_readout(&self, states: &Tensor, train: bool) -> (Tensor, Tensor);
 
@@ -42,10 +47,21 @@ pub trait CellProfileModel {
     /// The whole model: one-hot `(B, 4, seq_len)` and cell states `(B, m, E)` (each sequence its own cells) →
     /// `(B, bins, m·T)`.
     fn forward(&self, onehot: &Tensor, states: &Tensor, train: bool) -> Tensor {
-        let (bsz, m) = (states.size()[0], states.size()[1]);
         let emb = self.embed(onehot, train);
+        self.forward_embedded(&emb, states, train)
+    }
+
+    /// [`forward`](CellProfileModel::forward) with the embedding's errors instead of panics.
+    fn try_forward(&self, onehot: &Tensor, states: &Tensor, train: bool) -> Result<Tensor, crate::models::ModelError> {
+        let emb = self.try_embed(onehot, train)?;
+        Ok(self.forward_embedded(&emb, states, train))
+    }
+
+    /// The read-out part of [`forward`](CellProfileModel::forward) on an embedding `(B, D, bins)`.
+    fn forward_embedded(&self, emb: &Tensor, states: &Tensor, train: bool) -> Tensor {
+        let (bsz, m) = (states.size()[0], states.size()[1]);
         let (w, b) = self.cell_readout(&states.reshape([bsz * m, -1]), train);
         let d = w.size()[1];
-        self.decode(&emb, &w.reshape([bsz, -1, d]), &b.reshape([bsz, -1]))
+        self.decode(emb, &w.reshape([bsz, -1, d]), &b.reshape([bsz, -1]))
     }
 }

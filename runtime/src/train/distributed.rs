@@ -4,7 +4,13 @@
 //! size), and after backward the gradients are averaged over the global minibatch in flat buckets of about 25 MB.
 //! Each rank's shard loss is a mean over its items, so gradients are weighted by the shard's item count before the
 //! sum and divided by the global count after it: with any split the step equals one process's step on the global
-//! minibatch (up to floating-point summation order). Batch-norm statistics stay per shard (no synchronised batch norm).
+//! minibatch (up to floating-point summation order).
+//!
+//! Batch-norm statistics stay per shard, except in a Borzoi trunk whose training settings name the group
+//! ([`TrunkTraining`](crate::models::borzoi::TrunkTraining), scooby's `sync_batch_norm` option): its batch norms then
+//! use the statistics of the global minibatch ([`ProcessGroup::sync_batch_norm`], PyTorch's `SyncBatchNorm`), whose
+//! backward weights each rank's sums by its count so that this hook's count-weighted average stays exact with unequal
+//! shards. Every rank must then run forward and backward on every minibatch (no empty shard).
 
 use std::sync::Arc;
 

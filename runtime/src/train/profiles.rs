@@ -102,7 +102,7 @@ impl<'a> ProfileObjective<'a> {
         let idx = Tensor::from_slice(&cells).f_to_device(device)?;
         let m = items[0].cells.len() as i64;
         let states = self.states.f_index_select(0, &idx)?.f_view([items.len() as i64, m, -1])?;
-        let pred = self.model.forward(&x, &states, train);
+        let pred = self.model.try_forward(&x, &states, train)?;
         let target = stack_targets(items, device).map_err(data_err)?;
         Ok((pred, target))
     }

@@ -9,7 +9,9 @@ use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, ProgressBar, Registrar};
 use gscript_runtime::finetune::scooby::{fine_tune_profiles, ProfileParams, ScoobyFineTuneConfig};
 use gscript_runtime::genes::{read_folds, FoldSplit};
+use gscript_runtime::models::borzoi::TrunkTraining;
 use gscript_runtime::models::profile::CellProfileModel;
+use gscript_runtime::models::scooby::Scooby;
 use gscript_runtime::plot::{Figure, TrainingOptions, TrainingSeries};
 use gscript_runtime::profile::predict::gene_output_window;
 use gscript_runtime::profile::{windows_from_folds, ProfileData, ProfileDataOptions};
@@ -295,6 +297,8 @@ fn doc() -> FnDoc {
     .opt("max_shift", "int", OptDefault::Int(3), "largest sequence shift in bp (0: none)")
     .opt("reverse_complement", "bool", OptDefault::Bool(true), "reverse-complement training items with p = 1/2")
     .opt("train_mode", "bool", OptDefault::Bool(true), "batch statistics and dropout during steps, as scooby")
+    .opt("dropout", "bool", OptDefault::Bool(true), "dropout in training mode (false: batch statistics without dropout)")
+    .opt("sync_batch_norm", "bool", OptDefault::Bool(false), "data-parallel: batch statistics of every rank's windows (SyncBatchNorm; a world of 1: plain batch norm)")
     .opt("validation", "array | Genes", OptDefault::None, "validation windows (default: the fold BED's valid folds, else none)")
     .opt("test", "int | string | array", OptDefault::Int(3), "test fold(s) of a fold BED, left out")
     .opt("valid", "int | string | array", OptDefault::Int(4), "validation fold(s) of a fold BED")
@@ -318,8 +322,17 @@ fn run(
 ) -> ScriptResult<Map> {
     const P: &str = "train";
     let genome = genome_arg(P, &genome)?;
+    let sync_bn = o.bool("sync_batch_norm")?.unwrap_or(false);
+    let dropout = o.bool("dropout")?.unwrap_or(true);
+    // Data-parallel when launched in a process group (docs/scaling.md): each rank trains on its shard of every
+    // global minibatch (cells, shifts and strands drawn per item), rank 0 writes the checkpoints.
+    let mut dp =
+        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
+    let bn_group = dp.as_ref().filter(|_| sync_bn).map(|d| d.group().clone());
     let mut st = model.lock();
-    let net = &st.net;
+    // The trunk's training-mode settings for this run only (reset when `training` drops).
+    let training = st.net.training(TrunkTraining { batch_norm_group: bn_group.clone(), dropout });
+    let net: &Scooby = &training;
     let cov = &coverage.0;
     let states = states_tensor(P, &states, net.state_dim(), Some(cov.n_cells()))?;
     let (train, val) = training_windows(P, &regions, o, net, &genome.0)?;
@@ -332,6 +345,10 @@ fn run(
         ..d
     };
     let n_windows = train.len();
+    if let Some(g) = &bn_group {
+        let b = o.int_at_least("batch_size", 1)?.map_or(ScoobyFineTuneConfig::default().batch_size, |x| x as usize);
+        sync_batch_norm_batches(n_windows, b, g.world()).map_err(|m| primitive_error(P, Some("batch_size"), &m))?;
+    }
     let data = ProfileData::new(net, &genome.0, cov, train, val, dopts).map_err(|e| data_error(P, e))?;
     let c = ScoobyFineTuneConfig::default();
     let float = |k: &str, default: f64| -> ScriptResult<f64> {
@@ -373,10 +390,6 @@ fn run(
         shown: false,
     };
     let h2 = host.clone();
-    // Data-parallel when launched in a process group (docs/scaling.md): each rank trains on its shard of every
-    // global minibatch (cells, shifts and strands drawn per item), rank 0 writes the checkpoints.
-    let mut dp =
-        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
     let hooks: Vec<&mut dyn gscript_runtime::train::GradientHook> =
         dp.iter_mut().map(|d| d as &mut dyn gscript_runtime::train::GradientHook).collect();
     let outcome =
@@ -389,10 +402,28 @@ fn run(
             })?;
     let last = outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss));
     observer.bar.finish(&last.unwrap_or_default());
+    drop((data, training));
     if let Some(base) = st.name.strip_suffix(", untrained") {
         st.name = format!("{base}, fine-tuned");
     }
     Ok(history_map(&outcome.history))
+}
+
+/// Synchronised batch norm needs every rank in every minibatch (a rank without windows would skip the collectives
+/// the others wait in): at least `world` windows in each of the epoch's minibatches, the last one included.
+fn sync_batch_norm_batches(n_windows: usize, batch_size: usize, world: usize) -> Result<(), String> {
+    let last = match n_windows % batch_size {
+        0 => batch_size.min(n_windows),
+        r => r,
+    };
+    if batch_size.min(n_windows) < world || last < world {
+        return Err(format!(
+            "sync_batch_norm needs at least {world} windows (one per rank) in every minibatch: {n_windows} windows in \
+             minibatches of {batch_size} leave {} in the smallest",
+            batch_size.min(n_windows).min(last)
+        ));
+    }
+    Ok(())
 }
 
 pub fn register(reg: &mut Registrar) {
@@ -418,4 +449,20 @@ pub fn register(reg: &mut Registrar) {
             run(&host, m, c, g, r, x, &Options::empty("train", &specs))
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sync_batch_norm_batches;
+
+    #[test]
+    fn sync_batch_norm_needs_a_window_per_rank_in_every_minibatch() {
+        assert!(sync_batch_norm_batches(8, 4, 2).is_ok());
+        assert!(sync_batch_norm_batches(7, 4, 2).is_ok(), "4 and 3");
+        assert!(sync_batch_norm_batches(3, 8, 2).is_ok(), "one minibatch of 3");
+        let e = sync_batch_norm_batches(9, 4, 2).unwrap_err();
+        assert!(e.contains("leave 1"), "{e}");
+        assert!(sync_batch_norm_batches(8, 1, 2).is_err());
+        assert!(sync_batch_norm_batches(1, 4, 2).is_err());
+    }
 }

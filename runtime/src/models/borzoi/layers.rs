@@ -2,10 +2,12 @@
 //! `nn.Linear`, `nn.LayerNorm`), each computing in the model's precision. Variables are named as in the PyTorch
 //! state dict (`norm.*`, `conv_layer.*`, `conv_layer.{0,1}.*`), so that a checkpoint's keys are the variable names.
 
+use gscript_dist::ProcessGroup;
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapters::Lora;
+use crate::models::ModelError;
 
 /// Batch-norm epsilon of every `ConvBlock` (`nn.BatchNorm1d(eps = 0.001)`).
 pub const BN_EPS: f64 = 1e-3;
@@ -166,7 +168,32 @@ impl ConvBlock {
     /// `(B, C_in, L)` → `(B, C_out, L)`: batch norm (batch statistics when `train`) in fp32 accumulation, GELU and the
     /// convolution in `kind`.
     pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
-        let mut h = self.norm.forward_t(&cast(x, kind), train);
+        self.activate(self.norm.forward_t(&cast(x, kind), train), kind)
+    }
+
+    /// [`forward`](ConvBlock::forward) with the batch statistics of every rank of `group` in training mode
+    /// (synchronised batch norm, [`ProcessGroup::sync_batch_norm`]); plain batch norm without a group or outside
+    /// training. Every rank must run the same blocks in the same order.
+    pub fn forward_synced(
+        &self,
+        x: &Tensor,
+        train: bool,
+        kind: Kind,
+        group: Option<&ProcessGroup>,
+    ) -> Result<Tensor, ModelError> {
+        let Some(group) = group.filter(|g| train && g.world() > 1) else { return Ok(self.forward(x, train, kind)) };
+        let n = &self.norm;
+        let (Some(w), Some(b)) = (n.ws.as_ref(), n.bs.as_ref()) else {
+            return Err(ModelError::Collective("the batch norm has no affine weight and bias".into()));
+        };
+        let h = group
+            .sync_batch_norm(&cast(x, kind), w, b, &n.running_mean, &n.running_var, BN_MOMENTUM, BN_EPS)
+            .map_err(|e| ModelError::Collective(e.to_string()))?;
+        Ok(self.activate(h, kind))
+    }
+
+    /// GELU and the convolution after the batch norm.
+    fn activate(&self, mut h: Tensor, kind: Kind) -> Tensor {
         // in place when nothing needs the batch norm's output for a backward pass
         let h = if h.requires_grad() {
             h.gelu("tanh")

@@ -22,6 +22,7 @@ pub mod network;
 pub mod predict;
 pub mod summary;
 pub mod targets;
+pub mod training;
 
 #[cfg(test)]
 mod network_tests;
@@ -32,3 +33,4 @@ pub use config::{BorzoiConfig, Preset, BIN_SIZE, TOKEN_SIZE};
 pub use import::{load_pretrained, LoadOptions};
 pub use layers::Init;
 pub use network::{Borzoi, Species};
+pub use training::TrunkTraining;

@@ -14,6 +14,7 @@ use super::config::BorzoiConfig;
 use super::layers::{
     cast, chunked_conv, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable,
 };
+use super::training::TrunkTraining;
 use crate::adapters::{Adaptable, AdaptableLayer};
 use crate::models::{GroupKind, ModelError, ModelFamily, ParameterGroup, Precision, SequenceModel};
 
@@ -88,6 +89,7 @@ pub struct Borzoi {
     final_joined: ConvBlock,
     human_head: Option<Conv1d>,
     mouse_head: Option<Conv1d>,
+    training: TrunkTraining,
 }
 
 /// Which output head.
@@ -135,6 +137,7 @@ impl Borzoi {
             human_head: c.human_tracks.map(|t| head("human_head", t)),
             mouse_head: c.mouse_tracks.map(|t| head("mouse_head", t)),
             vs,
+            training: TrunkTraining::default(),
         };
         Ok(model)
     }
@@ -147,6 +150,16 @@ impl Borzoi {
     /// The precision of the matrix products.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Training-mode settings (synchronised batch norm, dropout); see [`TrunkTraining`].
+    pub fn training(&self) -> &TrunkTraining {
+        &self.training
+    }
+
+    /// Sets the training-mode settings for a training run (reset them afterwards).
+    pub fn set_training(&mut self, training: TrunkTraining) {
+        self.training = training;
     }
 
     /// Sets the precision of the matrix products (weights stay as stored; they are cast inside the forward).
@@ -254,6 +267,10 @@ impl Borzoi {
     ) -> Result<Tensor, ModelError> {
         self.check_input(onehot)?;
         let kind = self.precision.compute_kind();
+        let group = self.training.sync_group();
+        let block = |b: &ConvBlock, x: &Tensor| b.forward_synced(x, train, kind, group);
+        // transformer and final dropout
+        let dropout_on = self.training.dropout_on(train);
         // inference (no gradients anywhere): the long, wide levels run in chunks, without full-length temporaries
         let inference = !grad_mode_on() || (!onehot.requires_grad() && !self.conv_dna.weight.requires_grad());
         let chunked = |x: &Tensor| inference && x.size()[2] > 2 * INFERENCE_CHUNK;
@@ -264,12 +281,12 @@ impl Borzoi {
         };
         mark("conv_dna");
         const TOWER: [&str; 5] = ["res_tower.0", "res_tower.2", "res_tower.4", "res_tower.6", "res_tower.8"];
-        for (i, block) in self.res_tower.iter().enumerate() {
+        for (i, b) in self.res_tower.iter().enumerate() {
             let pool = i + 1 < self.res_tower.len();
             x = if chunked(&x) {
-                chunked_conv(&x, Some(&block.norm), &block.conv, pool, kind, INFERENCE_CHUNK)
+                chunked_conv(&x, Some(&b.norm), &b.conv, pool, kind, INFERENCE_CHUNK)
             } else {
-                let y = block.forward(&x, train, kind);
+                let y = block(b, &x)?;
                 if pool {
                     pool2(&y)
                 } else {
@@ -279,12 +296,12 @@ impl Borzoi {
             mark(TOWER[i.min(4)]);
         }
         let unet0 = x;
-        let unet1 = self.unet1.forward(&pool2(&unet0), train, kind);
+        let unet1 = block(&self.unet1, &pool2(&unet0))?;
         mark("unet1");
         // the residual stream of the transformer stays fp32
         let mut x = cast(&pool2(&unet1), Kind::Float).permute([0, 2, 1]);
-        for block in &self.transformer {
-            x = block.forward(&x, train, kind);
+        for t in &self.transformer {
+            x = t.forward(&x, dropout_on, kind);
         }
         let x = x.permute([0, 2, 1]);
         mark("transformer");
@@ -297,22 +314,22 @@ impl Borzoi {
             let (a1, b1) = (lo0 / 2, (hi0 - 1) / 2 + 1);
             let (lo1, hi1) = ((a1 - 1).max(0), (b1 + 1).min(n0 / 2));
             let (a2, b2) = (lo1 / 2, (hi1 - 1) / 2 + 1);
-            let u1 = upsample2(&self.upsampling_unet1.forward(&x.narrow(2, a2, b2 - a2), train, kind));
-            let h1 = self.horizontal_conv1.forward(&unet1.narrow(2, lo1, hi1 - lo1), train, kind);
+            let u1 = upsample2(&block(&self.upsampling_unet1, &x.narrow(2, a2, b2 - a2))?);
+            let h1 = block(&self.horizontal_conv1, &unet1.narrow(2, lo1, hi1 - lo1))?;
             let s1 = self.separable1.forward(&(u1.narrow(2, lo1 - 2 * a2, hi1 - lo1) + h1), kind);
             let s1 = s1.narrow(2, a1 - lo1, b1 - a1);
-            let u0 = upsample2(&self.upsampling_unet0.forward(&s1, train, kind));
-            let h0 = self.horizontal_conv0.forward(&unet0.narrow(2, lo0, hi0 - lo0), train, kind);
+            let u0 = upsample2(&block(&self.upsampling_unet0, &s1)?);
+            let h0 = block(&self.horizontal_conv0, &unet0.narrow(2, lo0, hi0 - lo0))?;
             let s0 = self.separable0.forward(&(u0.narrow(2, lo0 - 2 * a1, hi0 - lo0) + h0), kind);
             s0.narrow(2, c0 - lo0, bins)
         } else {
-            let h1 = self.horizontal_conv1.forward(&unet1, train, kind);
+            let h1 = block(&self.horizontal_conv1, &unet1)?;
             drop(unet1);
-            let h0 = self.horizontal_conv0.forward(&unet0, train, kind);
+            let h0 = block(&self.horizontal_conv0, &unet0)?;
             drop(unet0);
-            let x = upsample2(&self.upsampling_unet1.forward(&x, train, kind)) + h1;
+            let x = upsample2(&block(&self.upsampling_unet1, &x)?) + h1;
             let x = self.separable1.forward(&x, kind);
-            let x = upsample2(&self.upsampling_unet0.forward(&x, train, kind)) + h0;
+            let x = upsample2(&block(&self.upsampling_unet0, &x)?) + h0;
             self.separable0.forward(&x, kind).narrow(2, c0, bins)
         };
         mark("upsampling + crop");
@@ -321,16 +338,17 @@ impl Borzoi {
 
     /// The cropped trunk output `(B, dim, bins)` → the embedding `(B, embedding_dim, bins)` fp32
     /// (`final_joined_convs`).
-    pub fn joined(&self, trunk: &Tensor, train: bool) -> Tensor {
-        let x = self.final_joined.forward(trunk, train, self.precision.compute_kind());
-        cast(&dropout(&x, FINAL_DROPOUT, train).gelu("tanh"), Kind::Float)
+    pub fn joined(&self, trunk: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        let group = self.training.sync_group();
+        let x = self.final_joined.forward_synced(trunk, train, self.precision.compute_kind(), group)?;
+        Ok(cast(&dropout(&x, FINAL_DROPOUT, self.training.dropout_on(train)).gelu("tanh"), Kind::Float))
     }
 
     /// `(B, 4, L)` → `(B, embedding_dim, bins)` fp32: the penultimate embedding (`final_joined_convs`; borzoi-pytorch
     /// `forward(..., return_embeddings=True)`).
     pub fn embedding(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
         let x = self.trunk(onehot, train)?;
-        Ok(self.joined(&x, train))
+        self.joined(&x, train)
     }
 
     /// The 1×1 convolution of the head of `species`, or an error naming the missing head.

@@ -17,4 +17,4 @@ mod torch_reference_tests;
 
 pub use config::{scooby_lora, ScoobyConfig, ScoobyPreset};
 pub use import::{import_scooby, ScoobyImportOptions};
-pub use network::{Scooby, ScoobyParamGroup};
+pub use network::{Scooby, ScoobyParamGroup, ScoobyTraining};

@@ -19,7 +19,7 @@ use tch::{nn, Device, Kind, Tensor};
 use super::config::ScoobyConfig;
 use crate::adapters::{adapter_tensors, attach_lora, merge_lora, unmerge_lora};
 use crate::models::borzoi::layers::{cast, dropout, Conv1d, Init, Linear};
-use crate::models::borzoi::{Borzoi, BorzoiConfig, BIN_SIZE};
+use crate::models::borzoi::{Borzoi, BorzoiConfig, TrunkTraining, BIN_SIZE};
 use crate::models::{CellProfileModel, GroupKind, ModelError, ModelFamily, ParameterGroup, SequenceModel};
 
 /// `nn.Sequential` indices of the decoder's linear layers for `n` layers (scooby: 0, 2, 5, 8): each GELU follows its
@@ -173,6 +173,13 @@ impl Scooby {
         })
     }
 
+    /// Sets the training-mode settings of the trunk (synchronised batch norm; dropout, the decoder's included) until
+    /// the returned guard drops, which restores the defaults (per-process batch statistics, dropout on).
+    pub fn training(&mut self, settings: TrunkTraining) -> ScoobyTraining<'_> {
+        self.trunk.set_training(settings);
+        ScoobyTraining(self)
+    }
+
     /// The decoder: `(m, E)` → `(m, (D + 1)·T)` fp32, output index `t·(D + 1) + d`.
     pub fn decoder_output(&self, states: &Tensor, train: bool) -> Tensor {
         let last = self.decoder.len() - 1;
@@ -182,7 +189,7 @@ impl Scooby {
             if i < last {
                 x = x.gelu("none");
                 if i >= 1 {
-                    x = dropout(&x, self.config.decoder_dropout, train);
+                    x = dropout(&x, self.config.decoder_dropout, self.trunk.training().dropout_on(train));
                 }
             }
         }
@@ -218,6 +225,22 @@ impl Scooby {
     }
 }
 
+/// A [`Scooby`] with training-mode settings for one training run ([`Scooby::training`]); resets them on drop.
+pub struct ScoobyTraining<'a>(&'a mut Scooby);
+
+impl std::ops::Deref for ScoobyTraining<'_> {
+    type Target = Scooby;
+    fn deref(&self) -> &Scooby {
+        self.0
+    }
+}
+
+impl Drop for ScoobyTraining<'_> {
+    fn drop(&mut self) {
+        self.0.trunk.set_training(TrunkTraining::default());
+    }
+}
+
 impl CellProfileModel for Scooby {
     fn device(&self) -> Device {
         self.trunk.device()
@@ -245,6 +268,10 @@ impl CellProfileModel for Scooby {
 
     fn embedding_dim(&self) -> usize {
         self.config.trunk.embedding_dim
+    }
+
+    fn try_embed(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        Scooby::try_embed(self, onehot, train)
     }
 
     fn embed(&self, onehot: &Tensor, train: bool) -> Tensor {

@@ -1,7 +1,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::*;
-use crate::models::borzoi::{Borzoi, Init, Preset};
+use crate::models::borzoi::{Borzoi, Init, Preset, TrunkTraining};
 use crate::models::{CellProfileModel, GroupKind, ParameterGroup};
 
 fn onehot(b: i64, len: i64) -> Tensor {
@@ -198,4 +198,26 @@ fn import_reads_saved_files_and_names_bad_tensors() {
     assert!(e.contains("missing 1: `unet1.1.norm.running_var` [72]"), "{e}");
     assert!(e.contains("unexpected 1: `human_head.weight` [3, 96, 1]"), "{e}");
     assert!(e.contains("`transform_borzoi_emb.2.bias` has shape [5], the model expects [96]"), "{e}");
+}
+
+#[test]
+fn training_without_dropout_keeps_batch_statistics_until_the_guard_drops() {
+    let _rng = crate::testing::torch_rng_lock();
+    tch::manual_seed(6);
+    let mut net = tiny();
+    let x = onehot(2, 8192);
+    let states = Tensor::randn([2, 5, 8], (Kind::Float, Device::Cpu));
+    let eval = net.forward(&x, &states, false);
+    {
+        let training = net.training(TrunkTraining { batch_norm_group: None, dropout: false });
+        let a = training.forward(&x, &states, true);
+        let b = training.forward(&x, &states, true);
+        // no dropout: training-mode passes agree, and they use batch statistics (not the moving ones)
+        assert!(a.allclose(&b, 1e-6, 1e-6, false));
+        assert!(!a.allclose(&eval, 1e-4, 1e-4, false));
+    }
+    assert!(net.trunk().training().dropout, "the guard restores dropout");
+    let a = net.forward(&x, &states, true);
+    let b = net.forward(&x, &states, true);
+    assert!(!a.allclose(&b, 1e-6, 1e-6, false));
 }
