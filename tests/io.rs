@@ -126,3 +126,46 @@ fn tables_and_beds_are_written_atomically() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn cell_index_maps_the_binary_matrix_and_trains_as_the_loaded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(dir.path());
+    run(
+        &mut s,
+        "let sim = simulate_atac(#{n_cells: 60, n_peaks: 80, n_cell_types: 2, seed: 5});\n\
+         let a = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, binarize: true});\n\
+         let b = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, cell_index: true});",
+    );
+    assert!(dir.path().join("simulated_atac/atac.h5ad.cells").is_file());
+    for q in ["n_peaks()", "n_cells()", "nnz()", "cells_per_peak()", "peaks_per_cell()"] {
+        assert_eq!(eval(&mut s, &format!("a.{q} == b.{q}")).as_bool().unwrap(), true, "{q}");
+    }
+    // the same rows train the same model: equal loss histories (the mapped rows are what the trainer reads)
+    let losses = |s: &mut Session, d: &str| -> Vec<f64> {
+        eval(
+            s,
+            &format!(
+                "train_scbasset({d}, #{{genome: sim.genome, preset: \"tiny\", epochs: 2, batch_size: 16, seed: 3}}).history().train_loss"
+            ),
+        )
+        .into_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_float().unwrap())
+        .collect()
+    };
+    let (la, lb) = (losses(&mut s, "a"), losses(&mut s, "b"));
+    assert_eq!(la.len(), 2);
+    assert_eq!(la, lb);
+    // a filter that removes peaks copies the kept part: still the same counts as the in-memory route
+    run(
+        &mut s,
+        "let fa = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.2, binarize: true});\n\
+         let fb = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.2, cell_index: true});",
+    );
+    assert!(eval(&mut s, "fa.n_peaks() < a.n_peaks() && fa.cells_per_peak() == fb.cells_per_peak()").as_bool().unwrap());
+    // only for .h5ad
+    let e = err(&mut s, "load_peaks(sim.files.tenx_h5, #{cell_index: true})");
+    assert!(e.contains("cell_index") && e.contains(".h5ad"), "{e}");
+}

@@ -48,7 +48,7 @@ fn analysis_agrees_with_scikit_learn_scipy_and_leidenalg() {
     let l = lsi(m, &LsiOptions { n_components: 8, drop_first: false, ..Default::default() }).unwrap();
     let t = tfidf(m, 1e4).unwrap();
     let triplets: Vec<(usize, u32, f32)> = (0..m.n_peaks)
-        .flat_map(|p| (m.indptr[p] as usize..m.indptr[p + 1] as usize).map(move |e| (p, m.indices[e], m.values[e])))
+        .flat_map(|p| m.row_indices(p).iter().zip(m.row_values(p)).map(move |(&c, &v)| (p, c, v)))
         .collect();
     let ours = json!({
         "ari": adjusted_rand_index(&truth, &pred).unwrap(),

@@ -76,21 +76,21 @@ pub fn tfidf(m: &PeakMatrix, scale_factor: f64) -> Result<TfIdf> {
             reason: format!("{scale_factor} is not a positive number"),
         });
     }
-    if let Some(i) = m.values.iter().position(|v| !v.is_finite() || *v < 0.0) {
+    if let Some((i, v)) = m.values().and_then(|v| v.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0)) {
         return Err(AnalysisError::InvalidParameter {
             name: "peak matrix",
-            reason: format!("entry {i} is {} (counts must be finite and ≥ 0)", m.values[i]),
+            reason: format!("entry {i} is {v} (counts must be finite and ≥ 0)"),
         });
     }
     let mut totals = vec![0f64; m.n_cells];
     let mut counts = vec![0usize; m.n_cells + 1];
     let mut open_cells = vec![0usize; m.n_peaks];
     for (p, open) in open_cells.iter_mut().enumerate() {
-        for e in m.indptr[p] as usize..m.indptr[p + 1] as usize {
-            let c = m.indices[e] as usize;
-            totals[c] += m.values[e] as f64;
+        for (&c, &v) in m.row_indices(p).iter().zip(m.row_values(p)) {
+            let c = c as usize;
+            totals[c] += v as f64;
             counts[c + 1] += 1;
-            if m.values[e] > 0.0 {
+            if v > 0.0 {
                 *open += 1;
             }
         }
@@ -106,16 +106,16 @@ pub fn tfidf(m: &PeakMatrix, scale_factor: f64) -> Result<TfIdf> {
     }
     let indptr = counts.clone();
     let mut next = counts;
-    let nnz = m.indices.len();
+    let nnz = m.nnz();
     let (mut indices, mut values) = (vec![0u32; nnz], vec![0f64; nnz]);
     for (p, &open) in open_cells.iter().enumerate() {
         let idf = if open > 0 { m.n_cells as f64 / open as f64 } else { 0.0 };
-        for e in m.indptr[p] as usize..m.indptr[p + 1] as usize {
-            let c = m.indices[e] as usize;
+        for (&c, &v) in m.row_indices(p).iter().zip(m.row_values(p)) {
+            let c = c as usize;
             let slot = next[c];
             next[c] += 1;
             indices[slot] = p as u32;
-            values[slot] = (m.values[e] as f64 / totals[c] * idf * scale_factor).ln_1p();
+            values[slot] = (v as f64 / totals[c] * idf * scale_factor).ln_1p();
         }
     }
     Ok(TfIdf { n_cells: m.n_cells, n_peaks: m.n_peaks, indptr, indices, values })
@@ -201,8 +201,10 @@ pub fn lsi(m: &PeakMatrix, options: &LsiOptions) -> Result<Lsi> {
     let u: Vec<f64> = Vec::try_from(svd.u.contiguous().view([-1])).unwrap_or_default();
     let s: Vec<f64> = Vec::try_from(svd.s.contiguous()).unwrap_or_default();
     let mut log_depth = vec![0f64; m.n_cells];
-    for (e, &c) in m.indices.iter().enumerate() {
-        log_depth[c as usize] += m.values[e] as f64;
+    for p in 0..m.n_peaks {
+        for (&c, &v) in m.row_indices(p).iter().zip(m.row_values(p)) {
+            log_depth[c as usize] += v as f64;
+        }
     }
     log_depth.iter_mut().for_each(|d| *d = d.ln());
     let column = |j: usize| -> Vec<f64> { (0..m.n_cells).map(|c| u[c * computed + j]).collect() };

@@ -49,18 +49,57 @@ fn cell_row(rng: &mut ChaCha8Rng, n_peaks: usize, p: f64, out: &mut Vec<i32>) {
     }
 }
 
-/// Writes a random cells × peaks `.h5ad` in which each entry is open with probability `density` (binary values),
-/// X streamed in chunks (two passes with the same seed: count, then write). Returns the number of stored entries.
+/// Writes a random cells × peaks `.h5ad` in which each entry is open with probability `density` (binary values,
+/// float32), X streamed in chunks. Returns the number of stored entries.
 pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f64, seed: u64) -> Result<u64> {
+    let spec = RandomH5ad { n_cells, n_peaks, density, seed, depth_sigma: 0.0, u8_values: false };
+    write_random_h5ad_with(path, &spec, &mut |_| {})
+}
+
+/// What [`write_random_h5ad_with`] writes.
+#[derive(Clone, Debug)]
+pub struct RandomH5ad {
+    pub n_cells: usize,
+    pub n_peaks: usize,
+    /// Mean fraction of open entries.
+    pub density: f64,
+    pub seed: u64,
+    /// σ of each cell's log-normal depth factor (mean 1): cell `c` opens each peak with probability
+    /// `min(density · exp(σ·z_c − σ²/2), 0.5)`, as sequencing depth varies between cells in an atlas. 0: all equal.
+    pub depth_sigma: f64,
+    /// Values as uint8 (one byte per entry; anndata reads them as uint8) instead of float32.
+    pub u8_values: bool,
+}
+
+/// A cell's open probability under `spec` (draws the depth factor from `rng`).
+fn cell_density(rng: &mut ChaCha8Rng, spec: &RandomH5ad) -> f64 {
+    if spec.depth_sigma == 0.0 {
+        return spec.density;
+    }
+    let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    let s = spec.depth_sigma;
+    (spec.density * (s * z - s * s / 2.0).exp()).min(0.5)
+}
+
+/// Writes the random `.h5ad` of `spec` with X streamed in chunks (two passes with the same seed: count, then write),
+/// so memory stays at the row pointers plus one chunk however large the file. `on_cells(k)` is called as cells are
+/// written. Returns the number of stored entries.
+pub fn write_random_h5ad_with(path: &Path, spec: &RandomH5ad, on_cells: &mut dyn FnMut(usize)) -> Result<u64> {
+    let RandomH5ad { n_cells, n_peaks, density, seed, .. } = *spec;
     if !(density > 0.0 && density < 1.0) {
         return Err(RuntimeError::invalid("density", format!("must be in (0, 1), got {density}")));
+    }
+    if spec.depth_sigma.is_nan() || spec.depth_sigma < 0.0 {
+        return Err(RuntimeError::invalid("depth_sigma", format!("must be ≥ 0, got {}", spec.depth_sigma)));
     }
     let mut row = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut indptr = Vec::with_capacity(n_cells + 1);
     indptr.push(0i64);
     for _ in 0..n_cells {
-        cell_row(&mut rng, n_peaks, density, &mut row);
+        let p = cell_density(&mut rng, spec);
+        cell_row(&mut rng, n_peaks, p, &mut row);
         indptr.push(indptr.last().unwrap() + row.len() as i64);
     }
     let nnz = *indptr.last().unwrap() as usize;
@@ -77,20 +116,33 @@ pub fn write_random_h5ad(path: &Path, n_cells: usize, n_peaks: usize, density: f
         .and_then(|a| a.write(&[n_cells as i64, n_peaks as i64]))
         .map_err(&e)?;
     x.new_dataset_builder().with_data(&indptr).create("indptr").map_err(&e)?;
+    drop(indptr);
     let chunk = 1usize << 20;
     let indices = x.new_dataset::<i32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("indices").map_err(&e)?;
-    let data = x.new_dataset::<f32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("data").map_err(&e)?;
+    let data = if spec.u8_values {
+        x.new_dataset::<u8>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("data")
+    } else {
+        x.new_dataset::<f32>().chunk(chunk.min(nnz.max(1))).shape(nnz).create("data")
+    }
+    .map_err(&e)?;
     let ones = vec![1f32; 2 * chunk + n_peaks];
+    let ones_u8 = vec![1u8; 2 * chunk + n_peaks];
     let (mut buf, mut written) = (Vec::with_capacity(2 * chunk + n_peaks), 0usize);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for c in 0..n_cells {
-        cell_row(&mut rng, n_peaks, density, &mut row);
+        let p = cell_density(&mut rng, spec);
+        cell_row(&mut rng, n_peaks, p, &mut row);
         buf.extend_from_slice(&row);
         if buf.len() >= chunk || c + 1 == n_cells {
             indices.write_slice(buf.as_slice(), written..written + buf.len()).map_err(&e)?;
-            data.write_slice(&ones[..buf.len()], written..written + buf.len()).map_err(&e)?;
+            if spec.u8_values {
+                data.write_slice(&ones_u8[..buf.len()], written..written + buf.len()).map_err(&e)?;
+            } else {
+                data.write_slice(&ones[..buf.len()], written..written + buf.len()).map_err(&e)?;
+            }
             written += buf.len();
             buf.clear();
+            on_cells(c + 1);
         }
     }
     write_frame(&file, "obs", (0..n_cells).map(|i| format!("cell{i}"))).map_err(&e)?;

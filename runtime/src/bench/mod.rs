@@ -6,6 +6,7 @@
 //! - [`interpret`]: motif insertion and ISM throughput (`gscript bench interpret`).
 //! - [`analysis`]: kNN, Leiden and UMAP on a generated embedding (`gscript bench analysis`).
 //! - [`data`]: `.h5ad` load time and peak memory (`gscript bench data`).
+//! - [`atlas`]: scBasset on the atlas shape from a memory-mapped cell index (`gscript bench atlas`).
 //! - [`borzoi`]: Borzoi forward seconds and peak memory, with borzoi-pytorch beside it (`gscript bench borzoi`).
 //! - [`coverage`]: fragments import beside SnapATAC2 (`gscript bench coverage`).
 //! - [`chromvar`](mod@chromvar): chromVAR deviations beside pychromvar (`gscript bench chromvar`).
@@ -17,6 +18,7 @@
 //! read one map.
 
 pub mod analysis;
+pub mod atlas;
 pub mod borzoi;
 pub mod chromvar;
 pub mod contention;
@@ -54,6 +56,9 @@ impl From<RuntimeError> for BenchError {
 pub const USAGE: &str = "  gscript bench [--quick]                                      throughput probes (machine peak)
   gscript bench data [--cells N] [--peaks N] [--density F] [--peer PYTHON]
                                                                .h5ad load time and peak memory (beside anndata.read_h5ad)
+  gscript bench atlas [--cells N] [--peaks N] [--batches N] [--dir DIR | --input FILE] ...
+                                                               the atlas shape (1.1M × 118k) from a memory-mapped cell
+                                                               index: build, map, train; memory per phase (--help)
   gscript bench model [--cells N] [--peaks N] [--precision fp32|bf16|both] [--threads N] [--json] ...
                                                                scBasset training/inference throughput on random data
                                                                (all options: gscript bench model --help)
@@ -96,6 +101,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
         "chromvar" => Some(chromvar::USAGE),
         "scooby" => Some(scooby::USAGE),
         "data" => Some(data::USAGE),
+        "atlas" => Some(atlas::USAGE),
         "analysis" => Some(analysis::USAGE),
         "" => Some(USAGE),
         _ => None,
@@ -150,6 +156,10 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             let (n, d) = analysis::from_args(rest).map_err(|e| usage("analysis", e, ""))?;
             analysis::print(n, d, 1).map_err(|e| BenchError::Failed(e.to_string()))
         }
+        "atlas" => {
+            let config = atlas::AtlasBenchConfig::from_args(rest).map_err(|e| usage("atlas", e, ""))?;
+            atlas::print(&config)
+        }
         "data" => {
             let (size, peer) = data::from_args(rest).map_err(|e| usage("data", e, ""))?;
             data::generate_and_load(size, peer.as_deref())
@@ -160,7 +170,7 @@ pub fn command(args: &[String]) -> Result<(), BenchError> {
             Ok(data::print_load(Path::new(path))?)
         }
         other => Err(BenchError::Usage(format!(
-            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, contention, borzoi, coverage, chromvar or scooby"
+            "unknown benchmark '{other}': expected model, finetune, interpret, analysis, data, atlas, contention, borzoi, coverage, chromvar or scooby"
         ))),
     }
 }
@@ -188,7 +198,7 @@ mod help_tests {
     fn every_section_answers_help() {
         for sub in ["", "model", "interpret", "finetune", "distributed", "contention", "borzoi", "coverage", "chromvar"]
             .into_iter()
-            .chain(["scooby", "analysis", "data"])
+            .chain(["scooby", "analysis", "data", "atlas"])
         {
             for flag in ["--help", "-h"] {
                 let mut args: Vec<String> = if sub.is_empty() { vec![] } else { vec![sub.into()] };

@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::ops::Index;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -72,13 +73,15 @@ pub(crate) fn store_error(path: &Path, msg: impl std::fmt::Display) -> RuntimeEr
     RuntimeError::Other(format!("{}: {msg}", path.display()))
 }
 
+#[derive(Clone)]
 enum Backing {
     Owned { indptr: Vec<u64>, indices: Vec<u32> },
-    Mapped { map: Mmap, path: PathBuf, n_peaks: usize, nnz: usize },
+    Mapped { map: Arc<Mmap>, path: PathBuf, n_peaks: usize, nnz: usize },
 }
 
 /// Accessible cells per peak (see the module docs). Every row is checked on construction: strictly increasing and
-/// below `n_cells`.
+/// below `n_cells`. Cloning a mapped one shares the mapping.
+#[derive(Clone)]
 pub struct CellRows {
     n_cells: usize,
     backing: Backing,
@@ -94,10 +97,32 @@ impl std::fmt::Debug for CellRows {
     }
 }
 
+impl PartialEq for CellRows {
+    fn eq(&self, other: &CellRows) -> bool {
+        self.n_cells == other.n_cells && self.indptr() == other.indptr() && self.indices() == other.indices()
+    }
+}
+
 impl CellRows {
+    /// From CSR parts that the caller still has to clean (sort, merge); see [`CellRows::owned_parts_mut`].
+    pub(crate) fn owned_unchecked(n_cells: usize, indptr: Vec<u64>, indices: Vec<u32>) -> CellRows {
+        CellRows { n_cells, backing: Backing::Owned { indptr, indices } }
+    }
+
+    /// The row pointers and indices of an owned matrix, to edit in place (a mapped one is copied into memory first).
+    pub(crate) fn owned_parts_mut(&mut self) -> (&mut Vec<u64>, &mut Vec<u32>) {
+        if let Backing::Mapped { .. } = self.backing {
+            self.backing = Backing::Owned { indptr: self.indptr().to_vec(), indices: self.indices().to_vec() };
+        }
+        match &mut self.backing {
+            Backing::Owned { indptr, indices } => (indptr, indices),
+            Backing::Mapped { .. } => unreachable!("converted above"),
+        }
+    }
+
     /// From CSR parts; errors name the first peak whose row is unsorted or out of range.
     pub fn new(n_cells: usize, indptr: Vec<u64>, indices: Vec<u32>) -> Result<CellRows> {
-        check_parts(n_cells, &indptr, &indices, 0).map_err(|m| RuntimeError::invalid("positives", m))?;
+        check_parts(n_cells, &indptr, &indices).map_err(|m| RuntimeError::invalid("positives", m))?;
         Ok(CellRows { n_cells, backing: Backing::Owned { indptr, indices } })
     }
 
@@ -113,12 +138,9 @@ impl CellRows {
         CellRows::new(n_cells, indptr, indices)
     }
 
-    /// The stored entries of a peak matrix (its rows are sorted and hold no zeros by construction).
+    /// The stored entries of a peak matrix (a copy of its rows; shared when they are mapped).
     pub fn from_matrix(m: &PeakMatrix) -> CellRows {
-        CellRows {
-            n_cells: m.n_cells,
-            backing: Backing::Owned { indptr: m.indptr.clone(), indices: m.indices.clone() },
-        }
+        m.rows().clone()
     }
 
     /// Memory-maps a cell-index file and checks it whole (header, length, row pointers, every row sorted and in
@@ -152,32 +174,31 @@ impl CellRows {
         let rows = CellRows {
             n_cells: h.n_cells as usize,
             backing: Backing::Mapped {
-                map,
+                map: Arc::new(map),
                 path: path.to_path_buf(),
                 n_peaks: h.n_peaks as usize,
                 nnz: h.nnz as usize,
             },
         };
-        rows.check_mapped().map_err(|m| store_error(path, format!("{m} (corrupt; delete it to rebuild)")))?;
+        rows.check_mapped(1 << 24).map_err(|m| store_error(path, format!("{m} (corrupt; delete it to rebuild)")))?;
         Ok(rows)
     }
 
-    /// Checks a mapped file in blocks of rows, releasing each block's pages after reading it.
-    fn check_mapped(&self) -> std::result::Result<(), String> {
+    /// Checks a mapped file in blocks of rows of about `block` entries, releasing each block's pages after reading it.
+    pub(crate) fn check_mapped(&self, block: usize) -> std::result::Result<(), String> {
         let (indptr, indices) = (self.indptr(), self.indices());
         if indptr[0] != 0 || indptr.windows(2).any(|w| w[1] < w[0]) || *indptr.last().unwrap() as usize != indices.len()
         {
             return Err("its row pointers are not non-decreasing from 0 to the number of entries".into());
         }
-        const BLOCK: usize = 1 << 24;
         let mut p = 0;
         while p < self.n_peaks() {
             let start = indptr[p] as usize;
             let mut q = p + 1;
-            while q < self.n_peaks() && (indptr[q + 1] as usize - start) < BLOCK {
+            while q < self.n_peaks() && (indptr[q + 1] as usize - start) < block {
                 q += 1;
             }
-            check_parts(self.n_cells, &indptr[p..=q], indices, p)?;
+            check_rows(self.n_cells, &indptr[p..=q], indices, p)?;
             self.release(start, indptr[q] as usize);
             p = q;
         }
@@ -226,7 +247,8 @@ impl CellRows {
         }
     }
 
-    fn indptr(&self) -> &[u64] {
+    /// Row pointers: `n_peaks + 1` offsets into [`CellRows::indices`].
+    pub fn indptr(&self) -> &[u64] {
         match &self.backing {
             Backing::Owned { indptr, .. } => indptr,
             Backing::Mapped { map, n_peaks, .. } => {
@@ -238,7 +260,8 @@ impl CellRows {
         }
     }
 
-    fn indices(&self) -> &[u32] {
+    /// Every stored cell index, row after row.
+    pub fn indices(&self) -> &[u32] {
         match &self.backing {
             Backing::Owned { indices, .. } => indices,
             Backing::Mapped { map, n_peaks, nnz, .. } => {
@@ -269,14 +292,9 @@ impl Index<usize> for CellRows {
     }
 }
 
-/// Checks rows `first..first + indptr.len() - 1` (pointers into the whole `indices`): strictly increasing, `< n_cells`.
-fn check_parts(n_cells: usize, indptr: &[u64], indices: &[u32], first: usize) -> std::result::Result<(), String> {
-    if indptr.is_empty() || (first == 0 && indptr[0] != 0) {
-        return Err("row pointers must start at 0".into());
-    }
-    if first == 0 && *indptr.last().unwrap() as usize != indices.len() {
-        return Err(format!("row pointers end at {} but there are {} entries", indptr.last().unwrap(), indices.len()));
-    }
+/// Checks the rows of `indptr` (a window of the row pointers starting at peak `first`, pointing into the whole
+/// `indices`): pointers in order and in range, cells strictly increasing and `< n_cells`.
+fn check_rows(n_cells: usize, indptr: &[u64], indices: &[u32], first: usize) -> std::result::Result<(), String> {
     for (k, w) in indptr.windows(2).enumerate() {
         if w[1] < w[0] || w[1] as usize > indices.len() {
             return Err(format!("row pointers of peak {} are out of order", first + k));
@@ -290,4 +308,15 @@ fn check_parts(n_cells: usize, indptr: &[u64], indices: &[u32], first: usize) ->
         }
     }
     Ok(())
+}
+
+/// Checks whole CSR parts: pointers from 0 to the number of entries, then every row.
+fn check_parts(n_cells: usize, indptr: &[u64], indices: &[u32]) -> std::result::Result<(), String> {
+    if indptr.first() != Some(&0) {
+        return Err("row pointers must start at 0".into());
+    }
+    if *indptr.last().unwrap() as usize != indices.len() {
+        return Err(format!("row pointers end at {} but there are {} entries", indptr.last().unwrap(), indices.len()));
+    }
+    check_rows(n_cells, indptr, indices, 0)
 }

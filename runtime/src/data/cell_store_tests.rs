@@ -26,6 +26,8 @@ fn store_of_a_cells_by_peaks_h5ad_equals_the_loaded_matrix() {
     assert_eq!(rows.nnz(), m.nnz());
     let want: Vec<Vec<u32>> = (0..m.n_peaks).map(|p| m.row_indices(p).to_vec()).collect();
     assert_eq!(rows_of(&rows), want);
+    // checked in blocks of a few rows too (a whole store is usually one block in these tests)
+    rows.check_mapped(50).unwrap();
     // the store's bytes: header + indptr + indices, nothing else
     let len = std::fs::metadata(store_path(&input)).unwrap().len();
     assert_eq!(len as usize, 64 + 8 * (m.n_peaks + 1) + 4 * m.nnz());
@@ -67,6 +69,7 @@ fn a_changed_or_damaged_store_is_rebuilt_and_a_bad_file_is_refused() {
     std::fs::write(&store, &bad).unwrap();
     let err = CellRows::open(&store).unwrap_err().to_string();
     assert!(err.contains("cell index 200") && err.contains("corrupt"), "{err}");
+
     std::fs::write(&store, b"not a store at all, but long enough to hold a header of sixty-four bytes ...").unwrap();
     let err = CellRows::open(&store).unwrap_err().to_string();
     assert!(err.contains("not a gscript cell-index file"), "{err}");

@@ -251,7 +251,7 @@ fn keep_category_order(path: &Path, cells: &CellMeta) -> anyhow_like::Result<()>
 /// Peaks × cells CSR → cells × peaks CSR (a transpose by counting sort).
 fn cell_major_csr(m: &PeakMatrix) -> anyhow_like::Result<CsrMatrix<f32>> {
     let mut offsets = vec![0usize; m.n_cells + 1];
-    for &c in &m.indices {
+    for &c in m.indices() {
         offsets[c as usize + 1] += 1;
     }
     for c in 0..m.n_cells {

@@ -8,7 +8,7 @@ use crate::data::bed::read_bed;
 use crate::data::cells::CellMeta;
 use crate::data::dataset::{ChromosomeFilter, FilterReport, PeakDataset};
 use crate::data::h5ad_read::read_h5ad;
-use crate::data::matrix::FilterSpec;
+use crate::data::matrix::{FilterSpec, PeakMatrix};
 use crate::data::mtx::read_mtx_dataset;
 use crate::data::tenx_h5::read_10x_h5;
 use crate::error::{Result, RuntimeError};
@@ -44,6 +44,9 @@ pub struct LoadOptions {
     pub filter: FilterSpec,
     pub chromosomes: ChromosomeFilter,
     pub binarize: bool,
+    /// `.h5ad` only: keep the matrix binary as a memory-mapped cell index built once beside the file
+    /// ([`crate::data::cell_store`]), for atlases larger than memory.
+    pub cell_index: bool,
 }
 
 impl Default for LoadOptions {
@@ -56,6 +59,7 @@ impl Default for LoadOptions {
             filter: FilterSpec { min_cell_fraction: None, min_cells: None, min_peaks_per_cell: 0 },
             chromosomes: ChromosomeFilter::All,
             binarize: false,
+            cell_index: false,
         }
     }
 }
@@ -98,6 +102,16 @@ pub fn read_any(
         Some(f) => f,
         None => detect(path)?,
     };
+    if opts.cell_index {
+        if format != Format::H5ad {
+            return Err(RuntimeError::invalid(
+                "cell_index",
+                format!("a cell index is built from an .h5ad with a sparse X; {} is not one", path.display()),
+            ));
+        }
+        let (rows, peaks, cells, _) = crate::data::cell_store::open_or_build(path, progress, cancel)?;
+        return PeakDataset::new(peaks, cells, PeakMatrix::binary(rows), source);
+    }
     match format {
         Format::TenxH5 => {
             let (matrix, peaks, barcodes) = read_10x_h5(path, opts.peaks.as_deref(), progress, cancel)?;

@@ -1,18 +1,31 @@
 //! `PeakMatrix`: a sparse peaks × cells matrix in CSR form (one row per peak), the layout training reads: the
-//! targets of a minibatch of peaks are its rows' cell indices. Memory is O(nnz); nothing here densifies it.
+//! targets of a minibatch of peaks are its rows' cell indices. Memory is O(nnz); nothing here densifies it. The rows
+//! are a [`CellRows`] (owned, or memory-mapped from a cell-index file for atlases); the values are stored as f32, or
+//! implicit ones once binarised (4 bytes per entry in all).
 
+use std::sync::OnceLock;
+
+use crate::data::cell_rows::CellRows;
 use crate::error::{Result, RuntimeError};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct PeakMatrix {
     pub n_peaks: usize,
     pub n_cells: usize,
-    /// Row pointers, `n_peaks + 1` entries.
-    pub indptr: Vec<u64>,
-    /// Cell index of each stored entry, sorted within a row.
-    pub indices: Vec<u32>,
-    /// Value of each stored entry (counts, or 1.0 once binarised).
-    pub values: Vec<f32>,
+    /// The stored cells of every peak, sorted.
+    rows: CellRows,
+    /// Value of each stored entry; `None`: binary (every stored entry is 1).
+    values: Option<Vec<f32>>,
+    /// `n_cells` ones: the values of a binary matrix's rows, made on first use.
+    ones: OnceLock<Vec<f32>>,
+}
+
+impl PartialEq for PeakMatrix {
+    fn eq(&self, other: &PeakMatrix) -> bool {
+        self.n_peaks == other.n_peaks
+            && self.rows == other.rows
+            && (0..self.n_peaks).all(|p| self.row_values(p) == other.row_values(p))
+    }
 }
 
 impl PeakMatrix {
@@ -42,35 +55,67 @@ impl PeakMatrix {
             values[*slot as usize] = vals[k];
             *slot += 1;
         }
-        let mut m = PeakMatrix { n_peaks, n_cells, indptr: counts, indices, values };
+        Ok(PeakMatrix::from_parts(n_peaks, n_cells, counts, indices, values))
+    }
+
+    /// From CSR parts whose rows may be unsorted, hold duplicates (summed) or zeros (dropped).
+    pub(crate) fn from_parts(
+        n_peaks: usize,
+        n_cells: usize,
+        indptr: Vec<u64>,
+        indices: Vec<u32>,
+        values: Vec<f32>,
+    ) -> PeakMatrix {
+        let mut m = PeakMatrix {
+            n_peaks,
+            n_cells,
+            rows: CellRows::owned_unchecked(n_cells, indptr, indices),
+            values: Some(values),
+            ones: OnceLock::new(),
+        };
         m.sort_and_merge_rows();
-        Ok(m)
+        m
+    }
+
+    /// A binary matrix over checked rows (e.g. a memory-mapped cell index).
+    pub fn binary(rows: CellRows) -> PeakMatrix {
+        PeakMatrix { n_peaks: rows.n_peaks(), n_cells: rows.n_cells(), rows, values: None, ones: OnceLock::new() }
     }
 
     /// Sorts each row by cell, sums duplicates, drops zeros (a single check pass when rows are already clean).
-    pub(crate) fn sort_and_merge_rows(&mut self) {
-        let clean = (0..self.n_peaks).all(|r| {
-            let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
-            self.indices[a..b].windows(2).all(|w| w[0] < w[1])
-        }) && self.values.iter().all(|&v| v != 0.0);
+    fn sort_and_merge_rows(&mut self) {
+        let n_peaks = self.n_peaks;
+        let (indptr, indices) = self.rows.owned_parts_mut();
+        let clean = (0..n_peaks).all(|r| {
+            let (a, b) = (indptr[r] as usize, indptr[r + 1] as usize);
+            indices[a..b].windows(2).all(|w| w[0] < w[1])
+        }) && self.values.as_ref().is_none_or(|v| v.iter().all(|&v| v != 0.0));
         if clean {
             return;
         }
-        let mut out_ptr = Vec::with_capacity(self.n_peaks + 1);
+        let mut ones = Vec::new();
+        let values = match self.values.as_mut() {
+            Some(v) => v,
+            None => {
+                ones.resize(indices.len(), 1.0);
+                &mut ones
+            }
+        };
+        let mut out_ptr = Vec::with_capacity(n_peaks + 1);
         out_ptr.push(0u64);
         let (mut w, mut pairs) = (0usize, Vec::new());
-        for r in 0..self.n_peaks {
-            let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
+        for r in 0..n_peaks {
+            let (a, b) = (indptr[r] as usize, indptr[r + 1] as usize);
             pairs.clear();
-            pairs.extend((a..b).map(|k| (self.indices[k], self.values[k])));
+            pairs.extend((a..b).map(|k| (indices[k], values[k])));
             pairs.sort_unstable_by_key(|p| p.0);
             let mut last: Option<u32> = None;
             for &(c, v) in &pairs {
                 if last == Some(c) {
-                    self.values[w - 1] += v;
+                    values[w - 1] += v;
                 } else {
-                    self.indices[w] = c;
-                    self.values[w] = v;
+                    indices[w] = c;
+                    values[w] = v;
                     w += 1;
                     last = Some(c);
                 }
@@ -79,45 +124,70 @@ impl PeakMatrix {
             let start = *out_ptr.last().unwrap() as usize;
             let mut keep = start;
             for k in start..w {
-                if self.values[k] != 0.0 {
-                    self.indices[keep] = self.indices[k];
-                    self.values[keep] = self.values[k];
+                if values[k] != 0.0 {
+                    indices[keep] = indices[k];
+                    values[keep] = values[k];
                     keep += 1;
                 }
             }
             w = keep;
             out_ptr.push(w as u64);
         }
-        self.indices.truncate(w);
-        self.values.truncate(w);
-        self.indptr = out_ptr;
+        indices.truncate(w);
+        values.truncate(w);
+        *indptr = out_ptr;
     }
 
     pub fn nnz(&self) -> usize {
-        self.indices.len()
+        self.rows.nnz()
+    }
+    /// The rows (stored cells of each peak).
+    pub fn rows(&self) -> &CellRows {
+        &self.rows
+    }
+    /// Row pointers: `n_peaks + 1` offsets into [`PeakMatrix::indices`].
+    pub fn indptr(&self) -> &[u64] {
+        self.rows.indptr()
+    }
+    /// Every stored cell index, row after row.
+    pub fn indices(&self) -> &[u32] {
+        self.rows.indices()
+    }
+    /// Every stored value, row after row; `None` for a binary matrix (all ones).
+    pub fn values(&self) -> Option<&[f32]> {
+        self.values.as_deref()
+    }
+    /// Whether the values are implicit ones.
+    pub fn is_binary(&self) -> bool {
+        self.values.is_none()
     }
     /// Cells with a stored entry in peak `p`.
     pub fn row_indices(&self, p: usize) -> &[u32] {
-        &self.indices[self.indptr[p] as usize..self.indptr[p + 1] as usize]
+        self.rows.row(p)
     }
     pub fn row_values(&self, p: usize) -> &[f32] {
-        &self.values[self.indptr[p] as usize..self.indptr[p + 1] as usize]
+        let ptr = self.rows.indptr();
+        let (a, b) = (ptr[p] as usize, ptr[p + 1] as usize);
+        match &self.values {
+            Some(v) => &v[a..b],
+            None => &self.ones.get_or_init(|| vec![1.0; self.n_cells])[..b - a],
+        }
     }
     /// Number of cells in which each peak is open.
     pub fn cells_per_peak(&self) -> Vec<u32> {
-        (0..self.n_peaks).map(|p| (self.indptr[p + 1] - self.indptr[p]) as u32).collect()
+        self.rows.row_lengths().map(|n| n as u32).collect()
     }
     /// Number of open peaks in each cell.
     pub fn peaks_per_cell(&self) -> Vec<u32> {
         let mut n = vec![0u32; self.n_cells];
-        for &c in &self.indices {
+        for &c in self.indices() {
             n[c as usize] += 1;
         }
         n
     }
-    /// Sets every stored value to 1.
+    /// Sets every stored value to 1 (and stops storing them: 4 bytes per entry).
     pub fn binarize(&mut self) {
-        self.values.iter_mut().for_each(|v| *v = 1.0);
+        self.values = None;
     }
 
     /// Keeps the peaks in `peaks` (in order) and the cells in `cells` (in order, renumbered).
@@ -129,6 +199,7 @@ impl PeakMatrix {
         let mut indptr = Vec::with_capacity(peaks.len() + 1);
         indptr.push(0u64);
         let (mut indices, mut values) = (Vec::new(), Vec::new());
+        let keep_values = self.values.is_some();
         for &p in peaks {
             let mut row: Vec<(u32, f32)> = self
                 .row_indices(p)
@@ -139,10 +210,23 @@ impl PeakMatrix {
                 .collect();
             row.sort_unstable_by_key(|x| x.0);
             indices.extend(row.iter().map(|x| x.0));
-            values.extend(row.iter().map(|x| x.1));
+            if keep_values {
+                values.extend(row.iter().map(|x| x.1));
+            }
             indptr.push(indices.len() as u64);
         }
-        PeakMatrix { n_peaks: peaks.len(), n_cells: cells.len(), indptr, indices, values }
+        PeakMatrix {
+            n_peaks: peaks.len(),
+            n_cells: cells.len(),
+            rows: CellRows::owned_unchecked(cells.len(), indptr, indices),
+            values: keep_values.then_some(values),
+            ones: OnceLock::new(),
+        }
+    }
+
+    /// Number of kept cells in which each peak is open (`keep[c]`), without building the subset.
+    fn cells_per_peak_among(&self, keep: &[bool]) -> Vec<u32> {
+        (0..self.n_peaks).map(|p| self.row_indices(p).iter().filter(|&&c| keep[c as usize]).count() as u32).collect()
     }
 }
 
@@ -171,7 +255,9 @@ impl FilterSpec {
         let counts = if cells.len() == m.n_cells {
             m.cells_per_peak()
         } else {
-            m.select(&(0..m.n_peaks).collect::<Vec<_>>(), &cells).cells_per_peak()
+            let mut keep = vec![false; m.n_cells];
+            cells.iter().for_each(|&c| keep[c] = true);
+            m.cells_per_peak_among(&keep)
         };
         let peaks = (0..m.n_peaks)
             .filter(|&p| peak_ok(p))
@@ -205,7 +291,7 @@ mod tests {
     #[test]
     fn builds_sorted_merged_csr_without_zeros() {
         let m = small();
-        assert_eq!(m.indptr, vec![0, 2, 3, 4]);
+        assert_eq!(m.indptr(), &[0, 2, 3, 4]);
         assert_eq!(m.row_indices(0), &[0, 1]);
         assert_eq!(m.row_values(0), &[1., 3.]); // duplicate (0,1) summed
         assert_eq!(m.row_indices(1), &[2]);

@@ -119,9 +119,7 @@ impl SparseH5<'_> {
                 values.extend_from_slice(&v);
                 progress.update(indices.len() as u64, "");
             }
-            let mut m = PeakMatrix { n_peaks: self.n_major, n_cells: self.n_minor, indptr, indices, values };
-            m.sort_and_merge_rows();
-            m
+            PeakMatrix::from_parts(self.n_major, self.n_minor, indptr, indices, values)
         } else {
             self.transpose(&indptr, minor_keep, progress, cancel)?
         };
@@ -216,9 +214,7 @@ impl SparseH5<'_> {
             });
             progress.update((nnz + b) as u64, "");
         }
-        let mut m = PeakMatrix { n_peaks, n_cells: self.n_major, indptr: counts, indices, values };
-        m.sort_and_merge_rows();
-        Ok(m)
+        Ok(PeakMatrix::from_parts(n_peaks, self.n_major, counts, indices, values))
     }
 }
 
@@ -268,8 +264,8 @@ mod tests {
         let want = PeakMatrix::from_triplets(2000, 3000, &peaks, &cells, &val).unwrap();
         let got = read_any(&path, &LoadOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap().matrix;
         assert_eq!((got.n_peaks, got.n_cells), (2000, 3000));
-        assert_eq!(got.indptr, want.indptr);
-        assert_eq!(got.indices, want.indices);
-        assert_eq!(got.values, want.values);
+        assert_eq!(got.indptr(), want.indptr());
+        assert_eq!(got.indices(), want.indices());
+        assert_eq!(got.values(), want.values());
     }
 }
