@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -86,9 +86,9 @@ fn lora_finetune_with_two_ranks_equals_one() {
     );
 }
 
-/// The training-loss history printed by a scooby training script (`LOSS [..]`); `mode` holds the training-mode
-/// options (`train_mode: ...`).
-fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool, mode: &str) -> Vec<f64> {
+/// A scooby training script on 4 windows of a simulated multiome that prints its loss history (`LOSS [..]`); `mode`
+/// holds the training-mode options (`train_mode: ...`).
+fn scooby_script(dir: &Path, name: &str, seed: u64, batch_size: usize, mode: &str) -> PathBuf {
     let sim = dir.join(format!("{name}-sim"));
     let script = dir.join(format!("{name}.gscript"));
     std::fs::write(
@@ -102,12 +102,18 @@ fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool, mode: &str) ->
              types.map(|x| if x == t {{ 1.0 }} else {{ 0.0 }}) }}));\n\
              let m = scooby_model(#{{state_dim: 3, seed: 1}});\n\
              let h = m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \
-             \"chr1:32768-36864\"], states, #{{epochs: 2, batch_size: 4, cells_per_sequence: 8, warmup_steps: 2, \
-             {mode}, seed: {seed}}});\nprint(`LOSS ${{h.train_loss}}`);\n",
+             \"chr1:32768-36864\"], states, #{{epochs: 2, batch_size: {batch_size}, cells_per_sequence: 8, \
+             warmup_steps: 2, {mode}, seed: {seed}}});\nprint(`LOSS ${{h.train_loss}}`);\n",
             sim.display()
         ),
     )
     .unwrap();
+    script
+}
+
+/// The training-loss history of [`scooby_script`] (minibatches of 4 windows) run in one process or launched as two.
+fn scooby_losses(dir: &Path, name: &str, seed: u64, launch: bool, mode: &str) -> Vec<f64> {
+    let script = scooby_script(dir, name, seed, 4, mode);
     let script = script.to_str().unwrap();
     let args: Vec<&str> = if launch { vec!["launch", "--nproc", "2", script] } else { vec!["run", script] };
     let out = gscript(&args, Duration::from_secs(120));
@@ -155,6 +161,21 @@ fn scooby_training_with_batch_statistics_needs_sync_batch_norm() {
         d_local > 1e-5 && d_local > 10.0 * d_sync,
         "per-rank batch statistics should change the losses: {per_rank:?} vs {one:?}"
     );
+}
+
+#[test]
+fn sync_batch_norm_refuses_a_minibatch_without_a_window_per_rank() {
+    // 4 windows in minibatches of 3: the last one has 1 window, so one rank would sit out its collectives.
+    let dir = tempfile::tempdir().unwrap();
+    let script = scooby_script(dir.path(), "short", 5, 3, "train_mode: true, sync_batch_norm: true");
+    let out = common::process::gscript_output(
+        &["launch", "--nproc", "2", script.to_str().unwrap()],
+        None,
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("batch_size") && stderr.contains("leave 1"), "{stderr}");
 }
 
 #[test]
