@@ -181,3 +181,35 @@ fn a_write_made_on_rank_zero_only_fails_with_a_hint() {
     );
     assert!(!dir.path().join("out").join("m.tsv").exists());
 }
+
+#[test]
+fn rank_zero_results_reach_every_rank() {
+    // simulate_multiome runs on rank 0 only and write_bigwig's statistics come from rank 0's write: rank 1 gets them
+    // through the broadcast and uses them (a missing key, a float for an int or a wrong path throws on rank 1).
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+let sim = simulate_multiome(out_path("mo"), #{cells: 30, chromosomes: 2, chrom_length: 300000, genes: 12});
+if sim.summary.cells != 30 || type_of(sim.summary.seconds) != "f64" || sim.truth.types.len() == 0 {
+    throw `rank ${rank()}: ${sim.summary}`
+}
+let cov = load_fragments(sim.fragments, #{genome: sim.genome});
+let pb = cov.pseudobulk("chr1:0-65536", #{bin: 128});
+let r = write_bigwig(pb, out_path("atac.bw"), #{row: "all:atac", genome: cov});
+if type_of(r.items) != "i64" || r.items <= 0 || r.path != out_path("atac.bw") || r.zoom_levels.len() == 0 {
+    throw `rank ${rank()}: ${r}`
+}
+let folds = make_folds(sim.genome, out_path("sequences.bed"), #{length: 8192});
+let meme = jaspar_motifs().select(["CTCF"]).write_meme(out_path(`ctcf_${rank()}.meme`));
+if read_motifs(out_path("ctcf_0.meme")).names().len() != 1 { throw `rank ${rank()}: no motif` }
+print(`items ${r.items}, folds ${folds.len()}`);
+"#;
+    let (out, _) = launch(dir.path(), script, &[]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("items "), "{stdout}");
+    let names = listing(&dir.path().join("out"));
+    assert!(names.contains(&"ctcf_0.meme".to_string()) && !names.contains(&"ctcf_1.meme".to_string()), "{names:?}");
+    for f in ["atac.bw", "sequences.bed", "mo"] {
+        assert!(names.contains(&f.to_string()), "{f} missing from {names:?}");
+    }
+}

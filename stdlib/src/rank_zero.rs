@@ -141,3 +141,32 @@ pub fn write_map_from_rank_zero(
         primitive_error(primitive, Some(argument), &format!("rank 0 wrote {path}, but returned a {kind}, not a map"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_map_survives_the_trip_to_the_other_ranks() {
+        // What the other ranks decode is what rank 0 returned: ints stay ints, floats keep their bits.
+        let mut inner = Map::new();
+        inner.insert("seconds".into(), Dynamic::from(0.1_f64 + 0.2));
+        inner.insert("types".into(), Dynamic::from_array(vec!["B".into(), "T".into()]));
+        let mut m = Map::new();
+        m.insert("items".into(), Dynamic::from(42_i64));
+        m.insert("zoom_levels".into(), Dynamic::from_array(vec![Dynamic::from(4_i64), Dynamic::from(16_i64)]));
+        m.insert("path".into(), "out/a.bw".into());
+        m.insert("summary".into(), inner.into());
+        let json = serde_json::to_string(&Dynamic::from_map(m.clone())).unwrap();
+        let back = serde_json::from_str::<Dynamic>(&json).unwrap().try_cast::<Map>().unwrap();
+        assert_eq!(back["items"].as_int(), Ok(42));
+        assert_eq!(back["path"].clone().into_string().unwrap(), "out/a.bw");
+        let levels: Vec<i64> =
+            back["zoom_levels"].clone().into_array().unwrap().iter().map(|x| x.as_int().unwrap()).collect();
+        assert_eq!(levels, [4, 16]);
+        let summary = back["summary"].clone().try_cast::<Map>().unwrap();
+        assert_eq!(summary["seconds"].as_float().unwrap().to_bits(), (0.1_f64 + 0.2).to_bits());
+        assert_eq!(summary["types"].clone().into_array().unwrap().len(), 2);
+        assert_eq!(back.len(), m.len());
+    }
+}

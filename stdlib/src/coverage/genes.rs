@@ -19,6 +19,7 @@ use crate::bridge::{
     cancel_token, in_argument, in_primitive, register1, register2, register_method1, register_method2, ScriptResult,
     SessionProgress,
 };
+use crate::rank_zero::write_from_rank_zero;
 use crate::values::matrix::html_escape;
 use crate::values::{Column, Table};
 
@@ -359,13 +360,16 @@ pub fn register(reg: &mut Registrar) {
     .opt("length", "int", OptDefault::Int(196_608), "window length in bp")
     .opt("folds", "int", OptDefault::Int(8), "number of folds")
     .example("let sim = simulate_multiome(out_path(\"mo\"), #{cells: 40});\nlet folds = make_folds(sim.genome, out_path(\"sequences.bed\"), #{length: 8192});\nshow(folds.head(3));");
-    register2(reg, doc, |genome: Dynamic, path: String, o: &Options| -> ScriptResult<Table> {
+    let host = reg.host.clone();
+    register2(reg, doc, move |genome: Dynamic, path: String, o: &Options| -> ScriptResult<Table> {
         const P: &str = "make_folds";
         let sizes = chrom_sizes(P, "genome", &genome)?;
         let length = o.int_at_least("length", 1)?.unwrap_or(196_608) as u64;
         let n = o.int_at_least("folds", 1)?.unwrap_or(8) as usize;
         let regions = make_folds(&sizes, length, n).map_err(in_primitive(P))?;
-        write_folds(Path::new(&path), &regions).map_err(in_argument(P, "path"))?;
+        write_from_rank_zero(&host, P, "path", &path, || {
+            write_folds(Path::new(&path), &regions).map_err(in_argument(P, "path"))
+        })?;
         Ok(folds_table(
             &regions,
             &FoldSplit::default(),
