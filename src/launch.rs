@@ -244,3 +244,28 @@ pub fn launch(args: &[String]) -> Result<ExitCode, String> {
     let code = status.code().filter(|c| (1..=255).contains(c)).unwrap_or(1);
     Ok(ExitCode::from(code as u8))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_is_the_error_line_with_its_location() {
+        let tail: Vec<String> =
+            ["progress 3/3", "error: boom", "  --> s.gscript:2:13", "  |", "2 | throw \"boom\"", "  |   ^"]
+                .map(String::from)
+                .into();
+        assert_eq!(reason(&tail), "error: boom (at s.gscript:2:13)");
+        assert_eq!(reason(&["a".into(), "last words".into(), " ".into()]), "last words");
+    }
+
+    #[test]
+    fn errors_caused_by_another_rank_name_it() {
+        assert!(blames_another_rank("error: denoise: rank 0: all_gather failed: lost rank 1: closed", 0, 2));
+        assert!(blames_another_rank("error: write_csv: rank 0 could not write x.tsv: denied", 1, 2));
+        assert!(!blames_another_rank("error: rank 1 says boom", 1, 2));
+        // "rank 10" is not rank 1, and ranks outside the group are not blamed
+        assert!(!blames_another_rank("error: rank 10 of my list", 1, 4));
+        assert!(!blames_another_rank("error: no rank here", 0, 2));
+    }
+}
