@@ -244,7 +244,15 @@ struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
     if (ctx->needs_input_grad(0)) {
       // Every rank takes part (the graph, hence needs_input_grad, is the same on every rank).
       at::Tensor sums = at::cat({sum_dy, sum_dy_xhat}).to(at::kDouble) * local;
-      all_reduce_sum(backend, timeout_ms, sums);
+      // The engine rethrows this from backward() (tch: an Err of f_backward); say what failed and where.
+      const std::string where = "rank " + std::to_string(backend->getRank()) + ": sync_batch_norm backward: all_reduce failed: ";
+      try {
+        all_reduce_sum(backend, timeout_ms, sums);
+      } catch (const c10::Error& e) {
+        throw std::runtime_error(where + e.what_without_backtrace());
+      } catch (const std::exception& e) {
+        throw std::runtime_error(where + e.what());
+      }
       if (local > 0) {
         sums = (sums / (local * total)).to(x.scalar_type());
         const at::Tensor mean_dy = sums.narrow(0, 0, channels), mean_dy_xhat = sums.narrow(0, channels, channels);

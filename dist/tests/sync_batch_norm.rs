@@ -95,6 +95,13 @@ fn sync_batch_norm_two_ranks_equals_whole_batch() {
             check(name, &g, &want);
         }
 
+        // bf16 input (a bf16 trunk): statistics in fp32 and fp64, a bf16 output within bf16 rounding of the fp32 one.
+        let xb = bt.x.narrow(0, rank * 4, 4).to_kind(Kind::BFloat16);
+        let yb = pg.sync_batch_norm(&xb, &bt.w, &bt.b, &bt.rm.copy(), &bt.rv.copy(), MOMENTUM, EPS).unwrap();
+        assert_eq!(yb.kind(), Kind::BFloat16);
+        let d = rel_diff(&yb.to_kind(Kind::Float), &y.narrow(0, rank * 4, 4));
+        assert!(d < 3e-2, "bf16 output differs by {d}");
+
         // Unequal shards (2 and 6 rows), each rank's loss a mean over its rows as in data-parallel training:
         // gradients weighted by the rank's share of the rows (what DataParallel does) give the whole batch's.
         let bt = batch(8);
@@ -158,5 +165,5 @@ fn sync_batch_norm_backward_error_is_an_error() {
     assert_eq!(code1, Some(3), "rank 1:\n{out1}");
     let (code0, out0) = wait(c0, Duration::from_secs(30));
     assert_eq!(code0, Some(7), "rank 0:\n{out0}");
-    assert!(out0.contains("ERROR:"), "{out0}");
+    assert!(out0.contains("ERROR:") && out0.contains("rank 0: sync_batch_norm backward: all_reduce failed"), "{out0}");
 }
