@@ -280,7 +280,10 @@ fn doc() -> FnDoc {
          steps, so its rate barely decays); gradient norm clipped at `clip_norm`. Progress shows the loss and the mean \
          Pearson r of log(1 + x) profiles per cell and track. With `checkpoint` a resumable checkpoint is written after \
          every epoch; `resume` continues one (same model, data and options; keep `decay_steps` fixed for an exact \
-         continuation with more epochs). Returns the history: epoch, train_loss, train_pearson, val_loss, val_pearson, \
+         continuation with more epochs). Launched data-parallel (gscript launch, torchrun), each rank trains on its share \
+         of every minibatch; `sync_batch_norm: true` makes the trunk's batch norms use the whole minibatch's statistics \
+         (every minibatch then needs a window per rank), and with `dropout: false` as well N ranks train as one process \
+         (docs/scaling.md). Returns the history: epoch, train_loss, train_pearson, val_loss, val_pearson, \
          seconds (plot_training draws it).",
     )
     .opt("epochs", "int", OptDefault::Int(40), "epochs")
