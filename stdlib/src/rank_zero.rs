@@ -45,6 +45,8 @@ pub fn write_from_rank_zero<T: Serialize + DeserializeOwned>(
         primitive_error(primitive, Some(argument), &format!("cannot join the process group to write {path}: {e}{hint}"))
     })?;
     let Some(group) = group else { return write() };
+    // (on the other ranks a lost rank 0 is a crash, not a missing call)
+    let hint = if group.rank() == 0 { hint.as_str() } else { "" };
     let shared = |e: gscript_dist::DistError| {
         primitive_error(
             primitive,
