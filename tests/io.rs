@@ -139,7 +139,7 @@ fn cell_index_maps_the_binary_matrix_and_trains_as_the_loaded_one() {
     );
     assert!(dir.path().join("simulated_atac/atac.h5ad.cells").is_file());
     for q in ["n_peaks()", "n_cells()", "nnz()", "cells_per_peak()", "peaks_per_cell()"] {
-        assert_eq!(eval(&mut s, &format!("a.{q} == b.{q}")).as_bool().unwrap(), true, "{q}");
+        assert!(eval(&mut s, &format!("a.{q} == b.{q}")).as_bool().unwrap(), "{q}");
     }
     // the same rows train the same model: equal loss histories (the mapped rows are what the trainer reads)
     let losses = |s: &mut Session, d: &str| -> Vec<f64> {
@@ -164,7 +164,9 @@ fn cell_index_maps_the_binary_matrix_and_trains_as_the_loaded_one() {
         "let fa = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.2, binarize: true});\n\
          let fb = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.2, cell_index: true});",
     );
-    assert!(eval(&mut s, "fa.n_peaks() < a.n_peaks() && fa.cells_per_peak() == fb.cells_per_peak()").as_bool().unwrap());
+    assert!(eval(&mut s, "fa.n_peaks() < a.n_peaks() && fa.cells_per_peak() == fb.cells_per_peak()")
+        .as_bool()
+        .unwrap());
     // only for .h5ad
     let e = err(&mut s, "load_peaks(sim.files.tenx_h5, #{cell_index: true})");
     assert!(e.contains("cell_index") && e.contains(".h5ad"), "{e}");

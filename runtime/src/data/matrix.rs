@@ -55,22 +55,23 @@ impl PeakMatrix {
             values[*slot as usize] = vals[k];
             *slot += 1;
         }
-        Ok(PeakMatrix::from_parts(n_peaks, n_cells, counts, indices, values))
+        Ok(PeakMatrix::from_parts(n_peaks, n_cells, counts, indices, Some(values)))
     }
 
-    /// From CSR parts whose rows may be unsorted, hold duplicates (summed) or zeros (dropped).
+    /// From CSR parts whose rows may be unsorted, hold duplicates (summed) or zeros (dropped); `values: None` means
+    /// every stored value is 1.
     pub(crate) fn from_parts(
         n_peaks: usize,
         n_cells: usize,
         indptr: Vec<u64>,
         indices: Vec<u32>,
-        values: Vec<f32>,
+        values: Option<Vec<f32>>,
     ) -> PeakMatrix {
         let mut m = PeakMatrix {
             n_peaks,
             n_cells,
             rows: CellRows::owned_unchecked(n_cells, indptr, indices),
-            values: Some(values),
+            values,
             ones: OnceLock::new(),
         };
         m.sort_and_merge_rows();
@@ -82,7 +83,8 @@ impl PeakMatrix {
         PeakMatrix { n_peaks: rows.n_peaks(), n_cells: rows.n_cells(), rows, values: None, ones: OnceLock::new() }
     }
 
-    /// Sorts each row by cell, sums duplicates, drops zeros (a single check pass when rows are already clean).
+    /// Sorts each row by cell, sums duplicates, drops zeros (a single check pass when rows are already clean). A
+    /// binary matrix with duplicates gets stored values (the sums).
     fn sort_and_merge_rows(&mut self) {
         let n_peaks = self.n_peaks;
         let (indptr, indices) = self.rows.owned_parts_mut();
@@ -93,14 +95,7 @@ impl PeakMatrix {
         if clean {
             return;
         }
-        let mut ones = Vec::new();
-        let values = match self.values.as_mut() {
-            Some(v) => v,
-            None => {
-                ones.resize(indices.len(), 1.0);
-                &mut ones
-            }
-        };
+        let values = self.values.get_or_insert_with(|| vec![1.0; indices.len()]);
         let mut out_ptr = Vec::with_capacity(n_peaks + 1);
         out_ptr.push(0u64);
         let (mut w, mut pairs) = (0usize, Vec::new());
@@ -299,6 +294,20 @@ mod tests {
         assert_eq!(m.cells_per_peak(), vec![2, 1, 1]);
         assert_eq!(m.peaks_per_cell(), vec![1, 1, 1, 1]);
         assert!(PeakMatrix::from_triplets(2, 2, &[2], &[0], &[1.]).unwrap_err().to_string().contains("outside 2 × 2"));
+    }
+
+    #[test]
+    fn binary_parts_stay_binary_unless_duplicates_sum() {
+        let m = PeakMatrix::from_parts(2, 3, vec![0, 2, 3], vec![0, 2, 1], None);
+        assert!(m.is_binary());
+        assert_eq!((m.row_values(0), m.row_values(1)), (&[1f32, 1.][..], &[1f32][..]));
+        let d = PeakMatrix::from_parts(2, 3, vec![0, 2, 3], vec![2, 2, 1], None);
+        assert_eq!((d.row_indices(0), d.row_values(0)), (&[2u32][..], &[2f32][..]));
+        let mut b = small();
+        b.binarize();
+        assert!(b.is_binary() && b.values().is_none());
+        assert_eq!(b.row_values(0), &[1., 1.]);
+        assert_eq!(b.select(&[0], &[1, 0]).row_values(0), &[1., 1.]);
     }
 
     #[test]

@@ -111,12 +111,20 @@ impl SparseH5<'_> {
             Some(nnz as u64 * if major_is_peaks { 1 } else { 2 }),
         );
         let m = if major_is_peaks {
-            let (mut indices, mut values) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+            // values are kept only once one differs from 1 (a binary matrix is held at 4 bytes per entry)
+            let (mut indices, mut values) = (Vec::with_capacity(nnz), None::<Vec<f32>>);
             for a in (0..nnz).step_by(CHUNK) {
                 cancel.check()?;
                 let (i, v) = self.read_chunk(a, (a + CHUNK).min(nnz))?;
+                if values.is_none() && v.iter().any(|&x| x != 1.0) {
+                    let mut all = Vec::with_capacity(nnz);
+                    all.resize(indices.len(), 1.0);
+                    values = Some(all);
+                }
                 indices.extend_from_slice(&i);
-                values.extend_from_slice(&v);
+                if let Some(values) = values.as_mut() {
+                    values.extend_from_slice(&v);
+                }
                 progress.update(indices.len() as u64, "");
             }
             PeakMatrix::from_parts(self.n_major, self.n_minor, indptr, indices, values)
@@ -158,7 +166,8 @@ impl SparseH5<'_> {
         }
         let kept = counts[n_peaks] as usize;
         let mut next = counts.clone();
-        let (mut indices, mut values) = (vec![0u32; kept], vec![0f32; kept]);
+        // values are allocated once one differs from 1 (filled with ones: the entries placed so far were all 1)
+        let (mut indices, mut values) = (vec![0u32; kept], None::<Vec<f32>>);
         // pass 2: place each entry in its peak's row; cells arrive in increasing order, so rows come out sorted.
         // Placing a chunk's entries directly would write to one stream per peak at once (tens of thousands: a cache
         // miss per entry). Instead each chunk is first grouped by blocks of consecutive peaks (`BLOCKS` streams),
@@ -166,13 +175,16 @@ impl SparseH5<'_> {
         const BLOCKS: usize = 256;
         let per = n_peaks.div_ceil(BLOCKS).max(1);
         let blocks = n_peaks.div_ceil(per);
-        let out = Scatter { indices: indices.as_mut_ptr(), values: values.as_mut_ptr() };
+        let mut out = Scatter { indices: indices.as_mut_ptr(), values: std::ptr::null_mut() };
         let (mut peak_of, mut cell_of, mut val_of) = (Vec::new(), Vec::new(), Vec::new());
         let mut cell = 0usize;
         for a in (0..nnz).step_by(CHUNK) {
             cancel.check()?;
             let b = (a + CHUNK).min(nnz);
             let (idx, val) = self.read_chunk(a, b)?;
+            if values.is_none() && val.iter().any(|&x| x != 1.0) {
+                out.values = values.insert(vec![1f32; kept]).as_mut_ptr();
+            }
             // group the chunk's kept entries by block (counting sort, stable)
             let mut start = vec![0usize; blocks + 1];
             for &i in &idx {
@@ -218,7 +230,8 @@ impl SparseH5<'_> {
     }
 }
 
-/// The output vectors of the parallel placement (disjoint slots per thread).
+/// The output vectors of the parallel placement (disjoint slots per thread); `values` is null while every value
+/// placed is 1.
 struct Scatter {
     indices: *mut u32,
     values: *mut f32,
@@ -232,7 +245,9 @@ impl Scatter {
     /// `slot` is in bounds and written by one thread only.
     unsafe fn put(&self, slot: usize, cell: u32, value: f32) {
         *self.indices.add(slot) = cell;
-        *self.values.add(slot) = value;
+        if !self.values.is_null() {
+            *self.values.add(slot) = value;
+        }
     }
 }
 
@@ -266,6 +281,17 @@ mod tests {
         assert_eq!((got.n_peaks, got.n_cells), (2000, 3000));
         assert_eq!(got.indptr(), want.indptr());
         assert_eq!(got.indices(), want.indices());
+        // all ones: read as binary (no stored values)
+        assert!(got.is_binary());
+        assert_eq!(got, want);
+        // values other than 1 from the second chunk on: stored from there, the ones before filled in
+        let val: Vec<f32> = (0..nnz).map(|k| if k > super::CHUNK && k % 7 == 0 { 2.0 } else { 1.0 }).collect();
+        let f = hdf5::File::open_rw(&path).unwrap();
+        f.dataset("X/data").unwrap().write_raw(&val).unwrap();
+        drop(f);
+        let want = PeakMatrix::from_triplets(2000, 3000, &peaks, &cells, &val).unwrap();
+        let got = read_any(&path, &LoadOptions::default(), &mut NoProgress, &CancelToken::new()).unwrap().matrix;
+        assert!(!got.is_binary());
         assert_eq!(got.values(), want.values());
     }
 }
