@@ -308,7 +308,7 @@ impl<'a> LocalEmbedder<'a> {
                 if let Some(m) = position_mask(&conv_starts, step.out_width * g.pool, g.len_in, device) {
                     y = y.where_self(&m, &Tensor::full([], f64::NEG_INFINITY, (y.kind(), device)));
                 }
-                y = y.max_pool1d([g.pool], [g.pool], [0], [1], false);
+                y = crate::models::pool::max_pool(&y, g.pool, 0);
             }
             values = y;
             starts = out_starts;

@@ -14,6 +14,7 @@
 
 pub mod borzoi;
 pub mod error;
+pub mod pool;
 pub mod precision;
 pub mod profile;
 pub mod scbasset;

@@ -280,7 +280,7 @@ impl Separable {
 
 /// Max-pool by 2 (`nn.MaxPool1d(2)`; an odd last position is dropped).
 pub fn pool2(x: &Tensor) -> Tensor {
-    x.max_pool1d([2], [2], [0], [1], false)
+    crate::models::pool::max_pool(x, 2, 0)
 }
 
 /// Nearest-neighbour upsampling by 2 along the last dimension.

@@ -112,11 +112,7 @@ impl ConvBlock {
         // Bf16: libtorch's mixed batch norm takes the bf16 activations with the fp32 gamma/beta/moving statistics and
         // accumulates the statistics in fp32; its output stays bf16 through the pooling and the next block.
         let h = self.bn.forward_t(&h, train);
-        if self.pool > 1 {
-            h.max_pool1d([self.pool], [self.pool], [self.pool_padding], [1], false)
-        } else {
-            h
-        }
+        crate::models::pool::max_pool(&h, self.pool, self.pool_padding)
     }
 
     /// Trainable tensors: kernel, BN gamma, BN beta.
