@@ -213,3 +213,25 @@ print(`items ${r.items}, folds ${folds.len()}`);
         assert!(names.contains(&f.to_string()), "{f} missing from {names:?}");
     }
 }
+
+#[test]
+fn a_cell_index_is_built_by_rank_zero_and_mapped_by_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+let sim = simulate_atac(#{n_cells: 40, n_peaks: 120, seed: 2});
+let a = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, binarize: true});
+let b = load_peaks(sim.files.h5ad, #{min_cell_fraction: 0.0, cell_index: true});
+if a.cells_per_peak() != b.cells_per_peak() { throw `rank ${rank()}: the cell index differs from the loaded matrix`; }
+print(`NNZ ${b.nnz()}`);
+"#;
+    // (every rank checks its own mapping against its own load; rank 0 prints)
+    let (out, _) = launch(dir.path(), script, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", stdout, text(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("NNZ ")).count(), 1, "{stdout}");
+    // one store beside the simulated file, no temporary left by either rank
+    let sim = dir.path().join("out/simulated_atac");
+    let names = listing(&sim);
+    assert!(names.contains(&"atac.h5ad.cells".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains(".tmp-")), "{names:?}");
+}

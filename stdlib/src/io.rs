@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gscript_lang::rhai::{Array, Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, OptDefault, Options, Registrar};
 use gscript_runtime::data::simulate::{simulate_atac, SimulateOptions};
-use gscript_runtime::data::{load_peaks, ChromosomeFilter, FilterSpec, Format, LoadOptions};
+use gscript_runtime::data::{cell_store, load_peaks, ChromosomeFilter, FilterSpec, Format, LoadOptions};
 use gscript_runtime::seq::Genome;
 
 use crate::bridge::{cancel_token, in_primitive, register0, register1, write_output, ScriptResult, SessionProgress};
@@ -99,8 +99,15 @@ pub fn register(reg: &mut Registrar) {
             ),
         };
         let mut progress = SessionProgress::new(&host);
+        let cancel = cancel_token(&host);
+        if opts.cell_index && gscript_dist::global().ok().flatten().is_some() {
+            // in a process group rank 0 builds (or checks) the cell index first; the others then map the same file
+            write_from_rank_zero(&host, P, "path", &path, || {
+                cell_store::open_or_build(Path::new(&path), &mut progress, &cancel).map(|_| ()).map_err(in_primitive(P))
+            })?;
+        }
         let (data, report) =
-            load_peaks(&PathBuf::from(path), &opts, &mut progress, &cancel_token(&host)).map_err(in_primitive(P))?;
+            load_peaks(&PathBuf::from(path), &opts, &mut progress, &cancel).map_err(in_primitive(P))?;
         host.eprint(&format!("load_peaks: {report}\n"));
         let data = match &genome {
             None => data,
