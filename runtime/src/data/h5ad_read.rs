@@ -92,13 +92,8 @@ pub fn read_h5ad(
     Ok((x, peaks, cells))
 }
 
-/// A sparse X (CSR or CSC) as its datasets, and whether its stored major axis is peaks; `None` for a dense X.
-pub(crate) fn sparse_x<'a>(
-    f: &'a H5File,
-    n_obs: usize,
-    n_var: usize,
-    peaks_on_var: bool,
-) -> Result<Option<(SparseH5<'a>, bool)>> {
+/// X's HDF5 object (group or dataset) and its encoding (`encoding-type`, or the pre-0.7 `h5sparse_format`).
+fn x_encoding(f: &H5File) -> Result<(hdf5::Location, Option<String>)> {
     let loc = f
         .file
         .group("X")
@@ -107,6 +102,17 @@ pub(crate) fn sparse_x<'a>(
         .map_err(|e| f.err("X", short(&e)))?;
     let encoding = string_attr(&loc, "encoding-type")
         .or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
+    Ok((loc, encoding))
+}
+
+/// A sparse X (CSR or CSC) as its datasets, and whether its stored major axis is peaks; `None` for a dense X.
+pub(crate) fn sparse_x<'a>(
+    f: &'a H5File,
+    n_obs: usize,
+    n_var: usize,
+    peaks_on_var: bool,
+) -> Result<Option<(SparseH5<'a>, bool)>> {
+    let (loc, encoding) = x_encoding(f)?;
     let enc @ ("csr_matrix" | "csc_matrix") = encoding.as_deref().unwrap_or("") else {
         return Ok(None);
     };
@@ -139,14 +145,7 @@ fn read_x(
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<PeakMatrix> {
-    let loc = f
-        .file
-        .group("X")
-        .map(|g| (*g).clone())
-        .or_else(|_| f.file.dataset("X").map(|d| (**d).clone()))
-        .map_err(|e| f.err("X", short(&e)))?;
-    let encoding = string_attr(&loc, "encoding-type")
-        .or_else(|| string_attr(&loc, "h5sparse_format").map(|s| format!("{s}_matrix")));
+    let (_, encoding) = x_encoding(f)?;
     let shape_err = |s: &[i64]| f.err("X", format!("has shape {s:?} but obs has {n_obs} rows and var {n_var}"));
     if let Some((sparse, major_is_peaks)) = sparse_x(f, n_obs, n_var, peaks_on_var)? {
         return sparse.to_peak_matrix(major_is_peaks, None, progress, cancel);
