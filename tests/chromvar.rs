@@ -64,6 +64,17 @@ fn bad_options_are_named() {
     assert!(e.contains("background_iterations"), "unknown keys list the valid ones: {e}");
     let e = err(&mut s, "chromvar(sim.data, jaspar_motifs().select([\"CTCF\"]), #{background_iterations: 1})");
     assert!(e.contains("background_iterations"), "{e}");
+    let e = err(&mut s, "chromvar(sim.data, jaspar_motifs().select([\"CTCF\"]), #{formulation: \"r\"})");
+    assert!(e.contains("formulation") && e.contains("pychromvar"), "{e}");
+    // pychromvar's formulation: same backgrounds, other background deviations (the python cross-check is in runtime)
+    let _ = eval(
+        &mut s,
+        "let m = jaspar_motifs().select([\"CTCF\", \"Nrf1\"]);\n\
+         let a = chromvar(sim.data, m);\nlet b = chromvar(sim.data, m, #{formulation: \"pychromvar\"});",
+    );
+    let m = |s: &mut gscript_lang::Session, q: &str| eval(s, q).try_cast::<Matrix>().unwrap().data;
+    assert_eq!(m(&mut s, "a.background_peaks()"), m(&mut s, "b.background_peaks()"));
+    assert_ne!(m(&mut s, "a.zscores()"), m(&mut s, "b.zscores()"));
 }
 
 #[test]

@@ -16,6 +16,10 @@
 //!    iteration k replaces each p ∈ S by its k-th background peak. The bias-corrected deviation is the raw deviation
 //!    minus the mean of the background deviations and the z-score divides that by their standard deviation (n − 1).
 //!    Cells whose expected count is below `threshold` (1 fragment) get NaN, as chromVAR's NA.
+//!    [`Formulation::PyChromVar`] computes pychromvar's variant instead (pychromvar 0.0.4, `compute_deviations.py`):
+//!    background iteration k annotates peak p as matched when its k-th background peak is in S (the peaks whose
+//!    background lies in S, not the backgrounds of S), with the expectations of those peaks; the standard deviation is
+//!    the population one (n); no threshold; an undefined z-score is 0.
 //! 5. **Variability** ([`variability`]): per motif, the standard deviation of the z-scores across cells, its p-value
 //!    from the χ² distribution with n − 1 degrees of freedom, and Benjamini–Hochberg adjusted p-values.
 
@@ -45,11 +49,41 @@ pub struct ChromVarOptions {
     pub threshold: f64,
     /// Seed of the background sampling.
     pub seed: u64,
+    /// Whose background deviations: chromVAR's (default) or pychromvar's.
+    pub formulation: Formulation,
+}
+
+/// How background deviations are formed (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Formulation {
+    /// R chromVAR's `computeDeviations`: each matched peak replaced by its background peak.
+    #[default]
+    ChromVar,
+    /// pychromvar's `compute_deviations`: the annotation carried over to the peaks whose background peak matches.
+    PyChromVar,
+}
+
+impl Formulation {
+    pub const NAMES: [&'static str; 2] = ["chromvar", "pychromvar"];
+    pub fn parse(s: &str) -> Option<Formulation> {
+        match s {
+            "chromvar" => Some(Formulation::ChromVar),
+            "pychromvar" => Some(Formulation::PyChromVar),
+            _ => None,
+        }
+    }
 }
 
 impl Default for ChromVarOptions {
     fn default() -> Self {
-        ChromVarOptions { iterations: 50, bins: 50, w: 0.1, threshold: 1.0, seed: 1 }
+        ChromVarOptions {
+            iterations: 50,
+            bins: 50,
+            w: 0.1,
+            threshold: 1.0,
+            seed: 1,
+            formulation: Formulation::ChromVar,
+        }
     }
 }
 
@@ -243,6 +277,7 @@ pub fn compute_deviations(
     matches: &[Vec<u32>],
     bg: &BackgroundPeaks,
     threshold: f64,
+    formulation: Formulation,
     progress: &mut dyn Progress,
     cancel: &CancelToken,
 ) -> Result<Deviations> {
@@ -267,6 +302,31 @@ pub fn compute_deviations(
     }
     let expectation: Vec<f64> = peak_total.iter().map(|t| t / total).collect();
     let iters = bg.iterations;
+    let py = formulation == Formulation::PyChromVar;
+    // pychromvar: for each iteration, the peaks whose background peak is q, for every q (CSR over q)
+    let preimage: Vec<(Vec<usize>, Vec<u32>)> = if py {
+        (0..iters)
+            .map(|i| {
+                let mut ptr = vec![0usize; np + 1];
+                for p in 0..np {
+                    ptr[bg.of(p)[i] as usize + 1] += 1;
+                }
+                for q in 0..np {
+                    ptr[q + 1] += ptr[q];
+                }
+                let mut next = ptr.clone();
+                let mut peaks = vec![0u32; np];
+                for p in 0..np {
+                    let q = bg.of(p)[i] as usize;
+                    peaks[next[q]] = p as u32;
+                    next[q] += 1;
+                }
+                (ptr, peaks)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     progress.start("chromVAR: deviations", Some(matches.len() as u64));
     let mut deviations = vec![f32::NAN; matches.len() * nc];
     let mut z = vec![f32::NAN; matches.len() * nc];
@@ -291,22 +351,34 @@ pub fn compute_deviations(
         let observed = deviation_of(&mut set.iter().map(|&p| p as usize));
         let sampled: Vec<Vec<f64>> = (0..iters)
             .into_par_iter()
-            .map(|i| deviation_of(&mut set.iter().map(|&p| bg.of(p as usize)[i] as usize)))
+            .map(|i| {
+                if py {
+                    let (ptr, peaks) = &preimage[i];
+                    let mut of_set = set
+                        .iter()
+                        .flat_map(|&q| peaks[ptr[q as usize]..ptr[q as usize + 1]].iter().map(|&p| p as usize));
+                    deviation_of(&mut of_set)
+                } else {
+                    deviation_of(&mut set.iter().map(|&p| bg.of(p as usize)[i] as usize))
+                }
+            })
             .collect();
         let e_set: f64 = set.iter().map(|&p| expectation[p as usize]).sum();
         for c in 0..nc {
-            if cell_total[c] * e_set < threshold {
+            if !py && cell_total[c] * e_set < threshold {
                 continue;
             }
             let mean = sampled.iter().map(|s| s[c]).sum::<f64>() / iters as f64;
-            let var = if iters > 1 {
-                sampled.iter().map(|s| (s[c] - mean).powi(2)).sum::<f64>() / (iters - 1) as f64
-            } else {
-                f64::NAN
+            let ss = sampled.iter().map(|s| (s[c] - mean).powi(2)).sum::<f64>();
+            let var = match (py, iters > 1) {
+                (true, _) => ss / iters as f64,
+                (false, true) => ss / (iters - 1) as f64,
+                (false, false) => f64::NAN,
             };
             let dev = observed[c] - mean;
             deviations[k * nc + c] = dev as f32;
-            z[k * nc + c] = (dev / var.sqrt()) as f32;
+            let zc = dev / var.sqrt();
+            z[k * nc + c] = if py && !zc.is_finite() { 0.0 } else { zc as f32 };
         }
         progress.update(k as u64 + 1, "");
     }
@@ -401,7 +473,7 @@ pub fn chromvar(
         *f = m.row_values(p).iter().map(|&v| v as f64).sum();
     }
     let background = background_peaks(&fragments, &gc, opts)?;
-    let deviations = compute_deviations(m, &matches, &background, opts.threshold, progress, cancel)?;
+    let deviations = compute_deviations(m, &matches, &background, opts.threshold, opts.formulation, progress, cancel)?;
     let variability = variability(&deviations);
     Ok(ChromVar { gc, matches, background, deviations, variability })
 }

@@ -283,6 +283,29 @@ fn cross_check(python: &std::path::Path, iterations: usize, full: bool) -> (Vec<
             assert!((ours - theirs).abs() <= 1e-4 * (1.0 + theirs.abs()), "z {k},{c}: {ours} vs {theirs}");
         }
     }
+    // pychromvar's formulation on the same matches and background peaks reproduces pychromvar (float32 there)
+    let py = compute_deviations(
+        m,
+        &cv.matches,
+        &cv.background,
+        opts.threshold,
+        Formulation::PyChromVar,
+        &mut NoProgress,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let mut worst = 0f64;
+    for k in 0..d.n_motifs {
+        for c in 0..nc {
+            let (ours, theirs) = (py.z[k * nc + c] as f64, z1[k][c]);
+            worst = worst.max((ours - theirs).abs() / (1.0 + theirs.abs()));
+        }
+        let row: Vec<f64> = py.z[k * nc..(k + 1) * nc].iter().map(|&v| v as f64).collect();
+        let r = pearson(&row, &z1[k]);
+        assert!(r >= 0.9999, "motif {k}: pychromvar formulation correlates {r} with pychromvar");
+    }
+    eprintln!("{iterations} iterations: formulation pychromvar vs pychromvar: largest |Δz| / (1 + |z|) = {worst:.2e}");
+    assert!(worst <= 1e-3, "pychromvar formulation differs from pychromvar by {worst}");
     let ours: Vec<Vec<f64>> =
         (0..d.n_motifs).map(|k| d.z[k * nc..(k + 1) * nc].iter().map(|&v| v as f64).collect()).collect();
     let vs_pcv: Vec<f64> = (0..d.n_motifs).map(|k| pearson(&ours[k], &z1[k])).collect();

@@ -144,7 +144,7 @@ pub fn print(c: &ChromVarBenchConfig) -> Result<(), BenchError> {
     let bg = background_peaks(&fragments, &gc, &opts)?;
     let bg_s = secs(t);
     let t = Instant::now();
-    compute_deviations(m, &matches, &bg, opts.threshold, p, cancel)?;
+    compute_deviations(m, &matches, &bg, opts.threshold, opts.formulation, p, cancel)?;
     let dev_s = secs(t);
     println!(
         "chromVAR on {} cells × {} peaks (density {:.3}), {} motifs, {} background iterations",

@@ -15,7 +15,8 @@ pub fn max_pool(x: &Tensor, pool: i64, padding: i64) -> Tensor {
     if x.requires_grad() {
         return x.max_pool1d([pool], [pool], [padding], [1], false);
     }
-    let x = if padding > 0 { x.pad([padding, padding], "constant", Some(f64::NEG_INFINITY)) } else { x.shallow_clone() };
+    let x =
+        if padding > 0 { x.pad([padding, padding], "constant", Some(f64::NEG_INFINITY)) } else { x.shallow_clone() };
     let last = x.dim() as i64 - 1;
     let out = (x.size()[last as usize] - pool) / pool + 1;
     if out <= 0 {

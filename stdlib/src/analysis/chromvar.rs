@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::Dynamic;
 use gscript_lang::{primitive_error, FnDoc, MimeBundle, OptDefault, Registrar};
-use gscript_runtime::analysis::chromvar::{chromvar, ChromVar, ChromVarOptions, DEFAULT_P_VALUE};
+use gscript_runtime::analysis::chromvar::{chromvar, ChromVar, ChromVarOptions, Formulation, DEFAULT_P_VALUE};
 
 use crate::bridge::{cancel_token, in_primitive, register2, SessionProgress};
 use crate::interpret::motifs::motif_list;
@@ -85,6 +85,7 @@ fn doc() -> FnDoc {
         .opt("w", "float", OptDefault::Float(0.1), "s.d. of the background kernel over grid distance")
         .opt("threshold", "float", OptDefault::Float(1.0), "minimum expected fragments of a cell for a motif")
         .opt("seed", "int", OptDefault::Int(1), "seed of the background sampling")
+        .opt("formulation", "string", OptDefault::Str("chromvar"), "background deviations as R chromVAR's computeDeviations (\"chromvar\") or pychromvar 0.0.4's compute_deviations (\"pychromvar\": the peaks whose background peak matches, population s.d., no threshold)")
         .example(
             "let sim = simulate_atac(#{n_cells: 150, n_peaks: 300, n_cell_types: 2, motifs: [\"CTCF\", \"REST\"], seed: 1});\n\
              let cv = chromvar(sim.data, jaspar_motifs().select([\"CTCF\", \"REST\", \"Nrf1\"]));\n\
@@ -132,7 +133,17 @@ pub fn register(reg: &mut Registrar) {
             return Err(primitive_error(P, Some("threshold"), "must be a finite number ≥ 0"));
         }
         let seed = o.int("seed")?.unwrap() as u64;
-        let opts = ChromVarOptions { iterations, bins, w, threshold, seed };
+        let formulation = match o.string("formulation")? {
+            None => Formulation::ChromVar,
+            Some(f) => Formulation::parse(&f).ok_or_else(|| {
+                primitive_error(
+                    P,
+                    Some("formulation"),
+                    &format!("\"{f}\" is not one of {}", Formulation::NAMES.join(", ")),
+                )
+            })?,
+        };
+        let opts = ChromVarOptions { iterations, bins, w, threshold, seed, formulation };
         let d = &data.0;
         let cancel = cancel_token(&host);
         let seqs = (0..d.n_peaks())
