@@ -5,15 +5,22 @@
 //!   scooby's shift and reverse-complement augmentation, seeded per (seed, epoch, item).
 //! - [`predict`]: per-cell or pseudobulk profiles in counts (trunk embedding reused across cell chunks,
 //!   reverse-complement averaging), gene counts over exon bins of the sense strand.
+//! - [`gene_sequence`]: a gene's counts from an input sequence of its own (edited), minus-strand genes read on the
+//!   reverse complement as scooby's scripts do.
+//! - [`variant_effect`]: scooby's variant effects on gene counts (TSS-centred windows, ln fold change).
 //! - [`evaluate`]: scooby's evaluation — Pearson of log2(x + 1) gene counts across genes and across cell types.
 
 pub mod dataset;
 pub mod evaluate;
+pub mod gene_sequence;
 pub mod predict;
+pub mod variant_effect;
 
 pub use dataset::{context_onehot, windows_from_folds, ProfileData, ProfileDataOptions, ProfileItem};
 pub use evaluate::{evaluate_profiles, pearson, ProfileEvaluation};
+pub use gene_sequence::{counts_of_codes, GeneInput};
 pub use predict::{gene_counts, predict_profiles, CellSelection, Inverse, PredictOptions, PredictedProfiles};
+pub use variant_effect::{gene_variant_effects, GeneVariantEffect};
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -87,7 +87,7 @@ impl Default for PredictOptions {
 }
 
 impl PredictOptions {
-    fn resolve_tracks(&self, n: usize) -> Result<Vec<TrackKind>> {
+    pub(crate) fn resolve_tracks(&self, n: usize) -> Result<Vec<TrackKind>> {
         let t = match (&self.tracks, n) {
             (Some(t), _) => t.clone(),
             (None, 3) => vec![TrackKind::RnaPlus, TrackKind::RnaMinus, TrackKind::Atac],
@@ -143,9 +143,9 @@ fn strand_swap(tracks: &[TrackKind], cells: usize) -> Result<Vec<i64>> {
 }
 
 /// Trunk embeddings of a window, forward and (optionally) reverse complement.
-struct Embedded {
-    fwd: Tensor,
-    rev: Option<Tensor>,
+pub(crate) struct Embedded {
+    pub(crate) fwd: Tensor,
+    pub(crate) rev: Option<Tensor>,
 }
 
 fn embed_window(model: &dyn CellProfileModel, genome: &Genome, target: &Region, rc: bool) -> Result<Embedded> {
@@ -196,7 +196,7 @@ fn decode_cells(
     Ok(Tensor::from_slice(&v).view([bins as i64, ch as i64]))
 }
 
-fn check_states(model: &dyn CellProfileModel, states: &Tensor, selection: &CellSelection) -> Result<()> {
+pub(crate) fn check_states(model: &dyn CellProfileModel, states: &Tensor, selection: &CellSelection) -> Result<()> {
     if states.dim() != 2 || states.size()[1] != model.state_dim() as i64 {
         return Err(RuntimeError::invalid(
             "cell_embedding",
@@ -220,7 +220,7 @@ fn check_states(model: &dyn CellProfileModel, states: &Tensor, selection: &CellS
 }
 
 /// Counts `(bins, profiles · T)` of an embedded window for the selection, decoding cells in chunks.
-fn profiles_of(
+pub(crate) fn profiles_of(
     model: &dyn CellProfileModel,
     emb: &Embedded,
     states: &Tensor,

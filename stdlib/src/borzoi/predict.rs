@@ -312,6 +312,7 @@ fn variant_effect_run(
     Ok(VariantEffects(Arc::new(VariantData {
         status: vec![VariantStatus::Ok; variants.len()],
         peaks: vec![String::new(); variants.len()],
+        window_label: "peak",
         variants,
         effects: scores.into_iter().flatten().collect(),
         grouped: k <= 16,

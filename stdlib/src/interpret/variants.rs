@@ -24,8 +24,10 @@ use crate::values::{Column, Matrix, Table};
 pub struct VariantData {
     pub variants: Vec<Variant>,
     pub status: Vec<VariantStatus>,
-    /// Name of the peak whose window was used (empty when centred on the variant).
+    /// Name of the peak (or gene) whose window was used (empty when centred on the variant).
     pub peaks: Vec<String>,
+    /// The table's column name for `peaks`: "peak" or "gene".
+    pub window_label: &'static str,
     /// Column names of `effects`: barcodes or group names.
     pub names: Vec<String>,
     /// `(n_variants, names.len())` row-major; NaN rows for variants not scored.
@@ -63,8 +65,8 @@ impl VariantData {
             ("alt".into(), Column::Text(v.iter().map(|x| x.alt.clone()).collect())),
             ("status".into(), Column::Text(self.status.iter().map(|s| s.label().to_string()).collect())),
         ];
-        if self.peaks.iter().any(|p| !p.is_empty()) {
-            cols.push(("peak".into(), Column::Text(self.peaks.clone())));
+        if self.window_label == "gene" || self.peaks.iter().any(|p| !p.is_empty()) {
+            cols.push((self.window_label.into(), Column::Text(self.peaks.clone())));
         }
         cols.push(("mean_effect".into(), Column::Float(self.mean.clone())));
         cols.push(("max_abs_effect".into(), Column::Float(self.max_abs.clone())));
@@ -217,6 +219,7 @@ fn run(
     });
     Ok(VariantEffects(Arc::new(VariantData {
         peaks: peaks.collect(),
+        window_label: "peak",
         variants,
         status: r.status,
         names: sel.names.clone(),

@@ -71,7 +71,7 @@ fn region_arg(primitive: &str, genome: &gscript_runtime::seq::Genome, text: &str
 }
 
 /// The selection from the `cells` or `groups` option, with a name per profile.
-fn selection(primitive: &str, o: &Options, states: &Matrix) -> ScriptResult<(CellSelection, Vec<String>)> {
+pub(super) fn selection(primitive: &str, o: &Options, states: &Matrix) -> ScriptResult<(CellSelection, Vec<String>)> {
     let n = states.rows;
     let cell_name = |i: usize| states.row_names.as_ref().map_or_else(|| i.to_string(), |r| r[i].clone());
     if o.has("cells") && o.has("groups") {

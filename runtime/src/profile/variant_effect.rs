@@ -1,0 +1,161 @@
+//! Variant effects on predicted gene expression with scooby (gagneurlab/scooby_reproducibility
+//! `scripts/inference_eqtls/ScoobyVariant.py`): for each gene whose TSS-centred input window holds the variant, the
+//! gene's counts are predicted from the reference and from the sequence with the ALT allele substituted (minus-strand
+//! genes reverse-complemented, bins reversed: [`super::gene_sequence`]); the effect per profile (cell, or group of
+//! cells summed first) is ln(count_ALT + 1) − ln(count_REF + 1).
+//!
+//! Indels keep the input length: the bases after the allele shift, and the end is cut or padded with N.
+//! A variant in no gene's input window changes no prediction: it is reported with no gene and effect 0.
+
+use std::collections::hash_map::{Entry, HashMap};
+
+use tch::{Kind, Tensor};
+
+use super::dataset::N_CODE;
+use super::gene_sequence::{counts_of_codes, GeneInput};
+use super::predict::{check_states, CellSelection, PredictOptions};
+use crate::genes::windows::WindowCenter;
+use crate::genes::Gene;
+use crate::interpret::Variant;
+use crate::models::profile::CellProfileModel;
+use crate::progress::CancelToken;
+use crate::seq::codes::base_code;
+use crate::seq::genome::Genome;
+use crate::{Result, RuntimeError};
+
+/// The effect of one variant on one gene (or on none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeneVariantEffect {
+    /// Index into the variants.
+    pub variant: usize,
+    /// Index into the genes; `None` when the variant is in no gene's input window.
+    pub gene: Option<usize>,
+    /// Predicted counts per profile, REF and ALT (empty without a gene).
+    pub reference: Vec<f64>,
+    pub alt: Vec<f64>,
+}
+
+impl GeneVariantEffect {
+    /// ln(ALT + 1) − ln(REF + 1) per profile (zeros, `n_profiles` of them, without a gene).
+    pub fn log_fold(&self, n_profiles: usize) -> Vec<f64> {
+        if self.gene.is_none() {
+            return vec![0.0; n_profiles];
+        }
+        self.reference.iter().zip(&self.alt).map(|(r, a)| (a + 1.0).ln() - (r + 1.0).ln()).collect()
+    }
+}
+
+/// Checks a variant against the genome: its chromosome exists, its REF allele lies inside it and matches.
+pub fn check_variant(genome: &Genome, v: &Variant) -> Result<()> {
+    let Some(len) = genome.chrom_length(&v.chrom) else {
+        return Err(RuntimeError::invalid(
+            "variants",
+            format!("{}: chromosome `{}` is not in the genome {}", v.id, v.chrom, genome.path().display()),
+        ));
+    };
+    let end = v.start0() + v.reference.len() as u64;
+    if end > len {
+        return Err(RuntimeError::invalid(
+            "variants",
+            format!("{}: the REF allele runs past the end of {} ({len} bp)", v.id, v.chrom),
+        ));
+    }
+    let found: String =
+        genome.fetch(&v.chrom, v.start0() as i64, end as i64)?.iter().map(|b| b.to_ascii_uppercase() as char).collect();
+    if found != v.reference {
+        return Err(RuntimeError::invalid(
+            "variants",
+            format!(
+                "{}: REF is {} but {} has {found} at {}:{} (is the genome the same build as the variants?)",
+                v.id,
+                v.reference,
+                genome.path().display(),
+                v.chrom,
+                v.pos
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The input codes with the variant's ALT allele in place of REF (length kept: cut, or padded with N).
+pub fn substitute(input: &GeneInput, v: &Variant) -> Vec<u8> {
+    let off = (v.start0() as i64 - input.input_start) as usize;
+    let n = input.codes.len();
+    let mut out = Vec::with_capacity(n + v.alt.len());
+    out.extend_from_slice(&input.codes[..off]);
+    out.extend(v.alt.bytes().map(|b| base_code(b).unwrap_or(N_CODE)));
+    out.extend_from_slice(&input.codes[(off + v.reference.len()).min(n)..]);
+    out.resize(n, N_CODE);
+    out
+}
+
+/// Effects of `variants` on the predicted counts of `genes`: one entry per (variant, gene) pair whose TSS-centred
+/// input window holds the whole REF allele, in variant order then gene order, and one without a gene for a variant
+/// in no window. Counts are summed over the gene's exon bins (`span`: its exon span). `progress(i)` is called after
+/// variant `i`.
+#[allow(clippy::too_many_arguments)]
+pub fn gene_variant_effects(
+    model: &dyn CellProfileModel,
+    genome: &Genome,
+    variants: &[Variant],
+    genes: &[&Gene],
+    states: &Tensor,
+    selection: &CellSelection,
+    span: bool,
+    opts: &PredictOptions,
+    cancel: &CancelToken,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<GeneVariantEffect>> {
+    check_states(model, states, selection)?;
+    for v in variants {
+        check_variant(genome, v)?;
+    }
+    let tracks = opts.resolve_tracks(model.n_tracks())?;
+    let states = states.f_to_kind(Kind::Float)?.f_to_device(model.device())?;
+    let reach = model.seq_len() as u64;
+    let mut inputs: HashMap<usize, GeneInput> = HashMap::new();
+    let mut refs: HashMap<usize, Vec<f64>> = HashMap::new();
+    let mut out = Vec::new();
+    for (vi, v) in variants.iter().enumerate() {
+        let (start, end) = (v.start0(), v.start0() + v.reference.len() as u64);
+        let mut any = false;
+        for (gi, gene) in genes.iter().enumerate() {
+            // A cheap bound first: the window's centre is within the window length of the TSS.
+            if gene.chrom != v.chrom || gene.tss().abs_diff(start) > 2 * reach {
+                continue;
+            }
+            let input = match inputs.entry(gi) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(GeneInput::new(model, genome, gene, WindowCenter::Tss, span)?),
+            };
+            if !input.contains(start, end) {
+                continue;
+            }
+            cancel.check()?;
+            let reference = match refs.entry(gi) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(counts_of_codes(
+                    model,
+                    gene,
+                    &input.codes,
+                    &input.bins,
+                    &states,
+                    selection,
+                    &tracks,
+                    opts,
+                    cancel,
+                )?),
+            };
+            let alt_codes = substitute(input, v);
+            let alt = counts_of_codes(model, gene, &alt_codes, &input.bins, &states, selection, &tracks, opts, cancel)?;
+            out.push(GeneVariantEffect { variant: vi, gene: Some(gi), reference: reference.clone(), alt });
+            any = true;
+        }
+        if !any {
+            out.push(GeneVariantEffect { variant: vi, gene: None, reference: Vec::new(), alt: Vec::new() });
+        }
+        progress(vi);
+    }
+    Ok(out)
+}
