@@ -142,8 +142,8 @@ impl Options {
     }
 }
 
-/// The valid key closest to a mistyped one (edit distance ≤ 2).
-fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
+/// The valid key (or name) closest to a mistyped one (edit distance ≤ 2), for a did-you-mean hint.
+pub fn closest<'a>(key: &str, valid: &[&'a str]) -> Option<&'a str> {
     valid.iter().map(|v| (edit_distance(key, v), *v)).filter(|(d, _)| *d <= 2).min().map(|(_, v)| v)
 }
 

@@ -111,42 +111,69 @@ pub fn evaluate_profiles(
             format!("{} labels for the coverage's {} cells", labels.len(), coverage.n_cells()),
         ));
     }
-    let sizes: Vec<f64> = (0..n_groups).map(|g| labels.iter().filter(|l| **l == Some(g)).count() as f64).collect();
+    let sizes = group_sizes(labels, n_groups);
     let selection = CellSelection::Groups { labels: labels.to_vec(), n_groups };
     let predicted = gene_counts(model, genome, genes, states, &selection, span, opts, cancel)?;
     let observed = observed_gene_counts(model, genome, coverage, genes, labels, n_groups, span)?;
-    let per_cell = |v: Vec<f64>| -> Vec<f64> {
-        v.iter()
-            .enumerate()
-            .map(|(i, x)| if sizes[i % n_groups] > 0.0 { x / sizes[i % n_groups] } else { 0.0 })
-            .collect()
-    };
-    let (predicted, observed) = (per_cell(predicted), per_cell(observed));
-    let log = |v: &[f64]| v.iter().map(|x| (x + 1.0).log2()).collect::<Vec<_>>();
-    let (lp, lo) = (log(&predicted), log(&observed));
-    let used: Vec<usize> = (0..n_groups).filter(|&g| sizes[g] > 0.0).collect();
-    let across_genes = (0..n_groups)
-        .map(|g| {
-            let col = |v: &[f64]| (0..genes.len()).map(|i| v[i * n_groups + g]).collect::<Vec<_>>();
-            if sizes[g] > 0.0 {
-                pearson(&col(&lp), &col(&lo))
-            } else {
-                None
-            }
-        })
-        .collect();
-    let across_types = (0..genes.len())
-        .map(|i| {
-            let row = |v: &[f64]| used.iter().map(|&g| v[i * n_groups + g]).collect::<Vec<_>>();
-            pearson(&row(&lp), &row(&lo))
-        })
-        .collect();
-    Ok(ProfileEvaluation {
-        genes: genes.iter().map(|g| g.name.clone()).collect(),
-        n_groups,
-        observed,
-        predicted,
-        across_genes,
-        across_types,
-    })
+    ProfileEvaluation::from_counts(genes.iter().map(|g| g.name.clone()).collect(), &sizes, &predicted, &observed)
+}
+
+/// Cells per group of `labels` (`None` and labels ≥ `n_groups` count nowhere).
+pub fn group_sizes(labels: &[Option<usize>], n_groups: usize) -> Vec<f64> {
+    (0..n_groups).map(|g| labels.iter().filter(|l| **l == Some(g)).count() as f64).collect()
+}
+
+impl ProfileEvaluation {
+    /// The evaluation of summed gene counts (genes × groups, row-major: [`gene_counts`] and
+    /// [`observed_gene_counts`] of the same genes) of groups of `sizes` cells: both divided by the group size, then
+    /// scooby's correlations of log2(x + 1). What [`evaluate_profiles`] does after counting; sharded callers gather
+    /// the per-gene rows first.
+    pub fn from_counts(
+        genes: Vec<String>,
+        sizes: &[f64],
+        predicted: &[f64],
+        observed: &[f64],
+    ) -> Result<ProfileEvaluation> {
+        let n_groups = sizes.len();
+        let expected = genes.len() * n_groups;
+        if predicted.len() != expected || observed.len() != expected {
+            return Err(RuntimeError::invalid(
+                "counts",
+                format!(
+                    "{} predicted and {} observed counts for {} genes × {n_groups} groups",
+                    predicted.len(),
+                    observed.len(),
+                    genes.len()
+                ),
+            ));
+        }
+        let per_cell = |v: &[f64]| -> Vec<f64> {
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| if sizes[i % n_groups] > 0.0 { x / sizes[i % n_groups] } else { 0.0 })
+                .collect()
+        };
+        let (predicted, observed) = (per_cell(predicted), per_cell(observed));
+        let log = |v: &[f64]| v.iter().map(|x| (x + 1.0).log2()).collect::<Vec<_>>();
+        let (lp, lo) = (log(&predicted), log(&observed));
+        let used: Vec<usize> = (0..n_groups).filter(|&g| sizes[g] > 0.0).collect();
+        let n_genes = genes.len();
+        let across_genes = (0..n_groups)
+            .map(|g| {
+                let col = |v: &[f64]| (0..n_genes).map(|i| v[i * n_groups + g]).collect::<Vec<_>>();
+                if sizes[g] > 0.0 {
+                    pearson(&col(&lp), &col(&lo))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let across_types = (0..n_genes)
+            .map(|i| {
+                let row = |v: &[f64]| used.iter().map(|&g| v[i * n_groups + g]).collect::<Vec<_>>();
+                pearson(&row(&lp), &row(&lo))
+            })
+            .collect();
+        Ok(ProfileEvaluation { genes, n_groups, observed, predicted, across_genes, across_types })
+    }
 }
