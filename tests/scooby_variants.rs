@@ -118,6 +118,7 @@ fn scooby_variant_effects_match_an_independent_computation() {
         );
         assert_eq!(eval(&mut s, "ve.len()").as_int().unwrap(), 1, "one (variant, gene) pair");
         assert_eq!(text(&mut s, "ve.table().col(\"gene\")[0]"), *gene);
+        assert_eq!(text(&mut s, "ve.effects().row_names()[0]"), format!("{}@{gene}", text(&mut s, "v")));
         let got = effects_row(&mut s, "ve", 0);
         let want = own_effect(&mut s, gene, &alt_fa, cells);
         assert_eq!(got.len(), 3);
@@ -182,6 +183,7 @@ fn scooby_variant_effects_match_an_independent_computation() {
     assert_eq!(eval(&mut s, "vf.len()").as_int().unwrap(), 1);
     assert_eq!(text(&mut s, "vf.table().col(\"gene\")[0]"), "");
     assert_eq!(effects_row(&mut s, "vf", 0), vec![0.0; 3]);
+    assert!(!text(&mut s, "vf.effects().row_names()[0]").contains('@'), "no gene, no @gene");
 
     // REF mismatch: an error naming the variant.
     let _ = eval(

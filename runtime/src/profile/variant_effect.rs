@@ -159,3 +159,40 @@ pub fn gene_variant_effects(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seq::region::Region;
+
+    fn input(codes: &[u8]) -> GeneInput {
+        GeneInput {
+            window: Region::new("chr1", 102, 106).unwrap(),
+            input_start: 100,
+            codes: codes.to_vec(),
+            bins: vec![0],
+        }
+    }
+
+    #[test]
+    fn alleles_are_substituted_in_place_keeping_the_length() {
+        // Input covers 0-based 100..108: A C G T A C G T.
+        let x = input(&[0, 1, 2, 3, 0, 1, 2, 3]);
+        // SNV at 1-based 103 (0-based 102, a G) → T.
+        assert_eq!(substitute(&x, &Variant::new("chr1", 103, "G", "T", None)), vec![0, 1, 3, 3, 0, 1, 2, 3]);
+        // Deletion GT → G: the bases after shift left, the end padded with N.
+        assert_eq!(substitute(&x, &Variant::new("chr1", 103, "GT", "G", None)), vec![0, 1, 2, 0, 1, 2, 3, N_CODE]);
+        // Insertion G → GAA: the end is cut.
+        assert_eq!(substitute(&x, &Variant::new("chr1", 103, "G", "GAA", None)), vec![0, 1, 2, 0, 0, 3, 0, 1]);
+        assert!(x.contains(107, 108) && !x.contains(107, 109) && !x.contains(99, 100));
+    }
+
+    #[test]
+    fn log_fold_is_zero_without_a_gene() {
+        let none = GeneVariantEffect { variant: 0, gene: None, reference: vec![], alt: vec![] };
+        assert_eq!(none.log_fold(3), vec![0.0; 3]);
+        let e = GeneVariantEffect { variant: 0, gene: Some(1), reference: vec![1.0, 3.0], alt: vec![3.0, 3.0] };
+        let lf = e.log_fold(2);
+        assert!((lf[0] - 2f64.ln()).abs() < 1e-12 && lf[1] == 0.0, "{lf:?}");
+    }
+}

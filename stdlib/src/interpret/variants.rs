@@ -248,11 +248,25 @@ pub fn register(reg: &mut Registrar) {
     reg.engine.register_fn("len", |v: &mut VariantEffects| v.0.variants.len() as i64);
     reg.docs.add(m("table", "ve.table() -> Table", "One row per variant: id, chrom, pos, ref, alt, status, [peak], mean_effect, max_abs_effect, and effect:<group> columns with `groups`.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nshow(ve.table());"));
     reg.engine.register_fn("table", |v: &mut VariantEffects| v.0.table());
-    reg.docs.add(m("effects", "ve.effects() -> Matrix", "Variants × cells (or × groups) effects; NaN rows for variants not scored.").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.effects().shape());"));
+    reg.docs.add(m("effects", "ve.effects() -> Matrix", "Variants × cells (or × groups) effects; NaN rows for variants not scored. Rows are named by variant id (`id@gene` for a scooby model's variant–gene rows).").example("let sim = simulate_atac(#{n_cells: 30, n_peaks: 100, seed: 1});\nlet model = train_scbasset(sim.data, #{preset: \"tiny\", epochs: 1, batch_size: 32});\nlet ref_base = sim.genome.fetch(\"chr1:1099-1100\");\nlet snvs = [\"A\", \"C\", \"G\", \"T\"].filter(|b| b != ref_base).map(|b| `chr1:1100:${ref_base}:${b}`);\nlet ve = variant_effect(model, snvs, sim.genome);\nprint(ve.effects().shape());"));
     reg.engine.register_fn("effects", |v: &mut VariantEffects| -> Matrix {
         let d = &v.0;
         Matrix::new(d.variants.len(), d.names.len(), d.effects.clone())
-            .with_row_names(d.variants.iter().map(|x| x.id.clone()).collect())
+            .with_row_names(
+                d.variants
+                    .iter()
+                    .zip(&d.peaks)
+                    .map(
+                        |(x, w)| {
+                            if d.window_label == "gene" && !w.is_empty() {
+                                format!("{}@{w}", x.id)
+                            } else {
+                                x.id.clone()
+                            }
+                        },
+                    )
+                    .collect(),
+            )
             .with_col_names(d.names.clone())
     });
 }
