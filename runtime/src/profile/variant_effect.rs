@@ -23,6 +23,9 @@ use crate::seq::codes::base_code;
 use crate::seq::genome::Genome;
 use crate::{Result, RuntimeError};
 
+/// Genes whose input codes and reference counts are kept between variants.
+const CACHE_GENES: usize = 64;
+
 /// The effect of one variant on one gene (or on none).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GeneVariantEffect {
@@ -124,6 +127,11 @@ pub fn gene_variant_effects(
             // A cheap bound first: the window's centre is within the window length of the TSS.
             if gene.chrom != v.chrom || gene.tss().abs_diff(start) > 2 * reach {
                 continue;
+            }
+            // Bounded caches (a genome-wide VCF touches every gene): dropped whole when full.
+            if inputs.len() >= CACHE_GENES && !inputs.contains_key(&gi) {
+                inputs.clear();
+                refs.clear();
             }
             let input = match inputs.entry(gi) {
                 Entry::Occupied(e) => e.into_mut(),
