@@ -1,10 +1,15 @@
 //! scooby in the language: the `ScoobyModel` value ([`value`]), `scooby_model` and `import_scooby` and the model's
-//! methods ([`model`]), `model.train` ([`train`]) and `model.predict` ([`predict`]). Computation lives in `gscript_runtime::models::scooby`.
+//! methods ([`model`]), `model.train` ([`train`]) and `model.predict` ([`predict`]),
+//! `model.gene_counts` and `evaluate_profiles` ([`gene_counts`]),
+//! `variant_effect(model, ...)` on gene counts ([`variant_effect`]), `motif_deletion` ([`motif_deletion`]). Computation lives in `gscript_runtime::models::scooby`.
 
+pub mod gene_counts;
 pub mod model;
+pub mod motif_deletion;
 pub mod predict;
 pub mod train;
 pub mod value;
+pub mod variant_effect;
 
 pub use value::{ScoobyModel, ScoobyState};
 
@@ -14,4 +19,7 @@ pub fn register(reg: &mut Registrar) {
     model::register(reg);
     train::register(reg);
     predict::register(reg);
+    gene_counts::register(reg);
+    variant_effect::register(reg);
+    motif_deletion::register(reg);
 }
