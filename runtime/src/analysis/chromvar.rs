@@ -64,7 +64,9 @@ pub enum Formulation {
 }
 
 impl Formulation {
+    /// The names [`Formulation::parse`] accepts.
     pub const NAMES: [&'static str; 2] = ["chromvar", "pychromvar"];
+    /// The formulation of a name (`"chromvar"`, `"pychromvar"`).
     pub fn parse(s: &str) -> Option<Formulation> {
         match s {
             "chromvar" => Some(Formulation::ChromVar),
