@@ -29,7 +29,7 @@ use crate::plot::FigureValue;
 use crate::values::Matrix;
 
 /// The genes to count: every gene of the table, or those `names` lists (ids or names, in that order).
-fn gene_list<'a>(primitive: &str, table: &'a GenesValue, o: &Options) -> ScriptResult<Vec<&'a Gene>> {
+pub(super) fn gene_list<'a>(primitive: &str, table: &'a GenesValue, o: &Options) -> ScriptResult<Vec<&'a Gene>> {
     let t = &table.0;
     let Some(names) = crate::coverage::names_option(primitive, o, "names")? else {
         if t.genes.is_empty() {

@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
-use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::genes::Gene;
 use gscript_runtime::models::profile::CellProfileModel;
 use gscript_runtime::profile::{motif_deletion, MotifDeletionOptions, PredictOptions};
 
+use super::gene_counts::gene_list;
+use super::predict::cell_rows;
 use super::train::{genome_arg, states_tensor, EXAMPLE_SETUP};
-use super::variant_effect::genes_option;
+use super::variant_effect::genes_table;
 use super::ScoobyModel;
 use crate::bridge::{cancel_token, in_primitive, ScriptResult};
 use crate::interpret::motifs::motif_list;
@@ -54,37 +55,6 @@ fn doc() -> FnDoc {
     ))
 }
 
-/// The rows of cell_states to score (`cells`, default all) and their names.
-fn cells_option(primitive: &str, o: &Options, states: &Matrix) -> ScriptResult<(Vec<usize>, Vec<String>)> {
-    let n = states.rows;
-    let cells: Vec<usize> = match o.raw("cells") {
-        None => (0..n).collect(),
-        Some(v) => {
-            let arr = v.clone().try_cast::<Array>().ok_or_else(|| {
-                primitive_error(primitive, Some("cells"), "must be an array of row indices of cell_states")
-            })?;
-            arr.iter()
-                .enumerate()
-                .map(|(k, x)| {
-                    x.as_int().ok().and_then(|i| usize::try_from(i).ok()).filter(|&i| i < n).ok_or_else(|| {
-                        primitive_error(
-                            primitive,
-                            Some("cells"),
-                            &format!("element {k} (`{x}`) is not a row index of cell_states (0..{n})"),
-                        )
-                    })
-                })
-                .collect::<ScriptResult<_>>()?
-        }
-    };
-    if cells.is_empty() {
-        return Err(primitive_error(primitive, Some("cells"), "is empty"));
-    }
-    let names =
-        cells.iter().map(|&i| states.row_names.as_ref().map_or_else(|| i.to_string(), |r| r[i].clone())).collect();
-    Ok((cells, names))
-}
-
 fn run(
     host: &Arc<Host>,
     model: &ScoobyModel,
@@ -96,8 +66,8 @@ fn run(
     const P: &str = "motif_deletion";
     let motifs = motif_list(P, &motifs)?;
     let genome = genome_arg(P, &genome)?;
-    let (table, idx) = genes_option(P, o)?;
-    let genes: Vec<&Gene> = idx.iter().map(|&i| &table.0.genes[i]).collect();
+    let table = genes_table(P, o)?;
+    let genes = gene_list(P, &table, o)?;
     let replacements = o.int("replacements")?.unwrap_or(10);
     if replacements < 1 {
         return Err(primitive_error(P, Some("replacements"), &format!("is {replacements}; it must be at least 1")));
@@ -119,7 +89,7 @@ fn run(
     let st = model.lock();
     let net = &st.net;
     let t = states_tensor(P, &states, net.state_dim(), None)?;
-    let (cells, names) = cells_option(P, o, &states)?;
+    let (cells, names) = cell_rows(P, o, &states)?;
     let mut bar = host.progress("motif deletion", Some(genes.len() as u64));
     let r = motif_deletion(net, &genome.0, &motifs, &genes, &t, &cells, &opts, &cancel_token(host), |i| {
         bar.update(i as u64 + 1, "")

@@ -73,7 +73,6 @@ fn region_arg(primitive: &str, genome: &gscript_runtime::seq::Genome, text: &str
 /// The selection from the `cells` or `groups` option, with a name per profile.
 pub(super) fn selection(primitive: &str, o: &Options, states: &Matrix) -> ScriptResult<(CellSelection, Vec<String>)> {
     let n = states.rows;
-    let cell_name = |i: usize| states.row_names.as_ref().map_or_else(|| i.to_string(), |r| r[i].clone());
     if o.has("cells") && o.has("groups") {
         return Err(primitive_error(primitive, Some("groups"), "give either cells or groups, not both"));
     }
@@ -107,6 +106,13 @@ pub(super) fn selection(primitive: &str, o: &Options, states: &Matrix) -> Script
         }
         return Ok((CellSelection::Groups { labels, n_groups: names.len() }, names));
     }
+    let (cells, names) = cell_rows(primitive, o, states)?;
+    Ok((CellSelection::Cells(cells), names))
+}
+
+/// The rows of cell_states named by the `cells` option (default all), with their names (row names, else indices).
+pub(super) fn cell_rows(primitive: &str, o: &Options, states: &Matrix) -> ScriptResult<(Vec<usize>, Vec<String>)> {
+    let n = states.rows;
     let cells: Vec<usize> = match o.raw("cells") {
         None => (0..n).collect(),
         Some(v) => {
@@ -130,8 +136,9 @@ pub(super) fn selection(primitive: &str, o: &Options, states: &Matrix) -> Script
     if cells.is_empty() {
         return Err(primitive_error(primitive, Some("cells"), "is empty"));
     }
-    let names = cells.iter().map(|&i| cell_name(i)).collect();
-    Ok((CellSelection::Cells(cells), names))
+    let names =
+        cells.iter().map(|&i| states.row_names.as_ref().map_or_else(|| i.to_string(), |r| r[i].clone())).collect();
+    Ok((cells, names))
 }
 
 fn run(

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use gscript_lang::rhai::{Array, Dynamic, Map};
+use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::genes::Gene;
 use gscript_runtime::interpret::VariantStatus;
 use gscript_runtime::models::profile::CellProfileModel;
 use gscript_runtime::profile::{gene_variant_effects, CellSelection, PredictOptions};
 
+use super::gene_counts::gene_list;
 use super::predict::selection;
 use super::train::{genome_arg, states_tensor, EXAMPLE_SETUP};
 use super::ScoobyModel;
@@ -61,42 +61,13 @@ fn doc() -> FnDoc {
     ))
 }
 
-/// The genes of the `genes` option, restricted to `names`.
-pub(crate) fn genes_option(primitive: &str, o: &Options) -> ScriptResult<(GenesValue, Vec<usize>)> {
-    let table = o
-        .raw("genes")
+/// The Genes table of the `genes` option (required); `names` then picks genes from it ([`gene_list`]).
+pub(crate) fn genes_table(primitive: &str, o: &Options) -> ScriptResult<GenesValue> {
+    o.raw("genes")
         .ok_or_else(|| primitive_error(primitive, Some("genes"), "is required: a Genes table (load_genes)"))?
         .clone()
         .try_cast::<GenesValue>()
-        .ok_or_else(|| primitive_error(primitive, Some("genes"), "expected a Genes table (load_genes)"))?;
-    let idx = match o.raw("names") {
-        None => (0..table.0.genes.len()).collect(),
-        Some(v) => {
-            let arr = v
-                .clone()
-                .try_cast::<Array>()
-                .ok_or_else(|| primitive_error(primitive, Some("names"), "expected an array of gene names or ids"))?;
-            if arr.is_empty() {
-                return Err(primitive_error(primitive, Some("names"), "is empty"));
-            }
-            arr.iter()
-                .map(|x| {
-                    let key = x.to_string();
-                    table.0.genes.iter().position(|g| g.name == key || g.id == key).ok_or_else(|| {
-                        primitive_error(
-                            primitive,
-                            Some("names"),
-                            &format!("unknown gene `{key}`: not a name or id in {}", table.0.source),
-                        )
-                    })
-                })
-                .collect::<ScriptResult<Vec<_>>>()?
-        }
-    };
-    if idx.is_empty() {
-        return Err(primitive_error(primitive, Some("genes"), "has no genes"));
-    }
-    Ok((table, idx))
+        .ok_or_else(|| primitive_error(primitive, Some("genes"), "expected a Genes table (load_genes)"))
 }
 
 fn run(
@@ -110,8 +81,8 @@ fn run(
     const P: &str = "variant_effect";
     let variants = variants_of(P, &variants)?;
     let genome = genome_arg(P, &genome)?;
-    let (table, idx) = genes_option(P, o)?;
-    let genes: Vec<&Gene> = idx.iter().map(|&i| &table.0.genes[i]).collect();
+    let table = genes_table(P, o)?;
+    let genes = gene_list(P, &table, o)?;
     let span = o.bool("span")?.unwrap_or(false);
     let opts = PredictOptions { rc_average: o.bool("rc_average")?.unwrap_or(true), ..Default::default() };
     let st = model.lock();
