@@ -27,32 +27,6 @@ const SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 12, 
 const SITE: &str = "TGCATCGGATCC";
 const NOHIT: &str = "ACGTTGCAGGCTAACGTTACGGATCCATGA";
 
-/// A copy of a FASTA file with bases replaced: `(chrom, 0-based position, new bases)`, applied in order.
-fn write_edited_fasta(src: &Path, dst: &Path, edits: &[(String, usize, String)]) {
-    let text = std::fs::read_to_string(src).unwrap();
-    let mut records: Vec<(String, Vec<u8>)> = Vec::new();
-    for line in text.lines() {
-        if let Some(h) = line.strip_prefix('>') {
-            records.push((h.split_whitespace().next().unwrap().to_string(), Vec::new()));
-        } else {
-            records.last_mut().unwrap().1.extend(line.trim().bytes());
-        }
-    }
-    for (chrom, pos, bases) in edits {
-        let seq = &mut records.iter_mut().find(|r| &r.0 == chrom).unwrap().1;
-        seq[*pos..*pos + bases.len()].copy_from_slice(bases.as_bytes());
-    }
-    let mut out = String::new();
-    for (name, seq) in &records {
-        out.push_str(&format!(">{name}\n"));
-        for chunk in seq.chunks(60) {
-            out.push_str(std::str::from_utf8(chunk).unwrap());
-            out.push('\n');
-        }
-    }
-    std::fs::write(dst, out).unwrap();
-}
-
 /// A MEME file with one near-deterministic motif per consensus.
 fn write_meme(path: &Path, motifs: &[(&str, &str)]) {
     let mut s = String::from(
@@ -101,7 +75,7 @@ fn motif_deletion_matches_the_tests_own_edit_and_scores() {
     let planted =
         eval(&mut s, "__w0.split(\":\")[1].split(\"-\")[0].parse_int()").as_int().unwrap() as usize + 2048 + 100;
     let g1 = dir.path().join("planted.fa");
-    write_edited_fasta(Path::new(&genome), &g1, &[("chr1".into(), planted, SITE.into())]);
+    common::write_edited_fasta(Path::new(&genome), &g1, &[("chr1".into(), planted, SITE.into())]);
     let meme = dir.path().join("m.meme");
     write_meme(&meme, &[("SITE1", SITE), ("NOHIT", NOHIT)]);
     let g1s = g1.display().to_string();
@@ -133,7 +107,7 @@ fn motif_deletion_matches_the_tests_own_edit_and_scores() {
     let g2 = dir.path().join("deleted.fa");
     let edits: Vec<(String, usize, String)> =
         sites.iter().map(|&st| ("chr1".to_string(), st, rep[0].clone())).collect();
-    write_edited_fasta(&g1, &g2, &edits);
+    common::write_edited_fasta(&g1, &g2, &edits);
     let g2s = g2.display().to_string();
     let (mut reference, mut deleted) = (Vec::new(), Vec::new());
     for g in &names {

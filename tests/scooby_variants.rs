@@ -24,32 +24,6 @@ const SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 12, 
     m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \"chr1:40000-44096\"], states, \
         #{epochs: 15, cells_per_sequence: 8, warmup_steps: 1, decay_steps: 100});\n";
 
-/// A copy of a FASTA file with bases replaced: `(chrom, 0-based position, new bases)`.
-pub fn write_edited_fasta(src: &Path, dst: &Path, edits: &[(String, usize, String)]) {
-    let text = std::fs::read_to_string(src).unwrap();
-    let mut records: Vec<(String, Vec<u8>)> = Vec::new();
-    for line in text.lines() {
-        if let Some(h) = line.strip_prefix('>') {
-            records.push((h.split_whitespace().next().unwrap().to_string(), Vec::new()));
-        } else {
-            records.last_mut().unwrap().1.extend(line.trim().bytes());
-        }
-    }
-    for (chrom, pos, bases) in edits {
-        let seq = &mut records.iter_mut().find(|r| &r.0 == chrom).unwrap().1;
-        seq[*pos..*pos + bases.len()].copy_from_slice(bases.as_bytes());
-    }
-    let mut out = String::new();
-    for (name, seq) in &records {
-        out.push_str(&format!(">{name}\n"));
-        for chunk in seq.chunks(60) {
-            out.push_str(std::str::from_utf8(chunk).unwrap());
-            out.push('\n');
-        }
-    }
-    std::fs::write(dst, out).unwrap();
-}
-
 fn text(s: &mut Session, expr: &str) -> String {
     eval(s, expr).into_string().unwrap()
 }
@@ -110,7 +84,7 @@ fn scooby_variant_effects_match_an_independent_computation() {
         let pos = eval(&mut s, "pos").as_int().unwrap() as usize;
         let alt = text(&mut s, "alt");
         let alt_fa = dir.path().join(format!("alt{k}.fa"));
-        write_edited_fasta(Path::new(&genome), &alt_fa, &[(chrom, pos - 1, alt)]);
+        common::write_edited_fasta(Path::new(&genome), &alt_fa, &[(chrom, pos - 1, alt)]);
 
         let _ = eval(
             &mut s,

@@ -33,3 +33,29 @@ pub fn floats(v: gscript_lang::rhai::Dynamic) -> Vec<f64> {
 pub fn strings(v: gscript_lang::rhai::Dynamic) -> Vec<String> {
     v.into_array().unwrap().iter().map(|x| x.to_string()).collect()
 }
+
+/// A copy of a FASTA file with bases replaced: `(chrom, 0-based position, new bases)`, applied in order.
+pub fn write_edited_fasta(src: &std::path::Path, dst: &std::path::Path, edits: &[(String, usize, String)]) {
+    let text = std::fs::read_to_string(src).unwrap();
+    let mut records: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix('>') {
+            records.push((h.split_whitespace().next().unwrap().to_string(), Vec::new()));
+        } else {
+            records.last_mut().unwrap().1.extend(line.trim().bytes());
+        }
+    }
+    for (chrom, pos, bases) in edits {
+        let seq = &mut records.iter_mut().find(|r| &r.0 == chrom).unwrap().1;
+        seq[*pos..*pos + bases.len()].copy_from_slice(bases.as_bytes());
+    }
+    let mut out = String::new();
+    for (name, seq) in &records {
+        out.push_str(&format!(">{name}\n"));
+        for chunk in seq.chunks(60) {
+            out.push_str(std::str::from_utf8(chunk).unwrap());
+            out.push('\n');
+        }
+    }
+    std::fs::write(dst, out).unwrap();
+}

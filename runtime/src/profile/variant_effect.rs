@@ -68,14 +68,7 @@ pub fn check_variant(genome: &Genome, v: &Variant) -> Result<()> {
     if found != v.reference {
         return Err(RuntimeError::invalid(
             "variants",
-            format!(
-                "{}: REF is {} but {} has {found} at {}:{} (is the genome the same build as the variants?)",
-                v.id,
-                v.reference,
-                genome.path().display(),
-                v.chrom,
-                v.pos
-            ),
+            crate::interpret::VariantStatus::RefMismatch { found }.describe(v, genome),
         ));
     }
     Ok(())
