@@ -204,6 +204,9 @@ fn killed_and_resumed(body: &str, epochs: usize, min_saved: usize) {
     let (resumed, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert_eq!(resumed, reference, "resumed after {saved} epochs");
+    // the session says where it continues from
+    let said = format!("resuming from {} after epoch {saved} of {epochs}", ck.display());
+    assert!(err.contains(&said), "expected `{said}` in the resumed run's standard error:\n{err}");
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub trait TrainObserver {
     fn on_warning(&mut self, message: &str) {
         eprintln!("warning: {message}");
     }
+    /// Training continues from the checkpoint `path`, which holds `epochs_done` of the `epochs` asked for.
+    fn on_resume(&mut self, _path: &std::path::Path, _epochs_done: usize, _epochs: usize) {}
 }
 
 /// The observer that ignores everything.

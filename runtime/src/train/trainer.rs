@@ -204,6 +204,7 @@ impl Trainer<'_, '_> {
             }
             best = checkpoint.restore(&path, &self.variables, self.optimizer)?;
             history = checkpoint.meta.history;
+            self.observer.on_resume(&path, history.len(), self.config.epochs);
         }
         for hook in self.hooks.iter_mut() {
             hook.before_training(&self.variables)?;

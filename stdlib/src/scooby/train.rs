@@ -210,6 +210,9 @@ impl TrainObserver for Observer {
     fn on_warning(&mut self, message: &str) {
         self.host.warn(message);
     }
+    fn on_resume(&mut self, path: &std::path::Path, epochs_done: usize, epochs: usize) {
+        self.host.eprint(&format!("resuming from {} after epoch {epochs_done} of {epochs}\n", path.display()));
+    }
     fn on_batch(&mut self, epoch: usize, batch: usize, n_batches: usize, loss: f64) -> Result<(), TrainError> {
         let pos = ((epoch - 1) * n_batches + batch) as u64;
         self.bar.update(pos.min(self.total), &format!("epoch {epoch} loss {loss:.4}"));
