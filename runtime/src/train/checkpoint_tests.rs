@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
-use super::trainer_tests::{loop_config, LeastSquares};
+use super::trainer_tests::{fit_w, loop_config, LeastSquares};
 use super::*;
 
 /// Records warnings.
@@ -64,21 +64,10 @@ fn run(
     poison: Option<(usize, usize)>,
 ) -> (Vec<f32>, Result<TrainOutcome, TrainError>) {
     let mut ls = LeastSquares::new();
-    let params = vec![("w".to_string(), ls.w.shallow_clone())];
-    let mut adam = KerasAdam::over(vec![("w".to_string(), ls.w.shallow_clone())], 0.05, 0.9, 0.999, 1e-7);
-    let trainer = Trainer {
-        config,
-        optimizer: &mut adam,
-        variables: params,
-        run: serde_json::json!({}),
-        model: serde_json::json!({ "family": "least-squares" }),
-        hooks: vec![],
-        observer,
-        interrupt: &|| false,
-    };
+    let w = ls.w.shallow_clone();
     let out = match poison {
-        Some(at) => trainer.fit(&mut PoisonAt { inner: &mut ls, at, epoch: 0, batch: 0 }),
-        None => trainer.fit(&mut ls),
+        Some(at) => fit_w(&mut PoisonAt { inner: &mut ls, at, epoch: 0, batch: 0 }, &w, config, vec![], observer),
+        None => fit_w(&mut ls, &w, config, vec![], observer),
     };
     (Vec::try_from(ls.w.detach()).unwrap(), out)
 }

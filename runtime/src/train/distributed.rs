@@ -150,12 +150,9 @@ mod tests {
     use std::process::Command;
     use std::time::{Duration, Instant};
 
-    use rand::{RngExt, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-    use tch::{Device, Kind, Tensor};
-
     use super::*;
-    use crate::train::{KerasAdam, Objective, Schedule, TrainError, TrainMetrics, Trainer, TrainerConfig, ValMetrics};
+    use crate::train::trainer_tests::{fit_w, LeastSquares};
+    use crate::train::{Schedule, TrainerConfig};
 
     #[test]
     fn shards_cover_the_minibatch_disjointly() {
@@ -169,51 +166,6 @@ mod tests {
         assert_eq!(shard_range(0..128, 1, 2), 64..128);
     }
 
-    /// Least squares `mean_i (w·x_i − y_i)²` over 384 items (3 global minibatches of 128).
-    struct LeastSquares {
-        w: Tensor,
-        x: Tensor,
-        y: Tensor,
-    }
-
-    impl LeastSquares {
-        fn new() -> Self {
-            let mut rng = ChaCha8Rng::seed_from_u64(5);
-            let xs: Vec<f32> = (0..384 * 4).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let x = Tensor::from_slice(&xs).view([384, 4]);
-            let y = x.mv(&Tensor::from_slice(&[1.5f32, -2.0, 0.5, 0.25])) + 0.1;
-            LeastSquares { w: Tensor::zeros([4], (Kind::Float, Device::Cpu)).set_requires_grad(true), x, y }
-        }
-    }
-
-    impl Objective for LeastSquares {
-        fn n_train(&self) -> usize {
-            384
-        }
-        fn n_val(&self) -> usize {
-            0
-        }
-        fn begin_epoch(&mut self, _epoch: usize, _seed: u64) -> Result<(), TrainError> {
-            Ok(())
-        }
-        fn train_loss(&mut self, batch: &[usize]) -> Result<Tensor, TrainError> {
-            let idx = Tensor::from_slice(&batch.iter().map(|&i| i as i64).collect::<Vec<_>>());
-            Ok((self.x.index_select(0, &idx).mv(&self.w) - self.y.index_select(0, &idx)).square().mean(Kind::Float))
-        }
-        fn train_metrics(&mut self) -> Result<TrainMetrics, TrainError> {
-            Ok(TrainMetrics::default())
-        }
-        fn begin_validation(&mut self) -> Result<(), TrainError> {
-            Ok(())
-        }
-        fn validate(&mut self, _batch: &[usize]) -> Result<(), TrainError> {
-            Ok(())
-        }
-        fn val_metrics(&mut self) -> Result<ValMetrics, TrainError> {
-            Ok(ValMetrics::default())
-        }
-    }
-
     /// Trains `epochs` epochs at global batch 128 (sharded when `dp` is given); the final weights.
     fn train(
         epochs: usize,
@@ -221,19 +173,12 @@ mod tests {
         resume: Option<PathBuf>,
         dp: Option<DataParallel>,
     ) -> Vec<f32> {
-        let mut objective = LeastSquares::new();
+        // 384 items: 3 global minibatches of 128
+        let mut objective = LeastSquares::with_items(384);
         if dp.as_ref().is_some_and(|d| d.group().rank() == 1) {
             // Different initial weights on rank 1: the broadcast from rank 0 must replace them.
             let _ = tch::no_grad(|| objective.w.fill_(7.0));
         }
-        let params = vec![("w".to_string(), objective.w.shallow_clone())];
-        let mut adam = KerasAdam::over(
-            params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect(),
-            0.05,
-            0.9,
-            0.999,
-            1e-7,
-        );
         let config = TrainerConfig {
             epochs,
             batch_size: 128,
@@ -248,17 +193,8 @@ mod tests {
         };
         let mut dp = dp;
         let hooks: Vec<&mut dyn GradientHook> = dp.iter_mut().map(|d| d as &mut dyn GradientHook).collect();
-        let trainer = Trainer {
-            config,
-            optimizer: &mut adam,
-            variables: params,
-            run: serde_json::json!({}),
-            model: serde_json::json!({ "family": "least-squares" }),
-            hooks,
-            observer: &mut (),
-            interrupt: &|| false,
-        };
-        trainer.fit(&mut objective).unwrap();
+        let w = objective.w.shallow_clone();
+        fit_w(&mut objective, &w, config, hooks, &mut ()).unwrap();
         Vec::try_from(objective.w.detach()).unwrap()
     }
 

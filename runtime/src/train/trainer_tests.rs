@@ -18,10 +18,16 @@ pub(super) struct LeastSquares {
 }
 
 impl LeastSquares {
+    /// 12 items.
     pub(super) fn new() -> Self {
+        Self::with_items(12)
+    }
+
+    /// `n` seeded items `x = (u, v, 1)`, `y = 2u − v + 0.5`; weights from zero.
+    pub(super) fn with_items(n: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let x: Vec<[f32; 3]> =
-            (0..12).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), 1.0]).collect();
+            (0..n).map(|_| [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), 1.0]).collect();
         let y = x.iter().map(|v| 2.0 * v[0] - v[1] + 0.5).collect();
         LeastSquares { w: Tensor::zeros([3], (Kind::Float, Device::Cpu)).set_requires_grad(true), x, y }
     }
@@ -89,8 +95,15 @@ pub(super) fn loop_config(epochs: usize, batch_size: usize) -> TrainerConfig {
     }
 }
 
-fn fit(objective: &mut LeastSquares, config: TrainerConfig, hooks: Vec<&mut dyn GradientHook>) -> TrainOutcome {
-    let params = vec![("w".to_string(), objective.w.shallow_clone())];
+/// Fits `objective`, whose one variable is `w`, with Keras Adam (lr 0.05) under `config`, `hooks` and `observer`.
+pub(super) fn fit_w(
+    objective: &mut dyn Objective,
+    w: &Tensor,
+    config: TrainerConfig,
+    hooks: Vec<&mut dyn GradientHook>,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome, TrainError> {
+    let params = vec![("w".to_string(), w.shallow_clone())];
     let mut adam = KerasAdam::over(shallow(&params), 0.05, 0.9, 0.999, 1e-7);
     let trainer = Trainer {
         config,
@@ -99,10 +112,15 @@ fn fit(objective: &mut LeastSquares, config: TrainerConfig, hooks: Vec<&mut dyn 
         run: serde_json::json!({}),
         model: serde_json::json!({ "family": "least-squares" }),
         hooks,
-        observer: &mut (),
+        observer,
         interrupt: &|| false,
     };
-    trainer.fit(objective).unwrap()
+    trainer.fit(objective)
+}
+
+fn fit(objective: &mut LeastSquares, config: TrainerConfig, hooks: Vec<&mut dyn GradientHook>) -> TrainOutcome {
+    let w = objective.w.shallow_clone();
+    fit_w(objective, &w, config, hooks, &mut ()).unwrap()
 }
 
 #[test]
