@@ -101,9 +101,9 @@ pub fn register(reg: &mut Registrar) {
         let mut progress = SessionProgress::new(&host);
         let cancel = cancel_token(&host);
         if opts.cell_index && gscript_dist::global().ok().flatten().is_some() {
-            // in a process group rank 0 builds (or checks) the cell index first; the others then map the same file
+            // in a process group rank 0 builds the cell index if needed; then every rank maps (and checks) the same file
             write_from_rank_zero(&host, P, "path", &path, || {
-                cell_store::open_or_build(Path::new(&path), &mut progress, &cancel).map(|_| ()).map_err(in_primitive(P))
+                cell_store::ensure_built(Path::new(&path), &mut progress, &cancel).map_err(in_primitive(P))
             })?;
         }
         let (data, report) =

@@ -77,13 +77,39 @@ pub fn open_or_build(
     } else {
         StoreOrigin::Built
     };
-    let Some((sparse, major_is_peaks)) = sparse_x(&f, frames.n_obs, frames.n_var, frames.peaks_on_var)? else {
-        return Err(f.err("X", "is dense: a cell-index store is built from a sparse X (CSR or CSC)"));
-    };
-    build(&sparse, major_is_peaks, (len, mtime), &out, progress, cancel)?;
+    build_from(&f, &frames, (len, mtime), &out, progress, cancel)?;
     let rows = CellRows::open(&out)?;
     check_shape(input, &rows, frames.peaks.len(), frames.cells.len())?;
     Ok((rows, frames.peaks, frames.cells, origin))
+}
+
+/// Builds `<input>.cells` when it is missing or its header says it was written from another version of `input`; a
+/// current store is left as it is, read no further than its header (whoever maps it next checks it). For a process
+/// group, where rank 0 makes sure of the file before every rank maps it with [`open_or_build`].
+pub fn ensure_built(input: &Path, progress: &mut dyn Progress, cancel: &CancelToken) -> Result<()> {
+    let out = store_path(input);
+    let (len, mtime) = stamp(input)?;
+    if matches!(read_header(&out), Ok(h) if (h.source_len, h.source_mtime_ns) == (len, mtime)) {
+        return Ok(());
+    }
+    let f = H5File::open(input)?;
+    let frames = read_frames(&f)?;
+    build_from(&f, &frames, (len, mtime), &out, progress, cancel).map(|_| ())
+}
+
+/// [`build`] from the sparse X of an opened `.h5ad`; a dense X is an error.
+fn build_from(
+    f: &H5File,
+    frames: &crate::data::h5ad_read::H5adFrames,
+    stamp: (u64, u64),
+    out: &Path,
+    progress: &mut dyn Progress,
+    cancel: &CancelToken,
+) -> Result<StoreHeader> {
+    let Some((sparse, major_is_peaks)) = sparse_x(f, frames.n_obs, frames.n_var, frames.peaks_on_var)? else {
+        return Err(f.err("X", "is dense: a cell-index store is built from a sparse X (CSR or CSC)"));
+    };
+    build(&sparse, major_is_peaks, stamp, out, progress, cancel)
 }
 
 fn check_shape(input: &Path, rows: &CellRows, n_peaks: usize, n_cells: usize) -> Result<()> {

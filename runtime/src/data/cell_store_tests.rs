@@ -105,3 +105,27 @@ fn an_interrupted_build_leaves_no_file() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["c.h5ad".to_string()]);
 }
+
+#[test]
+fn ensure_built_builds_only_what_is_missing_or_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("d.h5ad");
+    write_random_h5ad(&input, 200, 100, 0.05, 8).unwrap();
+    let store = store_path(&input);
+    ensure_built(&input, &mut NoProgress, &CancelToken::new()).unwrap();
+    let first = std::fs::metadata(&store).unwrap().modified().unwrap();
+    // current: left as it is (not rewritten)
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    ensure_built(&input, &mut NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(std::fs::metadata(&store).unwrap().modified().unwrap(), first);
+    let (rows, origin) = build_store(&input).unwrap();
+    assert_eq!(origin, StoreOrigin::Reused);
+    let (m, ..) = read_h5ad(&input, &mut NoProgress, &CancelToken::new()).unwrap();
+    assert_eq!(rows_of(&rows), (0..m.n_peaks).map(|p| m.row_indices(p).to_vec()).collect::<Vec<_>>());
+    drop(rows);
+    // a changed input: rebuilt
+    write_random_h5ad(&input, 200, 100, 0.05, 9).unwrap();
+    ensure_built(&input, &mut NoProgress, &CancelToken::new()).unwrap();
+    assert_ne!(std::fs::metadata(&store).unwrap().modified().unwrap(), first);
+    assert_eq!(build_store(&input).unwrap().1, StoreOrigin::Reused);
+}
