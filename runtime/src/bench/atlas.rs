@@ -100,16 +100,8 @@ impl AtlasBenchConfig {
 
 /// Resident memory of this process from `/proc/self/status`: (anonymous, file-backed) bytes.
 fn resident() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("RssAnon:"), field("RssFile:") + field("RssShmem:"))
+    let [anon, file, shmem] = super::probe::status_bytes(["RssAnon:", "RssFile:", "RssShmem:"]).map(|v| v.unwrap_or(0));
+    (anon, file + shmem)
 }
 
 /// Samples resident memory every 20 ms; [`Sampler::phase`] returns the largest values since the previous call.

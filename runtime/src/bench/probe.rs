@@ -53,10 +53,19 @@ pub(crate) fn reset_peak_rss() -> bool {
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let [hwm] = status_bytes(["VmHWM:"]);
+    hwm
+}
+
+/// Fields of `/proc/self/status` given in kB (e.g. `"VmHWM:"`), in bytes, read from one snapshot of the file; `None`
+/// for a missing file or field.
+pub(crate) fn status_bytes<const N: usize>(names: [&str; N]) -> [Option<u64>; N] {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    names.map(|name| {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    })
 }
 
 /// The standard probe suite, printed as a table: fp32 and bf16 matmul on CPU (and CUDA when usable), peak RSS.
