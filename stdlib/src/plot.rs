@@ -47,11 +47,11 @@ const COMMON: [(&str, &str, OptDefault, &str); 3] = [
     ("scale", "float", OptDefault::Float(1.0), "PNG resolution multiplier (2 for print)"),
 ];
 
-fn with_common(doc: FnDoc) -> FnDoc {
+pub(crate) fn with_common(doc: FnDoc) -> FnDoc {
     COMMON.iter().fold(doc, |d, (n, t, def, text)| d.opt(n, t, def.clone(), text))
 }
 
-fn finish(prim: &str, fig: Figure, o: &Options) -> ScriptResult<FigureValue> {
+pub(crate) fn finish(prim: &str, fig: Figure, o: &Options) -> ScriptResult<FigureValue> {
     let mut fig = fig;
     if o.has("width") || o.has("height") {
         let w = o.int_at_least("width", 50)?.map_or(fig.width(), |v| v as u32);

@@ -10,10 +10,12 @@
 //! - [`variant_effect`]: scooby's variant effects on gene counts (TSS-centred windows, ln fold change).
 //! - [`motif_deletion`]: scooby's TF motif deletion — sites overwritten with seeded random bases, per-cell scores with
 //!   the reference size factors.
+//! - [`figure`]: predicted vs observed pseudobulk tracks per cell type around a gene or region (scooby's Fig. 2).
 //! - [`evaluate`]: scooby's evaluation — Pearson of log2(x + 1) gene counts across genes and across cell types.
 
 pub mod dataset;
 pub mod evaluate;
+pub mod figure;
 pub mod gene_sequence;
 pub mod motif_deletion;
 pub mod predict;
@@ -21,6 +23,7 @@ pub mod variant_effect;
 
 pub use dataset::{context_onehot, windows_from_folds, ProfileData, ProfileDataOptions, ProfileItem};
 pub use evaluate::{evaluate_profiles, pearson, ProfileEvaluation};
+pub use figure::{profile_tracks, Locus, ProfileRows, ProfileTrackOptions, ProfileTracks};
 pub use gene_sequence::{counts_of_codes, GeneInput};
 pub use motif_deletion::{motif_deletion, DeletionSite, MotifDeletion, MotifDeletionOptions};
 pub use predict::{gene_counts, predict_profiles, CellSelection, Inverse, PredictOptions, PredictedProfiles};
