@@ -74,45 +74,58 @@ impl Shard {
     }
 
     /// Every rank's rows of `local` (this rank's [`range_in_units`](Self::range_in_units)`(n, unit)` of `n` rows)
-    /// concatenated in rank order: the `(n, …)` tensor, on `local`'s device. Shards are padded to the largest one
-    /// for the all-gather, then trimmed.
+    /// concatenated in rank order: the `(n, …)` tensor, on `local`'s device.
     pub fn gather_rows(&self, local: &Tensor, n: usize, unit: usize) -> Result<Tensor> {
-        let size = local.size();
         let mine = self.range_in_units(n, unit);
-        if size.first().copied() != Some(mine.len() as i64) {
+        if local.size().first().copied() != Some(mine.len() as i64) {
             return Err(RuntimeError::Other(format!(
                 "internal: rank {} holds {:?} rows, its shard of {n} has {}",
                 self.rank(),
-                size.first(),
+                local.size().first(),
                 mine.len()
             )));
         }
-        let counts: Vec<usize> = (0..self.world()).map(|r| part(n, unit, r, self.world()).len()).collect();
-        let max = counts.iter().copied().max().unwrap_or(0) as i64;
+        self.gather_varying(local)
+    }
+
+    /// Every rank's rows of `local` concatenated in rank order, whatever number of rows each rank holds (the other
+    /// dimensions and the kind must agree): the counts are all-gathered first, then the rows, padded to the largest
+    /// shard and trimmed. On `local`'s device.
+    pub fn gather_varying(&self, local: &Tensor) -> Result<Tensor> {
+        let size = local.size();
+        if size.is_empty() {
+            return Err(RuntimeError::Other("internal: gather_varying of a scalar".into()));
+        }
+        let count = Tensor::from_slice(&[size[0]]);
+        let counts: Vec<i64> =
+            self.group.all_gather(&count).map_err(dist_error)?.iter().map(|c| c.int64_value(&[0])).collect();
+        let max = counts.iter().copied().max().unwrap_or(0);
         let device = local.device();
         let cpu = local.f_to_device(Device::Cpu)?.f_contiguous()?;
         let mut padded_size = size.clone();
         padded_size[0] = max;
         let padded = Tensor::f_zeros(padded_size.as_slice(), (cpu.kind(), Device::Cpu))?;
-        if !mine.is_empty() {
-            padded.f_narrow(0, 0, mine.len() as i64)?.f_copy_(&cpu)?;
+        if size[0] > 0 {
+            padded.f_narrow(0, 0, size[0])?.f_copy_(&cpu)?;
         }
         let parts = self.group.all_gather(&padded).map_err(dist_error)?;
-        let rows: Vec<Tensor> = parts
-            .iter()
-            .zip(&counts)
-            .map(|(p, &c)| p.f_narrow(0, 0, c as i64))
-            .collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<Tensor> =
+            parts.iter().zip(&counts).map(|(p, &c)| p.f_narrow(0, 0, c)).collect::<std::result::Result<_, _>>()?;
         Ok(Tensor::f_cat(&rows, 0)?.f_to_device(device)?)
+    }
+
+    /// Element-wise sum over the ranks of `t` (in place, any device), e.g. of partial sums.
+    pub fn sum(&self, t: &mut Tensor) -> Result<()> {
+        let cpu = t.f_to_device(Device::Cpu)?.f_contiguous()?;
+        self.group.all_reduce(&cpu, ReduceOp::Sum).map_err(dist_error)?;
+        t.f_copy_(&cpu)?;
+        Ok(())
     }
 
     /// Element-wise sum over the ranks of `t` (in place, any device): with each rank's values in rows the others
     /// leave at zero, every rank ends with the exact assembled tensor (`x + 0 = x`).
     pub fn sum_disjoint(&self, t: &mut Tensor) -> Result<()> {
-        let cpu = t.f_to_device(Device::Cpu)?.f_contiguous()?;
-        self.group.all_reduce(&cpu, ReduceOp::Sum).map_err(dist_error)?;
-        t.f_copy_(&cpu)?;
-        Ok(())
+        self.sum(t)
     }
 }
 

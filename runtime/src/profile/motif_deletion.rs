@@ -20,6 +20,7 @@ use super::gene_sequence::{counts_of_codes, GeneInput};
 use super::predict::{check_states, CellSelection, PredictOptions};
 use crate::genes::windows::WindowCenter;
 use crate::genes::Gene;
+use crate::interpret::sharded::Shard;
 use crate::models::profile::CellProfileModel;
 use crate::motif::{Motif, Pssm, Strand, ALPHABET, DEFAULT_PSEUDOCOUNT};
 use crate::progress::CancelToken;
@@ -121,7 +122,27 @@ pub fn motif_deletion(
     cells: &[usize],
     opts: &MotifDeletionOptions,
     cancel: &CancelToken,
+    progress: impl FnMut(usize),
+) -> Result<MotifDeletion> {
+    motif_deletion_on(model, genome, motifs, genes, states, cells, opts, cancel, progress, None)
+}
+
+/// [`motif_deletion`], sharded over the genes when `shard` is given: each rank computes a contiguous share of the
+/// genes (each gene's counts are those of one process), the reference and deleted counts and the sites are
+/// all-gathered in rank order, and every rank scores the cells from the whole. `progress` receives the number of
+/// this rank's genes done.
+#[allow(clippy::too_many_arguments)]
+pub fn motif_deletion_on(
+    model: &dyn CellProfileModel,
+    genome: &Genome,
+    motifs: &[Motif],
+    genes: &[&Gene],
+    states: &Tensor,
+    cells: &[usize],
+    opts: &MotifDeletionOptions,
+    cancel: &CancelToken,
     mut progress: impl FnMut(usize),
+    shard: Option<&Shard>,
 ) -> Result<MotifDeletion> {
     if opts.replacements == 0 {
         return Err(RuntimeError::invalid("replacements", "must be at least 1"));
@@ -147,13 +168,15 @@ pub fn motif_deletion(
         .map(|m| (0..opts.replacements).map(|r| replacement_bases(m, opts.seed + r as u64)).collect())
         .collect();
     let (ng, nc) = (genes.len(), cells.len());
-    let mut reference = Vec::with_capacity(ng * nc);
-    let mut deleted = vec![Vec::with_capacity(ng * nc); motifs.len()];
+    let mine = shard.map_or(0..ng, |s| s.range(ng));
+    let mut reference = Vec::with_capacity(mine.len() * nc);
+    let mut deleted = vec![Vec::with_capacity(mine.len() * nc); motifs.len()];
     let mut sites = Vec::new();
     let count = |codes: &[u8], gene: &Gene, input: &GeneInput| {
         counts_of_codes(model, gene, codes, &input.bins, &states, &selection, &tracks, &opts.predict, cancel)
     };
-    for (gi, gene) in genes.iter().enumerate() {
+    for gi in mine.clone() {
+        let gene = genes[gi];
         cancel.check()?;
         let input = GeneInput::new(model, genome, gene, WindowCenter::Gene, true)?;
         let reference_counts = count(&input.codes, gene, &input)?;
@@ -187,10 +210,45 @@ pub fn motif_deletion(
             deleted[mi].extend(mean);
         }
         reference.extend(reference_counts);
-        progress(gi);
+        progress(gi - mine.start);
+    }
+    if let Some(shard) = shard {
+        let gather = |v: &[f64]| -> Result<Vec<f64>> {
+            let local = Tensor::from_slice(v).f_view([mine.len() as i64, nc as i64])?;
+            Ok(Vec::try_from(shard.gather_rows(&local, ng, 1)?.f_reshape([-1])?)?)
+        };
+        reference = gather(&reference)?;
+        for d in deleted.iter_mut() {
+            *d = gather(d)?;
+        }
+        sites = gather_sites(shard, &sites)?;
     }
     let scores = deleted.iter().map(|d| deletion_scores(&reference, d, ng, nc)).collect();
     Ok(MotifDeletion { reference, deleted, scores, sites, replacements })
+}
+
+/// Every rank's sites in rank order (as rows of `[motif, gene, start, end, strand, p]`; the integers are far below
+/// 2⁵³, so exact in f64).
+fn gather_sites(shard: &Shard, sites: &[DeletionSite]) -> Result<Vec<DeletionSite>> {
+    let rows: Vec<f64> = sites
+        .iter()
+        .flat_map(|x| {
+            let strand = if x.strand == Strand::Reverse { 1.0 } else { 0.0 };
+            [x.motif as f64, x.gene as f64, x.start as f64, x.end as f64, strand, x.p_value]
+        })
+        .collect();
+    let all = shard.gather_varying(&Tensor::from_slice(&rows).f_view([sites.len() as i64, 6])?)?;
+    let v: Vec<f64> = Vec::try_from(all.f_reshape([-1])?)?;
+    Ok(v.chunks(6)
+        .map(|r| DeletionSite {
+            motif: r[0] as usize,
+            gene: r[1] as usize,
+            start: r[2] as i64,
+            end: r[3] as i64,
+            strand: if r[4] == 1.0 { Strand::Reverse } else { Strand::Forward },
+            p_value: r[5],
+        })
+        .collect())
 }
 
 #[cfg(test)]

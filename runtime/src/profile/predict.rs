@@ -23,6 +23,7 @@ use crate::coverage::window::{undo_squashed_scale, unsquash_rna};
 use crate::coverage::TrackKind;
 use crate::genes::windows::{exon_bins, gene_window, GeneWindowOptions, WindowCenter};
 use crate::genes::{Gene, Strand};
+use crate::interpret::sharded::Shard;
 use crate::models::profile::CellProfileModel;
 use crate::progress::CancelToken;
 use crate::seq::genome::Genome;
@@ -267,14 +268,70 @@ pub fn predict_profiles(
     opts: &PredictOptions,
     cancel: &CancelToken,
 ) -> Result<PredictedProfiles> {
+    predict_profiles_on(model, genome, region, states, selection, opts, cancel, None)
+}
+
+/// This rank's part of a selection: its share of the cells (or of the groups' members, in label order) in whole
+/// chunks of `chunk`, so that each of its chunks is a chunk of the single-process run.
+fn local_selection(selection: &CellSelection, shard: &Shard, chunk: usize) -> CellSelection {
+    match selection {
+        CellSelection::Cells(cells) => CellSelection::Cells(cells[shard.range_in_units(cells.len(), chunk)].to_vec()),
+        CellSelection::Groups { labels, n_groups } => {
+            let members: Vec<usize> = (0..labels.len()).filter(|&c| labels[c].is_some_and(|g| g < *n_groups)).collect();
+            let mut mine = vec![None; labels.len()];
+            for &c in &members[shard.range_in_units(members.len(), chunk)] {
+                mine[c] = labels[c];
+            }
+            CellSelection::Groups { labels: mine, n_groups: *n_groups }
+        }
+    }
+}
+
+/// [`predict_profiles`], sharded over the cells when `shard` is given: each rank runs the trunk and decodes its
+/// share of the cells (or of the groups' members) in whole chunks; per-cell profiles are all-gathered in rank order
+/// (the single-process bits), group sums are summed over the ranks (fp32 summation order). A rank without cells
+/// skips the trunk. Every rank returns the whole result.
+#[allow(clippy::too_many_arguments)]
+pub fn predict_profiles_on(
+    model: &dyn CellProfileModel,
+    genome: &Genome,
+    region: &Region,
+    states: &Tensor,
+    selection: &CellSelection,
+    opts: &PredictOptions,
+    cancel: &CancelToken,
+    shard: Option<&Shard>,
+) -> Result<PredictedProfiles> {
     check_states(model, states, selection)?;
     let tracks = opts.resolve_tracks(model.n_tracks())?;
     let target = output_region(model, region)?;
     let states = states.f_to_kind(Kind::Float)?.f_to_device(model.device())?;
-    let out = tch::no_grad(|| -> Result<Tensor> {
-        let emb = embed_window(model, genome, &target, opts.rc_average)?;
-        profiles_of(model, &emb, &states, selection, &tracks, opts, cancel)
-    })?;
+    let local = shard.map(|s| local_selection(selection, s, opts.chunk.max(1)));
+    let mine = local.as_ref().unwrap_or(selection);
+    let (bins, t) = (model.bins() as i64, tracks.len() as i64);
+    let idle = match mine {
+        CellSelection::Cells(c) => c.is_empty(),
+        CellSelection::Groups { labels, .. } => labels.iter().all(Option::is_none),
+    };
+    let mut out = if idle {
+        Tensor::f_zeros([bins, mine.n_profiles() as i64 * t], (Kind::Float, Device::Cpu))?
+    } else {
+        tch::no_grad(|| -> Result<Tensor> {
+            let emb = embed_window(model, genome, &target, opts.rc_average)?;
+            profiles_of(model, &emb, &states, mine, &tracks, opts, cancel)
+        })?
+    };
+    if let Some(shard) = shard {
+        match selection {
+            CellSelection::Cells(cells) => {
+                // (bins, mine · T) → (mine, bins, T): gathered by rows, then back.
+                let rows = out.f_view([bins, -1, t])?.f_permute([1, 0, 2])?.f_contiguous()?;
+                let all = shard.gather_rows(&rows, cells.len(), opts.chunk.max(1))?;
+                out = all.f_permute([1, 0, 2])?.f_contiguous()?.f_view([bins, -1])?;
+            }
+            CellSelection::Groups { .. } => shard.sum(&mut out)?,
+        }
+    }
     let data: Vec<f32> = Vec::try_from(out.f_reshape([-1])?)?;
     Ok(PredictedProfiles {
         region: target,

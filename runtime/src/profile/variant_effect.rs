@@ -16,6 +16,7 @@ use super::gene_sequence::{counts_of_codes, GeneInput};
 use super::predict::{check_states, CellSelection, PredictOptions};
 use crate::genes::windows::WindowCenter;
 use crate::genes::Gene;
+use crate::interpret::sharded::Shard;
 use crate::interpret::Variant;
 use crate::models::profile::CellProfileModel;
 use crate::progress::CancelToken;
@@ -101,7 +102,27 @@ pub fn gene_variant_effects(
     span: bool,
     opts: &PredictOptions,
     cancel: &CancelToken,
+    progress: impl FnMut(usize),
+) -> Result<Vec<GeneVariantEffect>> {
+    gene_variant_effects_on(model, genome, variants, genes, states, selection, span, opts, cancel, progress, None)
+}
+
+/// [`gene_variant_effects`], sharded over the variants when `shard` is given: each rank scores a contiguous share
+/// of the variants (REF counts as one process computes them), and the entries are all-gathered in rank order, so
+/// every rank returns the single-process result. `progress` receives the index of this rank's variant done.
+#[allow(clippy::too_many_arguments)]
+pub fn gene_variant_effects_on(
+    model: &dyn CellProfileModel,
+    genome: &Genome,
+    variants: &[Variant],
+    genes: &[&Gene],
+    states: &Tensor,
+    selection: &CellSelection,
+    span: bool,
+    opts: &PredictOptions,
+    cancel: &CancelToken,
     mut progress: impl FnMut(usize),
+    shard: Option<&Shard>,
 ) -> Result<Vec<GeneVariantEffect>> {
     check_states(model, states, selection)?;
     for v in variants {
@@ -113,7 +134,9 @@ pub fn gene_variant_effects(
     let mut inputs: HashMap<usize, GeneInput> = HashMap::new();
     let mut refs: HashMap<usize, Vec<f64>> = HashMap::new();
     let mut out = Vec::new();
-    for (vi, v) in variants.iter().enumerate() {
+    let mine = shard.map_or(0..variants.len(), |s| s.range(variants.len()));
+    for vi in mine.clone() {
+        let v = &variants[vi];
         let (start, end) = (v.start0(), v.start0() + v.reference.len() as u64);
         let mut any = false;
         for (gi, gene) in genes.iter().enumerate() {
@@ -156,9 +179,38 @@ pub fn gene_variant_effects(
         if !any {
             out.push(GeneVariantEffect { variant: vi, gene: None, reference: Vec::new(), alt: Vec::new() });
         }
-        progress(vi);
+        progress(vi - mine.start);
     }
-    Ok(out)
+    match shard {
+        Some(shard) => gather_effects(shard, &out, selection.n_profiles()),
+        None => Ok(out),
+    }
+}
+
+/// Every rank's entries in rank order, as rows `[variant, gene (−1: none), REF counts…, ALT counts…]` in f64.
+fn gather_effects(shard: &Shard, local: &[GeneVariantEffect], np: usize) -> Result<Vec<GeneVariantEffect>> {
+    let width = 2 + 2 * np;
+    let mut rows = Vec::with_capacity(local.len() * width);
+    for e in local {
+        rows.push(e.variant as f64);
+        rows.push(e.gene.map_or(-1.0, |g| g as f64));
+        match e.gene {
+            Some(_) => rows.extend(e.reference.iter().chain(&e.alt)),
+            None => rows.extend(std::iter::repeat_n(0.0, 2 * np)),
+        }
+    }
+    let all = shard.gather_varying(&Tensor::from_slice(&rows).f_view([local.len() as i64, width as i64])?)?;
+    let v: Vec<f64> = Vec::try_from(all.f_reshape([-1])?)?;
+    Ok(v.chunks(width)
+        .map(|r| {
+            let gene = (r[1] >= 0.0).then_some(r[1] as usize);
+            let (reference, alt) = match gene {
+                Some(_) => (r[2..2 + np].to_vec(), r[2 + np..].to_vec()),
+                None => (Vec::new(), Vec::new()),
+            };
+            GeneVariantEffect { variant: r[0] as usize, gene, reference, alt }
+        })
+        .collect())
 }
 
 #[cfg(test)]

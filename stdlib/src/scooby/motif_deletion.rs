@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
+use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::models::profile::CellProfileModel;
-use gscript_runtime::profile::{motif_deletion, MotifDeletionOptions, PredictOptions};
+use gscript_runtime::profile::motif_deletion::motif_deletion_on;
+use gscript_runtime::profile::{MotifDeletionOptions, PredictOptions};
 
 use super::gene_counts::gene_list;
 use super::predict::cell_rows;
@@ -39,7 +41,8 @@ fn doc() -> FnDoc {
          expression. Returns #{scores: Matrix cells × motifs (columns: motif ids), sites: Table (motif, gene, chrom, \
          start, end (0-based), strand, p_value), replacements: #{motif id: [bases per replacement]}, reference: Matrix \
          genes × cells of reference counts}. Cost: per gene one prediction plus one per replacement for each motif with \
-         a site (two trunk passes each with rc_average).",
+         a site (two trunk passes each with rc_average). In a process group (gscript launch) the genes are split across \
+         the ranks and every rank returns the full result.",
     )
     .opt("genes", "Genes", OptDefault::None, "the genes (load_genes); required")
     .opt("names", "array", OptDefault::None, "names or ids of the genes of `genes` to use (default all)")
@@ -90,11 +93,13 @@ fn run(
     let net = &st.net;
     let t = states_tensor(P, &states, net.state_dim(), None)?;
     let (cells, names) = cell_rows(P, o, &states)?;
-    let mut bar = host.progress("motif deletion", Some(genes.len() as u64));
-    let r = motif_deletion(net, &genome.0, &motifs, &genes, &t, &cells, &opts, &cancel_token(host), |i| {
-        bar.update(i as u64 + 1, "")
-    })
-    .map_err(in_primitive(P))?;
+    let shard = Shard::from_env().map_err(in_primitive(P))?;
+    let local = shard.as_ref().map_or(genes.len(), |s| s.range(genes.len()).len());
+    let mut bar = host.progress("motif deletion", Some(local as u64));
+    let cancel = cancel_token(host);
+    let progress = |i: usize| bar.update(i as u64 + 1, "");
+    let r = motif_deletion_on(net, &genome.0, &motifs, &genes, &t, &cells, &opts, &cancel, progress, shard.as_ref())
+        .map_err(in_primitive(P))?;
     bar.finish(&format!("{} motifs × {} genes, {} sites", motifs.len(), genes.len(), r.sites.len()));
     let (nc, nm) = (cells.len(), motifs.len());
     let ids: Vec<String> = motifs.iter().map(|m| m.id.clone()).collect();

@@ -8,8 +8,10 @@ use gscript_lang::rhai::{Array, Dynamic};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
 use gscript_runtime::coverage::window::squash_rna;
 use gscript_runtime::coverage::TrackKind;
+use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::models::profile::CellProfileModel;
-use gscript_runtime::profile::{predict_profiles, CellSelection, Inverse, PredictOptions};
+use gscript_runtime::profile::predict::predict_profiles_on;
+use gscript_runtime::profile::{CellSelection, Inverse, PredictOptions};
 use gscript_runtime::seq::Region;
 
 use super::train::{genome_arg, states_tensor, EXAMPLE_SETUP};
@@ -36,7 +38,8 @@ fn doc() -> FnDoc {
          the exact inverse of the target transform) and ATAC in insertions (÷ 0.05); counts: false gives the model's \
          outputs in the targets' transformed space (what model.train fits, comparable to coverage.window; per cell \
          only, `inverse` unused). With `groups` (a label per row of cell_states; () leaves a cell out) each group's profile is the sum of its cells' \
-         counts (pseudobulk).",
+         counts (pseudobulk). In a process group (gscript launch) the cells are split across the ranks (each runs the \
+         trunk once) and every rank returns the full result.",
     )
     .opt("counts", "bool", OptDefault::Bool(true), "undo the target transforms (reads, insertions)")
     .opt("inverse", "string", OptDefault::Str("scooby"), "RNA inverse: \"scooby\" or \"exact\"")
@@ -170,7 +173,9 @@ fn run(
         _ => Inverse::Scooby,
     };
     let opts = PredictOptions { rc_average: o.bool("rc_average")?.unwrap_or(true), inverse, ..Default::default() };
-    let p = predict_profiles(net, &genome.0, &region, &t, &sel, &opts, &cancel_token(host)).map_err(in_primitive(P))?;
+    let shard = Shard::from_env().map_err(in_primitive(P))?;
+    let p = predict_profiles_on(net, &genome.0, &region, &t, &sel, &opts, &cancel_token(host), shard.as_ref())
+        .map_err(in_primitive(P))?;
     let nt = p.tracks.len();
     let mut data = p.data;
     if !counts {

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
+use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::interpret::VariantStatus;
 use gscript_runtime::models::profile::CellProfileModel;
-use gscript_runtime::profile::{gene_variant_effects, CellSelection, PredictOptions};
+use gscript_runtime::profile::variant_effect::gene_variant_effects_on;
+use gscript_runtime::profile::{CellSelection, PredictOptions};
 
 use super::gene_counts::gene_list;
 use super::predict::selection;
@@ -48,7 +50,8 @@ fn doc() -> FnDoc {
          the genome, or an unknown chromosome, is an error naming the variant. The result has one row per (variant, \
          gene) pair, and one with an empty gene and effect 0 for a variant in no gene's window: result.table() \
          (id, chrom, pos, ref, alt, status, gene, mean_effect, max_abs_effect, effect:<group> columns with groups), \
-         result.effects() rows × cells (or groups). Two or four trunk passes per pair (the reference once per gene).",
+         result.effects() rows × cells (or groups). Two or four trunk passes per pair (the reference once per gene). In a \
+         process group (gscript launch) the variants are split across the ranks and every rank returns the full result.",
     )
     .opt("genes", "Genes", OptDefault::None, "the genes to score (load_genes); required")
     .opt("names", "array", OptDefault::None, "names or ids of the genes of `genes` to score (default all)")
@@ -89,10 +92,24 @@ fn run(
     let net = &st.net;
     let t = states_tensor(P, &states, net.state_dim(), None)?;
     let (sel, names) = selection(P, o, &states)?;
-    let mut bar = host.progress("variant effects", Some(variants.len() as u64));
-    let r = gene_variant_effects(net, &genome.0, &variants, &genes, &t, &sel, span, &opts, &cancel_token(host), |i| {
-        bar.update(i as u64 + 1, "")
-    })
+    let shard = Shard::from_env().map_err(in_primitive(P))?;
+    let local = shard.as_ref().map_or(variants.len(), |s| s.range(variants.len()).len());
+    let mut bar = host.progress("variant effects", Some(local as u64));
+    let cancel = cancel_token(host);
+    let progress = |i: usize| bar.update(i as u64 + 1, "");
+    let r = gene_variant_effects_on(
+        net,
+        &genome.0,
+        &variants,
+        &genes,
+        &t,
+        &sel,
+        span,
+        &opts,
+        &cancel,
+        progress,
+        shard.as_ref(),
+    )
     .map_err(in_primitive(P))?;
     bar.finish(&format!("{} variants, {} variant-gene pairs", variants.len(), r.len()));
     let k = names.len();
