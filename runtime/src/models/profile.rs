@@ -9,6 +9,8 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::models::borzoi::TrunkBackward;
+
 /// A model predicting per-cell, per-track coverage profiles from sequence and cell-state embeddings.
 pub trait CellProfileModel {
     /// Where the tensors live.
@@ -55,6 +57,19 @@ pub trait CellProfileModel {
     fn try_forward(&self, onehot: &Tensor, states: &Tensor, train: bool) -> Result<Tensor, crate::models::ModelError> {
         let emb = self.try_embed(onehot, train)?;
         Ok(self.forward_embedded(&emb, states, train))
+    }
+
+    /// [`try_forward`](CellProfileModel::try_forward) for a training step with the trunk's activations checkpointed
+    /// ([`crate::models::borzoi::network::checkpoint`]): the prediction and, when the trunk has something to
+    /// recompute, the rest of the backward pass, to [`run`](TrunkBackward::run) after the loss's backward pass.
+    /// Models without a checkpointed trunk forward as usual and return no continuation.
+    fn try_forward_checkpointed(
+        &self,
+        onehot: &Tensor,
+        states: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Option<TrunkBackward<'_>>), crate::models::ModelError> {
+        Ok((self.try_forward(onehot, states, train)?, None))
     }
 
     /// The read-out part of [`forward`](CellProfileModel::forward) on an embedding `(B, D, bins)`.

@@ -9,7 +9,7 @@
 //! - [`config`]: [`BorzoiConfig`] with presets ([`Preset`]) and `config.json` reading.
 //! - [`layers`]: convolution blocks, dense layers and norms in the model's precision.
 //! - [`attention`]: Borzoi's relative-position attention and Flashzoi's rotary grouped-query attention.
-//! - [`network`]: the [`Borzoi`] module.
+//! - [`network`]: the [`Borzoi`] module; [`network::checkpoint`]: activation checkpointing of its trunk in training.
 //! - [`import`](mod@import): checkpoints (a directory with `config.json` + `model.safetensors`, or a file).
 //! - [`predict`]: genome windows, tracks with reverse-complement averaging, embeddings, variant effects, saliency.
 //! - [`summary`]: the layer table.
@@ -32,5 +32,6 @@ mod torch_reference_tests;
 pub use config::{BorzoiConfig, Preset, BIN_SIZE, TOKEN_SIZE};
 pub use import::{load_pretrained, LoadOptions};
 pub use layers::Init;
+pub use network::checkpoint::{Stage, TrunkBackward, TrunkTape};
 pub use network::{Borzoi, Species};
 pub use training::TrunkTraining;

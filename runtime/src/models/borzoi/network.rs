@@ -15,6 +15,9 @@ use super::layers::{
     cast, chunked_conv, dropout, pool2, upsample2, Conv1d, ConvBlock, Init, LayerNorm, Linear, Separable,
 };
 use super::training::TrunkTraining;
+
+#[path = "checkpoint.rs"]
+pub mod checkpoint;
 use crate::adapters::{Adaptable, AdaptableLayer};
 use crate::models::{GroupKind, ModelError, ModelFamily, ParameterGroup, Precision, SequenceModel};
 
@@ -323,17 +326,28 @@ impl Borzoi {
             let s0 = self.separable0.forward(&(u0.narrow(2, lo0 - 2 * a1, hi0 - lo0) + h0), kind);
             s0.narrow(2, c0 - lo0, bins)
         } else {
-            let h1 = block(&self.horizontal_conv1, &unet1)?;
-            drop(unet1);
-            let h0 = block(&self.horizontal_conv0, &unet0)?;
-            drop(unet0);
-            let x = upsample2(&block(&self.upsampling_unet1, &x)?) + h1;
-            let x = self.separable1.forward(&x, kind);
-            let x = upsample2(&block(&self.upsampling_unet0, &x)?) + h0;
-            self.separable0.forward(&x, kind).narrow(2, c0, bins)
+            self.upsample_and_crop(&x, unet1, unet0, train)?
         };
         mark("upsampling + crop");
         Ok(out)
+    }
+
+    /// The full-length upsampling path and the centre crop: tokens `x` `(B, dim, n)` and the skip levels `unet1`,
+    /// `unet0` → `(B, dim, bins)`. The skip tensors are dropped as soon as they are read.
+    fn upsample_and_crop(&self, x: &Tensor, unet1: Tensor, unet0: Tensor, train: bool) -> Result<Tensor, ModelError> {
+        let kind = self.precision.compute_kind();
+        let group = self.training.sync_group();
+        let block = |b: &ConvBlock, x: &Tensor| b.forward_synced(x, train, kind, group);
+        let bins = self.config.bins as i64;
+        let c0 = (unet0.size()[2] - bins) / 2;
+        let h1 = block(&self.horizontal_conv1, &unet1)?;
+        drop(unet1);
+        let h0 = block(&self.horizontal_conv0, &unet0)?;
+        drop(unet0);
+        let x = upsample2(&block(&self.upsampling_unet1, x)?) + h1;
+        let x = self.separable1.forward(&x, kind);
+        let x = upsample2(&block(&self.upsampling_unet0, &x)?) + h0;
+        Ok(self.separable0.forward(&x, kind).narrow(2, c0, bins))
     }
 
     /// The cropped trunk output `(B, dim, bins)` → the embedding `(B, embedding_dim, bins)` fp32

@@ -19,7 +19,7 @@ use tch::{nn, Device, Kind, Tensor};
 use super::config::ScoobyConfig;
 use crate::adapters::{adapter_tensors, attach_lora, merge_lora, unmerge_lora};
 use crate::models::borzoi::layers::{cast, dropout, Conv1d, Init, Linear};
-use crate::models::borzoi::{Borzoi, BorzoiConfig, TrunkTraining, BIN_SIZE};
+use crate::models::borzoi::{Borzoi, BorzoiConfig, TrunkBackward, TrunkTraining, BIN_SIZE};
 use crate::models::{CellProfileModel, GroupKind, ModelError, ModelFamily, ParameterGroup, SequenceModel};
 
 /// `nn.Sequential` indices of the decoder's linear layers for `n` layers (scooby: 0, 2, 5, 8): each GELU follows its
@@ -163,14 +163,18 @@ impl Scooby {
 
     /// `(B, 4, seq_len)` → `(B, D, bins)` fp32, with errors instead of panics.
     pub fn try_embed(&self, onehot: &Tensor, train: bool) -> Result<Tensor, ModelError> {
-        let x = self.trunk.embedding(onehot, train)?;
-        Ok(match &self.transform {
+        Ok(self.transformed(self.trunk.embedding(onehot, train)?))
+    }
+
+    /// The transform layer (if any) on the trunk's embedding `(B, D, bins)`, fp32.
+    fn transformed(&self, x: Tensor) -> Tensor {
+        match &self.transform {
             Some((a, b)) => {
                 let kind = self.trunk.precision().compute_kind();
                 cast(&b.forward(&a.forward(&x, kind).gelu("none"), kind).gelu("none"), Kind::Float)
             }
             None => x,
-        })
+        }
     }
 
     /// Sets the training-mode settings of the trunk (synchronised batch norm; dropout, the decoder's included) until
@@ -279,6 +283,20 @@ impl CellProfileModel for Scooby {
             Ok(e) => e,
             Err(e) => panic!("Scooby::embed: {e}"),
         }
+    }
+
+    /// The trunk through its crop with activation checkpointing ([`Borzoi::trunk_checkpointed`]); `final_joined_convs`,
+    /// the transform, the decoder and the read-out with gradients as usual.
+    fn try_forward_checkpointed(
+        &self,
+        onehot: &Tensor,
+        states: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Option<TrunkBackward<'_>>), ModelError> {
+        let (trunk, tape) = self.trunk.trunk_checkpointed(onehot, train)?;
+        let emb = self.transformed(self.trunk.joined(&trunk, train)?);
+        let pred = self.forward_embedded(&emb, states, train);
+        Ok((pred, tape.map(|tape| TrunkBackward { model: &self.trunk, tape })))
     }
 
     /// scooby's `forward_cell_embs_only`: the decoder output `(m, T·(D + 1))` read as `(m, T, D + 1)` — index

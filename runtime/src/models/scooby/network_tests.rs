@@ -221,3 +221,66 @@ fn training_without_dropout_keeps_batch_statistics_until_the_guard_drops() {
     let b = net.forward(&x, &states, true);
     assert!(!a.allclose(&b, 1e-6, 1e-6, false));
 }
+
+/// scooby's training step with the trunk checkpointed: the same loss and the same gradients of every trainable tensor
+/// (adapters with a non-zero B, transform, decoder) as the ordinary backward pass, and the same moving statistics.
+#[test]
+fn checkpointed_step_gives_the_ordinary_gradients() {
+    let _rng = crate::testing::torch_rng_lock();
+    tch::manual_seed(8);
+    let mut net = tiny();
+    tch::no_grad(|| {
+        for (n, mut t) in net.adapters() {
+            if n.ends_with(".lora_b") {
+                t.copy_(&(Tensor::randn_like(&t) * 0.1));
+            }
+        }
+    });
+    let x = onehot(1, 8192);
+    let states = Tensor::randn([1, 6, 8], (Kind::Float, Device::Cpu));
+    let target = Tensor::rand([1, 128, 18], (Kind::Float, Device::Cpu));
+    let stats = |net: &Scooby| -> Vec<Tensor> {
+        net.state().into_iter().filter(|(n, _)| n.contains(".running_")).map(|(_, t)| t.copy()).collect()
+    };
+    let stats0 = stats(&net);
+    let training = net.training(TrunkTraining { batch_norm_group: None, dropout: false });
+    let params: Vec<(String, Tensor)> = training.scooby_param_groups().into_iter().flat_map(|g| g.tensors).collect();
+    let run = |checkpoint: bool| {
+        tch::no_grad(|| {
+            for ((_, mut t), s) in training.state().into_iter().filter(|(n, _)| n.contains(".running_")).zip(&stats0) {
+                t.copy_(s);
+            }
+        });
+        for (_, t) in &params {
+            let mut g = t.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        let (pred, rest) = if checkpoint {
+            training.try_forward_checkpointed(&x, &states, true).unwrap()
+        } else {
+            (training.forward(&x, &states, true), None)
+        };
+        assert_eq!(rest.is_some(), checkpoint);
+        let loss = crate::train::profile_loss::poisson_multinomial(&pred, &target, 0.2, 1e-6).unwrap();
+        loss.backward();
+        if let Some(rest) = rest {
+            rest.run().unwrap();
+        }
+        let grads: Vec<Tensor> = params.iter().map(|(_, t)| t.grad().copy()).collect();
+        (loss.double_value(&[]), grads, stats(&training))
+    };
+    let (l0, g0, s0) = run(false);
+    let (l1, g1, s1) = run(true);
+    assert!((l0 - l1).abs() <= 1e-5 * l0.abs(), "loss {l0} vs {l1}");
+    let max = |t: &Tensor| t.abs().max().double_value(&[]);
+    for ((n, _), (a, b)) in params.iter().zip(g0.iter().zip(&g1)) {
+        let scale = max(a);
+        assert!(scale > 0.0, "{n} has a gradient");
+        assert!(max(&(a - b)) <= 1e-5 * scale, "{n}: {} (largest {scale})", max(&(a - b)));
+    }
+    for (a, b) in s0.iter().zip(&s1) {
+        assert!(max(&(a - b)) <= 1e-6 * max(a).max(1.0), "moving statistics");
+    }
+}
