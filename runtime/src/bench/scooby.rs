@@ -4,6 +4,10 @@
 //! resident memory, per configuration and precision. The model is in training mode (batch statistics, dropout), as
 //! scooby's steps; weights are random (the time of a step does not depend on them).
 //!
+//! With `--checkpoint on` the trunk's activations are checkpointed ([`crate::models::borzoi::network::checkpoint`]):
+//! the forward pass keeps only the stage boundaries and the backward pass recomputes each stage, so a step computes the
+//! trunk's forward twice and holds one stage's activations at a time.
+//!
 //! Peak memory is the high-water mark of resident memory (VmHWM), reset before each row (model construction
 //! included). A row whose step fails (e.g. out of memory on a small machine) is reported with its error instead of a
 //! time.
@@ -16,7 +20,7 @@ use super::probe::{reset_peak_rss, sync};
 use super::{int_at_least, value_of, BenchError};
 use crate::device::DeviceRequest;
 use crate::error::RuntimeError;
-use crate::finetune::scooby::{scooby_optimizer, ProfileParams, ScoobyFineTuneConfig};
+use crate::finetune::scooby::{checkpoint_by_default, scooby_optimizer, ProfileParams, ScoobyFineTuneConfig};
 use crate::models::profile::CellProfileModel;
 use crate::models::scooby::{Scooby, ScoobyPreset};
 use crate::models::Precision;
@@ -25,10 +29,13 @@ use crate::train::{clip_grad_norm, Optimizer};
 
 pub const USAGE: &str =
     "gscript bench scooby [--preset tiny|neurips|onek1k|all] [--cells N] [--precision fp32|bf16|both]
-                     [--device cpu|cuda|auto] [--repeats N] [--warmup N] [--threads N] [--json]
+                     [--checkpoint auto|off|on|both] [--device cpu|cuda|auto] [--repeats N] [--warmup N] [--threads N]
+                     [--json]
   seconds per training step (one sequence × N cells: forward, Poisson-multinomial loss, backward, clipping, AdamW)
-  and peak memory. Defaults: tiny, 64 cells, both precisions, 3 repeats after 1 warm-up step. The full presets take
-  one 524,288-bp sequence; on a CPU with little memory their step may not fit (reported as an error row).";
+  and peak memory. --checkpoint on: the trunk's activations are checkpointed (only stage boundaries are kept; each
+  stage is recomputed in the backward pass); auto: as training does by default (on for the 524,288-bp presets).
+  Defaults: tiny, 64 cells, both precisions, checkpointing auto, 3 repeats after 1 warm-up step. The full presets take one 524,288-bp sequence; on a CPU with little memory their step may not
+  fit (reported as an error row).";
 
 /// Settings of `gscript bench scooby`.
 #[derive(Clone, Debug)]
@@ -36,6 +43,8 @@ pub struct ScoobyBenchConfig {
     pub presets: Vec<ScoobyPreset>,
     pub cells: usize,
     pub precisions: Vec<Precision>,
+    /// Rows without and/or with activation checkpointing (None: training's default for the preset).
+    pub checkpoint: Option<Vec<bool>>,
     pub device: DeviceRequest,
     pub repeats: usize,
     pub warmup: usize,
@@ -49,6 +58,7 @@ impl ScoobyBenchConfig {
             presets: vec![ScoobyPreset::Tiny],
             cells: 64,
             precisions: vec![Precision::F32, Precision::Bf16],
+            checkpoint: None,
             device: DeviceRequest::Cpu,
             repeats: 3,
             warmup: 1,
@@ -71,6 +81,20 @@ impl ScoobyBenchConfig {
                 }
                 "--cells" => c.cells = int_at_least(args, i, 1)?,
                 "--precision" => c.precisions = super::model::parse_precisions(v)?,
+                "--checkpoint" => {
+                    c.checkpoint = match v {
+                        "auto" => None,
+                        "off" => Some(vec![false]),
+                        "on" => Some(vec![true]),
+                        "both" => Some(vec![false, true]),
+                        _ => {
+                            return Err(RuntimeError::invalid(
+                                "--checkpoint",
+                                format!("`{v}`: expected auto, off, on or both"),
+                            ))
+                        }
+                    }
+                }
                 "--device" => c.device = v.parse()?,
                 "--repeats" => c.repeats = int_at_least(args, i, 1)?,
                 "--warmup" => c.warmup = int_at_least(args, i, 0)?,
@@ -88,6 +112,8 @@ impl ScoobyBenchConfig {
 pub struct ScoobyRow {
     pub preset: String,
     pub precision: String,
+    /// Activation checkpointing of the trunk.
+    pub checkpoint: bool,
     pub seq_len: usize,
     pub bins: usize,
     pub cells: usize,
@@ -100,12 +126,19 @@ pub struct ScoobyRow {
 }
 
 /// Times `repeats` steps after `warmup` ones; the median.
-fn measure(c: &ScoobyBenchConfig, preset: ScoobyPreset, precision: Precision, device: Device) -> ScoobyRow {
+fn measure(
+    c: &ScoobyBenchConfig,
+    preset: ScoobyPreset,
+    precision: Precision,
+    checkpoint: bool,
+    device: Device,
+) -> ScoobyRow {
     let reset = reset_peak_rss();
     let config = preset.config();
     let mut row = ScoobyRow {
         preset: preset.name().into(),
         precision: precision.name().into(),
+        checkpoint,
         seq_len: config.trunk.seq_len,
         bins: 0,
         cells: c.cells,
@@ -136,9 +169,17 @@ fn measure(c: &ScoobyBenchConfig, preset: ScoobyPreset, precision: Precision, de
         for i in 0..c.warmup + c.repeats {
             let t0 = Instant::now();
             optimizer.zero_grad();
-            let pred = model.forward(&x, &states, true);
+            let (pred, rest) = if checkpoint {
+                model.try_forward_checkpointed(&x, &states, true).map_err(|e| e.to_string())?
+            } else {
+                (model.forward(&x, &states, true), None)
+            };
             let loss = poisson_multinomial(&pred, &target, TOTAL_WEIGHT, EPS).map_err(|e| e.to_string())?;
+            drop(pred);
             loss.f_backward().map_err(|e| e.to_string())?;
+            if let Some(rest) = rest {
+                rest.run().map_err(|e| e.to_string())?;
+            }
             clip_grad_norm(&trainable, 1.0);
             optimizer.step(1.0);
             sync(device);
@@ -182,21 +223,31 @@ pub fn print(c: &ScoobyBenchConfig) -> Result<(), BenchError> {
             c.warmup
         );
         println!(
-            "{:<8} {:<5} {:>9} {:>6} {:>11} {:>10} {:>10}  note",
-            "preset", "prec", "length", "bins", "trainable", "s/step", "peak MiB"
+            "{:<8} {:<5} {:<5} {:>9} {:>6} {:>11} {:>10} {:>10}  note",
+            "preset", "prec", "ckpt", "length", "bins", "trainable", "s/step", "peak MiB"
         );
     }
     for &preset in &c.presets {
-        for &precision in &c.precisions {
-            let r = measure(c, preset, precision, device);
+        let auto = [checkpoint_by_default(preset.config().trunk.seq_len)];
+        let checkpoints = c.checkpoint.as_deref().unwrap_or(&auto);
+        for (&precision, &checkpoint) in c.precisions.iter().flat_map(|p| checkpoints.iter().map(move |k| (p, k))) {
+            let r = measure(c, preset, precision, checkpoint, device);
             if c.json {
                 println!("{}", serde_json::to_string(&r).map_err(|e| BenchError::Failed(e.to_string()))?);
             } else {
                 let t = r.seconds_per_step.map(|v| format!("{v:.3}")).unwrap_or_else(|| "—".into());
                 let m = r.peak_rss_mib.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into());
                 println!(
-                    "{:<8} {:<5} {:>9} {:>6} {:>11} {:>10} {:>10}  {}",
-                    r.preset, r.precision, r.seq_len, r.bins, r.trainable, t, m, r.note
+                    "{:<8} {:<5} {:<5} {:>9} {:>6} {:>11} {:>10} {:>10}  {}",
+                    r.preset,
+                    r.precision,
+                    if r.checkpoint { "on" } else { "off" },
+                    r.seq_len,
+                    r.bins,
+                    r.trainable,
+                    t,
+                    m,
+                    r.note
                 );
             }
         }
@@ -217,10 +268,20 @@ mod tests {
         assert!(ScoobyBenchConfig::from_args(&args("--preset huge")).unwrap_err().to_string().contains("--preset"));
         assert!(ScoobyBenchConfig::from_args(&args("--colour red")).unwrap_err().to_string().contains("--colour"));
         let _g = crate::testing::torch_rng_lock();
-        let r = measure(&c, ScoobyPreset::Tiny, Precision::F32, Device::Cpu);
-        assert!(r.note.is_empty(), "{}", r.note);
-        assert!(r.seconds_per_step.is_some_and(|t| t > 0.0 && t.is_finite()));
-        assert_eq!(r.bins, 128);
-        assert!(r.trainable > 0);
+        for checkpoint in [false, true] {
+            let r = measure(&c, ScoobyPreset::Tiny, Precision::F32, checkpoint, Device::Cpu);
+            assert!(r.note.is_empty(), "{}", r.note);
+            assert!(r.seconds_per_step.is_some_and(|t| t > 0.0 && t.is_finite()));
+            assert_eq!((r.bins, r.checkpoint), (128, checkpoint));
+            assert!(r.trainable > 0);
+        }
+        let c = ScoobyBenchConfig::from_args(&args("--checkpoint both")).unwrap();
+        assert_eq!(c.checkpoint, Some(vec![false, true]));
+        assert!(!checkpoint_by_default(ScoobyPreset::Tiny.config().trunk.seq_len));
+        assert!(checkpoint_by_default(ScoobyPreset::Neurips.config().trunk.seq_len));
+        assert!(ScoobyBenchConfig::from_args(&args("--checkpoint yes"))
+            .unwrap_err()
+            .to_string()
+            .contains("--checkpoint"));
     }
 }

@@ -51,6 +51,10 @@ pub struct ScoobyFineTuneConfig {
     /// Weight of the Poisson term of the loss.
     pub total_weight: f64,
     pub seed: u64,
+    /// Checkpoint the trunk's activations (recomputed in the backward pass: the same gradients, a fraction of the
+    /// memory, about one more trunk forward per step). Not part of the run's identity: it does not change the numbers.
+    #[serde(skip)]
+    pub checkpoint_activations: bool,
     #[serde(skip)]
     pub checkpoint: Option<PathBuf>,
     #[serde(skip)]
@@ -72,10 +76,21 @@ impl Default for ScoobyFineTuneConfig {
             train_mode: true,
             total_weight: crate::train::profile_loss::TOTAL_WEIGHT,
             seed: 0,
+            checkpoint_activations: false,
             checkpoint: None,
             resume: None,
         }
     }
+}
+
+/// Input length from which activation checkpointing is on by default ([`checkpoint_by_default`]): Borzoi's
+/// 524,288 bp (scooby's full-size presets). Measured with `gscript bench scooby` on a CPU (bf16, one sequence × 64
+/// cells): the ordinary step ran out of 18 GiB in the first transformer block; checkpointed, its peak was 8.4 GiB.
+pub const CHECKPOINT_FROM_LENGTH: usize = 524_288;
+
+/// Whether a model with `seq_len`-bp inputs checkpoints its trunk's activations unless told otherwise.
+pub fn checkpoint_by_default(seq_len: usize) -> bool {
+    seq_len >= CHECKPOINT_FROM_LENGTH
 }
 
 /// The trainable tensors of a profile model, by role (all must require gradients).
@@ -170,6 +185,7 @@ pub fn fine_tune_profiles(
     let mut objective = ProfileObjective::new(model, data, states)?;
     objective.train_mode = cfg.train_mode;
     objective.total_weight = cfg.total_weight;
+    objective.checkpoint_activations = cfg.checkpoint_activations;
     let steps = batch_ranges(data.train.len(), cfg.batch_size).len() * cfg.epochs;
     let mut optimizer = scooby_optimizer(params, cfg);
     let trainer = Trainer {

@@ -93,3 +93,56 @@ fn groups_schedule_and_bad_settings() {
     let stop = fine_tune_profiles(&model, &params_of(&model), &data, &states, &cfg, &mut (), &|| true, vec![]);
     assert!(matches!(stop, Err(TrainError::Interrupted { .. })));
 }
+
+/// scooby tiny fine-tuned with the trunk's activations checkpointed trains as with the ordinary backward pass (dropout
+/// off, so both draw nothing at random in the trunk): the same per-epoch losses, and the adapters' B (zero at the
+/// start; its gradient exists only through the trunk's recomputation) moves.
+#[test]
+fn checkpointed_activations_train_as_the_ordinary_backward() {
+    use crate::models::borzoi::TrunkTraining;
+    use crate::models::scooby::{Scooby, ScoobyPreset};
+    use tch::{Device, Kind};
+    let _lock = crate::testing::torch_rng_lock();
+    let sim = simulated(4096, 12, 4);
+    let chrom = sim.coverage.refs.name(0);
+    let windows: Vec<crate::seq::region::Region> =
+        [20_000u64, 60_000].iter().map(|&s| crate::seq::region::Region::new(chrom, s, s + 4096).unwrap()).collect();
+    tch::manual_seed(1);
+    let states = Tensor::randn([sim.coverage.n_cells() as i64, 8], (Kind::Float, Device::Cpu));
+    let opts = ProfileDataOptions { cells_per_sequence: 4, val_cells: 4, ..Default::default() };
+    let cfg = ScoobyFineTuneConfig {
+        epochs: 2,
+        lr_decoder: 1e-3,
+        lr_adapters: 1e-3,
+        lr_1d: 1e-3,
+        warmup_steps: Some(1),
+        seed: 3,
+        ..Default::default()
+    };
+    let run = |checkpoint: bool| {
+        let mut net = Scooby::new(&ScoobyPreset::Tiny.config(), Device::Cpu, 5).unwrap();
+        let training = net.training(TrunkTraining { batch_norm_group: None, dropout: false });
+        let data =
+            ProfileData::new(&*training, &sim.genome, &sim.coverage, windows.clone(), vec![], opts.clone()).unwrap();
+        let params = ProfileParams::from_scooby(&training);
+        let cfg = ScoobyFineTuneConfig { checkpoint_activations: checkpoint, ..cfg.clone() };
+        let out = fine_tune_profiles(&*training, &params, &data, &states, &cfg, &mut (), &|| false, vec![]).unwrap();
+        drop((data, training));
+        let losses: Vec<f64> = out.history.epochs.iter().map(|e| e.train_loss).collect();
+        let b_norms: Vec<f64> = net
+            .adapters()
+            .into_iter()
+            .filter(|(n, _)| n.ends_with(".lora_b"))
+            .map(|(_, t)| t.abs().max().double_value(&[]))
+            .collect();
+        (losses, b_norms)
+    };
+    let (plain, plain_b) = run(false);
+    let (ckpt, ckpt_b) = run(true);
+    assert_eq!(plain.len(), 2);
+    for (a, b) in plain.iter().zip(&ckpt) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "losses {plain:?} vs {ckpt:?}");
+    }
+    assert!(!ckpt_b.is_empty() && ckpt_b.iter().all(|&m| m > 0.0), "every adapter's B moved: {ckpt_b:?}");
+    assert!(plain_b.iter().all(|&m| m > 0.0));
+}

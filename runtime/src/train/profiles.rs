@@ -19,6 +19,7 @@ use tch::{Device, Kind, Tensor};
 use super::error::TrainError;
 use super::profile_loss::{poisson_multinomial, EPS, TOTAL_WEIGHT};
 use super::trainer::{Objective, TrainMetrics, ValMetrics};
+use crate::models::borzoi::TrunkBackward;
 use crate::models::profile::CellProfileModel;
 use crate::profile::dataset::{context_onehot, stack_targets, ProfileData, ProfileItem};
 
@@ -32,6 +33,11 @@ pub struct ProfileObjective<'a> {
     pub train_mode: bool,
     /// Weight of the Poisson term (scooby: 0.2).
     pub total_weight: f64,
+    /// Checkpoint the trunk's activations in training steps (recomputed in the backward pass; the same gradients in
+    /// a fraction of the memory, [`CellProfileModel::try_forward_checkpointed`]).
+    pub checkpoint_activations: bool,
+    /// The rest of the current step's backward pass (checkpointed trunk).
+    pending: Option<TrunkBackward<'a>>,
     seed: u64,
     epoch: usize,
     train_r: (f64, usize),
@@ -85,6 +91,8 @@ impl<'a> ProfileObjective<'a> {
             states: states.f_to_kind(Kind::Float)?.f_to_device(model.device())?.f_detach()?,
             train_mode: true,
             total_weight: TOTAL_WEIGHT,
+            checkpoint_activations: false,
+            pending: None,
             seed: 0,
             epoch: 0,
             train_r: (0.0, 0),
@@ -93,8 +101,9 @@ impl<'a> ProfileObjective<'a> {
         })
     }
 
-    /// Model predictions `(B, bins, m·T)` and targets of `items` (same cell count each).
-    fn run(&self, items: &[ProfileItem], train: bool) -> Result<(Tensor, Tensor), TrainError> {
+    /// Model predictions `(B, bins, m·T)` and targets of `items` (same cell count each); a training step with
+    /// `checkpoint_activations` keeps the rest of its backward pass in `pending`.
+    fn run(&mut self, items: &[ProfileItem], train: bool, step: bool) -> Result<(Tensor, Tensor), TrainError> {
         let device: Device = self.model.device();
         let codes: Vec<u8> = items.iter().flat_map(|it| it.codes.iter().copied()).collect();
         let x = context_onehot(&codes, items.len(), device).map_err(data_err)?;
@@ -102,7 +111,14 @@ impl<'a> ProfileObjective<'a> {
         let idx = Tensor::from_slice(&cells).f_to_device(device)?;
         let m = items[0].cells.len() as i64;
         let states = self.states.f_index_select(0, &idx)?.f_view([items.len() as i64, m, -1])?;
-        let pred = self.model.try_forward(&x, &states, train)?;
+        let pred = if step && self.checkpoint_activations {
+            let model: &'a dyn CellProfileModel = self.model;
+            let (pred, rest) = model.try_forward_checkpointed(&x, &states, train)?;
+            self.pending = rest;
+            pred
+        } else {
+            self.model.try_forward(&x, &states, train)?
+        };
         let target = stack_targets(items, device).map_err(data_err)?;
         Ok((pred, target))
     }
@@ -128,13 +144,22 @@ impl Objective for ProfileObjective<'_> {
             .map(|&i| self.data.train_item(i, self.seed, self.epoch))
             .collect::<crate::Result<Vec<_>>>()
             .map_err(data_err)?;
-        let (pred, target) = self.run(&items, self.train_mode)?;
+        self.pending = None;
+        let (pred, target) = self.run(&items, self.train_mode, true)?;
         let loss = poisson_multinomial(&pred, &target, self.total_weight, EPS)?;
         if loss.f_double_value(&[])?.is_finite() {
             let (s, n) = profile_pearson_sum(&pred, &target)?;
             self.train_r = (self.train_r.0 + s, self.train_r.1 + n);
         }
         Ok(loss)
+    }
+
+    fn backward(&mut self, loss: &Tensor) -> Result<(), TrainError> {
+        loss.f_backward()?;
+        if let Some(rest) = self.pending.take() {
+            rest.run()?;
+        }
+        Ok(())
     }
 
     fn train_metrics(&mut self) -> Result<TrainMetrics, TrainError> {
@@ -153,7 +178,7 @@ impl Objective for ProfileObjective<'_> {
             .map(|&i| self.data.val_item(i, self.seed))
             .collect::<crate::Result<Vec<_>>>()
             .map_err(data_err)?;
-        let (pred, target) = tch::no_grad(|| self.run(&items, false))?;
+        let (pred, target) = tch::no_grad(|| self.run(&items, false, false))?;
         let loss = poisson_multinomial(&pred, &target, self.total_weight, EPS)?.f_double_value(&[])?;
         self.val_loss = (self.val_loss.0 + loss * items.len() as f64, self.val_loss.1 + items.len());
         let (s, n) = profile_pearson_sum(&pred, &target)?;

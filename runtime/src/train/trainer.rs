@@ -97,6 +97,12 @@ pub trait Objective {
     /// The training-mode loss (a differentiable scalar) of the training items `batch`, accumulating the epoch's
     /// training metrics.
     fn train_loss(&mut self, batch: &[usize]) -> Result<Tensor, TrainError>;
+    /// The backward pass of the loss [`train_loss`](Objective::train_loss) just returned (default: autograd's). An
+    /// objective whose forward pass checkpointed activations finishes the recomputation here.
+    fn backward(&mut self, loss: &Tensor) -> Result<(), TrainError> {
+        loss.f_backward()?;
+        Ok(())
+    }
     /// The epoch's training metrics.
     fn train_metrics(&mut self) -> Result<TrainMetrics, TrainError>;
     /// Starts a validation pass.
@@ -300,7 +306,7 @@ impl Trainer<'_, '_> {
                     return Err(TrainError::NonFiniteLoss { epoch: epoch + 1, batch: b + 1, n_batches, value, lr });
                 }
                 self.optimizer.zero_grad();
-                loss.f_backward()?;
+                objective.backward(&loss)?;
                 value
             };
             let ctx =
