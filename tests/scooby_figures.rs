@@ -35,6 +35,16 @@ fn profiles_figure_draws_observed_and_predicted_rows_per_group_and_track() {
     // without groups all cells form one group
     let summary = eval(&mut s, &call("#{genes: genes, rc_average: false}")).to_string();
     assert!(summary.contains("4 tracks"), "{summary}");
+    // an RNA-only coverage: the sense strand alone
+    let summary = eval(
+        &mut s,
+        &format!(
+            "m.plot_profiles(sim.genome, load_rna_coverage(sim.bam), \"{gene}\", states, \
+             #{{groups: groups, genes: genes, rc_average: false}}).to_string()"
+        ),
+    )
+    .to_string();
+    assert!(summary.contains("6 tracks"), "{summary}");
     // a region: every track of the model over the region's bins, no gene table needed
     let summary = eval(
         &mut s,

@@ -36,8 +36,8 @@ pub enum Locus<'a> {
 /// Settings of [`profile_tracks`].
 #[derive(Clone, Debug, Default)]
 pub struct ProfileTrackOptions {
-    /// Tracks to draw, in this order (None: for a gene its sense-strand RNA and ATAC, those the model predicts; for
-    /// a region every track of the model).
+    /// Tracks to draw, in this order (None: for a gene its sense-strand RNA and ATAC, for a region every track of the
+    /// model; those the model predicts and the coverage holds).
     pub tracks: Option<Vec<TrackKind>>,
     /// Width in bp of the drawn view, centred on the gene or region (None: the whole window for a gene, the region
     /// itself for a region).
@@ -154,15 +154,31 @@ impl ProfileTracks {
     }
 }
 
-/// The tracks drawn by default: a gene's sense-strand RNA and ATAC (those the model has), else all the model's.
-fn default_tracks(locus: &Locus, model_tracks: &[TrackKind]) -> Vec<TrackKind> {
-    match locus {
+/// The tracks drawn by default: a gene's sense-strand RNA and ATAC, else all the model's; of those, the ones the
+/// coverage holds too.
+fn default_tracks(locus: &Locus, model_tracks: &[TrackKind], coverage: &Coverage) -> Result<Vec<TrackKind>> {
+    let wanted = match locus {
         Locus::Gene(g) => {
             let sense = if g.strand == Strand::Minus { TrackKind::RnaMinus } else { TrackKind::RnaPlus };
-            [sense, TrackKind::Atac].into_iter().filter(|k| model_tracks.contains(k)).collect()
+            vec![sense, TrackKind::Atac]
         }
         Locus::Region(_) => model_tracks.to_vec(),
+    };
+    let tracks: Vec<TrackKind> =
+        wanted.iter().copied().filter(|k| model_tracks.contains(k) && coverage.has(*k)).collect();
+    if tracks.is_empty() {
+        let names = |t: &[TrackKind]| t.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+        return Err(RuntimeError::invalid(
+            "tracks",
+            format!(
+                "none of {} is both predicted by the model ({}) and held by the coverage ({})",
+                names(&wanted),
+                names(model_tracks),
+                names(&coverage.tracks())
+            ),
+        ));
     }
+    Ok(tracks)
 }
 
 /// The drawn bins of `window` (bins of `bin` bp): `span` bp around `centre`, or `[lo, hi)`, snapped outward to whole
@@ -203,7 +219,10 @@ pub fn profile_tracks(
         ));
     }
     let model_tracks = opts.predict.resolve_tracks(model.n_tracks())?;
-    let tracks = opts.tracks.clone().unwrap_or_else(|| default_tracks(locus, &model_tracks));
+    let tracks = match &opts.tracks {
+        Some(t) => t.clone(),
+        None => default_tracks(locus, &model_tracks, coverage)?,
+    };
     if tracks.is_empty() {
         return Err(RuntimeError::invalid("tracks", "no track to draw"));
     }

@@ -168,6 +168,22 @@ fn a_region_draws_its_own_bins_with_every_track_and_bad_settings_name_the_settin
     .unwrap_err()
     .to_string();
     assert!(e.contains("tracks") && e.contains("the model predicts rna_plus, rna_minus, not atac"), "{e}");
+    // by default only tracks the coverage holds: RNA alone without ATAC coverage, nothing without RNA either
+    let rna = Coverage { atac: None, ..sim.coverage.clone() };
+    let gene = load_genes(&sim.files.gtf, &Default::default()).unwrap().genes.remove(0);
+    for (locus, want) in [
+        (Locus::Region(region.clone()), vec![TrackKind::RnaPlus, TrackKind::RnaMinus]),
+        (Locus::Gene(&gene), vec![if gene.strand == Strand::Minus { TrackKind::RnaMinus } else { TrackKind::RnaPlus }]),
+    ] {
+        let p = profile_tracks(&model, &sim.genome, &rna, &locus, &states, &labels, 3, &opts, &cancel).unwrap();
+        assert_eq!(p.tracks, want);
+    }
+    let none = Coverage { rna_plus: None, rna_minus: None, ..rna.clone() };
+    let e =
+        profile_tracks(&model, &sim.genome, &none, &Locus::Region(region.clone()), &states, &labels, 3, &opts, &cancel)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("tracks") && e.contains("held by the coverage ()"), "{e}");
     let e = p.series(&["x".into()]).unwrap_err().to_string();
     assert!(e.contains("1 group names for 3 groups"), "{e}");
 }

@@ -42,7 +42,8 @@ fn doc() -> FnDoc {
              group's cells (coverage.pseudobulk: RNA in reads, ATAC in insertions), and the predicted row (coloured), the \
              sum of the same cells' predicted counts (model.predict with groups) — the same units on the same bins, \
              every RNA row of every group on one y range and every ATAC row on another. tracks default to the gene's \
-             sense-strand RNA and ATAC (for a region: all of the model's); name rna_plus, rna_minus, atac to choose. \
+             sense-strand RNA and ATAC (for a region: all of the model's), those the coverage holds; name rna_plus, \
+             rna_minus, atac to choose. \
              With `genes` the genes overlapping the view are drawn under the rows.",
         )
         .opt("groups", "array", OptDefault::None, "a cell-type label per cell (default: all cells in one group)")
