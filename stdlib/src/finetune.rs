@@ -91,7 +91,8 @@ fn finetune_doc() -> FnDoc {
              the adapters whose defaults depend on the base model's family (scBasset: head \"cells\" 0.01, scBasset's own rate \
              for a new cell layer, decoder and adapters 1e-3; scooby's 4e-4 and 1e-4 are for a Borzoi trunk), decay 1e-6, \
              linear warm-up, gradient clipping 1.0. Prints trainable and frozen parameter counts. The result works with every \
-             model primitive (denoise, insert_motif, ism, variant_effect, …).",
+             model primitive (denoise, insert_motif, ism, variant_effect, …). With a BorzoiModel base and per-cell Coverage it \
+             fine-tunes scooby instead (BorzoiModel.lora_finetune).",
         )
         .opt("rank", "int", OptDefault::Int(8), "adapter rank r")
         .opt("alpha", "float", OptDefault::Float(8.0), "adapter scale α (scaling α/r)")

@@ -1,10 +1,11 @@
 //! scooby in the language: the `ScoobyModel` value ([`value`]), `scooby_model` and `import_scooby` and the model's
-//! methods ([`model`]), `model.train` ([`train`]) and `model.predict` ([`predict`]),
+//! methods ([`model`]), `model.train` ([`train`]) and its Borzoi-trunk form `lora_finetune(borzoi, coverage, ...)` ([`finetune`]) and `model.predict` ([`predict`]),
 //! `model.gene_counts` and `evaluate_profiles` ([`gene_counts`]),
 //! `model.plot_profiles`, predicted vs observed tracks around a gene ([`figure`]),
 //! `variant_effect(model, ...)` on gene counts ([`variant_effect`]), `motif_deletion` ([`motif_deletion`]). Computation lives in `gscript_runtime::models::scooby`.
 
 pub mod figure;
+pub mod finetune;
 pub mod gene_counts;
 pub mod model;
 pub mod motif_deletion;
@@ -20,6 +21,7 @@ use gscript_lang::Registrar;
 pub fn register(reg: &mut Registrar) {
     model::register(reg);
     train::register(reg);
+    finetune::register(reg);
     predict::register(reg);
     gene_counts::register(reg);
     figure::register(reg);

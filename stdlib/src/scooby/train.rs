@@ -259,7 +259,7 @@ pub(crate) const EXAMPLE_SETUP: &str = "let sim = simulate_multiome(out_path(\"m
     let states = matrix(cov.cells().map(|b| { let t = sim.truth.cell_types[b]; types.map(|x| if x == t { 1.0 } else { 0.0 }) }));\n\
     let m = scooby_model(#{state_dim: 3, seed: 1});\n";
 
-fn doc() -> FnDoc {
+pub(super) fn doc() -> FnDoc {
     FnDoc::method(
         "ScoobyModel",
         "train",
@@ -304,6 +304,7 @@ fn doc() -> FnDoc {
     .opt("reverse_complement", "bool", OptDefault::Bool(true), "reverse-complement training items with p = 1/2")
     .opt("train_mode", "bool", OptDefault::Bool(true), "batch statistics and dropout during steps, as scooby")
     .opt("dropout", "bool", OptDefault::Bool(true), "dropout in training mode (false: batch statistics without dropout)")
+    .opt("checkpoint_activations", "bool", OptDefault::None, "keep only the trunk's stage boundaries in the forward pass and recompute each stage in the backward pass: the same gradients in a fraction of the memory for one more trunk forward per step (default: on for a full-size 524,288-bp trunk, off for shorter ones)")
     .opt("sync_batch_norm", "bool", OptDefault::Bool(false), "data-parallel: batch statistics of every rank's windows (SyncBatchNorm; a world of 1: plain batch norm)")
     .opt("validation", "array | Genes", OptDefault::None, "validation windows (default: the fold BED's valid folds, else none)")
     .opt("test", "int | string | array", OptDefault::Int(3), "test fold(s) of a fold BED, left out")
@@ -316,9 +317,11 @@ fn doc() -> FnDoc {
     ))
 }
 
+/// Trains `model` in place (scooby's `model.train`, and the Borzoi form of `lora_finetune`); errors name `p`.
 #[allow(clippy::too_many_arguments)]
-fn run(
+pub(super) fn run(
     host: &Arc<Host>,
+    p: &'static str,
     model: &ScoobyModel,
     coverage: CoverageValue,
     genome: Dynamic,
@@ -326,22 +329,21 @@ fn run(
     states: Matrix,
     o: &Options,
 ) -> ScriptResult<Map> {
-    const P: &str = "train";
-    let genome = genome_arg(P, &genome)?;
+    let genome = genome_arg(p, &genome)?;
     let sync_bn = o.bool("sync_batch_norm")?.unwrap_or(false);
     let dropout = o.bool("dropout")?.unwrap_or(true);
     // Data-parallel when launched in a process group (docs/scaling.md): each rank trains on its shard of every
     // global minibatch (cells, shifts and strands drawn per item), rank 0 writes the checkpoints.
     let mut dp =
-        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(P, e))?;
+        gscript_runtime::train::distributed::DataParallel::from_env().map_err(|e| crate::bridge::script_error(p, e))?;
     let bn_group = dp.as_ref().filter(|_| sync_bn).map(|d| d.group().clone());
     let mut st = model.lock();
     // The trunk's training-mode settings for this run only (reset when `training` drops).
     let training = st.net.training(TrunkTraining { batch_norm_group: bn_group.clone(), dropout });
     let net: &Scooby = &training;
     let cov = &coverage.0;
-    let states = states_tensor(P, &states, net.state_dim(), Some(cov.n_cells()))?;
-    let (train, val) = training_windows(P, &regions, o, net, &genome.0)?;
+    let states = states_tensor(p, &states, net.state_dim(), Some(cov.n_cells()))?;
+    let (train, val) = training_windows(p, &regions, o, net, &genome.0)?;
     let d = ProfileDataOptions::default();
     let dopts = ProfileDataOptions {
         cells_per_sequence: o.int_at_least("cells_per_sequence", 1)?.map_or(d.cells_per_sequence, |x| x as usize),
@@ -353,14 +355,14 @@ fn run(
     let n_windows = train.len();
     if let Some(g) = &bn_group {
         let b = o.int_at_least("batch_size", 1)?.map_or(ScoobyFineTuneConfig::default().batch_size, |x| x as usize);
-        sync_batch_norm_batches(n_windows, b, g.world()).map_err(|m| primitive_error(P, Some("batch_size"), &m))?;
+        sync_batch_norm_batches(n_windows, b, g.world()).map_err(|m| primitive_error(p, Some("batch_size"), &m))?;
     }
-    let data = ProfileData::new(net, &genome.0, cov, train, val, dopts).map_err(|e| data_error(P, e))?;
+    let data = ProfileData::new(net, &genome.0, cov, train, val, dopts).map_err(|e| data_error(p, e))?;
     let c = ScoobyFineTuneConfig::default();
     let float = |k: &str, default: f64| -> ScriptResult<f64> {
         match o.float(k)? {
             Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
-            Some(x) => Err(primitive_error(P, Some(k), &format!("must be a number ≥ 0, not {x}"))),
+            Some(x) => Err(primitive_error(p, Some(k), &format!("must be a number ≥ 0, not {x}"))),
             None => Ok(default),
         }
     };
@@ -375,16 +377,19 @@ fn run(
         decay_steps: o.int_at_least("decay_steps", 1)?.map(|x| x as usize),
         clip_norm: match float("clip_norm", c.clip_norm)? {
             x if x > 0.0 => x,
-            _ => return Err(primitive_error(P, Some("clip_norm"), "must be positive")),
+            _ => return Err(primitive_error(p, Some("clip_norm"), "must be positive")),
         },
         train_mode: o.bool("train_mode")?.unwrap_or(true),
+        checkpoint_activations: o
+            .bool("checkpoint_activations")?
+            .unwrap_or_else(|| gscript_runtime::finetune::scooby::checkpoint_by_default(net.seq_len())),
         seed: o.int("seed")?.unwrap_or(0) as u64,
         checkpoint: o.string("checkpoint")?.map(PathBuf::from),
         resume: o.string("resume")?.map(PathBuf::from),
         ..c
     };
     if let Some(r) = cfg.resume.as_ref().filter(|r| !r.exists()) {
-        return Err(primitive_error(P, Some("resume"), &format!("{}: no such file", r.display())));
+        return Err(primitive_error(p, Some("resume"), &format!("{}: no such file", r.display())));
     }
     let params = ProfileParams::from_scooby(net);
     let total = (n_windows.div_ceil(cfg.batch_size) * cfg.epochs) as u64;
@@ -402,9 +407,9 @@ fn run(
         fine_tune_profiles(net, &params, &data, &states, &cfg, &mut observer, &move || h2.is_interrupted(), hooks)
             .map_err(|e| match e {
                 TrainError::Checkpoint { .. } if cfg.resume.is_some() => {
-                    primitive_error(P, Some("resume"), &e.to_string())
+                    primitive_error(p, Some("resume"), &e.to_string())
                 }
-                e => crate::bridge::script_error(P, e),
+                e => crate::bridge::script_error(p, e),
             })?;
     let last = outcome.history.last().map(|s| format!("{} epochs, final loss {:.4}", s.epoch, s.train_loss));
     observer.bar.finish(&last.unwrap_or_default());
@@ -446,13 +451,13 @@ pub fn register(reg: &mut Registrar) {
               r: Dynamic,
               x: Matrix,
               map: Map|
-              -> ScriptResult<Map> { run(&host, m, c, g, r, x, &Options::new("train", map, &s)?) },
+              -> ScriptResult<Map> { run(&host, "train", m, c, g, r, x, &Options::new("train", map, &s)?) },
     );
     let host = reg.host.clone();
     reg.engine.register_fn(
         "train",
         move |m: &mut ScoobyModel, c: CoverageValue, g: Dynamic, r: Dynamic, x: Matrix| -> ScriptResult<Map> {
-            run(&host, m, c, g, r, x, &Options::empty("train", &specs))
+            run(&host, "train", m, c, g, r, x, &Options::empty("train", &specs))
         },
     );
 }

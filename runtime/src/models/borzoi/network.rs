@@ -413,8 +413,9 @@ impl Borzoi {
 }
 
 impl Borzoi {
-    /// The same trunk without its track heads (scooby deletes `human_head`): the variables are shared with `self`
-    /// (no copy), the heads dropped. Adapters attached to `self` are not carried over.
+    /// The same trunk without its track heads (scooby deletes `human_head`): the variables are copies of `self`'s
+    /// (training the result in training mode updates its batch norms' running statistics, which must not change
+    /// `self`), the heads dropped. Adapters attached to `self` are not carried over.
     pub fn without_heads(&self) -> Result<Borzoi, ModelError> {
         let config = BorzoiConfig { human_tracks: None, mouse_tracks: None, ..self.config.clone() };
         let mut out = Borzoi::new(&config, self.device(), Init::Zeros)?;
@@ -423,7 +424,7 @@ impl Borzoi {
         tch::no_grad(|| {
             for (name, mut t) in out.vs.variables() {
                 if let Some(s) = src.get(&name) {
-                    t.set_data(s);
+                    t.set_data(&s.copy());
                 }
             }
         });
