@@ -183,7 +183,7 @@ impl TrunkTape {
     /// Back-propagates through the trunk `model` (the one that made this tape) after the caller's backward pass: the
     /// gradient of the output leaf goes through every stage, recomputed in reverse order, into the trunk's trainable
     /// tensors. Does nothing when no gradient reached the output. The batch-norm moving statistics end as the first
-    /// pass left them.
+    /// pass left them. The one-hot input gets no gradient (training data; use [`Borzoi::trunk`] for saliency).
     pub fn backward(mut self, model: &Borzoi) -> Result<(), ModelError> {
         let grad = self.output.grad();
         if !grad.defined() {
