@@ -85,6 +85,20 @@ fn tiny_scooby_trains_resumes_and_predicts() {
     ));
     assert!(v.len() == 1 && v[0].is_finite(), "{v:?}");
 
+    // Activation checkpointing trains the same model (dropout off: no masks to compare) from the same start.
+    let run = |s: &mut Session, ckpt: bool| {
+        floats(eval(
+            s,
+            &format!(
+                "scooby_model(#{{state_dim: 3, seed: 5}}).train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\"], \
+                 states, #{{epochs: 2, dropout: false, checkpoint_activations: {ckpt}, {OPTS}}}).train_loss"
+            ),
+        ))
+    };
+    let (plain, ckpt) = (run(&mut s, false), run(&mut s, true));
+    assert_eq!(plain.len(), 2);
+    assert!(plain.iter().zip(&ckpt).all(|(a, b)| (a - b).abs() <= 1e-5 * a.abs()), "{plain:?} vs {ckpt:?}");
+
     // Errors name the argument.
     let wide = "matrix(cov.cells().map(|b| [1.0, 0.0]))";
     let e = err(&mut s, &format!("m.train(cov, sim.genome, sim.sequences, {wide}, #{{epochs: 1}})"));
@@ -95,6 +109,8 @@ fn tiny_scooby_trains_resumes_and_predicts() {
     assert!(e.contains("argument `cell_states`") && e.contains("cells"), "{e}");
     let e = err(&mut s, "m.train(cov, sim.genome, sim.sequences, states, #{epoch: 1})");
     assert!(e.contains("unknown option `epoch`") && e.contains("cells_per_sequence"), "{e}");
+    let e = err(&mut s, "m.train(cov, sim.genome, sim.sequences, states, #{epochs: 1, checkpoint_activations: 1})");
+    assert!(e.contains("checkpoint_activations"), "{e}");
     let e = err(&mut s, &format!("m.predict(sim.genome, {region}, states, #{{count: false}})"));
     assert!(e.contains("unknown option `count`") && e.contains("inverse"), "{e}");
     let e = err(&mut s, "m.predict(sim.genome, \"chr1:100-200\", states, #{counts: false, groups: cov.cells()})");
