@@ -11,6 +11,14 @@
 //! `W·g_ref + W[:, changed columns]·(g_mut − g_ref)[changed]` (+ the LoRA adapter's `s·B·A` the same way), followed by
 //! the evaluation-mode batch norm and the final GELU.
 //!
+//! After the first block the change is propagated as a difference (the delta path, in fp32 when the references'
+//! caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous block's output window, so its GELU changes
+//! only there, `Δh = gelu(x_mut) − gelu(x_ref)`, and the convolution's change reaches the `w + k − 1` outputs around
+//! it — a transposed convolution of the `w` changed positions (`w·k` kernel products per channel pair, about half of
+//! recomputing the pooled window's `(hi − lo)·pool` outputs from `k` taps each). It is added to the
+//! references' cached convolution outputs over the window, then batch norm and max-pool run as in the model. In exact
+//! arithmetic both paths are the model's computation (the adapter's `s·B·A` joins the kernel: `W + ΔW`).
+//!
 //! Mutants are grouped by the shape of their windows (every block's window width and overlay clipping), and each group
 //! runs as one batch per layer.
 
@@ -25,6 +33,10 @@ use crate::models::scbasset::{eval_batch, gelu, ConvBlock, ScBasset};
 
 /// Mutants per batch of the local path.
 const LOCAL_BATCH: usize = 512;
+
+/// Largest size of the references' cached convolution outputs (every block after the first) for the delta path; more
+/// references (e.g. a thousand backgrounds of a motif insertion) recompute the windows directly instead.
+pub const DELTA_CACHE_BYTES: usize = 512 << 20;
 
 /// An edit of one reference sequence: `bases` (codes 0..4) replace `bases.len()` bases from `start`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,11 +106,15 @@ struct Step {
     out_width: i64,
     drop_left: i64,
     drop_right: i64,
+    /// Delta path: the convolution changes `[a − halo, a + w + halo)` that fall left and right of the pooled window.
+    delta_left: i64,
+    delta_right: i64,
     out_start: i64,
 }
 
-/// Mutants that batch together: the edit's width, and every block's (output width, left and right overlay clipping).
-type GroupKey = (usize, Vec<(i64, i64, i64)>);
+/// Mutants that batch together: the edit's width, and every block's (output width, left and right overlay clipping,
+/// left and right clipping of the convolution's change).
+type GroupKey = (usize, Vec<(i64, i64, i64, i64, i64)>);
 
 /// The scBasset trunk with the reference activations cached, for embedding edited references locally.
 pub struct LocalEmbedder<'a> {
@@ -115,12 +131,22 @@ pub struct LocalEmbedder<'a> {
     pre_ref: Tensor,
     /// Effective dense weight `(U, C, P)` fp32 (the compute kind's rounding, plus the LoRA update).
     dense_weight: Tensor,
+    /// Delta path, per block after the first: the references' convolution outputs before the batch norm, and the
+    /// kernel with its adapter as a transposed convolution's `(C_in, C_out, k)` in the compute kind (empty: the direct
+    /// path for every block).
+    conv_out: Vec<LevelCache>,
+    delta_kernels: Vec<Tensor>,
     n_refs: usize,
 }
 
 impl<'a> LocalEmbedder<'a> {
     /// Caches the activations of `references` (concatenated codes, a whole number of the model's sequences).
     pub fn new(model: &'a ScBasset, references: &[u8]) -> Result<Self> {
+        Self::with_delta_budget(model, references, DELTA_CACHE_BYTES)
+    }
+
+    /// [`new`](Self::new) with the delta path taken when its caches need at most `budget` bytes (0: never).
+    pub fn with_delta_budget(model: &'a ScBasset, references: &[u8], budget: usize) -> Result<Self> {
         let len = model.config().seq_len;
         if references.is_empty() || !references.len().is_multiple_of(len) {
             return Err(RuntimeError::invalid(
@@ -146,8 +172,19 @@ impl<'a> LocalEmbedder<'a> {
             len_in = len_out;
         }
         let margin = |g: &Geometry| g.halo + g.pool_padding + g.pool;
-        // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output.
+        let elem = if kind == Kind::Float { 4 } else { 2 };
+        let delta_bytes: usize = blocks
+            .iter()
+            .zip(&geometry)
+            .skip(1)
+            .map(|(b, g)| (g.len_in + 2 * margin(g)) as usize * b.out_channels() as usize * elem * n_refs)
+            .sum();
+        // fp32 only: in bf16 the transposed convolution is no faster than the window's direct convolution here.
+        let delta = kind == Kind::Float && blocks.len() > 1 && delta_bytes <= budget;
+        // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output,
+        // and for the delta path the blocks' convolution outputs.
         let mut level_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
+        let mut conv_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
         let (mut g_rows, mut pre) = (Vec::new(), Vec::new());
         let chunk = eval_batch(device, model.precision()) * len;
         tch::no_grad(|| -> Result<()> {
@@ -156,7 +193,11 @@ impl<'a> LocalEmbedder<'a> {
                 let mut h = ScBasset::one_hot(&codes).map_err(|e| RuntimeError::Other(e.to_string()))?;
                 for (l, b) in blocks.iter().enumerate() {
                     level_rows[l].push(padded_rows(&h, margin(&geometry[l])));
-                    h = b.forward_t(&h, false, model.precision());
+                    let c = b.conv_t(&h, model.precision());
+                    if delta && l > 0 {
+                        conv_rows[l].push(padded_rows(&c, margin(&geometry[l])));
+                    }
+                    h = crate::models::pool::max_pool(&b.bn.forward_t(&c, false), b.pool, b.pool_padding);
                 }
                 let g = gelu(&h.to_kind(kind));
                 let flat = g.flatten(1, -1);
@@ -175,6 +216,20 @@ impl<'a> LocalEmbedder<'a> {
             .zip(&geometry)
             .map(|(rows, g)| LevelCache { rows: Tensor::cat(rows, 0), len: g.len_in, margin: margin(g) })
             .collect();
+        let (mut conv_out, mut delta_kernels) = (Vec::new(), Vec::new());
+        if delta {
+            for ((rows, g), b) in conv_rows.iter().zip(&geometry).zip(&blocks).skip(1) {
+                conv_out.push(LevelCache { rows: Tensor::cat(rows, 0), len: g.len_in, margin: margin(g) });
+                let w = b.weight.to_kind(kind).to_kind(Kind::Float).detach();
+                // (not in place: for fp32 `w` aliases the model's weight)
+                let w = match b.lora.as_ref().filter(|l| !l.merged) {
+                    Some(l) => w + l.delta().to_kind(Kind::Float),
+                    None => w,
+                };
+                // the transposed convolution's kernel: (C_in, C_out, k), taps reversed
+                delta_kernels.push(w.transpose(0, 1).flip([2]).contiguous().to_kind(kind));
+            }
+        }
         let last = geometry.last().map_or(len as i64, |g| g.len_out);
         let channels = blocks.last().map_or(4, |b| b.out_channels());
         Ok(LocalEmbedder {
@@ -187,8 +242,15 @@ impl<'a> LocalEmbedder<'a> {
             g_ref: LevelCache { rows: Tensor::cat(&g_rows, 0), len: last, margin: 0 },
             pre_ref: Tensor::cat(&pre, 0),
             dense_weight: w.view([-1, channels, last]),
+            conv_out,
+            delta_kernels,
             n_refs,
         })
+    }
+
+    /// Whether blocks after the first take the delta path (fp32, and their caches fit the budget).
+    pub fn uses_delta(&self) -> bool {
+        !self.conv_out.is_empty()
     }
 
     /// Number of cached references.
@@ -213,7 +275,11 @@ impl<'a> LocalEmbedder<'a> {
             let in_width = (hi - lo) * g.pool + 2 * g.halo;
             let drop_left = (in_start - a).max(0);
             let drop_right = ((a + w) - (in_start + in_width)).max(0);
-            steps.push(Step { out_width: hi - lo, drop_left, drop_right, out_start: lo });
+            // The convolution outputs the pooled window covers, and the change's outputs outside them.
+            let (conv_start, conv_end) = (lo * g.pool - g.pool_padding, hi * g.pool - g.pool_padding);
+            let delta_left = (conv_start - (a - g.halo)).max(0);
+            let delta_right = ((a + w + g.halo) - conv_end).max(0);
+            steps.push(Step { out_width: hi - lo, drop_left, drop_right, delta_left, delta_right, out_start: lo });
             a = lo;
             w = hi - lo;
         }
@@ -248,7 +314,8 @@ impl<'a> LocalEmbedder<'a> {
         let mut groups: BTreeMap<GroupKey, Vec<(usize, Vec<Step>)>> = BTreeMap::new();
         for (i, m) in mutations.iter().enumerate() {
             let steps = self.plan(m.start as i64, m.bases.len() as i64);
-            let key = steps.iter().map(|s| (s.out_width, s.drop_left, s.drop_right)).collect();
+            let key =
+                steps.iter().map(|s| (s.out_width, s.drop_left, s.drop_right, s.delta_left, s.delta_right)).collect();
             groups.entry((m.bases.len(), key)).or_default().push((i, steps));
         }
         tch::no_grad(|| -> Result<()> {
@@ -279,6 +346,11 @@ impl<'a> LocalEmbedder<'a> {
             let step = chunk[0].1[l];
             let w = values.size()[2];
             let out_starts: Vec<i64> = chunk.iter().map(|(_, s)| s[l].out_start).collect();
+            if l > 0 && !self.conv_out.is_empty() {
+                values = self.delta_block(l, &refs, &starts, &values, &out_starts, step);
+                starts = out_starts;
+                continue;
+            }
             let in_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding - g.halo).collect();
             let in_width = step.out_width * g.pool + 2 * g.halo;
             let level = &self.levels[l];
@@ -301,16 +373,7 @@ impl<'a> LocalEmbedder<'a> {
             if let Some(lora) = block.lora.as_ref().filter(|lo| !lo.merged) {
                 conv += lora.apply_conv(&h, 0, self.kind);
             }
-            let mut y = block.bn.forward_t(&conv, false);
-            if g.pool > 1 {
-                // Convolution outputs past the ends are the max-pool's −∞ padding.
-                let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
-                if let Some(m) = position_mask(&conv_starts, step.out_width * g.pool, g.len_in, device) {
-                    y = y.where_self(&m, &Tensor::full([], f64::NEG_INFINITY, (y.kind(), device)));
-                }
-                y = crate::models::pool::max_pool(&y, g.pool, 0);
-            }
-            values = y;
+            values = norm_and_pool(block, g, &conv, &out_starts, step.out_width, device);
             starts = out_starts;
         }
         // Bottleneck: pre = pre_ref + W[:, :, window]·(g_mut − g_ref) per start.
@@ -333,6 +396,70 @@ impl<'a> LocalEmbedder<'a> {
         let dense = self.model.dense_block();
         Ok(gelu(&dense.bn.forward_t(&pre, false)))
     }
+}
+
+impl LocalEmbedder<'_> {
+    /// Block `l` (after the first) by the delta path: the change of its input on `[a, a + w)` per mutant (`values`
+    /// `(N, C_in, w)`) through GELU and the convolution as a difference, added to the references' convolution outputs
+    /// over the pooled window, then batch norm and max-pool.
+    fn delta_block(
+        &self,
+        l: usize,
+        refs: &[usize],
+        starts: &[i64],
+        values: &Tensor,
+        out_starts: &[i64],
+        step: Step,
+    ) -> Tensor {
+        let (g, block) = (&self.geometry[l], self.blocks[l]);
+        let device = self.model.device();
+        let (n, w) = (values.size()[0], values.size()[2]);
+        let kernel = &self.delta_kernels[l - 1];
+        let c_out = kernel.size()[1];
+        let reference = self.levels[l].windows(refs, starts, w).permute([0, 2, 1]);
+        let gelu_of = |x: &Tensor| gelu(&x.to_kind(self.kind)).to_kind(Kind::Float);
+        let dh = (gelu_of(values) - gelu_of(&reference)).to_kind(self.kind).contiguous();
+        // The transposed convolution sends each changed position's `k` taps to the `w + 2·halo` outputs from
+        // `a − halo` (= the convolution of Δh zero-padded by 2·halo, in w·k instead of (w + 2·halo)·k products).
+        let change = dh.conv_transpose1d::<Tensor>(kernel, None, [1], [0], [0], 1, [1]).permute([0, 2, 1]);
+        // The references' convolution outputs over the pooled window, plus the change where it falls inside.
+        let width = step.out_width * g.pool;
+        let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
+        let window = self.conv_out[l - 1].windows(refs, &conv_starts, width).to_kind(change.kind());
+        let keep = w + 2 * g.halo - step.delta_left - step.delta_right;
+        if keep > 0 {
+            let src = change.narrow(1, step.delta_left, keep).reshape([n * keep, c_out]);
+            let mut idx = Vec::with_capacity((n * keep) as usize);
+            for (m, (&a, &s)) in starts.iter().zip(&conv_starts).enumerate() {
+                let first = m as i64 * width + a - g.halo + step.delta_left - s;
+                idx.extend(first..first + keep);
+            }
+            let flat = window.view([n * width, c_out]);
+            let _ = flat.shallow_clone().index_add_(0, &Tensor::from_slice(&idx).to_device(device), &src);
+        }
+        norm_and_pool(block, g, &window.permute([0, 2, 1]), out_starts, step.out_width, device)
+    }
+}
+
+/// Batch norm and max-pool of a block's convolution outputs `(N, C, out_width · pool)` over the pooled windows
+/// starting at `out_starts`; outputs past the sequence ends are the max-pool's −∞ padding.
+fn norm_and_pool(
+    block: &ConvBlock,
+    g: &Geometry,
+    conv: &Tensor,
+    out_starts: &[i64],
+    out_width: i64,
+    device: Device,
+) -> Tensor {
+    let mut y = block.bn.forward_t(conv, false);
+    if g.pool > 1 {
+        let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
+        if let Some(m) = position_mask(&conv_starts, out_width * g.pool, g.len_in, device) {
+            y = y.where_self(&m, &Tensor::full([], f64::NEG_INFINITY, (y.kind(), device)));
+        }
+        y = crate::models::pool::max_pool(&y, g.pool, 0);
+    }
+    y
 }
 
 /// A model seen without its local recomputation: every edited sequence runs through the whole network (benchmarks

@@ -79,17 +79,21 @@ fn check_preset(preset: Preset, lora: bool, precision: Precision, tol: f64) {
     net.set_precision(precision);
     let len = net.config().seq_len;
     let refs = random_codes(2 * len, 11);
-    let local = LocalEmbedder::new(&net, &refs).unwrap();
     let muts = mutations(len, 2, 5);
-    let ours = local.embed_mutants(&muts).unwrap();
     let full = full_z(&net, &refs, &muts);
-    let err = rel_err(&ours, &full);
-    eprintln!("{preset} lora={lora} {precision:?}: relative error {err:.2e}");
-    assert!(err <= tol, "{preset} lora={lora} {precision:?}: relative error {err} > {tol}");
-    // per mutant too: every row must match, not only the largest
-    for i in 0..muts.len() as i64 {
-        let e = rel_err(&ours.get(i), &full.get(i));
-        assert!(e <= tol * 10.0, "{preset} mutant {:?}: {e}", muts[i as usize]);
+    // The delta path (the default for few references) and the direct recomputation (budget 0).
+    for budget in [DELTA_CACHE_BYTES, 0] {
+        let local = LocalEmbedder::with_delta_budget(&net, &refs, budget).unwrap();
+        assert_eq!(local.uses_delta(), budget > 0 && precision == Precision::F32);
+        let ours = local.embed_mutants(&muts).unwrap();
+        let err = rel_err(&ours, &full);
+        eprintln!("{preset} lora={lora} {precision:?} delta={}: relative error {err:.2e}", budget > 0);
+        assert!(err <= tol, "{preset} lora={lora} {precision:?} budget {budget}: relative error {err} > {tol}");
+        // per mutant too: every row must match, not only the largest
+        for i in 0..muts.len() as i64 {
+            let e = rel_err(&ours.get(i), &full.get(i));
+            assert!(e <= tol * 10.0, "{preset} budget {budget} mutant {:?}: {e}", muts[i as usize]);
+        }
     }
 }
 
@@ -180,6 +184,37 @@ fn ism_speed() {
         full_s / local_s
     );
     let _ = Kind::Float;
+}
+
+/// The delta path against the direct recomputation of the windows, alternating (ISM of a whole sequence, Keras):
+/// `cargo test -p gscript-runtime --lib local_tests::delta_speed -- --ignored --nocapture` (`GSCRIPT_BF16=1`: in bf16).
+#[test]
+#[ignore]
+fn delta_speed() {
+    let _rng = crate::testing::torch_rng_lock();
+    let (_vs, mut net) = model(Preset::Keras, false);
+    if std::env::var("GSCRIPT_BF16").is_ok() {
+        net.set_precision(Precision::Bf16);
+    }
+    let len = net.config().seq_len;
+    let seq = random_codes(len, 3);
+    let mut muts = Vec::new();
+    for (p, &b) in seq.iter().enumerate() {
+        muts.extend((1..4u8).map(|d| Mutation { reference: 0, start: p, bases: vec![(b + d) % 4] }));
+    }
+    let delta = LocalEmbedder::new(&net, &seq).unwrap();
+    let direct = LocalEmbedder::with_delta_budget(&net, &seq, 0).unwrap();
+    let (mut t_delta, mut t_direct) = (0.0, 0.0);
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let a = delta.embed_mutants(&muts).unwrap();
+        t_delta += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let b = direct.embed_mutants(&muts).unwrap();
+        t_direct += t.elapsed().as_secs_f64();
+        eprintln!("delta vs direct: relative difference {:.2e}", rel_err(&a, &b));
+    }
+    eprintln!("{} mutants: delta {:.2} s, direct {:.2} s per pass", muts.len(), t_delta / 3.0, t_direct / 3.0);
 }
 
 #[test]

@@ -101,6 +101,15 @@ impl ConvBlock {
     /// `(B, C_in, L)` → `(B, C_out, L/pool)`, fp32 for [`Precision::F32`], bf16 for [`Precision::Bf16`] (any input
     /// kind is accepted).
     pub fn forward_t(&self, x: &Tensor, train: bool, precision: Precision) -> Tensor {
+        let h = self.conv_t(x, precision);
+        // Bf16: libtorch's mixed batch norm takes the bf16 activations with the fp32 gamma/beta/moving statistics and
+        // accumulates the statistics in fp32; its output stays bf16 through the pooling and the next block.
+        let h = self.bn.forward_t(&h, train);
+        crate::models::pool::max_pool(&h, self.pool, self.pool_padding)
+    }
+
+    /// The block's convolution before the batch norm: GELU, then the "same"-padded convolution (and the adapter).
+    pub fn conv_t(&self, x: &Tensor, precision: Precision) -> Tensor {
         let kind = precision.compute_kind();
         let k = self.weight.size()[2];
         let h = gelu(&x.to_kind(kind));
@@ -108,11 +117,7 @@ impl ConvBlock {
         if let Some(l) = self.lora.as_ref().filter(|l| !l.merged) {
             h_out += l.apply_conv(&h, k / 2, kind);
         }
-        let h = h_out;
-        // Bf16: libtorch's mixed batch norm takes the bf16 activations with the fp32 gamma/beta/moving statistics and
-        // accumulates the statistics in fp32; its output stays bf16 through the pooling and the next block.
-        let h = self.bn.forward_t(&h, train);
-        crate::models::pool::max_pool(&h, self.pool, self.pool_padding)
+        h_out
     }
 
     /// Trainable tensors: kernel, BN gamma, BN beta.
