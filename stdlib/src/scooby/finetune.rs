@@ -39,7 +39,7 @@ fn doc() -> FnDoc {
          (epochs, cells_per_sequence, learning rates, checkpoint/resume, …; data-parallel under gscript launch). \
          Returns the fine-tuned ScoobyModel: predict, gene_counts, evaluate_profiles, variant_effect, motif_deletion \
          and plot_profiles work on it. Equivalent to scooby's training script on a Borzoi checkpoint loaded with \
-         import_borzoi.",
+         load_borzoi.",
     )
     .opt("genome", "Genome | string", OptDefault::None, "the genome of the coverage (required)")
     .opt("regions", "string | array | Genes", OptDefault::None, "training windows, as ScoobyModel.train's `regions` (required)")
