@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 mod common;
-use common::process::gscript;
+use common::process::{gscript, labelled_rows};
 use common::{err, eval, floats, session, strings};
 
 /// A tiny multiome (6 genes on one chromosome) with one-hot cell-type states and an untrained tiny scooby.
@@ -208,17 +208,6 @@ fn bad_gene_count_input_names_the_argument() {
     assert!(e.contains("argument `names`") && e.contains("nope"), "{e}");
 }
 
-/// Labelled rows of values printed as `label [v, v, …]`.
-fn rows(stdout: &str) -> Vec<(String, Vec<f64>)> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_once(" ["))
-        .map(|(label, v)| {
-            (label.to_string(), v.trim_end_matches(']').split(", ").map(|x| x.parse().unwrap()).collect())
-        })
-        .collect()
-}
-
 #[test]
 fn two_ranks_shard_gene_counts_and_evaluation_to_the_single_process_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,7 +228,7 @@ fn two_ranks_shard_gene_counts_and_evaluation_to_the_single_process_result() {
     let single = gscript(&["run", "gc.gscript"], dir.path(), Duration::from_secs(90));
     let sharded = gscript(&["launch", "--nproc", "2", "gc.gscript"], dir.path(), Duration::from_secs(150));
     let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
-    let (r1, r2) = (rows(&one), rows(&two));
+    let (r1, r2) = (labelled_rows(&one), labelled_rows(&two));
     assert_eq!(r1.len(), 1 + 6 + 12 + 2, "{one}");
     assert_eq!(r1.iter().map(|r| &r.0).collect::<Vec<_>>(), r2.iter().map(|r| &r.0).collect::<Vec<_>>(), "{two}");
     for ((label, a), (_, b)) in r1.iter().zip(&r2) {

@@ -7,24 +7,13 @@
 use std::time::Duration;
 
 mod common;
-use common::process::gscript;
+use common::process::{gscript, labelled_rows};
 
 const SIM: &str = "let sim = simulate_multiome(\"mo\", #{overwrite: true, cells: 12, cell_types: 3, chromosomes: 1, \
     chrom_length: 90000, genes: 4, max_gene_length: 8000, fragments_per_cell: 200, umis_per_cell: 200, window: 4096, \
     seed: 3});\n\
     let genes = load_genes(sim.gtf);\n\
     let fa = load_genome(sim.genome);\n";
-
-/// Labelled rows of values printed as `label [v, v, …]`.
-fn rows(stdout: &str) -> Vec<(String, Vec<f64>)> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_once(" ["))
-        .map(|(label, v)| {
-            (label.to_string(), v.trim_end_matches(']').split(", ").map(|x| x.parse().unwrap()).collect())
-        })
-        .collect()
-}
 
 #[test]
 fn two_ranks_shard_scooby_prediction_variants_and_motif_deletion_to_the_single_process_result() {
@@ -76,7 +65,7 @@ fn two_ranks_shard_scooby_prediction_variants_and_motif_deletion_to_the_single_p
     let single = gscript(&["run", "infer.gscript"], dir.path(), Duration::from_secs(120));
     let sharded = gscript(&["launch", "--nproc", "2", "infer.gscript"], dir.path(), Duration::from_secs(180));
     let (one, two) = (String::from_utf8_lossy(&single.stdout), String::from_utf8_lossy(&sharded.stdout));
-    let (r1, r2) = (rows(&one), rows(&two));
+    let (r1, r2) = (labelled_rows(&one), labelled_rows(&two));
     assert_eq!(
         r1.iter().map(|r| &r.0).collect::<Vec<_>>(),
         r2.iter().map(|r| &r.0).collect::<Vec<_>>(),

@@ -63,3 +63,14 @@ pub fn gscript(args: &[&str], dir: &Path, limit: Duration) -> Output {
     );
     out
 }
+
+/// The rows a script printed as `label [v, v, …]` (e.g. `print(\`gc${i} ${m.row(i)}\`)`), in order.
+pub fn labelled_rows(stdout: &str) -> Vec<(String, Vec<f64>)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(" ["))
+        .map(|(label, v)| {
+            (label.to_string(), v.trim_end_matches(']').split(", ").map(|x| x.parse().unwrap()).collect())
+        })
+        .collect()
+}
