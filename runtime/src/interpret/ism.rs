@@ -15,6 +15,9 @@ use super::{embed_all, embed_stream, Mutation, SequenceEmbedder};
 use crate::error::{Result, RuntimeError};
 use crate::progress::{CancelToken, NoProgress, Progress};
 
+/// Mutants per call of the local recomputation.
+const LOCAL_CALL: usize = 1024;
+
 /// ISM of one sequence, before choosing cells.
 #[derive(Debug)]
 pub struct IsmDeltas {
@@ -112,7 +115,10 @@ pub fn ism_on(
     if let Some(local) = model.local_embedder(codes) {
         // Point edits: recompute only the window each layer's output can change (see `local`).
         let local = local?;
-        let batch = model.batch_size().max(1) * 4;
+        // Large calls: the local path batches mutants whose windows have the same shapes (all but those near the
+        // ends), so a call of many mutants runs few large batches. In a process group each rank takes an equal share
+        // in calls of at most that size (batches then differ from one process's: fp32 tolerance).
+        let batch = shard.map_or(LOCAL_CALL, |sh| LOCAL_CALL.min((3 * p).div_ceil(sh.world()).max(1)));
         let mine = mine(batch);
         let total = mine.len();
         progress.start("in-silico mutagenesis", Some(total as u64));

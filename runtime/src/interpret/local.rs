@@ -11,8 +11,8 @@
 //! `W·g_ref + W[:, changed columns]·(g_mut − g_ref)[changed]` (+ the LoRA adapter's `s·B·A` the same way), followed by
 //! the evaluation-mode batch norm and the final GELU.
 //!
-//! After the first block the change is propagated as a difference (the delta path, in fp32 when the references'
-//! caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous block's output window, so its GELU changes
+//! After the first block the change of an edit of up to [`DELTA_MAX_EDIT`] bases is propagated as a difference (the
+//! delta path, when the references' caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous block's output window, so its GELU changes
 //! only there, `Δh = gelu(x_mut) − gelu(x_ref)`, and the convolution's change reaches the `w + k − 1` outputs around
 //! it — a transposed convolution of the `w` changed positions (`w·k` kernel products per channel pair, about half of
 //! recomputing the pooled window's `(hi − lo)·pool` outputs from `k` taps each). It is added to the
@@ -37,6 +37,10 @@ const LOCAL_BATCH: usize = 512;
 /// Largest size of the references' cached convolution outputs (every block after the first) for the delta path; more
 /// references (e.g. a thousand backgrounds of a motif insertion) recompute the windows directly instead.
 pub const DELTA_CACHE_BYTES: usize = 512 << 20;
+
+/// The widest edit that takes the delta path: point edits and small indels (ISM, SNVs). Wider edits (motif
+/// insertion) change most of each window, where the direct recomputation is as fast (fp32) or faster (bf16).
+pub const DELTA_MAX_EDIT: usize = 4;
 
 /// An edit of one reference sequence: `bases` (codes 0..4) replace `bases.len()` bases from `start`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,8 +183,7 @@ impl<'a> LocalEmbedder<'a> {
             .skip(1)
             .map(|(b, g)| (g.len_in + 2 * margin(g)) as usize * b.out_channels() as usize * elem * n_refs)
             .sum();
-        // fp32 only: in bf16 the transposed convolution is no faster than the window's direct convolution here.
-        let delta = kind == Kind::Float && blocks.len() > 1 && delta_bytes <= budget;
+        let delta = blocks.len() > 1 && delta_bytes <= budget;
         // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output,
         // and for the delta path the blocks' convolution outputs.
         let mut level_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
@@ -248,7 +251,8 @@ impl<'a> LocalEmbedder<'a> {
         })
     }
 
-    /// Whether blocks after the first take the delta path (fp32, and their caches fit the budget).
+    /// Whether blocks after the first take the delta path for edits of up to [`DELTA_MAX_EDIT`] bases (their caches
+    /// fit the budget).
     pub fn uses_delta(&self) -> bool {
         !self.conv_out.is_empty()
     }
@@ -263,14 +267,17 @@ impl<'a> LocalEmbedder<'a> {
         tch::no_grad(|| gelu(&self.model.dense_block().bn.forward_t(&self.pre_ref, false)))
     }
 
-    /// The windows of a mutant `[start, start + w)`: one step per block, then the final window.
-    fn plan(&self, start: i64, width: i64) -> Vec<Step> {
+    /// The windows of a mutant `[start, start + w)`: one step per block. Block `l`'s window reaches right to at
+    /// least `widths[l]` positions where the layer allows: edits of one width away from the sequence ends then share
+    /// their window shapes and batch together (the extra positions are recomputed to the values they had).
+    fn plan(&self, start: i64, width: i64, widths: &[i64]) -> Vec<Step> {
         let (mut a, mut w) = (start, width);
         let mut steps = Vec::with_capacity(self.geometry.len());
-        for g in &self.geometry {
+        for (l, g) in self.geometry.iter().enumerate() {
             let (lo, hi) = (a - g.halo + g.pool_padding, a + w + g.halo + g.pool_padding);
             let lo = lo.div_euclid(g.pool).max(0);
             let hi = ((hi + g.pool - 1).div_euclid(g.pool)).min(g.len_out);
+            let hi = widths.get(l).map_or(hi, |&c| hi.max((lo + c).min(g.len_out)));
             let in_start = lo * g.pool - g.pool_padding - g.halo;
             let in_width = (hi - lo) * g.pool + 2 * g.halo;
             let drop_left = (in_start - a).max(0);
@@ -284,6 +291,22 @@ impl<'a> LocalEmbedder<'a> {
             w = hi - lo;
         }
         steps
+    }
+
+    /// For edits of `width` bases: per block, the widest window that an edit away from the sequence ends needs (the
+    /// most over the pools' alignments, with the previous blocks' windows so widened) — [`plan`](Self::plan)'s
+    /// `widths`.
+    fn common_widths(&self, width: i64) -> Vec<i64> {
+        let period = self.geometry.iter().map(|g| g.pool).product::<i64>().clamp(1, 4096);
+        let len = self.model.config().seq_len as i64;
+        let first = ((len - period) / 2).max(0);
+        let starts: Vec<i64> = (first..(first + period).min(len - width + 1)).collect();
+        let mut widths = Vec::with_capacity(self.geometry.len());
+        for l in 0..self.geometry.len() {
+            let w = starts.iter().map(|&s| self.plan(s, width, &widths)[l].out_width).max().unwrap_or(0);
+            widths.push(w);
+        }
+        widths
     }
 
     /// `z` `(M, D)` fp32 of the edited references, in the order of `mutations`.
@@ -310,10 +333,14 @@ impl<'a> LocalEmbedder<'a> {
         let device = self.model.device();
         let d = self.pre_ref.size()[1];
         let out = Tensor::zeros([mutations.len() as i64, d], (Kind::Float, device));
-        // Group by window shapes (widths and clipping; not starts).
+        // Group by window shapes (widths and clipping; not starts): with the common widths, every edit of a width away
+        // from the ends is in one group.
         let mut groups: BTreeMap<GroupKey, Vec<(usize, Vec<Step>)>> = BTreeMap::new();
+        let mut common: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
         for (i, m) in mutations.iter().enumerate() {
-            let steps = self.plan(m.start as i64, m.bases.len() as i64);
+            let width = m.bases.len();
+            let widths = common.entry(width).or_insert_with(|| self.common_widths(width as i64));
+            let steps = self.plan(m.start as i64, width as i64, widths);
             let key =
                 steps.iter().map(|s| (s.out_width, s.drop_left, s.drop_right, s.delta_left, s.delta_right)).collect();
             groups.entry((m.bases.len(), key)).or_default().push((i, steps));
@@ -346,7 +373,7 @@ impl<'a> LocalEmbedder<'a> {
             let step = chunk[0].1[l];
             let w = values.size()[2];
             let out_starts: Vec<i64> = chunk.iter().map(|(_, s)| s[l].out_start).collect();
-            if l > 0 && !self.conv_out.is_empty() {
+            if l > 0 && !self.conv_out.is_empty() && w0 as usize <= DELTA_MAX_EDIT {
                 values = self.delta_block(l, &refs, &starts, &values, &out_starts, step);
                 starts = out_starts;
                 continue;
