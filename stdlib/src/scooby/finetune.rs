@@ -10,7 +10,7 @@ use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar}
 use gscript_runtime::models::borzoi::Preset;
 use gscript_runtime::models::scooby::{scooby_lora, ScoobyConfig};
 
-use super::train::EXAMPLE_SETUP;
+use super::train::{check_cell_rows, EXAMPLE_SETUP};
 use super::ScoobyModel;
 use crate::borzoi::BorzoiModel;
 use crate::bridge::{in_primitive, ScriptResult};
@@ -65,27 +65,7 @@ fn run(host: &Arc<Host>, base: &BorzoiModel, coverage: CoverageValue, o: &Option
         .clone()
         .try_cast::<Matrix>()
         .ok_or_else(|| primitive_error(P, Some("cell_embedding"), "expected a Matrix (cells × E)"))?;
-    let n_cells = coverage.0.n_cells();
-    if states.rows != n_cells {
-        return Err(primitive_error(
-            P,
-            Some("cell_embedding"),
-            &format!(
-                "has {} rows but the coverage has {n_cells} cells (one row per cell, in coverage.cells() order)",
-                states.rows
-            ),
-        ));
-    }
-    if states.cols == 0 {
-        return Err(primitive_error(P, Some("cell_embedding"), "has no columns"));
-    }
-    if let Some(i) = states.data.iter().position(|x| !x.is_finite()) {
-        return Err(primitive_error(
-            P,
-            Some("cell_embedding"),
-            &format!("row {}, column {} is not a finite number", i / states.cols, i % states.cols),
-        ));
-    }
+    check_cell_rows(P, "cell_embedding", &states, Some(coverage.0.n_cells()))?;
     let tracks = coverage.0.tracks().len();
     if !(1..=3).contains(&tracks) {
         return Err(primitive_error(

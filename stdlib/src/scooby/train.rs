@@ -61,27 +61,35 @@ pub(crate) fn states_tensor(
             ),
         ));
     }
+    check_cell_rows(primitive, "cell_states", states, n_cells)?;
+    Ok(Tensor::from_slice(states.data.as_slice()).view([states.rows as i64, states.cols as i64]))
+}
+
+/// A cells × E matrix (argument or option `arg`): a row per cell of the coverage (`n_cells`) where given, at least
+/// one row and column, finite values.
+pub(crate) fn check_cell_rows(primitive: &str, arg: &str, states: &Matrix, n_cells: Option<usize>) -> ScriptResult<()> {
     if let Some(n) = n_cells.filter(|&n| n != states.rows) {
         return Err(primitive_error(
             primitive,
-            Some("cell_states"),
+            Some(arg),
             &format!(
                 "has {} rows but the coverage has {n} cells (one row per cell, in coverage.cells() order)",
                 states.rows
             ),
         ));
     }
-    if states.rows == 0 {
-        return Err(primitive_error(primitive, Some("cell_states"), "has no rows"));
+    if states.rows == 0 || states.cols == 0 {
+        let what = if states.rows == 0 { "rows" } else { "columns" };
+        return Err(primitive_error(primitive, Some(arg), &format!("has no {what}")));
     }
     if let Some(i) = states.data.iter().position(|x| !x.is_finite()) {
         return Err(primitive_error(
             primitive,
-            Some("cell_states"),
+            Some(arg),
             &format!("row {}, column {} is not a finite number", i / states.cols, i % states.cols),
         ));
     }
-    Ok(Tensor::from_slice(states.data.as_slice()).view([states.rows as i64, states.cols as i64]))
+    Ok(())
 }
 
 /// Regions from an array of `chr:start-end` strings; errors name `key` and the element.
