@@ -52,10 +52,11 @@ pub fn stream_seed(seed: u64, epoch: usize, stream: u64) -> u64 {
     z
 }
 
-/// Minibatch boundaries over `n` items; a trailing batch of one item joins the previous batch.
+/// Minibatch boundaries over `n` items; a trailing batch of one item joins the previous batch (batch statistics of a
+/// single item), unless every batch holds one item (`batch_size` 1, e.g. scooby's one sequence per step).
 pub fn batch_ranges(n: usize, batch_size: usize) -> Vec<std::ops::Range<usize>> {
     let mut ranges: Vec<_> = (0..n).step_by(batch_size.max(1)).map(|s| s..(s + batch_size).min(n)).collect();
-    if ranges.len() > 1 && ranges.last().is_some_and(|r| r.len() == 1) {
+    if batch_size > 1 && ranges.len() > 1 && ranges.last().is_some_and(|r| r.len() == 1) {
         let last = ranges.pop().unwrap();
         ranges.last_mut().unwrap().end = last.end;
     }

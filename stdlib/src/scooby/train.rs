@@ -400,7 +400,7 @@ pub(super) fn run(
         return Err(primitive_error(p, Some("resume"), &format!("{}: no such file", r.display())));
     }
     let params = ProfileParams::from_scooby(net);
-    let total = (n_windows.div_ceil(cfg.batch_size) * cfg.epochs) as u64;
+    let total = (gscript_runtime::train::batch_ranges(n_windows, cfg.batch_size).len() * cfg.epochs) as u64;
     let mut observer = Observer {
         host: host.clone(),
         bar: host.progress(&format!("training scooby ({n_windows} windows × {} cells)", cov.n_cells()), Some(total)),

@@ -120,6 +120,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn batches_fold_a_single_trailing_peak() {
     assert_eq!(batch_ranges(10, 4), vec![0..4, 4..8, 8..10]);
     assert_eq!(batch_ranges(9, 4), vec![0..4, 4..9]);
+    assert_eq!(batch_ranges(3, 1), vec![0..1, 1..2, 2..3]);
     assert_eq!(batch_ranges(3, 4), vec![0..3]);
 }
 
