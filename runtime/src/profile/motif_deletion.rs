@@ -112,27 +112,12 @@ pub fn deletion_scores(reference: &[f64], deleted: &[f64], n_genes: usize, n_cel
 
 /// Deletes each motif's sites from each gene's input window and scores the cells (see the module notes). `cells`
 /// index the rows of `states`.
+///
+/// Sharded over the genes when `shard` is given: each rank computes a contiguous share of the genes (each gene's
+/// counts are those of one process), the reference and deleted counts and the sites are all-gathered in rank order,
+/// and every rank scores the cells from the whole. `progress(k)` is called after this rank's `k`-th gene (0-based).
 #[allow(clippy::too_many_arguments)]
 pub fn motif_deletion(
-    model: &dyn CellProfileModel,
-    genome: &Genome,
-    motifs: &[Motif],
-    genes: &[&Gene],
-    states: &Tensor,
-    cells: &[usize],
-    opts: &MotifDeletionOptions,
-    cancel: &CancelToken,
-    progress: impl FnMut(usize),
-) -> Result<MotifDeletion> {
-    motif_deletion_on(model, genome, motifs, genes, states, cells, opts, cancel, progress, None)
-}
-
-/// [`motif_deletion`], sharded over the genes when `shard` is given: each rank computes a contiguous share of the
-/// genes (each gene's counts are those of one process), the reference and deleted counts and the sites are
-/// all-gathered in rank order, and every rank scores the cells from the whole. `progress` receives the number of
-/// this rank's genes done.
-#[allow(clippy::too_many_arguments)]
-pub fn motif_deletion_on(
     model: &dyn CellProfileModel,
     genome: &Genome,
     motifs: &[Motif],

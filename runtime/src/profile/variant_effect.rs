@@ -89,29 +89,13 @@ pub fn substitute(input: &GeneInput, v: &Variant) -> Vec<u8> {
 
 /// Effects of `variants` on the predicted counts of `genes`: one entry per (variant, gene) pair whose TSS-centred
 /// input window holds the whole REF allele, in variant order then gene order, and one without a gene for a variant
-/// in no window. Counts are summed over the gene's exon bins (`span`: its exon span). `progress(i)` is called after
-/// variant `i`.
+/// in no window. Counts are summed over the gene's exon bins (`span`: its exon span).
+///
+/// Sharded over the variants when `shard` is given: each rank scores a contiguous share of the variants (REF counts
+/// as one process computes them), and the entries are all-gathered in rank order, so every rank returns the
+/// single-process result. `progress(k)` is called after this rank's `k`-th variant (0-based).
 #[allow(clippy::too_many_arguments)]
 pub fn gene_variant_effects(
-    model: &dyn CellProfileModel,
-    genome: &Genome,
-    variants: &[Variant],
-    genes: &[&Gene],
-    states: &Tensor,
-    selection: &CellSelection,
-    span: bool,
-    opts: &PredictOptions,
-    cancel: &CancelToken,
-    progress: impl FnMut(usize),
-) -> Result<Vec<GeneVariantEffect>> {
-    gene_variant_effects_on(model, genome, variants, genes, states, selection, span, opts, cancel, progress, None)
-}
-
-/// [`gene_variant_effects`], sharded over the variants when `shard` is given: each rank scores a contiguous share
-/// of the variants (REF counts as one process computes them), and the entries are all-gathered in rank order, so
-/// every rank returns the single-process result. `progress` receives the index of this rank's variant done.
-#[allow(clippy::too_many_arguments)]
-pub fn gene_variant_effects_on(
     model: &dyn CellProfileModel,
     genome: &Genome,
     variants: &[Variant],

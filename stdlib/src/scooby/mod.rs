@@ -16,7 +16,25 @@ pub mod variant_effect;
 
 pub use value::{ScoobyModel, ScoobyState};
 
-use gscript_lang::Registrar;
+use std::sync::Arc;
+
+use gscript_lang::{Host, ProgressBar, Registrar};
+use gscript_runtime::interpret::sharded::Shard;
+
+use crate::bridge::{in_primitive, ScriptResult};
+
+/// The process group's shard of a primitive sharded over `n` items (none outside a group), and a progress bar over
+/// this rank's share of them.
+pub(crate) fn sharded_progress(
+    host: &Arc<Host>,
+    primitive: &str,
+    label: &str,
+    n: usize,
+) -> ScriptResult<(Option<Shard>, ProgressBar)> {
+    let shard = Shard::from_env().map_err(in_primitive(primitive))?;
+    let local = shard.as_ref().map_or(n, |s| s.range(n).len());
+    Ok((shard, host.progress(label, Some(local as u64))))
+}
 
 pub fn register(reg: &mut Registrar) {
     model::register(reg);

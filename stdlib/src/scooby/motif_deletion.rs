@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::models::profile::CellProfileModel;
-use gscript_runtime::profile::motif_deletion::motif_deletion_on;
-use gscript_runtime::profile::{MotifDeletionOptions, PredictOptions};
+use gscript_runtime::profile::{motif_deletion, MotifDeletionOptions, PredictOptions};
 
 use super::gene_counts::gene_list;
 use super::predict::cell_rows;
@@ -93,12 +91,10 @@ fn run(
     let net = &st.net;
     let t = states_tensor(P, &states, net.state_dim(), None)?;
     let (cells, names) = cell_rows(P, o, &states)?;
-    let shard = Shard::from_env().map_err(in_primitive(P))?;
-    let local = shard.as_ref().map_or(genes.len(), |s| s.range(genes.len()).len());
-    let mut bar = host.progress("motif deletion", Some(local as u64));
+    let (shard, mut bar) = super::sharded_progress(host, P, "motif deletion", genes.len())?;
     let cancel = cancel_token(host);
     let progress = |i: usize| bar.update(i as u64 + 1, "");
-    let r = motif_deletion_on(net, &genome.0, &motifs, &genes, &t, &cells, &opts, &cancel, progress, shard.as_ref())
+    let r = motif_deletion(net, &genome.0, &motifs, &genes, &t, &cells, &opts, &cancel, progress, shard.as_ref())
         .map_err(in_primitive(P))?;
     bar.finish(&format!("{} motifs × {} genes, {} sites", motifs.len(), genes.len(), r.sites.len()));
     let (nc, nm) = (cells.len(), motifs.len());

@@ -6,11 +6,9 @@ use std::sync::Arc;
 
 use gscript_lang::rhai::{Dynamic, Map};
 use gscript_lang::{primitive_error, FnDoc, Host, OptDefault, Options, Registrar};
-use gscript_runtime::interpret::sharded::Shard;
 use gscript_runtime::interpret::VariantStatus;
 use gscript_runtime::models::profile::CellProfileModel;
-use gscript_runtime::profile::variant_effect::gene_variant_effects_on;
-use gscript_runtime::profile::{CellSelection, PredictOptions};
+use gscript_runtime::profile::{gene_variant_effects, CellSelection, PredictOptions};
 
 use super::gene_counts::gene_list;
 use super::predict::selection;
@@ -92,12 +90,10 @@ fn run(
     let net = &st.net;
     let t = states_tensor(P, &states, net.state_dim(), None)?;
     let (sel, names) = selection(P, o, &states)?;
-    let shard = Shard::from_env().map_err(in_primitive(P))?;
-    let local = shard.as_ref().map_or(variants.len(), |s| s.range(variants.len()).len());
-    let mut bar = host.progress("variant effects", Some(local as u64));
+    let (shard, mut bar) = super::sharded_progress(host, P, "variant effects", variants.len())?;
     let cancel = cancel_token(host);
     let progress = |i: usize| bar.update(i as u64 + 1, "");
-    let r = gene_variant_effects_on(
+    let r = gene_variant_effects(
         net,
         &genome.0,
         &variants,
