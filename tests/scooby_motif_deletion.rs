@@ -11,18 +11,6 @@ use std::path::Path;
 use common::{err, eval, floats, session, strings};
 use gscript_lang::Session;
 
-const SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 12, cell_types: 3, chromosomes: 1, \
-    chrom_length: 90000, genes: 4, max_gene_length: 8000, fragments_per_cell: 200, umis_per_cell: 200, \
-    window: 4096, seed: 3});\n\
-    let cov = load_rna_coverage(sim.bam).join(load_fragments(sim.fragments, #{genome: sim.genome}));\n\
-    let types = sim.truth.types;\n\
-    let labels = cov.cells().map(|b| sim.truth.cell_types[b]);\n\
-    let states = matrix(labels.map(|t| types.map(|x| if x == t { 1.0 } else { 0.0 })));\n\
-    let genes = load_genes(sim.gtf);\n\
-    let m = scooby_model(#{state_dim: 3, seed: 1});\n\
-    m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \"chr1:40000-44096\"], states, \
-        #{epochs: 15, cells_per_sequence: 8, warmup_steps: 1, decay_steps: 100});\n";
-
 /// The planted site (12 bp) and a 30-bp motif planted nowhere.
 const SITE: &str = "TGCATCGGATCC";
 const NOHIT: &str = "ACGTTGCAGGCTAACGTTACGGATCCATGA";
@@ -67,7 +55,7 @@ fn own_counts(s: &mut Session, gene: &str, genome: &str, cells: &str) -> Vec<f64
 fn motif_deletion_matches_the_tests_own_edit_and_scores() {
     let t0 = std::time::Instant::now();
     let (mut s, dir) = session();
-    let _ = eval(&mut s, SETUP);
+    let _ = eval(&mut s, common::TRAINED_TINY_SCOOBY);
     let genome = eval(&mut s, "sim.genome").into_string().unwrap();
     let names = strings(eval(&mut s, "genes.names()"));
     // Plant the site 100 bp right of the first gene's window centre.

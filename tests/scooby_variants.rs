@@ -11,18 +11,10 @@ use std::path::Path;
 use common::{err, eval, floats, session};
 use gscript_lang::Session;
 
-const SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 12, cell_types: 3, chromosomes: 1, \
-    chrom_length: 90000, genes: 4, max_gene_length: 8000, fragments_per_cell: 200, umis_per_cell: 200, \
-    window: 4096, seed: 3});\n\
-    let cov = load_rna_coverage(sim.bam).join(load_fragments(sim.fragments, #{genome: sim.genome}));\n\
-    let types = sim.truth.types;\n\
-    let labels = cov.cells().map(|b| sim.truth.cell_types[b]);\n\
-    let states = matrix(labels.map(|t| types.map(|x| if x == t { 1.0 } else { 0.0 })));\n\
-    let genes = load_genes(sim.gtf);\n\
-    let fa = load_genome(sim.genome);\n\
-    let m = scooby_model(#{state_dim: 3, seed: 1});\n\
-    m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \"chr1:40000-44096\"], states, \
-        #{epochs: 15, cells_per_sequence: 8, warmup_steps: 1, decay_steps: 100});\n";
+/// The trained tiny scooby of tests/common, and the genome for reading reference bases.
+fn setup() -> String {
+    format!("{}let fa = load_genome(sim.genome);\n", common::TRAINED_TINY_SCOOBY)
+}
 
 fn text(s: &mut Session, expr: &str) -> String {
     eval(s, expr).into_string().unwrap()
@@ -61,7 +53,7 @@ fn effects_row(s: &mut Session, ve: &str, row: usize) -> Vec<f64> {
 fn scooby_variant_effects_match_an_independent_computation() {
     let t0 = std::time::Instant::now();
     let (mut s, dir) = session();
-    let _ = eval(&mut s, SETUP);
+    let _ = eval(&mut s, &setup());
     let genome = text(&mut s, "sim.genome");
     let names: Vec<String> = common::strings(eval(&mut s, "genes.names()"));
     let strand = |s: &mut Session, g: &str| text(s, &format!("genes.get({g:?}).strand"));
@@ -173,7 +165,7 @@ fn scooby_variant_effects_match_an_independent_computation() {
 #[test]
 fn scooby_variant_effect_bad_options_are_clear_errors() {
     let (mut s, _dir) = session();
-    let _ = eval(&mut s, SETUP);
+    let _ = eval(&mut s, &setup());
     let _ = eval(&mut s, "let g = genes.get(genes.names()[0]); let base = fa.fetch(`${g.chrom}:${g.tss}-${g.tss + 1}`).to_upper(); let v = `${g.chrom}:${g.tss + 1}:${base}:${if base == \"A\" { \"C\" } else { \"A\" }}`;");
     let e = err(&mut s, "variant_effect(m, v, sim.genome, states, #{names: [\"x\"]})");
     assert!(e.contains("genes") && e.contains("required"), "{e}");

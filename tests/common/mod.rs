@@ -59,3 +59,17 @@ pub fn write_edited_fasta(src: &std::path::Path, dst: &std::path::Path, edits: &
     }
     std::fs::write(dst, out).unwrap();
 }
+
+/// A small simulated multiome (`sim`, `cov`, `labels`, one-hot `states`, `genes`) and a tiny scooby `m` trained on it
+/// for 15 epochs (a few seconds): an untrained one is nearly sequence-independent.
+pub const TRAINED_TINY_SCOOBY: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 12, cell_types: 3, chromosomes: 1, \
+    chrom_length: 90000, genes: 4, max_gene_length: 8000, fragments_per_cell: 200, umis_per_cell: 200, \
+    window: 4096, seed: 3});\n\
+    let cov = load_rna_coverage(sim.bam).join(load_fragments(sim.fragments, #{genome: sim.genome}));\n\
+    let types = sim.truth.types;\n\
+    let labels = cov.cells().map(|b| sim.truth.cell_types[b]);\n\
+    let states = matrix(labels.map(|t| types.map(|x| if x == t { 1.0 } else { 0.0 })));\n\
+    let genes = load_genes(sim.gtf);\n\
+    let m = scooby_model(#{state_dim: 3, seed: 1});\n\
+    m.train(cov, sim.genome, [\"chr1:0-4096\", \"chr1:8192-12288\", \"chr1:20480-24576\", \"chr1:40000-44096\"], states, \
+        #{epochs: 15, cells_per_sequence: 8, warmup_steps: 1, decay_steps: 100});\n";
