@@ -242,8 +242,7 @@ pub(crate) fn profiles_of(
             Ok(Tensor::cat(&parts, 1))
         }
         CellSelection::Groups { labels, n_groups } => {
-            let members: Vec<(usize, usize)> =
-                labels.iter().enumerate().filter_map(|(c, g)| g.filter(|&g| g < *n_groups).map(|g| (c, g))).collect();
+            let members = group_members(labels, *n_groups);
             let bins = model.bins() as i64;
             let mut out = Tensor::zeros([bins, *n_groups as i64, t], (Kind::Float, Device::Cpu));
             for part in members.chunks(chunk) {
@@ -271,16 +270,21 @@ pub fn predict_profiles(
     predict_profiles_on(model, genome, region, states, selection, opts, cancel, None)
 }
 
+/// The cells in a group, in cell order, with their group: `(cell, group)`.
+fn group_members(labels: &[Option<usize>], n_groups: usize) -> Vec<(usize, usize)> {
+    labels.iter().enumerate().filter_map(|(c, g)| g.filter(|&g| g < n_groups).map(|g| (c, g))).collect()
+}
+
 /// This rank's part of a selection: its share of the cells (or of the groups' members, in label order) in whole
 /// chunks of `chunk`, so that each of its chunks is a chunk of the single-process run.
 fn local_selection(selection: &CellSelection, shard: &Shard, chunk: usize) -> CellSelection {
     match selection {
         CellSelection::Cells(cells) => CellSelection::Cells(cells[shard.range_in_units(cells.len(), chunk)].to_vec()),
         CellSelection::Groups { labels, n_groups } => {
-            let members: Vec<usize> = (0..labels.len()).filter(|&c| labels[c].is_some_and(|g| g < *n_groups)).collect();
+            let members = group_members(labels, *n_groups);
             let mut mine = vec![None; labels.len()];
-            for &c in &members[shard.range_in_units(members.len(), chunk)] {
-                mine[c] = labels[c];
+            for &(c, g) in &members[shard.range_in_units(members.len(), chunk)] {
+                mine[c] = Some(g);
             }
             CellSelection::Groups { labels: mine, n_groups: *n_groups }
         }
