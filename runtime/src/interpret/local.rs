@@ -12,8 +12,8 @@
 //! the evaluation-mode batch norm and the final GELU.
 //!
 //! After the first block the change of an edit of up to [`DELTA_MAX_EDIT`] bases is propagated as a difference (the
-//! delta path, when the references' caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous block's output window, so its GELU changes
-//! only there, `Δh = gelu(x_mut) − gelu(x_ref)`, and the convolution's change reaches the `w + k − 1` outputs around
+//! delta path, when the references' caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous
+//! block's output window, so its GELU changes only there, `Δh = gelu(x_mut) − gelu(x_ref)`, and the convolution's change reaches the `w + k − 1` outputs around
 //! it — a transposed convolution of the `w` changed positions (`w·k` kernel products per channel pair, about half of
 //! recomputing the pooled window's `(hi − lo)·pool` outputs from `k` taps each). It is added to the
 //! references' cached convolution outputs over the window, then batch norm and max-pool run as in the model. In exact
@@ -28,6 +28,7 @@ use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 use super::SequenceEmbedder;
+use crate::adapters::Lora;
 use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::{eval_batch, gelu, ConvBlock, ScBasset};
 
@@ -67,11 +68,10 @@ fn padded_rows(x: &Tensor, margin: i64) -> Tensor {
     x.constant_pad_nd([margin, margin]).permute([0, 2, 1]).contiguous().view([r * (len + 2 * margin), c])
 }
 
-/// The bottleneck's effective weight `(U, C·P)` fp32: the compute kind's rounding of the kernel, plus the LoRA update.
-fn dense_weight(model: &ScBasset, kind: Kind) -> Tensor {
-    let dense = model.dense_block();
-    let w = tch::no_grad(|| dense.weight.to_kind(kind).to_kind(Kind::Float).detach());
-    match dense.lora.as_ref().filter(|l| !l.merged) {
+/// A layer's effective weight in fp32: the compute kind's rounding of the kernel, plus its unmerged LoRA update.
+fn effective_weight(weight: &Tensor, lora: Option<&Lora>, kind: Kind) -> Tensor {
+    let w = tch::no_grad(|| weight.to_kind(kind).to_kind(Kind::Float).detach());
+    match lora.filter(|l| !l.merged) {
         // (not in place: for fp32 `w` may alias the model's weight)
         Some(l) => w + l.delta().to_kind(Kind::Float),
         None => w,
@@ -165,7 +165,9 @@ impl<'a> LocalEmbedder<'a> {
         let kind = model.precision().compute_kind();
         let device = model.device();
         let blocks: Vec<&ConvBlock> = model.conv_blocks().collect();
-        let w = dense_weight(model, kind);
+        // the bottleneck's `(U, C·P)`
+        let dense = model.dense_block();
+        let w = effective_weight(&dense.weight, dense.lora.as_ref(), kind);
         let (mut geometry, mut weights) = (Vec::new(), Vec::new());
         let mut len_in = len as i64;
         for b in &blocks {
@@ -200,7 +202,7 @@ impl<'a> LocalEmbedder<'a> {
                     if delta && l > 0 {
                         conv_rows[l].push(padded_rows(&c, margin(&geometry[l])));
                     }
-                    h = crate::models::pool::max_pool(&b.bn.forward_t(&c, false), b.pool, b.pool_padding);
+                    h = b.norm_pool_t(&c, false);
                 }
                 let g = gelu(&h.to_kind(kind));
                 let flat = g.flatten(1, -1);
@@ -223,12 +225,7 @@ impl<'a> LocalEmbedder<'a> {
         if delta {
             for ((rows, g), b) in conv_rows.iter().zip(&geometry).zip(&blocks).skip(1) {
                 conv_out.push(LevelCache { rows: Tensor::cat(rows, 0), len: g.len_in, margin: margin(g) });
-                let w = b.weight.to_kind(kind).to_kind(Kind::Float).detach();
-                // (not in place: for fp32 `w` aliases the model's weight)
-                let w = match b.lora.as_ref().filter(|l| !l.merged) {
-                    Some(l) => w + l.delta().to_kind(Kind::Float),
-                    None => w,
-                };
+                let w = effective_weight(&b.weight, b.lora.as_ref(), kind);
                 // the transposed convolution's kernel: (C_in, C_out, k), taps reversed
                 delta_kernels.push(w.transpose(0, 1).flip([2]).contiguous().to_kind(kind));
             }

@@ -101,10 +101,14 @@ impl ConvBlock {
     /// `(B, C_in, L)` → `(B, C_out, L/pool)`, fp32 for [`Precision::F32`], bf16 for [`Precision::Bf16`] (any input
     /// kind is accepted).
     pub fn forward_t(&self, x: &Tensor, train: bool, precision: Precision) -> Tensor {
-        let h = self.conv_t(x, precision);
+        self.norm_pool_t(&self.conv_t(x, precision), train)
+    }
+
+    /// The block after its convolution ([`conv_t`](Self::conv_t)'s output): batch norm, then max-pool.
+    pub fn norm_pool_t(&self, conv: &Tensor, train: bool) -> Tensor {
         // Bf16: libtorch's mixed batch norm takes the bf16 activations with the fp32 gamma/beta/moving statistics and
         // accumulates the statistics in fp32; its output stays bf16 through the pooling and the next block.
-        let h = self.bn.forward_t(&h, train);
+        let h = self.bn.forward_t(conv, train);
         crate::models::pool::max_pool(&h, self.pool, self.pool_padding)
     }
 
