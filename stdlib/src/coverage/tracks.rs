@@ -199,12 +199,18 @@ pub fn register(reg: &mut Registrar) {
     });
 }
 
-/// The genes of the `genes` option (a Genes value) that overlap the region.
-pub fn genes_in(primitive: &str, o: &Options, region: (&str, u64, u64)) -> ScriptResult<Vec<Gene>> {
-    let Some(v) = o.raw("genes") else { return Ok(Vec::new()) };
+/// The `genes` option: a Genes value (load_genes), if given.
+pub fn genes_option(primitive: &str, o: &Options) -> ScriptResult<Option<GenesValue>> {
+    let Some(v) = o.raw("genes") else { return Ok(None) };
     let g = v.clone().try_cast::<GenesValue>().ok_or_else(|| {
         primitive_error(primitive, Some("genes"), &format!("must be a Genes value (load_genes), not {}", v.type_name()))
     })?;
+    Ok(Some(g))
+}
+
+/// The genes of the `genes` option (a Genes value) that overlap the region.
+pub fn genes_in(primitive: &str, o: &Options, region: (&str, u64, u64)) -> ScriptResult<Vec<Gene>> {
+    let Some(g) = genes_option(primitive, o)? else { return Ok(Vec::new()) };
     Ok(g.0.overlapping(region.0, region.1, region.2).into_iter().cloned().collect())
 }
 

@@ -122,12 +122,7 @@ fn run(
     o: &Options,
 ) -> ScriptResult<FigureValue> {
     let genome = genome_arg(P, &genome)?;
-    let genes = match o.raw("genes") {
-        None => None,
-        Some(v) => Some(v.clone().try_cast::<GenesValue>().ok_or_else(|| {
-            primitive_error(P, Some("genes"), &format!("must be a Genes value (load_genes), not {}", v.type_name()))
-        })?),
-    };
+    let genes = crate::coverage::tracks::genes_option(P, o)?;
     let locus = locus(&what, genes.as_ref(), &genome.0)?;
     let cov = &coverage.0;
     let st = model.lock();

@@ -64,11 +64,8 @@ fn doc() -> FnDoc {
 
 /// The Genes table of the `genes` option (required); `names` then picks genes from it ([`gene_list`]).
 pub(crate) fn genes_table(primitive: &str, o: &Options) -> ScriptResult<GenesValue> {
-    o.raw("genes")
-        .ok_or_else(|| primitive_error(primitive, Some("genes"), "is required: a Genes table (load_genes)"))?
-        .clone()
-        .try_cast::<GenesValue>()
-        .ok_or_else(|| primitive_error(primitive, Some("genes"), "expected a Genes table (load_genes)"))
+    crate::coverage::tracks::genes_option(primitive, o)?
+        .ok_or_else(|| primitive_error(primitive, Some("genes"), "is required: a Genes table (load_genes)"))
 }
 
 fn run(
