@@ -12,7 +12,7 @@
 //! the evaluation-mode batch norm and the final GELU.
 //!
 //! After the first block the change of an edit of up to [`DELTA_MAX_EDIT`] bases is propagated as a difference (the
-//! delta path, when the references' caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous
+//! delta path, in fp32 when the references' caches fit [`DELTA_CACHE_BYTES`]): the block input changes only on the previous
 //! block's output window, so its GELU changes only there, `Δh = gelu(x_mut) − gelu(x_ref)`, and the convolution's change reaches the `w + k − 1` outputs around
 //! it — a transposed convolution of the `w` changed positions (`w·k` kernel products per channel pair, about half of
 //! recomputing the pooled window's `(hi − lo)·pool` outputs from `k` taps each). It is added to the
@@ -185,7 +185,9 @@ impl<'a> LocalEmbedder<'a> {
             .skip(1)
             .map(|(b, g)| (g.len_in + 2 * margin(g)) as usize * b.out_channels() as usize * elem * n_refs)
             .sum();
-        let delta = blocks.len() > 1 && delta_bytes <= budget;
+        // fp32 only: in bf16 the delta path was no faster here, and its rounding (the adapter folded into a bf16
+        // kernel, the change added to bf16 caches) strays further from the model's than the direct recomputation.
+        let delta = kind == Kind::Float && blocks.len() > 1 && delta_bytes <= budget;
         // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output,
         // and for the delta path the blocks' convolution outputs.
         let mut level_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
@@ -248,8 +250,8 @@ impl<'a> LocalEmbedder<'a> {
         })
     }
 
-    /// Whether blocks after the first take the delta path for edits of up to [`DELTA_MAX_EDIT`] bases (their caches
-    /// fit the budget).
+    /// Whether blocks after the first take the delta path for edits of up to [`DELTA_MAX_EDIT`] bases (fp32, and
+    /// their caches fit the budget).
     pub fn uses_delta(&self) -> bool {
         !self.conv_out.is_empty()
     }
