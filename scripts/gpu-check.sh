@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# GPU check of a built gscript: `gscript info`, the model and interpretation benchmarks on CUDA (fp32 and bf16) and the
-# quickstart with --set device=cuda, then one summary line per step. Ready for any machine with an NVIDIA GPU.
+# GPU check of a built gscript: `gscript info`, the model, interpretation, Borzoi (inference; with borzoi-pytorch beside
+# it when --torch-python has that package) and scooby (training step, tiny and full presets) benchmarks on CUDA (fp32
+# and bf16) and the quickstart with --set device=cuda, then one summary line per step. Ready for any machine with an
+# NVIDIA GPU.
 #
 #   scripts/gpu-check.sh [--binary PATH] [--torch-python PYTHON] [--out DIR]
 #
@@ -63,6 +65,10 @@ step info 120 "$bin" info
 grep -Eq "^cuda [0-9]+ device" "$out/info.log" || { failed=1; summary+=("FAILED  info does not report a CUDA device"); }
 step bench-model 600 "$bin" bench model --device cuda --precision both --cells 2000 --peaks 20000 --max-batches 20
 step bench-interpret 600 "$bin" bench interpret --device cuda --precision both --motifs 64 --backgrounds 256
+peer=()
+if [ -n "$py" ] && "$py" -c 'import borzoi_pytorch' 2>/dev/null; then peer=(--peer "$py"); fi
+step bench-borzoi 600 "$bin" bench borzoi --device cuda --precision both "${peer[@]}"
+step bench-scooby 600 "$bin" bench scooby --device cuda --preset all --precision both
 step quickstart 900 "$bin" run "$root/examples/quickstart.gscript" --set device=cuda --out "$out/quickstart"
 grep -q "== headline ==" "$out/quickstart.log" || { failed=1; summary+=("FAILED  the quickstart printed no headline"); }
 
