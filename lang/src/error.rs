@@ -127,6 +127,7 @@ impl ScriptError {
             EvalAltResult::ErrorParsing(p, _) => (ErrorKind::Syntax, parse_message(p)),
             EvalAltResult::ErrorTerminated(..) => (ErrorKind::Interrupted, "the run was interrupted".to_string()),
             EvalAltResult::ErrorRuntime(v, _) => (ErrorKind::Runtime, v.to_string()),
+            EvalAltResult::ErrorDataRace(..) => (ErrorKind::Runtime, data_race_message(&e.to_string())),
             other => (ErrorKind::Runtime, strip_position(&other.to_string())),
         };
         let location = location(&current, e.position());
@@ -187,6 +188,17 @@ fn parse_message(p: &ParseErrorType) -> String {
         ParseErrorType::UnexpectedEOF => "the code ends before the statement is complete".into(),
         other => other.to_string(),
     }
+}
+
+/// Rhai's "Data race detected on …", with what usually causes it in a script and the fix: a closure passed to a
+/// method reads the very variable the method is called on, which Rhai holds locked for the call.
+fn data_race_message(rhai: &str) -> String {
+    format!(
+        "{}: a closure reads a variable that is in use by the call it is passed to (e.g. `labels.map(|x| x == \
+         labels[0])`); copy what the closure needs into another variable first (`let first = labels[0]; \
+         labels.map(|x| x == first)`)",
+        strip_position(rhai)
+    )
 }
 
 /// Rhai appends " (line L, position P)" to messages; we show positions separately.

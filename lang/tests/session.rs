@@ -81,6 +81,19 @@ fn runtime_error_has_line_column_source_line_and_caret() {
     assert!(text.contains("  |             ^"), "{text}");
 }
 
+/// A closure reading the variable its method is called on: Rhai's bare "Data race detected" gets its usual cause and
+/// the fix, which then runs.
+#[test]
+fn data_race_error_explains_the_closure_and_the_fix() {
+    let (mut s, _) = session();
+    let err =
+        s.eval("let labels = [\"a\", \"b\", \"a\"];\nlabels.map(|x| x == labels[0])", "race.gscript").unwrap_err();
+    let text = err.render();
+    assert!(text.contains("Data race detected") && text.contains("let first = labels[0]"), "{text}");
+    let fixed = s.eval("let first = labels[0];\nlabels.map(|x| x == first)", "fixed.gscript").unwrap();
+    assert_eq!(fixed.into_array().unwrap().iter().filter(|v| v.as_bool().unwrap()).count(), 2);
+}
+
 #[test]
 fn syntax_error_is_located() {
     let (mut s, _) = session();
