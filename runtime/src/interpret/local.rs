@@ -22,6 +22,7 @@
 //! Mutants are grouped by the shape of their windows (every block's window width and overlay clipping), and each group
 //! runs as one batch per layer.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use tch::nn::ModuleT;
@@ -31,12 +32,15 @@ use super::SequenceEmbedder;
 use crate::adapters::Lora;
 use crate::error::{Result, RuntimeError};
 use crate::models::scbasset::{eval_batch, gelu, ConvBlock, ScBasset};
+use span::SpanCache;
+pub use span::SPAN_MIN_EDITS;
 
 /// Mutants per batch of the local path.
 const LOCAL_BATCH: usize = 512;
 
-/// Largest size of the references' cached convolution outputs (every block after the first) for the delta path; more
-/// references (e.g. a thousand backgrounds of a motif insertion) recompute the windows directly instead.
+/// Largest size of the references' cached convolution outputs (every block after the first) for the delta path, or of
+/// the changed-span path's caches; more references (e.g. a thousand backgrounds of a motif insertion) recompute the
+/// windows directly instead.
 pub const DELTA_CACHE_BYTES: usize = 512 << 20;
 
 /// The widest edit that takes the delta path: point edits and small indels (ISM, SNVs). Wider edits (motif
@@ -64,8 +68,13 @@ struct LevelCache {
 
 /// `(R, C, L)` activations as rows `(R·(L + 2·margin), C)` with `margin` zero rows at both ends of each sequence.
 fn padded_rows(x: &Tensor, margin: i64) -> Tensor {
+    padded_rows_of(x, margin, 0.0)
+}
+
+/// [`padded_rows`] with `margin` rows of `value` at both ends.
+fn padded_rows_of(x: &Tensor, margin: i64, value: f64) -> Tensor {
     let (r, c, len) = (x.size()[0], x.size()[1], x.size()[2]);
-    x.constant_pad_nd([margin, margin]).permute([0, 2, 1]).contiguous().view([r * (len + 2 * margin), c])
+    x.pad([margin, margin], "constant", Some(value)).permute([0, 2, 1]).contiguous().view([r * (len + 2 * margin), c])
 }
 
 /// A layer's effective weight in fp32: the compute kind's rounding of the kernel, plus its unmerged LoRA update.
@@ -110,7 +119,8 @@ struct Step {
     out_width: i64,
     drop_left: i64,
     drop_right: i64,
-    /// Delta path: the convolution changes `[a − halo, a + w + halo)` that fall left and right of the pooled window.
+    /// Delta and changed-span paths: the convolution changes `[a − halo, a + w + halo)` that fall left and right of
+    /// the pooled window (or of the sequence).
     delta_left: i64,
     delta_right: i64,
     out_start: i64,
@@ -140,6 +150,11 @@ pub struct LocalEmbedder<'a> {
     /// path for every block).
     conv_out: Vec<LevelCache>,
     delta_kernels: Vec<Tensor>,
+    /// Changed-span path (bf16): the references (built on the first call with many point edits per reference) and,
+    /// per block, its caches where the block takes the path (see `local_span`).
+    references: Vec<u8>,
+    span_budget: bool,
+    spans: OnceCell<Vec<Option<SpanCache>>>,
     n_refs: usize,
 }
 
@@ -188,6 +203,7 @@ impl<'a> LocalEmbedder<'a> {
         // fp32 only: in bf16 the delta path was no faster here, and its rounding (the adapter folded into a bf16
         // kernel, the change added to bf16 caches) strays further from the model's than the direct recomputation.
         let delta = kind == Kind::Float && blocks.len() > 1 && delta_bytes <= budget;
+        let span_budget = span::cache_bytes(kind, &blocks, &geometry, n_refs).is_some_and(|b| b <= budget);
         // The references' forward pass, in evaluation-sized chunks: block inputs, gelu(conv1x1 output), dense output,
         // and for the delta path the blocks' convolution outputs.
         let mut level_rows: Vec<Vec<Tensor>> = blocks.iter().map(|_| Vec::new()).collect();
@@ -246,6 +262,9 @@ impl<'a> LocalEmbedder<'a> {
             dense_weight: w.view([-1, channels, last]),
             conv_out,
             delta_kernels,
+            references: if span_budget { references.to_vec() } else { Vec::new() },
+            span_budget,
+            spans: OnceCell::new(),
             n_refs,
         })
     }
@@ -254,6 +273,12 @@ impl<'a> LocalEmbedder<'a> {
     /// their caches fit the budget).
     pub fn uses_delta(&self) -> bool {
         !self.conv_out.is_empty()
+    }
+
+    /// Whether the blocks that pool have taken the changed-span path (bf16, their caches fit the budget, and a call
+    /// had at least [`SPAN_MIN_EDITS`] point edits per reference).
+    pub fn uses_span(&self) -> bool {
+        self.spans.get().is_some_and(|s| s.iter().any(Option::is_some))
     }
 
     /// Number of cached references.
@@ -281,10 +306,10 @@ impl<'a> LocalEmbedder<'a> {
             let in_width = (hi - lo) * g.pool + 2 * g.halo;
             let drop_left = (in_start - a).max(0);
             let drop_right = ((a + w) - (in_start + in_width)).max(0);
-            // The convolution outputs the pooled window covers, and the change's outputs outside them.
+            // The convolution outputs the pooled window covers, and the change's outputs outside them or the sequence.
             let (conv_start, conv_end) = (lo * g.pool - g.pool_padding, hi * g.pool - g.pool_padding);
-            let delta_left = (conv_start - (a - g.halo)).max(0);
-            let delta_right = ((a + w + g.halo) - conv_end).max(0);
+            let delta_left = (conv_start.max(0) - (a - g.halo)).max(0);
+            let delta_right = ((a + w + g.halo) - conv_end.min(g.len_in)).max(0);
             steps.push(Step { out_width: hi - lo, drop_left, drop_right, delta_left, delta_right, out_start: lo });
             a = lo;
             w = hi - lo;
@@ -328,6 +353,11 @@ impl<'a> LocalEmbedder<'a> {
                     ),
                 ));
             }
+        }
+        let narrow = mutations.iter().filter(|m| m.bases.len() <= DELTA_MAX_EDIT).count();
+        if self.span_budget && narrow >= SPAN_MIN_EDITS * self.n_refs && self.spans.get().is_none() {
+            let caches = self.span_caches()?;
+            let _ = self.spans.set(caches);
         }
         let device = self.model.device();
         let d = self.pre_ref.size()[1];
@@ -374,6 +404,11 @@ impl<'a> LocalEmbedder<'a> {
             let out_starts: Vec<i64> = chunk.iter().map(|(_, s)| s[l].out_start).collect();
             if l > 0 && !self.conv_out.is_empty() && w0 as usize <= DELTA_MAX_EDIT {
                 values = self.delta_block(l, &refs, &starts, &values, &out_starts, step);
+                starts = out_starts;
+                continue;
+            }
+            if self.span_cache(l).is_some() && w0 as usize <= DELTA_MAX_EDIT {
+                values = self.span_block(l, &refs, &starts, &values, &out_starts, step);
                 starts = out_starts;
                 continue;
             }
@@ -521,6 +556,9 @@ fn position_mask(starts: &[i64], width: i64, len: i64, device: Device) -> Option
     }
     Some(Tensor::from_slice(&m).view([starts.len() as i64, 1, width]).to_device(device))
 }
+
+#[path = "local_span.rs"]
+mod span;
 
 #[cfg(test)]
 #[path = "local_tests.rs"]

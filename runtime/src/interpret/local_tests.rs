@@ -85,6 +85,13 @@ fn check_preset(preset: Preset, lora: bool, precision: Precision, tol: f64) {
     for budget in [DELTA_CACHE_BYTES, 0] {
         let local = LocalEmbedder::with_delta_budget(&net, &refs, budget).unwrap();
         assert_eq!(local.uses_delta(), budget > 0 && precision == Precision::F32);
+        assert!(!local.uses_span());
+        // enough point edits per reference to build the changed-span caches (bf16)
+        let many: Vec<Mutation> = (0..2 * SPAN_MIN_EDITS)
+            .map(|k| Mutation { reference: k % 2, start: (7 * k) % len, bases: vec![(k % 4) as u8] })
+            .collect();
+        let _ = local.embed_mutants(&many).unwrap();
+        assert_eq!(local.uses_span(), budget > 0 && precision != Precision::F32);
         let ours = local.embed_mutants(&muts).unwrap();
         let err = rel_err(&ours, &full);
         eprintln!("{preset} lora={lora} {precision:?} delta={}: relative error {err:.2e}", budget > 0);
