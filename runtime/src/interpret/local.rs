@@ -19,6 +19,10 @@
 //! references' cached convolution outputs over the window, then batch norm and max-pool run as in the model. In exact
 //! arithmetic both paths are the model's computation (the adapter's `s·B·A` joins the kernel: `W + ΔW`).
 //!
+//! In bf16 the blocks that pool take the changed-span path instead (`local_span`): the `w + 2·halo` changed convolution
+//! outputs are recomputed directly, the rest of the pooled window read from the references' cached batch-norm outputs
+//! (the same values as the direct path, about a fifth fewer kernel products).
+//!
 //! Mutants are grouped by the shape of their windows (every block's window width and overlay clipping), and each group
 //! runs as one batch per layer.
 

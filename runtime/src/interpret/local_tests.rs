@@ -193,7 +193,8 @@ fn ism_speed() {
     let _ = Kind::Float;
 }
 
-/// The delta path against the direct recomputation of the windows, alternating (ISM of a whole sequence, Keras):
+/// The delta path (in bf16: the changed-span path) against the direct recomputation of the windows, alternating (ISM of
+/// a whole sequence, Keras):
 /// `cargo test -p gscript-runtime --lib local_tests::delta_speed -- --ignored --nocapture` (`GSCRIPT_BF16=1`: in bf16).
 #[test]
 #[ignore]
