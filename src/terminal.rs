@@ -18,6 +18,9 @@ pub struct TerminalSink {
     interactive: bool,
     /// Every file written for a shown figure, in order.
     saved: Mutex<Vec<String>>,
+    /// Display id → the files of its figure: updates (live training curves, one per epoch) rewrite them in place, so
+    /// the files hold the last state (the whole run, or as far as an interrupted one got).
+    live: Mutex<HashMap<String, Vec<PathBuf>>>,
 }
 
 impl TerminalSink {
@@ -25,6 +28,7 @@ impl TerminalSink {
         TerminalSink {
             out_dir,
             figure_counts: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             bars: Mutex::new(HashMap::new()),
             interactive: std::io::stderr().is_terminal(),
             saved: Mutex::new(Vec::new()),
@@ -41,20 +45,31 @@ impl TerminalSink {
             *c
         };
         let name = if n == 1 { stem } else { format!("{stem}-{n}") };
-        let mut paths = Vec::new();
         std::fs::create_dir_all(dir)?;
-        if let Some(png) = bundle.binary.get("image/png") {
-            let p = dir.join(format!("{name}.png"));
-            write_atomic(&p, png)?;
-            paths.push(p);
+        let mut paths = Vec::new();
+        if bundle.binary.contains_key("image/png") {
+            paths.push(dir.join(format!("{name}.png")));
         }
-        if let Some(svg) = bundle.text.get("image/svg+xml") {
-            let p = dir.join(format!("{name}.svg"));
-            write_atomic(&p, svg.as_bytes())?;
-            paths.push(p);
+        if bundle.text.contains_key("image/svg+xml") {
+            paths.push(dir.join(format!("{name}.svg")));
         }
+        write_figure(bundle, &paths)?;
         Ok(paths)
     }
+}
+
+/// Writes a figure's PNG and SVG to `paths` (as [`TerminalSink::save_figure`] named them), each atomically.
+fn write_figure(bundle: &MimeBundle, paths: &[PathBuf]) -> std::io::Result<()> {
+    for p in paths {
+        let bytes = match p.extension().and_then(|e| e.to_str()) {
+            Some("png") => bundle.binary.get("image/png").map(|b| b.as_slice()),
+            _ => bundle.text.get("image/svg+xml").map(|t| t.as_bytes()),
+        };
+        if let Some(bytes) = bytes {
+            write_atomic(p, bytes)?;
+        }
+    }
+    Ok(())
 }
 
 impl Sink for TerminalSink {
@@ -79,12 +94,21 @@ impl Sink for TerminalSink {
 
     fn display(&self, bundle: &MimeBundle, display_id: Option<&str>, update: bool) {
         if bundle.is_figure() {
-            // live figures (training curves) are saved once, when they are final: intermediate updates are skipped
-            if update || display_id.is_some_and(|id| id.ends_with(":live")) {
+            // a live figure (training curves) is announced once; its updates rewrite the same files
+            if update {
+                let paths = display_id.and_then(|id| self.live.lock().unwrap().get(id).cloned());
+                if let Some(paths) = paths {
+                    if let Err(e) = write_figure(bundle, &paths) {
+                        self.text(Stream::Stderr, &format!("error: could not update figure: {e}\n"));
+                    }
+                }
                 return;
             }
             match self.save_figure(bundle) {
                 Ok(paths) => {
+                    if let Some(id) = display_id {
+                        self.live.lock().unwrap().insert(id.to_string(), paths.clone());
+                    }
                     let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                     self.saved.lock().unwrap().extend(list.iter().cloned());
                     self.text(Stream::Stdout, &format!("figure saved: {}\n", list.join(", ")));
@@ -165,8 +189,21 @@ mod tests {
         );
         assert_eq!(sink.save_figure(&fig).unwrap()[0], dir.path().join("out/umap-2.png"));
         assert_eq!(std::fs::read_to_string(dir.path().join("out/umap-2.svg")).unwrap(), "<svg/>");
-        // live updates are not written; only the final display is
-        sink.display(&fig, Some("train:live"), true);
+        // an update of a display never shown writes nothing
+        sink.display(&fig, Some("train-0"), true);
         assert!(!dir.path().join("out/umap-3.png").exists());
+        // a live figure: shown once (a new file), then every update rewrites that file, so it ends in the last state
+        sink.display(&fig, Some("train-1"), false);
+        assert_eq!(std::fs::read_to_string(dir.path().join("out/umap-3.svg")).unwrap(), "<svg/>");
+        let epoch2 = MimeBundle::plain("Figure")
+            .with_png(vec![0x89, b'P', b'N', b'G', 2], 1, 1)
+            .with_text("image/svg+xml", "<svg>2</svg>")
+            .with_file_stem("umap");
+        sink.display(&epoch2, Some("train-1"), true);
+        assert_eq!(std::fs::read_to_string(dir.path().join("out/umap-3.svg")).unwrap(), "<svg>2</svg>");
+        assert_eq!(std::fs::read(dir.path().join("out/umap-3.png")).unwrap(), vec![0x89, b'P', b'N', b'G', 2]);
+        assert!(!dir.path().join("out/umap-4.svg").exists());
+        // listed once, when first shown
+        assert_eq!(sink.saved_figures().len(), 2, "{:?}", sink.saved_figures());
     }
 }
