@@ -202,7 +202,13 @@ fn curves(h: &History) -> Option<Figure> {
         s.push(series("val loss", &|e| e.val_loss));
         s.push(series("val pearson", &|e| e.val_auroc));
     }
-    Figure::training(s, TrainingOptions { title: "scooby training".into(), ..TrainingOptions::default() }).ok()
+    let opts = TrainingOptions {
+        title: "scooby training".into(),
+        loss_label: "Poisson–multinomial loss".into(),
+        metric_label: "Pearson r, ln(1 + x) per profile".into(),
+        ..TrainingOptions::default()
+    };
+    Figure::training(s, opts).ok()
 }
 
 /// Progress bar per minibatch; a log line and the live training curves per epoch.
@@ -472,7 +478,28 @@ pub fn register(reg: &mut Registrar) {
 
 #[cfg(test)]
 mod tests {
-    use super::sync_batch_norm_batches;
+    use super::{curves, sync_batch_norm_batches};
+    use gscript_runtime::train::{EpochStats, History};
+
+    /// scooby's curves name what they plot: its loss and the per-profile Pearson (held in the trainer's auROC fields).
+    #[test]
+    fn curves_label_scooby_s_loss_and_correlation() {
+        let epoch = |i: usize| EpochStats {
+            epoch: i,
+            train_loss: 4.0 - 0.1 * i as f64,
+            train_auroc: Some(0.1 * i as f64),
+            train_aupr: None,
+            val_loss: Some(4.1),
+            val_auroc: Some(0.2),
+            val_aupr: None,
+            val_peak_auroc: None,
+            seconds: 1.0,
+            lr: 1e-4,
+        };
+        let svg = curves(&History { epochs: (1..=3).map(epoch).collect() }).unwrap().render_svg().unwrap();
+        assert!(svg.contains("Pearson r") && svg.contains("Poisson–multinomial loss"), "labels");
+        assert!(!svg.contains("auROC"), "scooby's correlation is not an auROC");
+    }
 
     #[test]
     fn sync_batch_norm_needs_a_window_per_rank_in_every_minibatch() {
