@@ -3,7 +3,8 @@
 //! and the extrapolated time for the whole JASPAR set with 1,000 backgrounds) and ISM (positions/s, seconds per
 //! sequence, by local recomputation and, for comparison, by whole-sequence recomputation) and variant effects
 //! (variants/s for 48 SNVs and 16 indels in variant-centred windows of a random genome, local vs whole-sequence
-//! recomputation), in fp32 and bf16, with peak memory.
+//! recomputation), in fp32 and bf16, with peak memory. Each ISM time (local and full) is the median of
+//! `ISM_REPEATS` timed runs after a warm-up.
 
 use std::time::Instant;
 
@@ -26,6 +27,22 @@ use crate::DeviceRequest;
 
 /// Positions of the whole-sequence-recomputation ISM the benchmark times (scaled to the whole sequence).
 const FULL_ISM_POSITIONS: usize = 128;
+
+/// Timed repeats of each ISM (local and full); the table reports their median, so one slow or fast run (a burst of
+/// other work on the machine, a first large allocation) does not decide the ratio.
+const ISM_REPEATS: usize = 5;
+
+/// Median wall time of `repeats` runs of `f` (seconds).
+fn median_secs(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
 
 /// Settings of the benchmark.
 #[derive(Clone, Debug)]
@@ -174,15 +191,18 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
         let n_seq = (motifs.len() + 1) * c.backgrounds;
         let seq_per_s = n_seq as f64 / insert_s;
         let jaspar_s = (all.len() + 1) as f64 * 1000.0 / seq_per_s;
-        let t = Instant::now();
-        let _ = ism(&model, &seq, start..start + window, &mut NoProgress, &cancel)?;
-        let ism_s = t.elapsed().as_secs_f64();
-        // The same ISM recomputing whole sequences (over at most FULL_ISM_POSITIONS positions, scaled).
+        let ism_s =
+            median_secs(ISM_REPEATS, || ism(&model, &seq, start..start + window, &mut NoProgress, &cancel).map(drop))?;
+        // The same ISM recomputing whole sequences (over at most FULL_ISM_POSITIONS positions, scaled), after its own
+        // warm-up.
         let full_window = window.min(FULL_ISM_POSITIONS);
         let full_start = (len - full_window) / 2;
-        let t = Instant::now();
-        let _ = ism(&FullRecompute(&model), &seq, full_start..full_start + full_window, &mut NoProgress, &cancel)?;
-        let full_s = t.elapsed().as_secs_f64() * len as f64 / full_window as f64;
+        let full = FullRecompute(&model);
+        let _ = ism(&full, &seq, full_start..full_start + 2, &mut NoProgress, &cancel)?;
+        let full_s = median_secs(ISM_REPEATS, || {
+            ism(&full, &seq, full_start..full_start + full_window, &mut NoProgress, &cancel).map(drop)
+        })? * len as f64
+            / full_window as f64;
         let local_s = ism_s * len as f64 / window as f64;
         let t = Instant::now();
         let _ = variant_effects(&model, &genome, &variants, VariantCentre::Variant, 1, &mut NoProgress, &cancel)?;
@@ -220,7 +240,7 @@ pub fn print(c: &InterpretBenchConfig) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(rss) = super::probe::peak_rss_bytes() {
-        println!("peak RSS {:.0} MiB; {} motifs × {} backgrounds inserted; ISM over {window} of {len} positions (s/seq scaled to the whole sequence)", rss as f64 / 1048576.0, motifs.len(), c.backgrounds);
+        println!("peak RSS {:.0} MiB; {} motifs × {} backgrounds inserted; ISM over {window} of {len} positions (s/seq scaled to the whole sequence; full ISM over {} positions; each the median of {ISM_REPEATS} timed runs after a warm-up)", rss as f64 / 1048576.0, motifs.len(), c.backgrounds, window.min(FULL_ISM_POSITIONS));
     }
     Ok(())
 }
