@@ -418,22 +418,27 @@ impl<'a> LocalEmbedder<'a> {
             }
             let in_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding - g.halo).collect();
             let in_width = step.out_width * g.pool + 2 * g.halo;
-            let level = &self.levels[l];
-            // Reference window (N, W, C), overlaid with the mutant's values where it lies inside.
-            let window = level.windows(&refs, &in_starts, in_width).to_kind(values.kind());
-            let keep = w - step.drop_left - step.drop_right;
-            if keep > 0 {
-                let src = values.narrow(2, step.drop_left, keep).permute([0, 2, 1]).reshape([n * keep, -1]);
-                let mut idx = Vec::with_capacity((n * keep) as usize);
-                for (k, (&a, &s)) in starts.iter().zip(&in_starts).enumerate() {
-                    let first = k as i64 * in_width + a + step.drop_left - s;
-                    idx.extend(first..first + keep);
+            let h = if w == in_width && starts == in_starts {
+                // The mutant's values are the whole input window (a 1×1 convolution without pooling): the overlay
+                // would replace every position of the references' window, so it is not gathered.
+                gelu(&values.to_kind(self.kind))
+            } else {
+                // Reference window (N, W, C), overlaid with the mutant's values where it lies inside.
+                let window = self.levels[l].windows(&refs, &in_starts, in_width).to_kind(values.kind());
+                let keep = w - step.drop_left - step.drop_right;
+                if keep > 0 {
+                    let src = values.narrow(2, step.drop_left, keep).permute([0, 2, 1]).reshape([n * keep, -1]);
+                    let mut idx = Vec::with_capacity((n * keep) as usize);
+                    for (k, (&a, &s)) in starts.iter().zip(&in_starts).enumerate() {
+                        let first = k as i64 * in_width + a + step.drop_left - s;
+                        idx.extend(first..first + keep);
+                    }
+                    let flat = window.view([n * in_width, -1]);
+                    let _ = flat.shallow_clone().index_copy_(0, &Tensor::from_slice(&idx).to_device(device), &src);
                 }
-                let flat = window.view([n * in_width, -1]);
-                let _ = flat.shallow_clone().index_copy_(0, &Tensor::from_slice(&idx).to_device(device), &src);
-            }
-            // Positions past the block input's ends read the cache's zero margin: the convolution's zero padding.
-            let h = gelu(&window.permute([0, 2, 1]).to_kind(self.kind));
+                // Positions past the block input's ends read the cache's zero margin: the convolution's zero padding.
+                gelu(&window.permute([0, 2, 1]).to_kind(self.kind))
+            };
             let mut conv = h.conv1d::<Tensor>(&self.weights[l], None, [1], [0], [1], 1);
             if let Some(lora) = block.lora.as_ref().filter(|lo| !lo.merged) {
                 conv += lora.apply_conv(&h, 0, self.kind);
