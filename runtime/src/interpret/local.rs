@@ -493,22 +493,35 @@ impl LocalEmbedder<'_> {
         // `a − halo` (= the convolution of Δh zero-padded by 2·halo, in w·k instead of (w + 2·halo)·k products).
         let change = dh.conv_transpose1d::<Tensor>(kernel, None, [1], [0], [0], 1, [1]).permute([0, 2, 1]);
         // The references' convolution outputs over the pooled window, plus the change where it falls inside.
-        let width = step.out_width * g.pool;
-        let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
+        let (width, conv_starts) = conv_window(g, step, out_starts);
         let window = self.conv_out[l - 1].windows(refs, &conv_starts, width).to_kind(change.kind());
         let keep = w + 2 * g.halo - step.delta_left - step.delta_right;
         if keep > 0 {
             let src = change.narrow(1, step.delta_left, keep).reshape([n * keep, c_out]);
-            let mut idx = Vec::with_capacity((n * keep) as usize);
-            for (m, (&a, &s)) in starts.iter().zip(&conv_starts).enumerate() {
-                let first = m as i64 * width + a - g.halo + step.delta_left - s;
-                idx.extend(first..first + keep);
-            }
+            let idx = changed_rows(g, step, starts, &conv_starts, keep, device);
             let flat = window.view([n * width, c_out]);
-            let _ = flat.shallow_clone().index_add_(0, &Tensor::from_slice(&idx).to_device(device), &src);
+            let _ = flat.shallow_clone().index_add_(0, &idx, &src);
         }
         norm_and_pool(block, g, &window.permute([0, 2, 1]), out_starts, step.out_width, device)
     }
+}
+
+/// The convolution outputs a block's pooled windows read: their width (`out_width · pool`) and, per mutant, the first
+/// output position of its window from `out_starts` (shared by the delta and changed-span paths).
+fn conv_window(g: &Geometry, step: Step, out_starts: &[i64]) -> (i64, Vec<i64>) {
+    (step.out_width * g.pool, out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect())
+}
+
+/// Row indices, in the flattened `(N · width, C)` windows from `conv_starts`, of the `keep` changed convolution
+/// outputs of each mutant (from `a − halo + delta_left`, `a` its edit's start).
+fn changed_rows(g: &Geometry, step: Step, starts: &[i64], conv_starts: &[i64], keep: i64, device: Device) -> Tensor {
+    let width = step.out_width * g.pool;
+    let mut idx = Vec::with_capacity(starts.len() * keep as usize);
+    for (m, (&a, &s)) in starts.iter().zip(conv_starts).enumerate() {
+        let first = m as i64 * width + a - g.halo + step.delta_left - s;
+        idx.extend(first..first + keep);
+    }
+    Tensor::from_slice(&idx).to_device(device)
 }
 
 /// Batch norm and max-pool of a block's convolution outputs `(N, C, out_width · pool)` over the pooled windows

@@ -11,7 +11,9 @@
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
-use super::{padded_rows, padded_rows_of, ConvBlock, Geometry, LevelCache, LocalEmbedder, Step};
+use super::{
+    changed_rows, conv_window, padded_rows, padded_rows_of, ConvBlock, Geometry, LevelCache, LocalEmbedder, Step,
+};
 use crate::error::{Result, RuntimeError};
 use crate::models::pool::max_pool;
 use crate::models::scbasset::{eval_batch, gelu, ScBasset};
@@ -134,20 +136,15 @@ impl LocalEmbedder<'_> {
         }
         let changed = block.bn.forward_t(&conv, false);
         // The references' batch-norm outputs over the pooled window, with the changed ones where they fall inside.
-        let width = step.out_width * g.pool;
-        let conv_starts: Vec<i64> = out_starts.iter().map(|&lo| lo * g.pool - g.pool_padding).collect();
+        let (width, conv_starts) = conv_window(g, step, out_starts);
         let window = cache.normed.windows(refs, &conv_starts, width).to_kind(changed.kind());
         let c_out = changed.size()[1];
         let keep = w + reach - step.delta_left - step.delta_right;
         if keep > 0 {
             let src = changed.narrow(2, step.delta_left, keep).permute([0, 2, 1]).reshape([n * keep, c_out]);
-            let mut idx = Vec::with_capacity((n * keep) as usize);
-            for (m, (&a, &s)) in starts.iter().zip(&conv_starts).enumerate() {
-                let first = m as i64 * width + a - g.halo + step.delta_left - s;
-                idx.extend(first..first + keep);
-            }
+            let idx = changed_rows(g, step, starts, &conv_starts, keep, device);
             let flat = window.view([n * width, c_out]);
-            let _ = flat.shallow_clone().index_copy_(0, &Tensor::from_slice(&idx).to_device(device), &src);
+            let _ = flat.shallow_clone().index_copy_(0, &idx, &src);
         }
         // Max-pool along the positions of the (N, W, C) window: maxima of whole rows of channels.
         let y = window.view([n, step.out_width, g.pool, c_out]);
