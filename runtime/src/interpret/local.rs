@@ -428,13 +428,9 @@ impl<'a> LocalEmbedder<'a> {
                 let keep = w - step.drop_left - step.drop_right;
                 if keep > 0 {
                     let src = values.narrow(2, step.drop_left, keep).permute([0, 2, 1]).reshape([n * keep, -1]);
-                    let mut idx = Vec::with_capacity((n * keep) as usize);
-                    for (k, (&a, &s)) in starts.iter().zip(&in_starts).enumerate() {
-                        let first = k as i64 * in_width + a + step.drop_left - s;
-                        idx.extend(first..first + keep);
-                    }
+                    let idx = window_rows(&starts, &in_starts, in_width, step.drop_left, keep, device);
                     let flat = window.view([n * in_width, -1]);
-                    let _ = flat.shallow_clone().index_copy_(0, &Tensor::from_slice(&idx).to_device(device), &src);
+                    let _ = flat.shallow_clone().index_copy_(0, &idx, &src);
                 }
                 // Positions past the block input's ends read the cache's zero margin: the convolution's zero padding.
                 gelu(&window.permute([0, 2, 1]).to_kind(self.kind))
@@ -515,10 +511,15 @@ fn conv_window(g: &Geometry, step: Step, out_starts: &[i64]) -> (i64, Vec<i64>) 
 /// Row indices, in the flattened `(N · width, C)` windows from `conv_starts`, of the `keep` changed convolution
 /// outputs of each mutant (from `a − halo + delta_left`, `a` its edit's start).
 fn changed_rows(g: &Geometry, step: Step, starts: &[i64], conv_starts: &[i64], keep: i64, device: Device) -> Tensor {
-    let width = step.out_width * g.pool;
+    window_rows(starts, conv_starts, step.out_width * g.pool, step.delta_left - g.halo, keep, device)
+}
+
+/// Row indices, in `(N · width, C)` windows of `width` positions starting at `window_starts`, of the `keep`
+/// positions from `a + offset` of each mutant (`a` in `starts`): where a mutant's values go in its window.
+fn window_rows(starts: &[i64], window_starts: &[i64], width: i64, offset: i64, keep: i64, device: Device) -> Tensor {
     let mut idx = Vec::with_capacity(starts.len() * keep as usize);
-    for (m, (&a, &s)) in starts.iter().zip(conv_starts).enumerate() {
-        let first = m as i64 * width + a - g.halo + step.delta_left - s;
+    for (m, (&a, &s)) in starts.iter().zip(window_starts).enumerate() {
+        let first = m as i64 * width + a + offset - s;
         idx.extend(first..first + keep);
     }
     Tensor::from_slice(&idx).to_device(device)
