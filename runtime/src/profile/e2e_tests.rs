@@ -29,18 +29,18 @@
 //!   lies in its input's flank, read out over every returned bin (`tiny_trunk_learns_a_dependency_from_its_context_
 //!   flank` in models::borzoi), at chance for 600 clean steps of 8 sequences and perfectly from step 700 on. On this
 //!   setting the routing from a gene's enhancers to its 3′ end has not appeared within any of the runs above.
-//! - Not even context-wide motif content is used (stop 34, same scoring on the held-out genes): a predictor that
-//!   sums the effects of *every* active enhancer in the gene-centred 8,192-bp context, whichever gene it belongs to
-//!   (what uniform attention could pass on), scores 0.60; the gene's own enhancers 0.85; the pre-trained model 0.34.
-//!   Its predicted counts are nearly the same pattern across types for every gene (e.g. 364 / 364 / 519 where
-//!   930 / 10 / 27 were observed) and it does not fit the *training* genes either (0.27 above, 0.30–0.35 below), so
-//!   this is not a failure to generalise. Planting consensus splice sites and a polyadenylation signal in every
-//!   simulated transcript (exons and 3′ ends visible locally; not kept in the simulator) did not change it: with them, 0.36–0.39 on
-//!   held-out and 0.30–0.35 on training genes after 12 or 40 epochs with the Poisson weight at 0.2, 2 or 10 or
-//!   without gradient clipping, and 0.25 / 0.17 without clipping and weight decay (weight 1), although with weight 2
-//!   the loss kept falling (−5.3 to −6.7 over 40 epochs). On training windows the loss is nearly flat in the RNA
-//!   predictions' overall scale (optimum about 2× at weight 0.2): the RNA level is near its optimum, and the
-//!   trainer's targets and their alignment are not at fault.
+//! - Not even context-wide motif content is used (stop 34, same scoring on the held-out genes): a predictor that sums
+//!   the effects of *every* active enhancer in the gene-centred 8,192-bp context, whichever gene it belongs to (what
+//!   uniform attention could pass on), scores 0.60; the gene's own enhancers 0.85; the pre-trained model 0.34. Its
+//!   predicted counts are nearly the same pattern across types for every gene (e.g. 364 / 364 / 519 where 930 / 10 / 27
+//!   were observed) and it does not fit the *training* genes either (0.27 above, 0.30–0.35 below), so this is not a
+//!   failure to generalise. Planting consensus splice sites and a polyadenylation signal in every simulated transcript
+//!   (exons and 3′ ends visible locally; not kept in the simulator) did not change it: with them, 0.36–0.39 on held-out
+//!   and 0.30–0.35 on training genes after 12 or 40 epochs with the Poisson weight at 0.2, 2 or 10 or without gradient
+//!   clipping, and 0.25 / 0.17 without clipping and weight decay (weight 1), although with weight 2 the loss kept
+//!   falling (−5.3 to −6.7 over 40 epochs). On training windows the loss is nearly flat in the RNA predictions' overall
+//!   scale (optimum about 2× at weight 0.2): the RNA level is near its optimum, and the trainer's targets and their
+//!   alignment are not at fault.
 
 use tch::{Device, Kind, Tensor};
 
