@@ -99,7 +99,9 @@ pub struct CellRnaQc {
     pub reads: u64,
     pub plus: u64,
     pub minus: u64,
-    /// Reads that passed the filters but were duplicates of a kept read.
+    /// Duplicates of the cell's molecules: reads that passed the filters but were duplicates of a kept read, plus
+    /// reads flagged duplicate (0x400, as Cell Ranger flags all but one read of each molecule) that carry the cell's
+    /// barcode and MAPQ ≥ `min_mapq`.
     pub duplicates: u64,
 }
 
@@ -216,6 +218,8 @@ pub fn load_rna_coverage(
         }
     }
     let mut qc = vec![CellRnaQc::default(); names.len()];
+    // Flagged duplicates of barcodes not yet seen on a passing read (no whitelist), added at the end.
+    let mut flagged_later: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut stats = RnaStats::default();
     let (mut plus, mut minus): (Entries, Entries) = (vec![Vec::new(); n_chroms], vec![Vec::new(); n_chroms]);
     let mut molecules: HashMap<Key, Rep> = HashMap::new();
@@ -306,6 +310,15 @@ pub fn load_rna_coverage(
         }
         if flags.is_duplicate() {
             stats.flagged_duplicate += 1;
+            // Still a duplicate of its cell's molecule (Cell Ranger flags all but one read of each): counted in the
+            // cell's QC when it would have passed MAPQ and carries a cell barcode.
+            if barcode.is_some() && rec.mapping_quality().map_or(255, |q| q.get()) >= opts.min_mapq {
+                match cells.get(bc.as_slice()) {
+                    Some(&c) => qc[c as usize].duplicates += 1,
+                    None if !whitelist => *flagged_later.entry(bc.clone()).or_default() += 1,
+                    None => {}
+                }
+            }
             continue;
         }
         if rec.mapping_quality().map_or(255, |q| q.get()) < opts.min_mapq {
@@ -438,6 +451,11 @@ pub fn load_rna_coverage(
         }
     }
     flush(&mut molecules, i64::MAX, &mut plus, &mut minus, &mut qc);
+    for (bc, n) in flagged_later {
+        if let Some(&c) = cells.get(&bc) {
+            qc[c as usize].duplicates += n;
+        }
+    }
     stats.reads = stats.passed - stats.duplicates;
     if tagged == 0 {
         return Err(no_tag_error(path, &opts.tag, stats.records, &tags_seen));

@@ -220,8 +220,13 @@ path, min_mapq, umi_tag, xf, wl = sys.argv[1], int(sys.argv[2]), sys.argv[3], sy
 wl = set(wl.split(",")) if wl else None
 CLIP = (pysam.CSOFT_CLIP, pysam.CHARD_CLIP)
 mols = {}
+flagged = {}
 with pysam.AlignmentFile(path, "rb", check_sq=False) as bam:
     for idx, r in enumerate(bam.fetch(until_eof=True)):
+        if r.flag & (0x4 | 0x8 | 0x100 | 0x200 | 0x800) == 0 and r.flag & 0x400 and r.mapping_quality >= min_mapq \
+                and r.has_tag("CB") and (wl is None or str(r.get_tag("CB")) in wl):
+            # a flagged duplicate counts as its cell's duplicate (xf not required)
+            cb = str(r.get_tag("CB")); flagged[cb] = flagged.get(cb, 0) + 1
         if r.flag & (0x4 | 0x8 | 0x100 | 0x200 | 0x400 | 0x800) or r.mapping_quality < min_mapq:
             continue
         if not r.has_tag("CB"):
@@ -272,7 +277,7 @@ for (cb, _, _, rev, _), reads in mols.items():
             print("-" if rev else "+", cb, chrom, e - 1 if rev else s, -(e - s) if rev else e - s)
     c = cells.setdefault(cb, [0, 0]); c[0] += 1; c[1] += len(reads) - 1
 for cb, (n, d) in sorted(cells.items()):
-    print("cell", cb, n, d)
+    print("cell", cb, n, d + flagged.get(cb, 0))
 "#;
 
 pub(crate) fn run_reference(
@@ -343,6 +348,12 @@ fn hand_written_reads_follow_snapatac2_scooby() {
         rd("clip", 299, "3S10M2S", 0, 30, tags("A-1", Some("U3"))),
         rd("splice", 401, "5M100N5M", 0x10, 30, tags("A-1", Some("U4"))),
         rd("del_splice", 1001, "10M2D5M50N5M", 0, 30, tags("A-1", Some("U5"))),
+        // flagged duplicates (Cell Ranger): dropped, but counted as their cell's duplicates when the read would have
+        // passed MAPQ; B-1's comes before its first kept read, C-1 never becomes a cell
+        rd("flagged_a", 1201, "10M", 0x400, 30, tags("A-1", Some("U6"))),
+        TestRead { mapq: 10, ..rd("flagged_low_mapq", 1301, "10M", 0x400, 30, tags("A-1", Some("U7"))) },
+        rd("flagged_c", 1401, "10M", 0x400, 30, tags("C-1", Some("U8"))),
+        rd("flagged_b", 1501, "10M", 0x400, 30, tags("B-1", Some("U9"))),
         rd("no_umi_f", 2001, "10M", 0, 30, tags("B-1", None)),
         rd("no_umi_r", 2001, "10M", 0x10, 30, tags("B-1", None)),
         rd("no_umi_dup", 2001, "8M", 0, 20, tags("B-1", None)),
@@ -368,9 +379,15 @@ fn hand_written_reads_follow_snapatac2_scooby() {
     ];
     expected.sort();
     assert_eq!(got, expected);
-    assert_eq!((stats.records, stats.secondary, stats.no_barcode, stats.passed), (12, 1, 1, 10));
-    assert_eq!((stats.duplicates, stats.reads, stats.spliced), (2, 8, 2));
-    assert_eq!(stats.cells[0], CellRnaQc { reads: 6, plus: 4, minus: 2, duplicates: 1 });
+    assert_eq!((stats.records, stats.secondary, stats.no_barcode, stats.passed), (16, 1, 1, 10));
+    assert_eq!((stats.duplicates, stats.reads, stats.spliced, stats.flagged_duplicate), (2, 8, 2, 4));
+    // A-1: "fwd" replaced by "dup_better", and "flagged_a"; B-1: "no_umi_dup" and "flagged_b"
+    assert_eq!(stats.cells[0], CellRnaQc { reads: 6, plus: 4, minus: 2, duplicates: 2 });
+    assert_eq!(stats.cells[1], CellRnaQc { reads: 2, plus: 1, minus: 1, duplicates: 2 });
+    // with a whitelist the cells exist from the start: the same counts
+    let wl = RnaOptions { barcodes: Some(vec!["B-1".into(), "A-1".into()]), ..Default::default() };
+    let (_, sw) = load(&bam, &wl).unwrap();
+    assert_eq!((sw.cells[0].duplicates, sw.cells[1].duplicates), (2, 2));
     // without UMIs, "other_umi" joins the molecule at 101 as well
     let (_, s2) = load(&bam, &RnaOptions { umi: None, ..Default::default() }).unwrap();
     assert_eq!(s2.duplicates, 3);

@@ -92,7 +92,8 @@ pub fn register(reg: &mut Registrar) {
          possorted) molecules are completed as the reading passes them, so de-duplication holds only the reads near \
          the current position; an unsorted BAM is de-duplicated in memory at the end. Cells come in whitelist order, else sorted by \
          barcode; cells without reads are left out. `coverage.qc()` gives per cell: barcode, n_reads (molecules), \
-         n_plus, n_minus, n_duplicates and frac_dup.",
+         n_plus, n_minus, n_duplicates (reads merged into a kept molecule, plus reads flagged duplicate as Cell \
+         Ranger flags them, with the cell's barcode and MAPQ ≥ min_mapq) and frac_dup.",
     )
     .opt("barcodes", "array | string", OptDefault::None, "whitelist: barcodes, a file with one per line, or a 10x matrix .h5")
     .opt("tag", "string", OptDefault::Str("CB"), "the tag holding the cell barcode")
