@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{err, eval, floats, session};
+use common::{err, eval, floats, session, strings};
 use tch::Tensor;
 
 const SETUP: &str = "let sim = simulate_multiome(out_path(\"mo\"), #{cells: 24, cell_types: 3, chromosomes: 1, \
@@ -73,6 +73,14 @@ fn lora_finetune_builds_scooby_on_the_borzoi_trunk_and_trains_it() {
     let p3 = floats(eval(&mut s, "m3.predict(sim.genome, \"chr1:30000-30100\", states, #{cells: [0, 5]}).row(10)"));
     let diff = p1.iter().zip(&p3).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff > 1e-4, "three epochs predict as one: {diff}");
+    // The run's history stays on the model: three epochs, finite losses, and the same as model.train returns.
+    assert_eq!(strings(eval(&mut s, "m3.history().epoch")), ["1", "2", "3"]);
+    let losses = floats(eval(&mut s, "m3.history().train_loss"));
+    assert!(losses.len() == 3 && losses.iter().all(|x| x.is_finite()), "{losses:?}");
+    assert_eq!(strings(eval(&mut s, "m1.history().epoch")), ["1"]);
+    let returned = floats(eval(&mut s, "let h = m1.train(cov, sim.genome, opts.regions, states, #{epochs: 2, cells_per_sequence: 4, warmup_steps: 1}); h.train_loss"));
+    assert_eq!(floats(eval(&mut s, "m1.history().train_loss")), returned);
+    assert!(eval(&mut s, "scooby_model().history().epoch.len()").as_int().unwrap() == 0);
 }
 
 #[test]

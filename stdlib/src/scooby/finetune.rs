@@ -38,7 +38,7 @@ fn doc() -> FnDoc {
          (a fold BED such as sim.sequences, regions or Genes), and every training option of ScoobyModel.train applies \
          (epochs, cells_per_sequence, learning rates, checkpoint/resume, …; data-parallel under gscript launch). \
          Returns the fine-tuned ScoobyModel: predict, gene_counts, evaluate_profiles, variant_effect, motif_deletion \
-         and plot_profiles work on it. Equivalent to scooby's training script on a Borzoi checkpoint loaded with \
+         and plot_profiles work on it, and its history() holds the run's per-epoch metrics. Equivalent to scooby's training script on a Borzoi checkpoint loaded with \
          load_borzoi.",
     )
     .opt("genome", "Genome | string", OptDefault::None, "the genome of the coverage (required)")

@@ -80,7 +80,11 @@ fn fresh(o: &Options) -> ScriptResult<ScoobyModel> {
     let precision = precision_option(o)?;
     let mut net = Scooby::new(&c, device, seed).map_err(in_primitive(P))?;
     net.trunk_mut().set_precision(precision);
-    Ok(ScoobyModel::new(ScoobyState { name: format!("scooby {}, untrained", preset.name()), net }))
+    Ok(ScoobyModel::new(ScoobyState {
+        name: format!("scooby {}, untrained", preset.name()),
+        net,
+        history: Default::default(),
+    }))
 }
 
 fn import_doc() -> FnDoc {
@@ -113,7 +117,7 @@ fn import(path: String, o: &Options) -> ScriptResult<ScoobyModel> {
     let options = ScoobyImportOptions { trunk: None, device: device_option(P, o)?, precision: precision_option(o)? };
     let net = import_scooby(&p, &options).map_err(in_argument(P, "path"))?;
     let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(ScoobyModel::new(ScoobyState { name: format!("scooby {name}"), net }))
+    Ok(ScoobyModel::new(ScoobyState { name: format!("scooby {name}"), net, history: Default::default() }))
 }
 
 fn save(host: &Host, model: &ScoobyModel, path: &str) -> ScriptResult<()> {

@@ -431,6 +431,7 @@ pub(super) fn run(
     if let Some(base) = st.name.strip_suffix(", untrained") {
         st.name = format!("{base}, fine-tuned");
     }
+    st.history = outcome.history.clone();
     Ok(history_map(&outcome.history))
 }
 
@@ -474,6 +475,25 @@ pub fn register(reg: &mut Registrar) {
             run(&host, "train", m, c, g, r, x, &Options::empty("train", &specs))
         },
     );
+    reg.docs.add(
+        FnDoc::method(
+            "ScoobyModel",
+            "history",
+            "scooby",
+            "model.history() -> map",
+            "Per-epoch metrics of the model's last train or lora_finetune as arrays: epoch, train_loss, train_pearson, \
+             val_loss, val_pearson, seconds.",
+        )
+        .details(
+            "What model.train returns, kept on the model so that lora_finetune's run can be plotted too \
+             (plot_training(model.history())). Empty arrays before any training in this session; not saved with the \
+             model.",
+        )
+        .example(&format!(
+            "{EXAMPLE_SETUP}let tuned = lora_finetune(borzoi_model(#{{seed: 3}}), cov, #{{genome: sim.genome, regions: [\"chr1:0-4096\", \"chr1:8192-12288\"], cell_embedding: states, epochs: 2, cells_per_sequence: 4, warmup_steps: 1}});\nlet h = tuned.history();\nprint(`${{h.epoch.len()}} epochs, final loss ${{fmt(h.train_loss[-1], 3)}}`);"
+        )),
+    );
+    reg.engine.register_fn("history", |m: &mut ScoobyModel| history_map(&m.lock().history));
 }
 
 #[cfg(test)]

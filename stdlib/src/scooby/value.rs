@@ -2,7 +2,7 @@
 //!
 //! For other files of this package (prediction and training register methods on this type): the value is
 //! `ScoobyModel(pub Arc<Mutex<ScoobyState>>)`; `model.lock()` gives a `MutexGuard<ScoobyState>` whose `net` is the
-//! runtime's [`Scooby`] (a `gscript_runtime::models::CellProfileModel`); `ScoobyModel::new(ScoobyState { net, name })`
+//! runtime's [`Scooby`] (a `gscript_runtime::models::CellProfileModel`); `ScoobyModel::new(ScoobyState { net, name, history })`
 //! wraps a model (e.g. one a training run produced), and [`ScoobyModel::from_borzoi`] builds scooby around the trunk
 //! of a `BorzoiModel` value (variables shared with it, frozen; adapters, transform and decoder new). Methods register
 //! on the type name `"ScoobyModel"`.
@@ -11,16 +11,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gscript_runtime::models::scooby::{Scooby, ScoobyConfig};
 use gscript_runtime::models::{ModelError, SequenceModel};
+use gscript_runtime::train::History;
 
 use crate::borzoi::BorzoiModel;
 use crate::values::matrix::html_escape;
 use crate::values::model::device_name;
 
-/// A scooby model and its display name.
+/// A scooby model, its display name and the per-epoch history of its last training run in this session.
 pub struct ScoobyState {
     pub net: Scooby,
     /// `scooby neurips`, `scooby tiny, untrained`, … (what `to_string` starts with).
     pub name: String,
+    /// Epochs of the last `train` / `lora_finetune` (empty until then; not saved with the model).
+    pub history: History,
 }
 
 /// The model as a script value (shared; tensors behind a mutex, as every model value).
@@ -40,7 +43,7 @@ impl ScoobyModel {
     pub fn from_borzoi(borzoi: &BorzoiModel, config: &ScoobyConfig, seed: i64) -> Result<ScoobyModel, ModelError> {
         let b = borzoi.lock();
         let net = Scooby::from_borzoi(&b.net, config, seed)?;
-        Ok(ScoobyModel::new(ScoobyState { net, name: format!("scooby on {}", b.name) }))
+        Ok(ScoobyModel::new(ScoobyState { net, name: format!("scooby on {}", b.name), history: History::default() }))
     }
 
     /// `scooby tiny, untrained (E 8, T 3: RNA +, RNA -, ATAC; 8,192 bp → 128 × 32 bp; 20 adapters; cpu fp32)`.
