@@ -81,6 +81,13 @@ fn lora_finetune_builds_scooby_on_the_borzoi_trunk_and_trains_it() {
     let returned = floats(eval(&mut s, "let h = m1.train(cov, sim.genome, opts.regions, states, #{epochs: 2, cells_per_sequence: 4, warmup_steps: 1}); h.train_loss"));
     assert_eq!(floats(eval(&mut s, "m1.history().train_loss")), returned);
     assert!(eval(&mut s, "scooby_model().history().epoch.len()").as_int().unwrap() == 0);
+    // plot_training names the metric panel after the series: Pearson r for scooby's history, not auROC
+    let f = eval(&mut s, "let f = out_path(\"h.svg\"); plot_training(m3.history()).save(f); f").to_string();
+    let svg = std::fs::read_to_string(f).unwrap();
+    assert!(svg.contains("Pearson r") && !svg.contains("auROC"), "metric label");
+    let f = eval(&mut s, "let f = out_path(\"h2.svg\"); plot_training(m3.history(), #{metric_label: \"r\", loss_label: \"PM loss\"}).save(f); f");
+    let svg = std::fs::read_to_string(f.to_string()).unwrap();
+    assert!(svg.contains("PM loss") && !svg.contains("Pearson r"), "explicit labels");
 }
 
 #[test]

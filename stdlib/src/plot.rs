@@ -365,8 +365,12 @@ fn register_more(reg: &mut Registrar) {
     let doc = with_common(
         FnDoc::new("plot_training", "plot", "plot_training(history: map, options?: map) -> Figure", "Training curves: loss and auROC panels, train and validation.")
             .details("`history` maps series names to per-epoch values, e.g. #{train_loss: [...], val_loss: [...], train_auroc: [...], val_auroc: [...]}; \
-                      names containing \"loss\" go to the left panel, the others to the right; `epoch` and `seconds` (as in model.history()) are skipped.")
-            .opt("title", "string", OptDefault::None, "title"),
+                      names containing \"loss\" go to the left panel, the others to the right; `epoch` and `seconds` (as in model.history()) are skipped. \
+                      The right panel's label names what its series are (auROC, auPR, Pearson r from names containing auroc, aupr, pearson; \
+                      e.g. \"auROC / auPR\" for scBasset's history, \"Pearson r\" for scooby's), or `metric_label`.")
+            .opt("title", "string", OptDefault::None, "title")
+            .opt("loss_label", "string", OptDefault::Str("Loss"), "y label of the loss panel")
+            .opt("metric_label", "string", OptDefault::None, "y label of the metric panel (default: from the series names)"),
     )
     .example("let fig = plot_training(#{train_loss: [0.6, 0.5, 0.45], val_loss: [0.62, 0.55, 0.52], train_auroc: [0.6, 0.7, 0.75]});");
     register1(reg, doc, |history: Map, o| {
@@ -376,12 +380,14 @@ fn register_more(reg: &mut Registrar) {
             .filter(|(k, _)| !matches!(k.as_str(), "epoch" | "seconds"))
             .map(|(k, v)| Ok(TrainingSeries::new(k.to_string(), numbers(P, k, v)?)))
             .collect::<ScriptResult<Vec<_>>>()?;
-        finish(
-            P,
-            Figure::training(series, TrainingOptions { title: title(o, "title")?, ..TrainingOptions::default() })
-                .map_err(in_primitive(P))?,
-            o,
-        )
+        let metric_label = match o.string("metric_label")? {
+            Some(l) => l,
+            None => metric_label(series.iter().map(|s| s.name.as_str())),
+        };
+        let loss_label = o.string("loss_label")?.unwrap_or_else(|| "Loss".into());
+        let opts =
+            TrainingOptions { title: title(o, "title")?, loss_label, metric_label, ..TrainingOptions::default() };
+        finish(P, Figure::training(series, opts).map_err(in_primitive(P))?, o)
     });
 
     for (name, summary, is_violin) in [
@@ -582,4 +588,35 @@ fn matrix_tracks(prim: &str, m: &Matrix) -> ScriptResult<((String, u64, u64), Ve
         .collect();
     let chrom = if chrom.is_empty() { "sequence".to_string() } else { chrom };
     Ok(((chrom, start, end.max(start + 1)), series))
+}
+
+/// The metric panel's y label from the names of the series not about loss: the kinds they name (auROC, auPR,
+/// Pearson r), in that order, joined by " / "; "Value" when they name none.
+fn metric_label<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<String> = names.map(str::to_lowercase).filter(|n| !n.contains("loss")).collect();
+    let kinds: Vec<&str> = [("auroc", "auROC"), ("aupr", "auPR"), ("pearson", "Pearson r")]
+        .iter()
+        .filter(|(key, _)| names.iter().any(|n| n.contains(key)))
+        .map(|(_, label)| *label)
+        .collect();
+    if kinds.is_empty() {
+        "Value".into()
+    } else {
+        kinds.join(" / ")
+    }
+}
+
+#[cfg(test)]
+mod metric_label_tests {
+    use super::metric_label;
+
+    #[test]
+    fn names_what_the_series_are() {
+        let scbasset =
+            ["train_loss", "train_auroc", "train_aupr", "val_loss", "val_auroc", "val_aupr", "val_peak_auroc"];
+        assert_eq!(metric_label(scbasset.into_iter()), "auROC / auPR");
+        assert_eq!(metric_label(["train_loss", "train_pearson", "val_pearson"].into_iter()), "Pearson r");
+        assert_eq!(metric_label(["val_auroc"].into_iter()), "auROC");
+        assert_eq!(metric_label(["train_loss", "accuracy"].into_iter()), "Value");
+    }
 }
