@@ -363,7 +363,7 @@ fn register_more(reg: &mut Registrar) {
     });
 
     let doc = with_common(
-        FnDoc::new("plot_training", "plot", "plot_training(history: map, options?: map) -> Figure", "Training curves: loss and auROC panels, train and validation.")
+        FnDoc::new("plot_training", "plot", "plot_training(history: map, options?: map) -> Figure", "Training curves: a loss panel and a metric panel (auROC, Pearson r, …), train and validation.")
             .details("`history` maps series names to per-epoch values, e.g. #{train_loss: [...], val_loss: [...], train_auroc: [...], val_auroc: [...]}; \
                       names containing \"loss\" go to the left panel, the others to the right; `epoch` and `seconds` (as in model.history()) are skipped. \
                       The right panel's label names what its series are (auROC, auPR, Pearson r from names containing auroc, aupr, pearson; \

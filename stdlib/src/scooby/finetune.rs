@@ -38,8 +38,8 @@ fn doc() -> FnDoc {
          (a fold BED such as sim.sequences, regions or Genes), and every training option of ScoobyModel.train applies \
          (epochs, cells_per_sequence, learning rates, checkpoint/resume, …; data-parallel under gscript launch). \
          Returns the fine-tuned ScoobyModel: predict, gene_counts, evaluate_profiles, variant_effect, motif_deletion \
-         and plot_profiles work on it, and its history() holds the run's per-epoch metrics. Equivalent to scooby's training script on a Borzoi checkpoint loaded with \
-         load_borzoi.",
+         and plot_profiles work on it, and its history() holds the run's per-epoch metrics. Equivalent to scooby's \
+         training script on a Borzoi checkpoint loaded with load_borzoi.",
     )
     .opt("genome", "Genome | string", OptDefault::None, "the genome of the coverage (required)")
     .opt("regions", "string | array | Genes", OptDefault::None, "training windows, as ScoobyModel.train's `regions` (required)")

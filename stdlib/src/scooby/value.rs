@@ -2,8 +2,8 @@
 //!
 //! For other files of this package (prediction and training register methods on this type): the value is
 //! `ScoobyModel(pub Arc<Mutex<ScoobyState>>)`; `model.lock()` gives a `MutexGuard<ScoobyState>` whose `net` is the
-//! runtime's [`Scooby`] (a `gscript_runtime::models::CellProfileModel`); `ScoobyModel::new(ScoobyState { net, name, history })`
-//! wraps a model (e.g. one a training run produced), and [`ScoobyModel::from_borzoi`] builds scooby around the trunk
+//! runtime's [`Scooby`] (a `gscript_runtime::models::CellProfileModel`);
+//! `ScoobyModel::new(ScoobyState { net, name, history })` wraps a model (e.g. one a training run produced), and [`ScoobyModel::from_borzoi`] builds scooby around the trunk
 //! of a `BorzoiModel` value (variables shared with it, frozen; adapters, transform and decoder new). Methods register
 //! on the type name `"ScoobyModel"`.
 
