@@ -435,10 +435,7 @@ impl<'a> LocalEmbedder<'a> {
                 // Positions past the block input's ends read the cache's zero margin: the convolution's zero padding.
                 gelu(&window.permute([0, 2, 1]).to_kind(self.kind))
             };
-            let mut conv = h.conv1d::<Tensor>(&self.weights[l], None, [1], [0], [1], 1);
-            if let Some(lora) = block.lora.as_ref().filter(|lo| !lo.merged) {
-                conv += lora.apply_conv(&h, 0, self.kind);
-            }
+            let conv = self.block_conv(l, &h);
             values = norm_and_pool(block, g, &conv, &out_starts, step.out_width, device);
             starts = out_starts;
         }
@@ -465,6 +462,16 @@ impl<'a> LocalEmbedder<'a> {
 }
 
 impl LocalEmbedder<'_> {
+    /// Block `l`'s convolution of `h` (its input after GELU, in the compute kind, with the padding it needs) as the
+    /// model computes it: the compute kind's kernel plus the unmerged adapter (direct and changed-span paths).
+    fn block_conv(&self, l: usize, h: &Tensor) -> Tensor {
+        let mut conv = h.conv1d::<Tensor>(&self.weights[l], None, [1], [0], [1], 1);
+        if let Some(lora) = self.blocks[l].lora.as_ref().filter(|lo| !lo.merged) {
+            conv += lora.apply_conv(h, 0, self.kind);
+        }
+        conv
+    }
+
     /// Block `l` (after the first) by the delta path: the change of its input on `[a, a + w)` per mutant (`values`
     /// `(N, C_in, w)`) through GELU and the convolution as a difference, added to the references' convolution outputs
     /// over the pooled window, then batch norm and max-pool.

@@ -130,11 +130,7 @@ impl LocalEmbedder<'_> {
         let right = cache.gelu_in.windows(refs, &rights, reach).permute([0, 2, 1]);
         let h = Tensor::cat(&[left, gelu(&values.to_kind(self.kind)), right], 2);
         // The changed outputs [a − halo, a + w + halo), as the model's "same" convolution computes them.
-        let mut conv = h.conv1d::<Tensor>(&self.weights[l], None, [1], [0], [1], 1);
-        if let Some(lora) = block.lora.as_ref().filter(|lo| !lo.merged) {
-            conv += lora.apply_conv(&h, 0, self.kind);
-        }
-        let changed = block.bn.forward_t(&conv, false);
+        let changed = block.bn.forward_t(&self.block_conv(l, &h), false);
         // The references' batch-norm outputs over the pooled window, with the changed ones where they fall inside.
         let (width, conv_starts) = conv_window(g, step, out_starts);
         let window = cache.normed.windows(refs, &conv_starts, width).to_kind(changed.kind());

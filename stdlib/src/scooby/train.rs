@@ -431,8 +431,9 @@ pub(super) fn run(
     if let Some(base) = st.name.strip_suffix(", untrained") {
         st.name = format!("{base}, fine-tuned");
     }
-    st.history = outcome.history.clone();
-    Ok(history_map(&outcome.history))
+    let map = history_map(&outcome.history);
+    st.history = outcome.history;
+    Ok(map)
 }
 
 /// Synchronised batch norm needs every rank in every minibatch (a rank without windows would skip the collectives
