@@ -27,6 +27,8 @@ fn tensors(path: &str) -> HashMap<String, Tensor> {
 
 #[test]
 fn lora_finetune_builds_scooby_on_the_borzoi_trunk_and_trains_it() {
+    // libtorch's generator is global (model initialisation, dropout): one test at a time, so seeds repeat
+    let _torch = gscript_runtime::testing::torch_rng_lock();
     let (mut s, _dir) = session();
     let _ = eval(&mut s, SETUP);
     let before = floats(eval(&mut s, "b.predict_tracks(load_genome(sim.genome), \"chr1:30000-30100\").row(0)"));
@@ -92,6 +94,8 @@ fn lora_finetune_builds_scooby_on_the_borzoi_trunk_and_trains_it() {
 
 #[test]
 fn lora_finetune_of_a_borzoi_names_bad_options() {
+    // libtorch's generator is global (model initialisation, dropout): one test at a time, so seeds repeat
+    let _torch = gscript_runtime::testing::torch_rng_lock();
     let (mut s, _dir) = session();
     let _ = eval(&mut s, SETUP);
     for (key, want) in [("genome", "required"), ("regions", "required"), ("cell_embedding", "required")] {
